@@ -1,0 +1,46 @@
+# ---- build: compile TypeScript to dist/ --------------------------------------------------------
+FROM node:24-slim AS build
+WORKDIR /app
+
+# Dependencies first, so this layer is reused while only the source changes.
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+# ---- runtime: production dependencies + compiled output, as the unprivileged `node` user -------
+FROM node:24-slim AS runtime
+WORKDIR /app
+
+ENV NODE_ENV=production \
+    PORT=8006 \
+    HOST=0.0.0.0 \
+    DATA_DIR=/data
+
+COPY package.json package-lock.json ./
+# --ignore-scripts: nothing in the production tree needs an install script (native modules such as
+# @node-rs/bcrypt ship prebuilt per-platform packages).
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+ && npm cache clean --force
+
+# The application files stay owned by root (read-only for the `node` user).
+COPY --from=build /app/dist ./dist
+# SQL migrations, applied at start from <root>/drizzle.
+COPY drizzle ./drizzle
+
+# Writable state (PGlite data directory when DATABASE_URL is unset, and the like).
+RUN mkdir -p /data && chown node:node /data
+VOLUME ["/data"]
+
+USER node
+EXPOSE 8006
+
+# The slim image has no curl: ask Node itself.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8006)+'/health',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))"]
+
+# Node runs as PID 1 and receives SIGTERM directly (graceful shutdown is the server's job); use
+# `docker run --init` (compose: `init: true`) to also forward signals and reap stray processes.
+CMD ["node", "dist/main.js"]

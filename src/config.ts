@@ -1,0 +1,256 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+
+/**
+ * Every setting the service reads, validated once at start-up. The result is a plain value
+ * that is passed to whoever needs it; nothing else reads process.env.
+ */
+
+const emptyToUndefined = (value: unknown) =>
+  typeof value === 'string' && value.trim() === '' ? undefined : value;
+
+const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
+
+const int = (name: string, min: number, max: number, fallback: number) =>
+  z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .default(String(fallback))
+      .refine((v) => /^\d+$/.test(v) && Number(v) >= min && Number(v) <= max, {
+        message: `${name} must be a whole number from ${min} to ${max}`,
+      })
+      .transform(Number),
+  );
+
+/** true/false (also 1/0, yes/no); unset stays undefined so the caller picks the default. */
+const optionalBool = (name: string) =>
+  z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .optional()
+      .refine((v) => v === undefined || ['true', 'false', '1', '0', 'yes', 'no'].includes(v.toLowerCase()), {
+        message: `${name} must be true or false`,
+      })
+      .transform((v) => (v === undefined ? undefined : ['true', '1', 'yes'].includes(v.toLowerCase()))),
+  );
+
+const postgresUrl = (name: string) =>
+  z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .refine(
+        (v) => {
+          try {
+            const url = new URL(v);
+            return (url.protocol === 'postgres:' || url.protocol === 'postgresql:') && url.hostname !== '';
+          } catch {
+            return false;
+          }
+        },
+        { message: `${name} must be a URL like postgres://user:password@host:5432/database` },
+      )
+      .optional(),
+  );
+
+const redisUrl = z.preprocess(
+  emptyToUndefined,
+  z
+    .string()
+    .refine(
+      (v) => {
+        try {
+          return ['redis:', 'rediss:'].includes(new URL(v).protocol);
+        } catch {
+          return false;
+        }
+      },
+      { message: 'REDIS_URL must be a URL like redis://host:6379/0 or rediss://…' },
+    )
+    .optional(),
+);
+
+/** Express "trust proxy" values: a hop count, named ranges, or IP addresses / CIDR blocks. */
+const trustProxy = z.preprocess(
+  emptyToUndefined,
+  z
+    .string()
+    .optional()
+    .refine(
+      (v) => {
+        if (v === undefined) return true;
+        if (/^(true|false|\d+)$/.test(v)) return true;
+        return v.split(',').every((part) => {
+          const p = part.trim();
+          if (['loopback', 'linklocal', 'uniquelocal'].includes(p)) return true;
+          const [address, bits] = p.split('/');
+          return isIP(address ?? '') !== 0 && (bits === undefined || /^\d{1,3}$/.test(bits));
+        });
+      },
+      {
+        message:
+          'TRUST_PROXY must be true, false, a number of proxy hops, or a comma-separated list of proxy addresses/CIDRs (loopback, linklocal and uniquelocal are allowed names)',
+      },
+    )
+    .transform((v): boolean | number | string => {
+      if (v === undefined || v === 'false') return false;
+      if (v === 'true') return true;
+      if (/^\d+$/.test(v)) return Number(v);
+      return v;
+    }),
+);
+
+const keyMaterial = (name: string, minBytes: number) =>
+  z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .refine((v) => Buffer.byteLength(v, 'utf8') >= minBytes, {
+        message: `${name} must be at least ${minBytes} characters long (use a random value, e.g. \`openssl rand -base64 32\`)`,
+      })
+      .optional(),
+  );
+
+const schema = z
+  .object({
+    NODE_ENV: z.preprocess(
+      emptyToUndefined,
+      z
+        .enum(['development', 'production', 'test'], {
+          message: 'NODE_ENV must be development, production or test',
+        })
+        .default('development'),
+    ),
+    PORT: int('PORT', 0, 65535, 8006),
+    HOST: z.preprocess(emptyToUndefined, z.string().default('0.0.0.0')),
+    DATABASE_URL: postgresUrl('DATABASE_URL'),
+    DATABASE_POOL_MAX: int('DATABASE_POOL_MAX', 1, 500, 10),
+    DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('./.data')),
+    REDIS_URL: redisUrl,
+    REDIS_KEY_PREFIX: z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .regex(/^[A-Za-z0-9:_.-]{0,64}$/, {
+          message: 'REDIS_KEY_PREFIX may hold up to 64 letters, digits and : _ . -',
+        })
+        .default('identity:'),
+    ),
+    SYSTEM_TENANT_SLUG: z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .regex(/^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$/, {
+          message:
+            'SYSTEM_TENANT_SLUG must be 3-63 lowercase letters, digits or hyphens, not starting or ending with a hyphen',
+        })
+        .default('system'),
+    ),
+    BOOTSTRAP_ADMIN_EMAIL: optionalString,
+    BOOTSTRAP_ADMIN_PASSWORD: optionalString,
+    JWT_ISSUER: z.preprocess(emptyToUndefined, z.string().default('identity-api')),
+    JWT_AUDIENCE: z.preprocess(emptyToUndefined, z.string().default('identity-api')),
+    ACCESS_TOKEN_TTL_SECONDS: int('ACCESS_TOKEN_TTL_SECONDS', 60, 86_400, 900),
+    REFRESH_TOKEN_TTL_SECONDS: int('REFRESH_TOKEN_TTL_SECONDS', 300, 7_776_000, 604_800),
+    BCRYPT_COST: int('BCRYPT_COST', 4, 16, 12),
+    PASSWORD_PEPPER: keyMaterial('PASSWORD_PEPPER', 16),
+    KEY_ENCRYPTION_KEY: keyMaterial('KEY_ENCRYPTION_KEY', 32),
+    SIGNING_KEY_JWK: optionalString,
+    RATE_LIMIT_AUTH_PER_MINUTE: int('RATE_LIMIT_AUTH_PER_MINUTE', 1, 100_000, 30),
+    TRUST_PROXY: trustProxy,
+    LOG_LEVEL: z.preprocess(
+      emptyToUndefined,
+      z
+        .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+          message: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
+        })
+        .default('info'),
+    ),
+    GRAPHIQL: optionalBool('GRAPHIQL'),
+    GRAPHQL_INTROSPECTION: optionalBool('GRAPHQL_INTROSPECTION'),
+  })
+  .superRefine((env, ctx) => {
+    if (env.BOOTSTRAP_ADMIN_PASSWORD && !env.BOOTSTRAP_ADMIN_EMAIL) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['BOOTSTRAP_ADMIN_EMAIL'],
+        message: 'BOOTSTRAP_ADMIN_EMAIL must be set when BOOTSTRAP_ADMIN_PASSWORD is',
+      });
+    }
+  });
+
+export type Env = z.infer<typeof schema>;
+
+export interface Config {
+  env: Env['NODE_ENV'];
+  isProduction: boolean;
+  http: { port: number; host: string; trustProxy: boolean | number | string };
+  database:
+    | { kind: 'postgres'; url: string; poolMax: number }
+    | { kind: 'pglite'; dataDir: string | undefined };
+  redis: { url: string | undefined; keyPrefix: string };
+  systemTenantSlug: string;
+  bootstrapAdmin: { email: string | undefined; password: string | undefined };
+  jwt: {
+    issuer: string;
+    audience: string;
+    accessTokenTtlSeconds: number;
+    refreshTokenTtlSeconds: number;
+    signingKeyJwk: string | undefined;
+    keyEncryptionKey: string | undefined;
+  };
+  passwords: { bcryptCost: number; pepper: string | undefined };
+  rateLimit: { authPerMinute: number };
+  logLevel: Env['LOG_LEVEL'];
+  graphiql: boolean;
+  introspection: boolean;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses the environment. Throws ConfigError naming every variable that is wrong. */
+export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
+  const parsed = schema.safeParse(source);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const variable = String(issue.path[0] ?? 'environment');
+      const got = source[variable];
+      const secret = /PASSWORD|KEY|PEPPER|JWK/.test(variable);
+      const shown = got === undefined || secret ? '' : ` (got ${JSON.stringify(got)})`;
+      return issue.message.startsWith(variable)
+        ? `${issue.message}${shown}`
+        : `${variable}: ${issue.message}${shown}`;
+    });
+    throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+  }
+  const env = parsed.data;
+  const isProduction = env.NODE_ENV === 'production';
+  return {
+    env: env.NODE_ENV,
+    isProduction,
+    http: { port: env.PORT, host: env.HOST, trustProxy: env.TRUST_PROXY },
+    database: env.DATABASE_URL
+      ? { kind: 'postgres', url: env.DATABASE_URL, poolMax: env.DATABASE_POOL_MAX }
+      : { kind: 'pglite', dataDir: env.DATA_DIR === ':memory:' ? undefined : env.DATA_DIR },
+    redis: { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX },
+    systemTenantSlug: env.SYSTEM_TENANT_SLUG,
+    bootstrapAdmin: { email: env.BOOTSTRAP_ADMIN_EMAIL, password: env.BOOTSTRAP_ADMIN_PASSWORD },
+    jwt: {
+      issuer: env.JWT_ISSUER,
+      audience: env.JWT_AUDIENCE,
+      accessTokenTtlSeconds: env.ACCESS_TOKEN_TTL_SECONDS,
+      refreshTokenTtlSeconds: env.REFRESH_TOKEN_TTL_SECONDS,
+      signingKeyJwk: env.SIGNING_KEY_JWK,
+      keyEncryptionKey: env.KEY_ENCRYPTION_KEY,
+    },
+    passwords: { bcryptCost: env.BCRYPT_COST, pepper: env.PASSWORD_PEPPER },
+    rateLimit: { authPerMinute: env.RATE_LIMIT_AUTH_PER_MINUTE },
+    logLevel: env.LOG_LEVEL,
+    graphiql: env.GRAPHIQL ?? !isProduction,
+    introspection: env.GRAPHQL_INTROSPECTION ?? !isProduction,
+  };
+}

@@ -1,0 +1,122 @@
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Logger as DrizzleLogger } from 'drizzle-orm/logger';
+import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
+import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
+import postgres from 'postgres';
+import type { Config } from '../config.js';
+import * as schema from './schema.js';
+
+export type Schema = typeof schema;
+export type Db = PgDatabase<PgQueryResultHKT, Schema>;
+export type Tx = PgTransaction<PgQueryResultHKT, Schema>;
+/** Anything a query can run on: the pool or an open transaction. */
+export type Executor = Db | Tx;
+
+export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url));
+
+/** Counts SQL statements sent, so tests and benchmarks can assert queries per operation. */
+export class StatementCounter implements DrizzleLogger {
+  count = 0;
+  logQuery(): void {
+    this.count += 1;
+  }
+}
+
+export interface Database {
+  kind: 'postgres' | 'pglite';
+  db: Db;
+  statements: StatementCounter;
+  /** Resolves when the database answers a trivial query. */
+  ping(): Promise<void>;
+  /**
+   * Runs `work` while holding a PostgreSQL advisory lock, so that several instances starting
+   * at once migrate and bootstrap one after another instead of racing.
+   */
+  withAdvisoryLock<T>(key: bigint, work: (db: Db) => Promise<T>): Promise<T>;
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Advisory lock keys; arbitrary constants unique to this service. */
+export const LOCKS = {
+  startup: 7_140_101_001n,
+  sessionCleanup: 7_140_101_002n,
+  auditPurge: 7_140_101_003n,
+} as const;
+
+export async function connectDatabase(config: Config['database']): Promise<Database> {
+  return config.kind === 'postgres'
+    ? connectPostgres(config.url, config.poolMax)
+    : connectPglite(config.dataDir);
+}
+
+/** Applies pending migrations from drizzle/ (the same files on PostgreSQL and PGlite). */
+export async function runMigrations(kind: Database['kind'], db: Db): Promise<void> {
+  if (kind === 'postgres') await migratePostgres(db as never, { migrationsFolder: MIGRATIONS_FOLDER });
+  else await migratePglite(db as never, { migrationsFolder: MIGRATIONS_FOLDER });
+}
+
+async function connectPostgres(url: string, poolMax: number): Promise<Database> {
+  const statements = new StatementCounter();
+  const client = postgres(url, {
+    max: poolMax,
+    idle_timeout: 30,
+    connect_timeout: 10,
+    onnotice: () => {},
+    connection: { application_name: 'identity-api' },
+  });
+  const db = drizzlePostgres(client, { schema, logger: statements }) as unknown as Db;
+
+  const withAdvisoryLock = async <T>(key: bigint, work: (lockDb: Db) => Promise<T>): Promise<T> => {
+    // A dedicated connection: an advisory lock belongs to the session that took it.
+    const single = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 10 });
+    try {
+      await single`select pg_advisory_lock(${key.toString()}::bigint)`;
+      try {
+        return await work(drizzlePostgres(single, { schema, logger: statements }) as unknown as Db);
+      } finally {
+        await single`select pg_advisory_unlock(${key.toString()}::bigint)`.catch(() => {});
+      }
+    } finally {
+      await single.end({ timeout: 5 });
+    }
+  };
+
+  return {
+    kind: 'postgres',
+    db,
+    statements,
+    ping: async () => {
+      await client`select 1`;
+    },
+    withAdvisoryLock,
+    migrate: () => withAdvisoryLock(LOCKS.startup, (lockDb) => runMigrations('postgres', lockDb)),
+    close: () => client.end({ timeout: 5 }),
+  };
+}
+
+async function connectPglite(dataDir: string | undefined): Promise<Database> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { pg_trgm } = await import('@electric-sql/pglite/contrib/pg_trgm');
+  const { btree_gin } = await import('@electric-sql/pglite/contrib/btree_gin');
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  const client = await PGlite.create({ dataDir, extensions: { pg_trgm, btree_gin } });
+  const statements = new StatementCounter();
+  const db = drizzlePglite(client, { schema, logger: statements }) as unknown as Db;
+  return {
+    kind: 'pglite',
+    db,
+    statements,
+    ping: async () => {
+      await client.query('select 1');
+    },
+    // One process owns an embedded database, so there is nobody to race with.
+    withAdvisoryLock: async (_key, work) => work(db),
+    migrate: () => runMigrations('pglite', db),
+    close: () => client.close(),
+  };
+}

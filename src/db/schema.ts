@@ -1,0 +1,216 @@
+import { sql } from 'drizzle-orm';
+import {
+  boolean,
+  customType,
+  index,
+  integer,
+  jsonb,
+  pgEnum,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+import { v7 as uuidv7 } from 'uuid';
+
+/**
+ * The tables. Every tenant-owned table carries tenant_id, and every index that serves a lookup
+ * starts with it, so each query stays inside one tenant (and the data can later be sharded by it).
+ */
+
+export const roleEnum = pgEnum('role', ['ADMIN', 'MODERATOR', 'USER', 'GUEST']);
+export const userStatusEnum = pgEnum('user_status', ['ACTIVE', 'SUSPENDED']);
+export const tenantStatusEnum = pgEnum('tenant_status', ['ACTIVE', 'SUSPENDED']);
+export const sessionEndReasonEnum = pgEnum('session_end_reason', [
+  'LOGOUT',
+  'REVOKED',
+  'PASSWORD_CHANGED',
+  'REFRESH_TOKEN_REUSE',
+  'USER_SUSPENDED',
+  'USER_DELETED',
+  'TENANT_SUSPENDED',
+  'TENANT_DELETED',
+  'EXPIRED',
+]);
+
+export type Role = (typeof roleEnum.enumValues)[number];
+export type UserStatus = (typeof userStatusEnum.enumValues)[number];
+export type TenantStatus = (typeof tenantStatusEnum.enumValues)[number];
+export type SessionEndReason = (typeof sessionEndReasonEnum.enumValues)[number];
+
+const bytea = customType<{ data: Buffer; driverData: Buffer | Uint8Array }>({
+  dataType: () => 'bytea',
+  fromDriver: (value) => (Buffer.isBuffer(value) ? value : Buffer.from(value)),
+});
+
+const timestamps = {
+  createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+};
+
+const id = () =>
+  uuid('id')
+    .primaryKey()
+    .$defaultFn(() => uuidv7());
+
+/** Stored as jsonb; read through `tenantSettingsWithDefaults` so new settings get their defaults. */
+export interface TenantSettingsValue {
+  allowSelfRegistration: boolean;
+  defaultRole: Role;
+  passwordMinLength: number;
+  maxFailedLogins: number;
+  lockoutMinutes: number;
+  accessTokenTtlSeconds: number;
+  refreshTokenTtlSeconds: number;
+}
+
+export const tenants = pgTable(
+  'tenants',
+  {
+    id: id(),
+    slug: text('slug').notNull(),
+    name: text('name').notNull(),
+    status: tenantStatusEnum('status').notNull().default('ACTIVE'),
+    settings: jsonb('settings').$type<Partial<TenantSettingsValue>>().notNull().default({}),
+    ...timestamps,
+  },
+  (t) => [
+    uniqueIndex('tenants_slug_key').on(t.slug),
+    index('tenants_created_at_id_idx').on(t.createdAt, t.id),
+    index('tenants_search_trgm_idx').using('gin', sql`(${t.slug} || ' ' || lower(${t.name})) gin_trgm_ops`),
+  ],
+);
+
+export const users = pgTable(
+  'users',
+  {
+    id: id(),
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    email: text('email').notNull(),
+    displayName: text('display_name'),
+    passwordHash: text('password_hash').notNull(),
+    role: roleEnum('role').notNull().default('USER'),
+    status: userStatusEnum('status').notNull().default('ACTIVE'),
+    failedLoginCount: integer('failed_login_count').notNull().default(0),
+    lockedUntil: timestamp('locked_until', { withTimezone: true, mode: 'date' }),
+    lastLoginAt: timestamp('last_login_at', { withTimezone: true, mode: 'date' }),
+    ...timestamps,
+  },
+  (t) => [
+    uniqueIndex('users_tenant_email_key').on(t.tenantId, sql`lower(${t.email})`),
+    index('users_tenant_created_at_id_idx').on(t.tenantId, t.createdAt, t.id),
+    index('users_tenant_display_name_id_idx').on(
+      t.tenantId,
+      sql`coalesce(lower(${t.displayName}), '')`,
+      t.id,
+    ),
+    index('users_tenant_last_login_at_id_idx').on(
+      t.tenantId,
+      sql`coalesce(${t.lastLoginAt}, '-infinity'::timestamptz)`,
+      t.id,
+    ),
+    index('users_tenant_role_status_idx').on(t.tenantId, t.role, t.status),
+    index('users_search_trgm_idx').using(
+      'gin',
+      t.tenantId,
+      sql`lower(${t.email}) gin_trgm_ops`,
+      sql`coalesce(lower(${t.displayName}), '') gin_trgm_ops`,
+    ),
+  ],
+);
+
+export const sessions = pgTable(
+  'sessions',
+  {
+    id: id(),
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** SHA-256 of the current refresh token; the token itself is never stored. */
+    refreshTokenHash: bytea('refresh_token_hash').notNull(),
+    rotationCounter: integer('rotation_counter').notNull().default(0),
+    ipAddress: text('ip_address'),
+    userAgent: text('user_agent'),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    /** Absolute end of the session: refreshing never moves it. */
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
+    endedAt: timestamp('ended_at', { withTimezone: true, mode: 'date' }),
+    endReason: sessionEndReasonEnum('end_reason'),
+  },
+  (t) => [
+    uniqueIndex('sessions_refresh_token_hash_key').on(t.refreshTokenHash),
+    index('sessions_tenant_user_active_idx')
+      .on(t.tenantId, t.userId, t.createdAt)
+      .where(sql`${t.endedAt} is null`),
+    index('sessions_tenant_active_idx').on(t.tenantId, t.expiresAt).where(sql`${t.endedAt} is null`),
+    index('sessions_cleanup_idx').on(sql`coalesce(${t.endedAt}, ${t.expiresAt})`),
+  ],
+);
+
+/**
+ * Refresh tokens already exchanged. Presenting one again is a sign the token was stolen,
+ * so the session it belongs to is ended. Rows go away with their session.
+ */
+export const spentRefreshTokens = pgTable(
+  'spent_refresh_tokens',
+  {
+    tokenHash: bytea('token_hash').primaryKey(),
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    sessionId: uuid('session_id')
+      .notNull()
+      .references(() => sessions.id, { onDelete: 'cascade' }),
+    spentAt: timestamp('spent_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [index('spent_refresh_tokens_session_idx').on(t.sessionId)],
+);
+
+export const auditEvents = pgTable(
+  'audit_events',
+  {
+    id: id(),
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    /** No foreign key: the trail outlives the users it names. */
+    actorId: uuid('actor_id'),
+    action: text('action').notNull(),
+    targetType: text('target_type'),
+    targetId: uuid('target_id'),
+    ipAddress: text('ip_address'),
+    userAgent: text('user_agent'),
+    metadata: jsonb('metadata').$type<Record<string, unknown>>(),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [
+    index('audit_events_tenant_created_at_idx').on(t.tenantId, t.createdAt.desc(), t.id.desc()),
+    index('audit_events_tenant_action_idx').on(t.tenantId, t.action, t.createdAt.desc()),
+    index('audit_events_created_at_idx').on(t.createdAt),
+  ],
+);
+
+export const signingKeys = pgTable('signing_keys', {
+  kid: text('kid').primaryKey(),
+  algorithm: text('algorithm').notNull(),
+  /** Public JWK, published at /.well-known/jwks.json. */
+  publicKey: jsonb('public_key').$type<Record<string, unknown>>().notNull(),
+  /** Private JWK as JSON, or an `enc:v1:` envelope when KEY_ENCRYPTION_KEY is set. */
+  privateKey: text('private_key').notNull(),
+  encrypted: boolean('encrypted').notNull().default(false),
+  createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  retiredAt: timestamp('retired_at', { withTimezone: true, mode: 'date' }),
+});
+
+export type TenantRow = typeof tenants.$inferSelect;
+export type UserRow = typeof users.$inferSelect;
+export type SessionRow = typeof sessions.$inferSelect;
+export type AuditEventRow = typeof auditEvents.$inferSelect;
+export type SigningKeyRow = typeof signingKeys.$inferSelect;

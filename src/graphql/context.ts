@@ -1,0 +1,106 @@
+import { randomUUID } from 'node:crypto';
+import type { Config } from '../config.js';
+import type { Database, Db } from '../db/client.js';
+import type { Role } from '../db/schema.js';
+import type { Clock } from '../lib/clock.js';
+import type { Logger } from '../lib/logger.js';
+import type { AccessTokens, SigningKeyStore } from '../modules/keys/index.js';
+import type { PasswordHasher } from '../modules/passwords/index.js';
+import type { SessionGuard } from '../modules/sessions/session-guard.js';
+import { createLoaders, type Loaders } from './loaders.js';
+
+/** Long-lived dependencies, built once at start-up and shared by every request. */
+export interface Services {
+  config: Config;
+  database: Database;
+  db: Db;
+  clock: Clock;
+  logger: Logger;
+  hasher: PasswordHasher;
+  keys: SigningKeyStore;
+  tokens: AccessTokens;
+  sessionGuard: SessionGuard;
+}
+
+/** Who is calling, as proven by a verified access token whose session is still active. */
+export interface Caller {
+  userId: string;
+  tenantId: string;
+  role: Role;
+  sessionId: string;
+  tokenId: string;
+  /** An ADMIN of the system tenant: may reach every tenant. */
+  isSystemAdmin: boolean;
+}
+
+/** Where a request comes from; recorded on sessions and audit events. */
+export interface RequestOrigin {
+  ip: string | null;
+  userAgent: string | null;
+}
+
+export interface Context {
+  requestId: string;
+  services: Services;
+  caller: Caller | null;
+  origin: RequestOrigin;
+  /** DataLoaders for the caller's tenant (every query they run filters by it). */
+  loaders: Loaders;
+  logger: Logger;
+}
+
+export interface SignedInContext extends Context {
+  caller: Caller;
+}
+
+/**
+ * Builds a request context from an already-authenticated caller. It takes no HTTP objects, so
+ * tests and the WebSocket server build contexts the same way as HTTP requests do.
+ */
+export function createContextInner(
+  services: Services,
+  caller: Caller | null,
+  origin: RequestOrigin,
+  requestId: string = randomUUID(),
+): Context {
+  return {
+    requestId,
+    services,
+    caller,
+    origin,
+    loaders: createLoaders(services.db, caller?.tenantId ?? null, () => services.clock.now()),
+    logger: services.logger.child({ requestId, tenantId: caller?.tenantId, userId: caller?.userId }),
+  };
+}
+
+/** Checks a bearer token: signature and claims, then that its session is still active. */
+export async function authenticate(services: Services, token: string): Promise<Caller> {
+  const claims = await services.tokens.verify(token);
+  // The role comes from the live user row, not the token: a demotion takes effect at once.
+  const active = await services.sessionGuard.assertActive(claims.sid, claims.tid, claims.sub);
+  return {
+    userId: claims.sub,
+    tenantId: claims.tid,
+    role: active.role,
+    sessionId: claims.sid,
+    tokenId: claims.jti,
+    isSystemAdmin: active.role === 'ADMIN' && active.tenantIsSystem,
+  };
+}
+
+/** Extracts the token from `Authorization: Bearer <token>` (also used for WebSocket params). */
+export function bearerToken(header: unknown): string | null {
+  if (typeof header !== 'string') return null;
+  const match = /^Bearer\s+([A-Za-z0-9._~+/=-]+)\s*$/i.exec(header);
+  return match?.[1] ?? null;
+}
+
+/**
+ * After a sign-in on an anonymous request, the rest of the answer (the payload's user, tenant
+ * and sessions) is resolved as the newly signed-in user would see it.
+ */
+export function adoptCaller(ctx: Context, caller: Caller): void {
+  if (ctx.caller) return;
+  ctx.caller = caller;
+  ctx.loaders = createLoaders(ctx.services.db, caller.tenantId, () => ctx.services.clock.now());
+}

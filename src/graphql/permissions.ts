@@ -1,0 +1,38 @@
+import { deny, shield } from 'graphql-shield';
+import { authRules } from '../modules/auth/auth.rules.js';
+import { sessionsRules } from '../modules/sessions/sessions.rules.js';
+import { tenantsRules } from '../modules/tenants/tenants.rules.js';
+import { usersRules } from '../modules/users/users.rules.js';
+import { ForbiddenError } from './errors.js';
+
+type RuleMap = Record<string, Record<string, unknown>>;
+
+/** Merges the modules' rule maps; two modules claiming the same field is a bug, caught here. */
+export function mergeRules(...maps: RuleMap[]): RuleMap {
+  const merged: RuleMap = {};
+  for (const map of maps) {
+    for (const [type, fields] of Object.entries(map)) {
+      merged[type] ??= {};
+      for (const [field, rule] of Object.entries(fields)) {
+        if (merged[type][field]) throw new Error(`Two permission rules for ${type}.${field}`);
+        merged[type][field] = rule;
+      }
+    }
+  }
+  return merged;
+}
+
+export const ruleMap = mergeRules(authRules, sessionsRules, usersRules, tenantsRules);
+
+/**
+ * Every field needs an explicit rule: anything without one is denied, so a field added later
+ * stays closed until someone decides who may read it.
+ */
+export function createPermissions() {
+  return shield(ruleMap as never, {
+    fallbackRule: deny,
+    allowExternalErrors: true,
+    fallbackError: () => new ForbiddenError(),
+    debug: false,
+  });
+}

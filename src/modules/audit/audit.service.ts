@@ -1,0 +1,42 @@
+import type { Executor } from '../../db/client.js';
+import { auditEvents } from '../../db/schema.js';
+import type { RequestOrigin } from '../../graphql/context.js';
+
+export interface AuditEventInput {
+  tenantId: string;
+  actorId: string | null;
+  action: string;
+  targetType?: string | null;
+  targetId?: string | null;
+  metadata?: Record<string, unknown> | null;
+  at: Date;
+}
+
+/** Strips control characters so that a crafted user agent cannot forge lines in a log viewer. */
+function clean(value: string | null | undefined, max: number): string | null {
+  if (!value) return null;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
+  return value.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').slice(0, max);
+}
+
+/**
+ * Writes one audit event. Call it with the transaction that makes the change, so an event is
+ * never lost and never describes a change that rolled back.
+ */
+export async function recordAuditEvent(
+  db: Executor,
+  origin: RequestOrigin,
+  event: AuditEventInput,
+): Promise<void> {
+  await db.insert(auditEvents).values({
+    tenantId: event.tenantId,
+    actorId: event.actorId,
+    action: event.action,
+    targetType: event.targetType ?? null,
+    targetId: event.targetId ?? null,
+    ipAddress: clean(origin.ip, 64),
+    userAgent: clean(origin.userAgent, 512),
+    metadata: event.metadata ?? null,
+    createdAt: event.at,
+  });
+}

@@ -1,0 +1,138 @@
+import { and, eq } from 'drizzle-orm';
+import { isUniqueViolation } from '../../db/errors.js';
+import { type UserRow, users } from '../../db/schema.js';
+import type { Caller, RequestOrigin, Services } from '../../graphql/context.js';
+import { BadUserInputError, ConflictError, NotFoundError } from '../../graphql/errors.js';
+import { recordAuditEvent } from '../audit/audit.service.js';
+import { afterSessionsEnded } from '../sessions/session-end.service.js';
+import { endUserSessions } from '../sessions/sessions.service.js';
+import { tenantSettings } from '../tenants/settings.js';
+import { findTenantById } from '../tenants/tenants.queries.js';
+import { checkDisplayName, checkEmail } from '../users/user-input.js';
+import { findUserById, USERS_EMAIL_UNIQUE } from '../users/users.queries.js';
+import { assertPasswordPolicy } from './auth.service.js';
+
+export type AccountDeps = Pick<Services, 'db' | 'clock' | 'hasher' | 'sessionGuard'>;
+
+async function loadSelf(deps: AccountDeps, caller: Caller): Promise<UserRow> {
+  const user = await findUserById(deps.db, caller.tenantId, caller.userId);
+  if (!user) throw new NotFoundError('User');
+  return user;
+}
+
+const wrongCurrentPassword = () =>
+  BadUserInputError.field('currentPassword', 'The current password is not correct.');
+
+export interface UpdateMeInput {
+  displayName?: string | null;
+  email?: string | null;
+  currentPassword?: string | null;
+}
+
+/** Changes the caller's own profile. Role, status and tenant are not reachable from here. */
+export async function updateMe(
+  deps: AccountDeps,
+  caller: Caller,
+  input: UpdateMeInput,
+  origin: RequestOrigin,
+): Promise<UserRow> {
+  const user = await loadSelf(deps, caller);
+  const changes: Partial<Pick<UserRow, 'displayName' | 'email'>> = {};
+  const errors = [];
+  if (input.displayName !== undefined) {
+    const checked = checkDisplayName(input.displayName);
+    if ('error' in checked) errors.push(checked.error);
+    else if (checked.value !== user.displayName) changes.displayName = checked.value;
+  }
+  if (input.email !== undefined && input.email !== null) {
+    const checked = checkEmail(input.email);
+    if ('error' in checked) errors.push(checked.error);
+    else if (checked.value !== user.email) changes.email = checked.value;
+  }
+  if (errors.length > 0) throw new BadUserInputError(errors);
+  if (changes.email !== undefined) {
+    if (!input.currentPassword) {
+      throw BadUserInputError.field(
+        'currentPassword',
+        'The current password is required to change the email.',
+      );
+    }
+    const verdict = await deps.hasher.verify(input.currentPassword, user.passwordHash);
+    if (!verdict.ok) throw wrongCurrentPassword();
+  }
+  if (Object.keys(changes).length === 0) return user;
+  const now = deps.clock.now();
+  try {
+    return await deps.db.transaction(async (tx) => {
+      const [updated] = await tx
+        .update(users)
+        .set({ ...changes, updatedAt: now })
+        .where(and(eq(users.tenantId, caller.tenantId), eq(users.id, caller.userId)))
+        .returning();
+      if (!updated) throw new NotFoundError('User');
+      await recordAuditEvent(tx, origin, {
+        tenantId: caller.tenantId,
+        actorId: caller.userId,
+        action: 'user.updated',
+        targetType: 'user',
+        targetId: caller.userId,
+        metadata: { fields: Object.keys(changes), self: true },
+        at: now,
+      });
+      return updated;
+    });
+  } catch (error) {
+    if (isUniqueViolation(error, USERS_EMAIL_UNIQUE)) {
+      throw new ConflictError('email', 'An account with this email already exists in this tenant.');
+    }
+    throw error;
+  }
+}
+
+/** Changes the caller's password and ends every other session of theirs. */
+export async function changePassword(
+  deps: AccountDeps,
+  caller: Caller,
+  input: { currentPassword: string; newPassword: string },
+  origin: RequestOrigin,
+): Promise<boolean> {
+  const user = await loadSelf(deps, caller);
+  const tenant = await findTenantById(deps.db, caller.tenantId);
+  if (!tenant) throw new NotFoundError('Tenant');
+  const verdict = await deps.hasher.verify(input.currentPassword, user.passwordHash);
+  if (!verdict.ok) throw wrongCurrentPassword();
+  assertPasswordPolicy(
+    input.newPassword,
+    tenantSettings(tenant).passwordMinLength,
+    user.email,
+    'newPassword',
+  );
+  const passwordHash = await deps.hasher.hash(input.newPassword);
+  const now = deps.clock.now();
+  const ended = await deps.db.transaction(async (tx) => {
+    await tx
+      .update(users)
+      .set({ passwordHash, updatedAt: now, failedLoginCount: 0, lockedUntil: null })
+      .where(and(eq(users.tenantId, caller.tenantId), eq(users.id, caller.userId)));
+    const endedSessions = await endUserSessions(
+      tx,
+      caller.tenantId,
+      caller.userId,
+      'PASSWORD_CHANGED',
+      now,
+      caller.sessionId,
+    );
+    await recordAuditEvent(tx, origin, {
+      tenantId: caller.tenantId,
+      actorId: caller.userId,
+      action: 'password.changed',
+      targetType: 'user',
+      targetId: caller.userId,
+      metadata: { endedSessions: endedSessions.length },
+      at: now,
+    });
+    return endedSessions;
+  });
+  afterSessionsEnded(deps, ended, 'PASSWORD_CHANGED');
+  return true;
+}

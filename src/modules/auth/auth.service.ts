@@ -1,0 +1,304 @@
+import { eq } from 'drizzle-orm';
+import { isUniqueViolation } from '../../db/errors.js';
+import { type SessionRow, type TenantRow, type UserRow, users } from '../../db/schema.js';
+import type { RequestOrigin, Services } from '../../graphql/context.js';
+import {
+  BadUserInputError,
+  ConflictError,
+  ForbiddenError,
+  InvalidCredentialsError,
+  NotFoundError,
+  UnauthenticatedError,
+} from '../../graphql/errors.js';
+import { recordAuditEvent } from '../audit/audit.service.js';
+import { checkPasswordPolicy } from '../passwords/index.js';
+import { createSession, loadSessionAccount, rotateRefreshToken } from '../sessions/sessions.service.js';
+import { tenantSettings, tokenLifetimes } from '../tenants/settings.js';
+import { findTenantBySlug } from '../tenants/tenants.queries.js';
+import { normalizeDisplayName, normalizeEmail } from '../users/user-input.js';
+import { findUserByEmail, USERS_EMAIL_UNIQUE } from '../users/users.queries.js';
+import { clearFailedLogins, reserveLoginAttempt } from './lockout.js';
+
+export type AuthDeps = Pick<Services, 'db' | 'clock' | 'hasher' | 'tokens' | 'config' | 'logger'>;
+
+export interface AuthResult {
+  accessToken: string;
+  accessTokenExpiresAt: Date;
+  refreshToken: string;
+  refreshTokenExpiresAt: Date;
+  tokenType: 'Bearer';
+  user: UserRow;
+  session: SessionRow;
+}
+
+/** Why a sign-in failed: recorded in the audit trail, never told to the client. */
+export type LoginFailureReason = 'unknown_user' | 'bad_password' | 'locked' | 'suspended';
+
+/** Throws BAD_USER_INPUT naming each broken password rule (never the password itself). */
+export function assertPasswordPolicy(
+  password: string,
+  minLength: number,
+  email: string,
+  field: string,
+): void {
+  const violations = checkPasswordPolicy(password, { minLength, email });
+  if (violations.length > 0) {
+    throw new BadUserInputError(violations.map((v) => ({ field, message: v.message })));
+  }
+}
+
+export async function issueTokens(
+  deps: Pick<AuthDeps, 'tokens' | 'config' | 'clock'>,
+  user: UserRow,
+  tenant: TenantRow,
+  session: SessionRow,
+  refreshToken: string,
+): Promise<AuthResult> {
+  const now = deps.clock.now().getTime();
+  const { accessTokenTtlSeconds } = tokenLifetimes(tenant, deps.config.jwt);
+  // An access token never outlives its session.
+  const ttl = Math.max(
+    1,
+    Math.min(accessTokenTtlSeconds, Math.floor((session.expiresAt.getTime() - now) / 1000)),
+  );
+  const access = await deps.tokens.sign(
+    { sub: user.id, tid: tenant.id, role: user.role, sid: session.id },
+    ttl,
+  );
+  return {
+    accessToken: access.token,
+    accessTokenExpiresAt: access.expiresAt,
+    refreshToken,
+    refreshTokenExpiresAt: session.expiresAt,
+    tokenType: 'Bearer',
+    user,
+    session,
+  };
+}
+
+export interface RegisterInput {
+  tenant: string;
+  email: string;
+  password: string;
+  displayName?: string | null;
+}
+
+export async function register(
+  deps: AuthDeps,
+  input: RegisterInput,
+  origin: RequestOrigin,
+): Promise<AuthResult> {
+  const tenant = await findTenantBySlug(deps.db, input.tenant.trim().toLowerCase());
+  if (!tenant) throw new NotFoundError('Tenant');
+  const settings = tenantSettings(tenant);
+  if (tenant.status !== 'ACTIVE' || !settings.allowSelfRegistration) {
+    throw new ForbiddenError('This tenant does not allow self-registration.');
+  }
+  const email = normalizeEmail(input.email);
+  const displayName = normalizeDisplayName(input.displayName);
+  assertPasswordPolicy(input.password, settings.passwordMinLength, email, 'password');
+  const passwordHash = await deps.hasher.hash(input.password);
+  const now = deps.clock.now();
+  const { lifetimeSeconds } = {
+    lifetimeSeconds: tokenLifetimes(tenant, deps.config.jwt).refreshTokenTtlSeconds,
+  };
+  try {
+    const { user, session, refreshToken } = await deps.db.transaction(async (tx) => {
+      const [user] = await tx
+        .insert(users)
+        .values({
+          tenantId: tenant.id,
+          email,
+          displayName,
+          passwordHash,
+          role: settings.defaultRole,
+          lastLoginAt: now,
+          createdAt: now,
+          updatedAt: now,
+        })
+        .returning();
+      if (!user) throw new Error('user insert returned no row');
+      const created = await createSession(tx, {
+        tenantId: tenant.id,
+        userId: user.id,
+        origin,
+        now,
+        lifetimeSeconds,
+      });
+      await recordAuditEvent(tx, origin, {
+        tenantId: tenant.id,
+        actorId: user.id,
+        action: 'auth.register',
+        targetType: 'user',
+        targetId: user.id,
+        metadata: { sessionId: created.session.id },
+        at: now,
+      });
+      return { user, ...created };
+    });
+    return issueTokens(deps, user, tenant, session, refreshToken);
+  } catch (error) {
+    if (isUniqueViolation(error, USERS_EMAIL_UNIQUE)) {
+      throw new ConflictError('email', 'An account with this email already exists in this tenant.');
+    }
+    throw error;
+  }
+}
+
+export interface LoginInput {
+  tenant: string;
+  email: string;
+  password: string;
+}
+
+/**
+ * Every failure answers the same UNAUTHENTICATED, after the same amount of work (a password
+ * verify runs even when there is no user), so that neither the message nor the time tells an
+ * attacker whether an email exists, is locked or is suspended.
+ */
+export async function login(deps: AuthDeps, input: LoginInput, origin: RequestOrigin): Promise<AuthResult> {
+  const tenant = await findTenantBySlug(deps.db, input.tenant.trim().toLowerCase());
+  const email = input.email.trim();
+  const user = tenant && email.length <= 254 ? await findUserByEmail(deps.db, tenant.id, email) : undefined;
+  const now = deps.clock.now();
+
+  if (!tenant || !user) {
+    await deps.hasher.verifyDummy(input.password);
+    return loginFailed(deps, origin, tenant, null, 'unknown_user', now);
+  }
+  if (tenant.status !== 'ACTIVE' || user.status !== 'ACTIVE') {
+    await deps.hasher.verifyDummy(input.password);
+    return loginFailed(deps, origin, tenant, user, 'suspended', now);
+  }
+  const settings = tenantSettings(tenant);
+  const attempt = await reserveLoginAttempt(deps.db, user.id, settings, now);
+  if (!attempt.allowed) {
+    await deps.hasher.verifyDummy(input.password);
+    return loginFailed(deps, origin, tenant, user, 'locked', now);
+  }
+  const verdict = await deps.hasher.verify(input.password, user.passwordHash);
+  if (!verdict.ok) {
+    if (attempt.locksNow) {
+      await recordAuditEvent(deps.db, origin, {
+        tenantId: tenant.id,
+        actorId: null,
+        action: 'auth.lockout',
+        targetType: 'user',
+        targetId: user.id,
+        metadata: { maxFailedLogins: settings.maxFailedLogins, lockoutMinutes: settings.lockoutMinutes },
+        at: now,
+      });
+    }
+    return loginFailed(deps, origin, tenant, user, 'bad_password', now);
+  }
+
+  // Old hashes (another cost or scheme) are upgraded while the plain password is at hand.
+  const newHash = verdict.needsRehash ? await deps.hasher.hash(input.password) : undefined;
+  const lifetimeSeconds = tokenLifetimes(tenant, deps.config.jwt).refreshTokenTtlSeconds;
+  const { signedIn, session, refreshToken } = await deps.db.transaction(async (tx) => {
+    await clearFailedLogins(tx, user.id);
+    const [signedIn] = await tx
+      .update(users)
+      .set({ lastLoginAt: now, ...(newHash ? { passwordHash: newHash } : {}) })
+      .where(eq(users.id, user.id))
+      .returning();
+    const created = await createSession(tx, {
+      tenantId: tenant.id,
+      userId: user.id,
+      origin,
+      now,
+      lifetimeSeconds,
+    });
+    await recordAuditEvent(tx, origin, {
+      tenantId: tenant.id,
+      actorId: user.id,
+      action: 'auth.login.succeeded',
+      targetType: 'session',
+      targetId: created.session.id,
+      at: now,
+    });
+    return { signedIn: signedIn ?? user, ...created };
+  });
+  return issueTokens(deps, signedIn, tenant, session, refreshToken);
+}
+
+async function loginFailed(
+  deps: AuthDeps,
+  origin: RequestOrigin,
+  tenant: TenantRow | undefined,
+  user: UserRow | null,
+  reason: LoginFailureReason,
+  now: Date,
+): Promise<never> {
+  if (tenant) {
+    await recordAuditEvent(deps.db, origin, {
+      tenantId: tenant.id,
+      actorId: null,
+      action: 'auth.login.failed',
+      targetType: user ? 'user' : null,
+      targetId: user?.id ?? null,
+      metadata: { reason },
+      at: now,
+    });
+  }
+  deps.logger.info(
+    { event: 'login_failed', reason, tenantId: tenant?.id, userId: user?.id },
+    'sign-in failed',
+  );
+  throw new InvalidCredentialsError();
+}
+
+class InactiveAccount extends Error {}
+
+export type RefreshOutcome =
+  | { result: AuthResult }
+  | { reuse: { sessionId: string; tenantId: string; userId: string } };
+
+/** Rotates a refresh token; on reuse the session is already ended when this returns. */
+export async function refresh(
+  deps: AuthDeps,
+  presented: string,
+  origin: RequestOrigin,
+): Promise<RefreshOutcome> {
+  if (presented.length < 20 || presented.length > 200)
+    throw new UnauthenticatedError('Invalid refresh token.');
+  const now = deps.clock.now();
+  const outcome = await deps.db
+    .transaction(async (tx) => {
+      const rotation = await rotateRefreshToken(tx, presented, now, origin);
+      if (rotation.outcome === 'invalid') return { kind: 'invalid' as const };
+      if (rotation.outcome === 'reused') {
+        if (rotation.endedNow) {
+          await recordAuditEvent(tx, origin, {
+            tenantId: rotation.tenantId,
+            actorId: null,
+            action: 'auth.refresh.reuse_detected',
+            targetType: 'session',
+            targetId: rotation.sessionId,
+            metadata: { userId: rotation.userId },
+            at: now,
+          });
+        }
+        return { kind: 'reused' as const, rotation };
+      }
+      const account = await loadSessionAccount(tx, rotation.session.id);
+      if (!account || account.user.status !== 'ACTIVE' || account.tenant.status !== 'ACTIVE') {
+        // Throwing rolls the rotation back: a suspended account must not get fresh tokens.
+        throw new InactiveAccount();
+      }
+      return { kind: 'rotated' as const, rotation, account };
+    })
+    .catch((error: unknown) => {
+      if (error instanceof InactiveAccount) return { kind: 'invalid' as const };
+      throw error;
+    });
+  if (outcome.kind === 'invalid') throw new UnauthenticatedError('Invalid refresh token.');
+  if (outcome.kind === 'reused') {
+    const { sessionId, tenantId, userId } = outcome.rotation;
+    return { reuse: { sessionId, tenantId, userId } };
+  }
+  const { user, tenant } = outcome.account;
+  return {
+    result: await issueTokens(deps, user, tenant, outcome.rotation.session, outcome.rotation.refreshToken),
+  };
+}

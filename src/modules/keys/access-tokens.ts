@@ -1,0 +1,143 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { type JWTPayload, jwtVerify, SignJWT } from 'jose';
+import { UnauthenticatedError } from '../../graphql/errors.js';
+import type { Clock } from '../../lib/clock.js';
+import { LruCache } from '../../lib/lru.js';
+import type { SigningKeyStore } from './signing-keys.js';
+
+export const ACCESS_TOKEN_TYPE = 'at+jwt';
+/** Seconds of clock skew tolerated on exp, both by jose and by the verified-token cache. */
+export const CLOCK_TOLERANCE_SECONDS = 30;
+const DEFAULT_CACHE_SIZE = 10_000;
+/** Far above any token we issue; bounds the hashing and parsing work an attacker can cause. */
+const MAX_TOKEN_LENGTH = 8192;
+
+export interface AccessTokenClaims {
+  sub: string;
+  tid: string;
+  role: string;
+  sid: string;
+  jti: string;
+  iat: number;
+  exp: number;
+}
+
+export interface AccessTokenInput {
+  sub: string;
+  tid: string;
+  role: string;
+  sid: string;
+}
+
+export interface AccessTokensOptions {
+  issuer: string;
+  audience: string;
+  clock: Clock;
+  /** Verified tokens remembered until their exp; 0 disables the cache. */
+  cacheSize?: number;
+}
+
+const STRING_CLAIMS = ['sub', 'tid', 'role', 'sid', 'jti'] as const;
+
+export class AccessTokens {
+  readonly #keys: SigningKeyStore;
+  readonly #options: AccessTokensOptions;
+  // Keyed by a digest, so the cache never holds bearer tokens a heap dump could replay.
+  readonly #verified: LruCache<string, { claims: Readonly<AccessTokenClaims>; kid: string }>;
+
+  constructor(keys: SigningKeyStore, options: AccessTokensOptions) {
+    this.#keys = keys;
+    this.#options = options;
+    this.#verified = new LruCache(options.cacheSize ?? DEFAULT_CACHE_SIZE);
+  }
+
+  async sign(
+    claims: AccessTokenInput,
+    ttlSeconds: number,
+  ): Promise<{ token: string; expiresAt: Date; jti: string }> {
+    const { kid, alg, privateKey } = this.#keys.active();
+    const iat = Math.floor(this.#options.clock.now().getTime() / 1000);
+    const exp = iat + ttlSeconds;
+    const jti = randomUUID();
+    const token = await new SignJWT({ tid: claims.tid, role: claims.role, sid: claims.sid })
+      .setProtectedHeader({ alg, kid, typ: ACCESS_TOKEN_TYPE })
+      .setIssuer(this.#options.issuer)
+      .setAudience(this.#options.audience)
+      .setSubject(claims.sub)
+      .setJti(jti)
+      .setIssuedAt(iat)
+      .setExpirationTime(exp)
+      .sign(privateKey);
+    return { token, expiresAt: new Date(exp * 1000), jti };
+  }
+
+  /** Resolves the token's claims, or throws UnauthenticatedError whatever went wrong. */
+  async verify(token: string): Promise<AccessTokenClaims> {
+    if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) {
+      throw new UnauthenticatedError();
+    }
+    const now = this.#options.clock.now();
+    const cacheKey = createHash('sha256').update(token).digest('base64url');
+    const cached = this.#verified.get(cacheKey);
+    if (cached) {
+      // The kid check makes a key withdrawn from the database (and reloaded) end its cached tokens too.
+      const live = now.getTime() < (cached.claims.exp + CLOCK_TOLERANCE_SECONDS) * 1000;
+      if (live && this.#keys.verificationKey(cached.kid)) return { ...cached.claims };
+      this.#verified.delete(cacheKey);
+    }
+
+    let verified: { payload: JWTPayload; kid: string };
+    try {
+      verified = await this.#verifySignedToken(token, now);
+    } catch {
+      // One generic answer: the reason would help an attacker more than a client.
+      throw new UnauthenticatedError();
+    }
+
+    const claims = toClaims(verified.payload);
+    if (!claims) throw new UnauthenticatedError();
+    this.#verified.set(cacheKey, { claims: Object.freeze(claims), kid: verified.kid });
+    return { ...claims };
+  }
+
+  async #verifySignedToken(token: string, now: Date): Promise<{ payload: JWTPayload; kid: string }> {
+    const { payload, protectedHeader } = await jwtVerify(
+      token,
+      async (header) => {
+        const key =
+          typeof header.kid === 'string' ? await this.#keys.findVerificationKey(header.kid) : undefined;
+        if (!key || key.alg !== header.alg) throw new Error('no matching key');
+        return key.key;
+      },
+      {
+        // Pinned to the algorithms of our own keys: never `none`, never an HMAC keyed with a public key.
+        algorithms: this.#keys.algorithms(),
+        typ: ACCESS_TOKEN_TYPE,
+        issuer: this.#options.issuer,
+        audience: this.#options.audience,
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
+        currentDate: now,
+        requiredClaims: ['iat', 'exp', ...STRING_CLAIMS],
+      },
+    );
+    return { payload, kid: protectedHeader.kid ?? '' };
+  }
+}
+
+function toClaims(payload: JWTPayload): AccessTokenClaims | undefined {
+  for (const name of STRING_CLAIMS) {
+    const value = payload[name];
+    if (typeof value !== 'string' || value.length === 0) return undefined;
+  }
+  const { iat, exp } = payload;
+  if (!Number.isFinite(iat) || !Number.isFinite(exp)) return undefined;
+  return {
+    sub: payload.sub as string,
+    tid: payload.tid as string,
+    role: payload.role as string,
+    sid: payload.sid as string,
+    jti: payload.jti as string,
+    iat: iat as number,
+    exp: exp as number,
+  };
+}

@@ -1,0 +1,19 @@
+export {
+  ACCESS_TOKEN_TYPE,
+  type AccessTokenClaims,
+  type AccessTokenInput,
+  AccessTokens,
+  type AccessTokensOptions,
+  CLOCK_TOLERANCE_SECONDS,
+} from './access-tokens.js';
+export { JWKS_CACHE_CONTROL, jwksHandler } from './jwks.route.js';
+export { KeyEncrypter, SigningKeyError } from './key-encryption.js';
+export {
+  type ActiveSigningKey,
+  type PublicJwk,
+  SIGNING_KEY_LOCK,
+  type SigningAlgorithm,
+  SigningKeyStore,
+  type SigningKeyStoreOptions,
+  type VerificationKey,
+} from './signing-keys.js';

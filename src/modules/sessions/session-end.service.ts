@@ -1,0 +1,123 @@
+import { and, eq, gt, isNull } from 'drizzle-orm';
+import type { Executor } from '../../db/client.js';
+import { type SessionEndReason, sessions } from '../../db/schema.js';
+import type { Caller, RequestOrigin, Services } from '../../graphql/context.js';
+import { NotFoundError } from '../../graphql/errors.js';
+import { isUuid } from '../../lib/ids.js';
+import { recordAuditEvent } from '../audit/audit.service.js';
+import { type EndedSession, endSessions } from './sessions.service.js';
+
+export type SessionEndDeps = Pick<Services, 'db' | 'clock' | 'sessionGuard'>;
+
+/**
+ * Everything that must happen once ended sessions are committed: their access tokens stop
+ * working at once (here and, through the guard's subscribers, on other instances).
+ */
+export function afterSessionsEnded(
+  deps: Pick<Services, 'sessionGuard'>,
+  ended: EndedSession[],
+  _reason: SessionEndReason,
+): void {
+  if (ended.length === 0) return;
+  deps.sessionGuard.invalidate({ kind: 'session', sessionIds: ended.map((s) => s.id) });
+}
+
+async function endAndAudit(
+  deps: SessionEndDeps,
+  caller: Caller,
+  origin: RequestOrigin,
+  where: ReturnType<typeof and>,
+  reason: SessionEndReason,
+  action: string,
+  audit: (
+    tx: Executor,
+    ended: EndedSession[],
+  ) => { targetId: string | null; metadata?: Record<string, unknown> },
+): Promise<EndedSession[]> {
+  const now = deps.clock.now();
+  const ended = await deps.db.transaction(async (tx) => {
+    const rows = await endSessions(tx, where, reason, now);
+    if (rows.length > 0) {
+      const first = rows[0] as EndedSession;
+      const details = audit(tx, rows);
+      await recordAuditEvent(tx, origin, {
+        tenantId: first.tenantId,
+        actorId: caller.userId,
+        action,
+        targetType: 'session',
+        targetId: details.targetId,
+        metadata: details.metadata ?? null,
+        at: now,
+      });
+    }
+    return rows;
+  });
+  afterSessionsEnded(deps, ended, reason);
+  return ended;
+}
+
+/** Ends the caller's current session. */
+export async function logout(deps: SessionEndDeps, caller: Caller, origin: RequestOrigin): Promise<boolean> {
+  const ended = await endAndAudit(
+    deps,
+    caller,
+    origin,
+    and(eq(sessions.tenantId, caller.tenantId), eq(sessions.id, caller.sessionId)),
+    'LOGOUT',
+    'auth.logout',
+    () => ({ targetId: caller.sessionId }),
+  );
+  return ended.length > 0;
+}
+
+/** Ends every active session of the caller, the current one included; returns how many. */
+export async function logoutAll(
+  deps: SessionEndDeps,
+  caller: Caller,
+  origin: RequestOrigin,
+): Promise<number> {
+  const now = deps.clock.now();
+  const ended = await endAndAudit(
+    deps,
+    caller,
+    origin,
+    and(
+      eq(sessions.tenantId, caller.tenantId),
+      eq(sessions.userId, caller.userId),
+      gt(sessions.expiresAt, now),
+    ),
+    'LOGOUT',
+    'auth.logout',
+    (_tx, rows) => ({ targetId: caller.sessionId, metadata: { all: true, sessions: rows.length } }),
+  );
+  return ended.length;
+}
+
+/**
+ * Ends one session. `scope` says whose sessions the caller may end: their own, any in a tenant
+ * (tenant ADMINs), or any at all (system ADMINs). Anything outside it is NOT_FOUND, exactly
+ * like an id that does not exist.
+ */
+export async function revokeSession(
+  deps: SessionEndDeps,
+  caller: Caller,
+  origin: RequestOrigin,
+  sessionId: string,
+  scope: { kind: 'own' } | { kind: 'tenant'; tenantId: string } | { kind: 'any' },
+): Promise<boolean> {
+  if (!isUuid(sessionId)) throw new NotFoundError('Session');
+  const now = deps.clock.now();
+  const owner =
+    scope.kind === 'own'
+      ? and(eq(sessions.tenantId, caller.tenantId), eq(sessions.userId, caller.userId))
+      : scope.kind === 'tenant'
+        ? eq(sessions.tenantId, scope.tenantId)
+        : undefined;
+  const where = and(eq(sessions.id, sessionId), owner, isNull(sessions.endedAt), gt(sessions.expiresAt, now));
+  const ended = await endAndAudit(deps, caller, origin, where, 'REVOKED', 'session.revoked', (_tx, rows) => ({
+    targetId: sessionId,
+    metadata: { userId: rows[0]?.userId },
+  }));
+  if (ended.length === 0) throw new NotFoundError('Session');
+  return true;
+}

@@ -1,0 +1,39 @@
+import { Arg, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
+import type { SessionRow, UserRow } from '../../db/schema.js';
+import type { Context, SignedInContext } from '../../graphql/context.js';
+import { NotFoundError } from '../../graphql/errors.js';
+import { User } from '../users/user.types.js';
+import { Session } from './session.types.js';
+import { revokeSession } from './session-end.service.js';
+
+@Resolver(() => Session)
+export class SessionsResolver {
+  @Query(() => [Session], { description: "The signed-in user's active sessions." })
+  mySessions(@Ctx() ctx: SignedInContext): Promise<SessionRow[]> {
+    return ctx.loaders.activeSessionsByUserId.load(ctx.caller.userId);
+  }
+
+  @Mutation(() => Boolean, { description: "Ends one session: one's own, or any in the tenant for ADMINs." })
+  revokeSession(@Arg('id', () => ID) id: string, @Ctx() ctx: SignedInContext): Promise<boolean> {
+    const { caller } = ctx;
+    // Whose sessions this caller can reach; anything else answers like a missing id.
+    const scope = caller.isSystemAdmin
+      ? ({ kind: 'any' } as const)
+      : caller.role === 'ADMIN'
+        ? ({ kind: 'tenant', tenantId: caller.tenantId } as const)
+        : ({ kind: 'own' } as const);
+    return revokeSession(ctx.services, caller, ctx.origin, id, scope);
+  }
+
+  @FieldResolver(() => User)
+  async user(@Root() session: SessionRow, @Ctx() ctx: Context): Promise<UserRow> {
+    const user = await ctx.loaders.userById.load(session.userId);
+    if (!user) throw new NotFoundError('User');
+    return user;
+  }
+
+  @FieldResolver(() => Boolean, { description: 'True for the session of the token that made this request.' })
+  current(@Root() session: SessionRow, @Ctx() ctx: Context): boolean {
+    return ctx.caller?.sessionId === session.id;
+  }
+}

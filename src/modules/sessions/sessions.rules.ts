@@ -1,0 +1,21 @@
+import { isAuthenticated } from '../../graphql/rules.js';
+
+/** Sessions are only reachable through fields that already checked who may see them. */
+export const sessionsRules = {
+  Query: {
+    mySessions: isAuthenticated,
+  },
+  Mutation: {
+    revokeSession: isAuthenticated,
+  },
+  Session: {
+    id: isAuthenticated,
+    user: isAuthenticated,
+    createdAt: isAuthenticated,
+    lastUsedAt: isAuthenticated,
+    expiresAt: isAuthenticated,
+    ipAddress: isAuthenticated,
+    userAgent: isAuthenticated,
+    current: isAuthenticated,
+  },
+};

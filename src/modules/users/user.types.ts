@@ -1,0 +1,51 @@
+import { Field, ID, ObjectType } from 'type-graphql';
+import type { Role as RoleValue, UserRow, UserStatus as UserStatusValue } from '../../db/schema.js';
+import { Role, UserStatus } from '../../graphql/enums.js';
+
+/** The fields a client may read. The password hash is deliberately absent. */
+@ObjectType('User')
+export class User
+  implements
+    Pick<
+      UserRow,
+      | 'id'
+      | 'email'
+      | 'displayName'
+      | 'role'
+      | 'status'
+      | 'lockedUntil'
+      | 'lastLoginAt'
+      | 'createdAt'
+      | 'updatedAt'
+    >
+{
+  @Field(() => ID)
+  id!: string;
+
+  @Field(() => String)
+  email!: string;
+
+  @Field(() => String, { nullable: true })
+  displayName!: string | null;
+
+  @Field(() => Role)
+  role!: RoleValue;
+
+  @Field(() => UserStatus)
+  status!: UserStatusValue;
+
+  @Field(() => Date, {
+    nullable: true,
+    description: 'Set while the account is locked after too many failed logins.',
+  })
+  lockedUntil!: Date | null;
+
+  @Field(() => Date, { nullable: true })
+  lastLoginAt!: Date | null;
+
+  @Field(() => Date)
+  createdAt!: Date;
+
+  @Field(() => Date)
+  updatedAt!: Date;
+}

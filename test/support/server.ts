@@ -1,0 +1,93 @@
+import { type App, createApp } from '../../src/app.js';
+import { type Config, loadConfig } from '../../src/config.js';
+import { ManualClock } from '../../src/lib/clock.js';
+import { createLogger } from '../../src/lib/logger.js';
+import { createTestDatabase, type TestDatabase } from './db.js';
+import { TEST_REDIS_URL } from './env.js';
+
+export const SYSTEM_ADMIN = { email: 'root@system.test', password: 'correct horse battery staple 42' };
+
+export interface GraphQLResponse<T = Record<string, unknown>> {
+  status: number;
+  headers: Headers;
+  data?: T | null;
+  errors?: { message: string; path?: string[]; extensions?: Record<string, unknown> & { code?: string } }[];
+}
+
+export interface TestServer {
+  url: string;
+  app: App;
+  config: Config;
+  clock: ManualClock;
+  testDatabase: TestDatabase;
+  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary response shapes
+  gql<T = Record<string, any>>(
+    query: string,
+    variables?: Record<string, unknown>,
+    options?: { token?: string; headers?: Record<string, string> },
+  ): Promise<GraphQLResponse<T>>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the real server in this process on an ephemeral port, over its own fresh PostgreSQL
+ * database and a Redis key prefix of its own. `env` overrides any configuration variable.
+ */
+export async function startTestServer(env: Record<string, string | undefined> = {}): Promise<TestServer> {
+  const testDatabase = await createTestDatabase();
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATABASE_URL: testDatabase.url,
+    REDIS_URL: TEST_REDIS_URL,
+    REDIS_KEY_PREFIX: `test:${testDatabase.name}:`,
+    BCRYPT_COST: '4',
+    LOG_LEVEL: 'silent',
+    BOOTSTRAP_ADMIN_EMAIL: SYSTEM_ADMIN.email,
+    BOOTSTRAP_ADMIN_PASSWORD: SYSTEM_ADMIN.password,
+    ...env,
+  });
+  const clock = new ManualClock(Date.now());
+  let app: App;
+  try {
+    app = await createApp(config, {
+      clock,
+      logger: createLogger(config.logLevel),
+      database: testDatabase.database,
+    });
+  } catch (error) {
+    await testDatabase.drop();
+    throw error;
+  }
+  const url = await app.listen(0, '127.0.0.1');
+  return {
+    url,
+    app,
+    config,
+    clock,
+    testDatabase,
+    async gql(query, variables, options = {}) {
+      const response = await fetch(`${url}/graphql`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+          ...options.headers,
+        },
+        body: JSON.stringify({ query, variables }),
+      });
+      const body = (await response.json()) as Omit<GraphQLResponse, 'status' | 'headers'>;
+      return { status: response.status, headers: response.headers, ...body } as never;
+    },
+    async close() {
+      await app.close();
+      await testDatabase.drop();
+    },
+  };
+}
+
+/** The first error's contract code, or undefined. */
+export function errorCode(response: GraphQLResponse<unknown>): string | undefined {
+  return response.errors?.[0]?.extensions?.code;
+}
