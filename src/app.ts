@@ -63,6 +63,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       maxAccessTokenTtlSeconds: config.jwt.accessTokenTtlSeconds,
       onReloadError: (error) => logger.warn({ err: error }, 'could not reload signing keys'),
     });
+    // Picks up keys rotated by another instance before their tokens reach us.
+    const keyReload = setInterval(() => {
+      keys.reload().catch((error: unknown) => logger.warn({ err: error }, 'could not reload signing keys'));
+    }, 60_000);
+    keyReload.unref();
     const tokens = new AccessTokens(keys, {
       issuer: config.jwt.issuer,
       audience: config.jwt.audience,
@@ -88,6 +93,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const apollo = new ApolloServer<Context>({
       schema,
       csrfPrevention: true,
+      // main.ts owns signal handling: it closes WebSockets, pools and Redis too.
+      stopOnTerminationSignals: false,
       allowBatchedHttpRequests: false,
       introspection: config.introspection,
       includeStacktraceInErrorResponses: !config.isProduction,
@@ -126,6 +133,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         }),
       close: () => {
         closed ??= (async () => {
+          clearInterval(keyReload);
           await apollo.stop();
           redis?.disconnect();
           if (ownsDatabase) await database.close();

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { createApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './lib/logger.js';
+import { SigningKeyError } from './modules/keys/index.js';
 import { BootstrapError } from './modules/tenants/bootstrap.js';
 
 const SHUTDOWN_DEADLINE_MS = 10_000;
@@ -33,7 +34,7 @@ async function main() {
     process.exit(1);
   });
   const app = await createApp(config, { logger, httpServer }).catch((error: unknown) => {
-    if (error instanceof BootstrapError) {
+    if (error instanceof BootstrapError || error instanceof SigningKeyError) {
       console.error(`Start-up failed: ${error.message}`);
     } else {
       const where =
@@ -65,8 +66,12 @@ async function main() {
       process.exit(1);
     }, SHUTDOWN_DEADLINE_MS);
     deadline.unref();
+    const stopBegan = Date.now();
     app.close().then(
-      () => process.exit(0),
+      () => {
+        logger.info({ shutdownMs: Date.now() - stopBegan }, 'stopped');
+        process.exit(0);
+      },
       (error: unknown) => {
         logger.error({ err: error }, 'error during shutdown');
         process.exit(1);

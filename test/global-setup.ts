@@ -13,6 +13,10 @@ import { databaseUrl, TEST_DATABASE_URL, TEST_REDIS_URL } from './support/env.js
  * PostgreSQL or Redis is not there.
  */
 export default async function setup(project: TestProject) {
+  // Tests that start the service as a real process run the compiled server.
+  // @ts-expect-error: a plain .mjs helper without type declarations
+  const { buildIfNeeded } = await import('../scripts/build-if-needed.mjs');
+  buildIfNeeded();
   const admin = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {}, connect_timeout: 5 });
   try {
     await admin`select 1`;

@@ -7,7 +7,8 @@ import type { Logger } from '../lib/logger.js';
 import type { AccessTokens, SigningKeyStore } from '../modules/keys/index.js';
 import type { PasswordHasher } from '../modules/passwords/index.js';
 import type { SessionGuard } from '../modules/sessions/session-guard.js';
-import { createLoaders, type Loaders } from './loaders.js';
+import { ForbiddenError, UnauthenticatedError } from './errors.js';
+import { createLoaders, createPlatformLoaders, type Loaders, type PlatformLoaders } from './loaders.js';
 
 /** Long-lived dependencies, built once at start-up and shared by every request. */
 export interface Services {
@@ -46,6 +47,14 @@ export interface Context {
   origin: RequestOrigin;
   /** DataLoaders for the caller's tenant (every query they run filters by it). */
   loaders: Loaders;
+  /**
+   * Loaders for the tenant a row belongs to: the caller's own `loaders`, or for a system ADMIN
+   * fresh loaders scoped to that other tenant (built once per request). Anyone else is refused,
+   * so a resolver handed another tenant's row cannot read around it.
+   */
+  loadersFor(tenantId: string): Loaders;
+  /** Loaders spanning tenants (a page of tenants' stats); system ADMINs only. */
+  platformLoaders(): PlatformLoaders;
   logger: Logger;
 }
 
@@ -63,14 +72,34 @@ export function createContextInner(
   origin: RequestOrigin,
   requestId: string = randomUUID(),
 ): Context {
-  return {
+  const now = () => services.clock.now();
+  const otherTenants = new Map<string, Loaders>();
+  let platform: PlatformLoaders | undefined;
+  const ctx: Context = {
     requestId,
     services,
     caller,
     origin,
-    loaders: createLoaders(services.db, caller?.tenantId ?? null, () => services.clock.now()),
+    loaders: createLoaders(services.db, caller?.tenantId ?? null, now),
+    loadersFor(tenantId) {
+      if (!ctx.caller) throw new UnauthenticatedError();
+      if (tenantId === ctx.caller.tenantId) return ctx.loaders;
+      if (!ctx.caller.isSystemAdmin) throw new ForbiddenError();
+      let loaders = otherTenants.get(tenantId);
+      if (!loaders) {
+        loaders = createLoaders(services.db, tenantId, now);
+        otherTenants.set(tenantId, loaders);
+      }
+      return loaders;
+    },
+    platformLoaders() {
+      if (!ctx.caller?.isSystemAdmin) throw new ForbiddenError();
+      platform ??= createPlatformLoaders(services.db, now);
+      return platform;
+    },
     logger: services.logger.child({ requestId, tenantId: caller?.tenantId, userId: caller?.userId }),
   };
+  return ctx;
 }
 
 /** Checks a bearer token: signature and claims, then that its session is still active. */

@@ -2,6 +2,8 @@ import DataLoader from 'dataloader';
 import { and, asc, eq, gt, inArray, isNull } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { type SessionRow, sessions, type TenantRow, tenants, type UserRow, users } from '../db/schema.js';
+import { isUuid } from '../lib/ids.js';
+import { loadTenantStats, type TenantStatsValue } from '../modules/tenants/tenant-stats.queries.js';
 
 /**
  * Per-request batch loaders, built for one tenant. Every query filters by that tenant id, so a
@@ -12,6 +14,12 @@ export interface Loaders {
   tenantById: DataLoader<string, TenantRow | null>;
   userById: DataLoader<string, UserRow | null>;
   activeSessionsByUserId: DataLoader<string, SessionRow[]>;
+  tenantStats: DataLoader<string, TenantStatsValue | null>;
+}
+
+/** Loaders that span tenants; only a system ADMIN's context ever builds them. */
+export interface PlatformLoaders {
+  tenantStats: DataLoader<string, TenantStatsValue | null>;
 }
 
 export function createLoaders(db: Db, tenantId: string | null, now: () => Date = () => new Date()): Loaders {
@@ -24,11 +32,13 @@ export function createLoaders(db: Db, tenantId: string | null, now: () => Date =
   });
 
   const userById = new DataLoader<string, UserRow | null>(async (ids) => {
-    if (tenantId === null) return ids.map(() => null);
+    // A malformed id would make PostgreSQL fail the cast; it names nobody, like a missing id.
+    const wanted = ids.filter(isUuid);
+    if (tenantId === null || wanted.length === 0) return ids.map(() => null);
     const rows = await db
       .select()
       .from(users)
-      .where(and(eq(users.tenantId, tenantId), inArray(users.id, [...ids])));
+      .where(and(eq(users.tenantId, tenantId), inArray(users.id, wanted)));
     const byId = new Map(rows.map((row) => [row.id, row]));
     return ids.map((id) => byId.get(id) ?? null);
   });
@@ -52,5 +62,20 @@ export function createLoaders(db: Db, tenantId: string | null, now: () => Date =
     return userIds.map((id) => byUser.get(id) ?? []);
   });
 
-  return { tenantId, tenantById, userById, activeSessionsByUserId };
+  const tenantStats = new DataLoader<string, TenantStatsValue | null>(async (ids) => {
+    if (tenantId === null || !ids.includes(tenantId)) return ids.map(() => null);
+    const stats = await loadTenantStats(db, [tenantId], now());
+    return ids.map((id) => stats.get(id) ?? null);
+  });
+
+  return { tenantId, tenantById, userById, activeSessionsByUserId, tenantStats };
+}
+
+/** Statistics of a whole page of tenants in three queries instead of three per tenant. */
+export function createPlatformLoaders(db: Db, now: () => Date = () => new Date()): PlatformLoaders {
+  const tenantStats = new DataLoader<string, TenantStatsValue | null>(async (ids) => {
+    const stats = await loadTenantStats(db, ids.filter(isUuid), now());
+    return ids.map((id) => stats.get(id) ?? null);
+  });
+  return { tenantStats };
 }

@@ -29,12 +29,24 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+export interface StartOptions {
+  /**
+   * Run over this existing database instead of a fresh one, e.g. to restart "the same
+   * deployment" with another configuration. The caller keeps ownership: `close()` leaves it be.
+   */
+  database?: TestDatabase;
+}
+
 /**
  * Starts the real server in this process on an ephemeral port, over its own fresh PostgreSQL
  * database and a Redis key prefix of its own. `env` overrides any configuration variable.
  */
-export async function startTestServer(env: Record<string, string | undefined> = {}): Promise<TestServer> {
-  const testDatabase = await createTestDatabase();
+export async function startTestServer(
+  env: Record<string, string | undefined> = {},
+  options: StartOptions = {},
+): Promise<TestServer> {
+  const ownsDatabase = options.database === undefined;
+  const testDatabase = options.database ?? (await createTestDatabase());
   const config = loadConfig({
     NODE_ENV: 'test',
     PORT: '0',
@@ -57,7 +69,7 @@ export async function startTestServer(env: Record<string, string | undefined> = 
       database: testDatabase.database,
     });
   } catch (error) {
-    await testDatabase.drop();
+    if (ownsDatabase) await testDatabase.drop();
     throw error;
   }
   const url = await app.listen(0, '127.0.0.1');
@@ -82,7 +94,7 @@ export async function startTestServer(env: Record<string, string | undefined> = 
     },
     async close() {
       await app.close();
-      await testDatabase.drop();
+      if (ownsDatabase) await testDatabase.drop();
     },
   };
 }

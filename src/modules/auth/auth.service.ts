@@ -17,6 +17,7 @@ import { tenantSettings, tokenLifetimes } from '../tenants/settings.js';
 import { findTenantBySlug } from '../tenants/tenants.queries.js';
 import { normalizeDisplayName, normalizeEmail } from '../users/user-input.js';
 import { findUserByEmail, USERS_EMAIL_UNIQUE } from '../users/users.queries.js';
+import { KeyedSerializer } from './keyed-serializer.js';
 import { clearFailedLogins, reserveLoginAttempt } from './lockout.js';
 
 export type AuthDeps = Pick<Services, 'db' | 'clock' | 'hasher' | 'tokens' | 'config' | 'logger'>;
@@ -152,6 +153,22 @@ export interface LoginInput {
 }
 
 /**
+ * Sign-ins of one user take turns within this process: reserve an attempt, check the password,
+ * settle the count. Counting attempts before the password check is what stops parallel guesses
+ * from slipping past the lockout, but it also made parallel *correct* sign-ins (several tabs, a
+ * script) count as pending failures and lock the account against themselves. In turn, each
+ * correct password clears the count before the next attempt is reserved. Across instances the
+ * database reservation still caps attempts; there only `maxFailedLogins` sign-ins of one user in
+ * flight on different instances at the same instant could briefly lock the account.
+ */
+const signInTurns = new KeyedSerializer();
+
+type SignInOutcome =
+  | { kind: 'locked' }
+  | { kind: 'bad_password' }
+  | { kind: 'ok'; user: UserRow; session: SessionRow; refreshToken: string };
+
+/**
  * Every failure answers the same UNAUTHENTICATED, after the same amount of work (a password
  * verify runs even when there is no user), so that neither the message nor the time tells an
  * attacker whether an email exists, is locked or is suspended.
@@ -171,55 +188,60 @@ export async function login(deps: AuthDeps, input: LoginInput, origin: RequestOr
     return loginFailed(deps, origin, tenant, user, 'suspended', now);
   }
   const settings = tenantSettings(tenant);
-  const attempt = await reserveLoginAttempt(deps.db, user.id, settings, now);
-  if (!attempt.allowed) {
+  const outcome = await signInTurns.run(user.id, async (): Promise<SignInOutcome> => {
+    const attempt = await reserveLoginAttempt(deps.db, user.id, settings, now);
+    if (!attempt.allowed) return { kind: 'locked' };
+    const verdict = await deps.hasher.verify(input.password, user.passwordHash);
+    if (!verdict.ok) {
+      if (attempt.locksNow) {
+        await recordAuditEvent(deps.db, origin, {
+          tenantId: tenant.id,
+          actorId: null,
+          action: 'auth.lockout',
+          targetType: 'user',
+          targetId: user.id,
+          metadata: { maxFailedLogins: settings.maxFailedLogins, lockoutMinutes: settings.lockoutMinutes },
+          at: now,
+        });
+      }
+      return { kind: 'bad_password' };
+    }
+
+    // Old hashes (another cost or scheme) are upgraded while the plain password is at hand.
+    const newHash = verdict.needsRehash ? await deps.hasher.hash(input.password) : undefined;
+    const lifetimeSeconds = tokenLifetimes(tenant, deps.config.jwt).refreshTokenTtlSeconds;
+    return deps.db.transaction(async (tx) => {
+      await clearFailedLogins(tx, user.id);
+      const [signedIn] = await tx
+        .update(users)
+        .set({ lastLoginAt: now, ...(newHash ? { passwordHash: newHash } : {}) })
+        .where(eq(users.id, user.id))
+        .returning();
+      const created = await createSession(tx, {
+        tenantId: tenant.id,
+        userId: user.id,
+        origin,
+        now,
+        lifetimeSeconds,
+      });
+      await recordAuditEvent(tx, origin, {
+        tenantId: tenant.id,
+        actorId: user.id,
+        action: 'auth.login.succeeded',
+        targetType: 'session',
+        targetId: created.session.id,
+        at: now,
+      });
+      return { kind: 'ok' as const, user: signedIn ?? user, ...created };
+    });
+  });
+  if (outcome.kind === 'locked') {
+    // Outside the turn: a locked account's queue must not wait on bcrypt.
     await deps.hasher.verifyDummy(input.password);
     return loginFailed(deps, origin, tenant, user, 'locked', now);
   }
-  const verdict = await deps.hasher.verify(input.password, user.passwordHash);
-  if (!verdict.ok) {
-    if (attempt.locksNow) {
-      await recordAuditEvent(deps.db, origin, {
-        tenantId: tenant.id,
-        actorId: null,
-        action: 'auth.lockout',
-        targetType: 'user',
-        targetId: user.id,
-        metadata: { maxFailedLogins: settings.maxFailedLogins, lockoutMinutes: settings.lockoutMinutes },
-        at: now,
-      });
-    }
-    return loginFailed(deps, origin, tenant, user, 'bad_password', now);
-  }
-
-  // Old hashes (another cost or scheme) are upgraded while the plain password is at hand.
-  const newHash = verdict.needsRehash ? await deps.hasher.hash(input.password) : undefined;
-  const lifetimeSeconds = tokenLifetimes(tenant, deps.config.jwt).refreshTokenTtlSeconds;
-  const { signedIn, session, refreshToken } = await deps.db.transaction(async (tx) => {
-    await clearFailedLogins(tx, user.id);
-    const [signedIn] = await tx
-      .update(users)
-      .set({ lastLoginAt: now, ...(newHash ? { passwordHash: newHash } : {}) })
-      .where(eq(users.id, user.id))
-      .returning();
-    const created = await createSession(tx, {
-      tenantId: tenant.id,
-      userId: user.id,
-      origin,
-      now,
-      lifetimeSeconds,
-    });
-    await recordAuditEvent(tx, origin, {
-      tenantId: tenant.id,
-      actorId: user.id,
-      action: 'auth.login.succeeded',
-      targetType: 'session',
-      targetId: created.session.id,
-      at: now,
-    });
-    return { signedIn: signedIn ?? user, ...created };
-  });
-  return issueTokens(deps, signedIn, tenant, session, refreshToken);
+  if (outcome.kind === 'bad_password') return loginFailed(deps, origin, tenant, user, 'bad_password', now);
+  return issueTokens(deps, outcome.user, tenant, outcome.session, outcome.refreshToken);
 }
 
 async function loginFailed(

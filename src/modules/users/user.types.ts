@@ -1,6 +1,7 @@
-import { Field, ID, ObjectType } from 'type-graphql';
+import { Field, ID, Int, ObjectType } from 'type-graphql';
 import type { Role as RoleValue, UserRow, UserStatus as UserStatusValue } from '../../db/schema.js';
 import { Role, UserStatus } from '../../graphql/enums.js';
+import { PageInfo } from '../../graphql/pagination.js';
 
 /** The fields a client may read. The password hash is deliberately absent. */
 @ObjectType('User')
@@ -48,4 +49,28 @@ export class User
 
   @Field(() => Date)
   updatedAt!: Date;
+}
+
+@ObjectType('UserEdge')
+export class UserEdge {
+  @Field(() => String)
+  cursor!: string;
+
+  @Field(() => User)
+  node!: UserRow;
+}
+
+@ObjectType('UserConnection')
+export class UserConnection {
+  @Field(() => [UserEdge])
+  edges!: UserEdge[];
+
+  @Field(() => [User])
+  nodes!: UserRow[];
+
+  @Field(() => PageInfo)
+  pageInfo!: PageInfo;
+
+  @Field(() => Int)
+  totalCount!: Promise<number>;
 }

@@ -1,6 +1,19 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { and, count, eq, getTableColumns, or, type SQL, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
-import { type UserRow, users } from '../../db/schema.js';
+import { type Role, type UserRow, type UserStatus, users } from '../../db/schema.js';
+import type { OrderDirection } from '../../graphql/enums.js';
+import {
+  afterCursor,
+  type Connection,
+  decodeCursor,
+  escapeLike,
+  orderByKey,
+  type SortKey,
+  textKey,
+  timestampKey,
+  toConnection,
+} from '../../graphql/pagination.js';
+import type { UserOrderField } from './user.inputs.js';
 
 /** Case-insensitive, served by the unique (tenant_id, lower(email)) index. */
 export async function findUserByEmail(
@@ -25,4 +38,94 @@ export async function findUserById(db: Executor, tenantId: string, id: string): 
   return row;
 }
 
+/** Locks the row for the rest of the transaction, so checks made on it stay true until commit. */
+export async function lockUser(db: Executor, tenantId: string, id: string): Promise<UserRow | undefined> {
+  const [row] = await db
+    .select()
+    .from(users)
+    .where(and(eq(users.tenantId, tenantId), eq(users.id, id)))
+    .for('update');
+  return row;
+}
+
+/**
+ * Locks every ACTIVE ADMIN of a tenant (in id order, so two transactions cannot deadlock) and
+ * returns their ids. Two concurrent demotions therefore run one after the other, and the second
+ * one sees the first one's result: a tenant cannot be left without an active ADMIN.
+ */
+export async function lockActiveAdmins(db: Executor, tenantId: string): Promise<string[]> {
+  const rows = await db
+    .select({ id: users.id })
+    .from(users)
+    .where(and(eq(users.tenantId, tenantId), eq(users.role, 'ADMIN'), eq(users.status, 'ACTIVE')))
+    .orderBy(users.id)
+    .for('update');
+  return rows.map((row) => row.id);
+}
+
+/** The tenant a user belongs to, by primary key: only system ADMINs look across tenants. */
+export async function findUserTenantId(db: Executor, id: string): Promise<string | undefined> {
+  const [row] = await db.select({ tenantId: users.tenantId }).from(users).where(eq(users.id, id)).limit(1);
+  return row?.tenantId;
+}
+
 export const USERS_EMAIL_UNIQUE = 'users_tenant_email_key';
+
+/** Each ordering's expression is exactly the one indexed after tenant_id (see db/schema.ts). */
+const SORT_KEYS: Record<UserOrderField, SortKey> = {
+  CREATED_AT: timestampKey(sql`${users.createdAt}`),
+  EMAIL: textKey(sql`lower(${users.email})`),
+  DISPLAY_NAME: textKey(sql`coalesce(lower(${users.displayName}), '')`),
+  LAST_LOGIN_AT: timestampKey(sql`coalesce(${users.lastLoginAt}, '-infinity'::timestamptz)`, {
+    nullsAsMinusInfinity: true,
+  }),
+};
+
+export interface UserListQuery {
+  tenantId: string;
+  first: number;
+  after: string | null;
+  search: string | null;
+  role: Role | null;
+  status: UserStatus | null;
+  field: UserOrderField;
+  direction: OrderDirection;
+}
+
+/** One page of a tenant's users; the count runs only if the client asks for totalCount. */
+export async function listUsers(db: Executor, query: UserListQuery): Promise<Connection<UserRow>> {
+  const key = SORT_KEYS[query.field];
+  const ordering = `users:${query.field}:${query.direction}`;
+  const cursor = query.after === null ? null : decodeCursor(query.after, ordering, key);
+  const filters: (SQL | undefined)[] = [
+    eq(users.tenantId, query.tenantId),
+    query.role ? eq(users.role, query.role) : undefined,
+    query.status ? eq(users.status, query.status) : undefined,
+  ];
+  if (query.search) {
+    // Both operands are the expressions of the trigram index users_search_trgm_idx.
+    const pattern = sql`('%' || lower(${escapeLike(query.search)}) || '%')`;
+    filters.push(
+      or(
+        sql`lower(${users.email}) like ${pattern}`,
+        sql`coalesce(lower(${users.displayName}), '') like ${pattern}`,
+      ),
+    );
+  }
+  const where = and(...filters);
+  const rows = await db
+    .select({ ...getTableColumns(users), sortValue: sql<string>`${key.asText}` })
+    .from(users)
+    .where(and(where, cursor ? afterCursor(key, users.id, query.direction, cursor) : undefined))
+    .orderBy(...orderByKey(key, users.id, query.direction))
+    .limit(query.first + 1);
+  return toConnection<UserRow>(rows, {
+    first: query.first,
+    hasCursor: cursor !== null,
+    ordering,
+    count: async () => {
+      const [row] = await db.select({ n: count() }).from(users).where(where);
+      return Number(row?.n ?? 0);
+    },
+  });
+}

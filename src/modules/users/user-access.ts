@@ -1,0 +1,73 @@
+import type { Role, UserRow } from '../../db/schema.js';
+import type { Caller, Services } from '../../graphql/context.js';
+import { ROLE_RANK } from '../../graphql/enums.js';
+import { ForbiddenError, NotFoundError } from '../../graphql/errors.js';
+import { isUuid } from '../../lib/ids.js';
+import { findUserTenantId } from './users.queries.js';
+
+/** The one answer for an id the caller cannot reach, whether it exists elsewhere or nowhere. */
+export const userNotFound = () => new NotFoundError('User');
+
+/**
+ * The tenant whose user `id` names, as far as the caller may know. Everyone but a system ADMIN
+ * only ever looks in their own tenant, so an id from elsewhere is simply not found there (by the
+ * same tenant-filtered query, in the same time, as an id that exists nowhere).
+ */
+export async function reachableUserTenant(
+  deps: Pick<Services, 'db'>,
+  caller: Caller,
+  id: string,
+): Promise<string> {
+  if (!isUuid(id)) throw userNotFound();
+  if (!caller.isSystemAdmin) return caller.tenantId;
+  const tenantId = await findUserTenantId(deps.db, id);
+  if (!tenantId) throw userNotFound();
+  return tenantId;
+}
+
+/** Nobody grants a role above their own. */
+export function assertCanGrant(caller: Caller, role: Role): void {
+  if (ROLE_RANK[role] > ROLE_RANK[caller.role]) {
+    throw new ForbiddenError('You cannot grant a role above your own.');
+  }
+}
+
+/** Nobody changes a user whose role is above their own. */
+export function assertCanManage(caller: Caller, target: Pick<UserRow, 'role'>): void {
+  if (ROLE_RANK[target.role] > ROLE_RANK[caller.role]) {
+    throw new ForbiddenError('You cannot change a user whose role is above your own.');
+  }
+}
+
+/** MODERATORs may change only the status of USERs and GUESTs. */
+export function assertModeratorMayUpdate(
+  caller: Caller,
+  fields: string[],
+  target?: Pick<UserRow, 'role'>,
+): void {
+  if (caller.role !== 'MODERATOR') return;
+  const message = 'MODERATORs may change only the status of USERs and GUESTs.';
+  if (fields.some((field) => field !== 'status')) throw new ForbiddenError(message);
+  if (target && target.role !== 'USER' && target.role !== 'GUEST') throw new ForbiddenError(message);
+}
+
+/**
+ * Refuses a change that would leave the tenant without an ACTIVE ADMIN. `activeAdmins` must have
+ * been read with `lockActiveAdmins` in the same transaction.
+ */
+export function assertKeepsAnAdmin(
+  activeAdmins: string[],
+  target: Pick<UserRow, 'id' | 'role' | 'status'>,
+  after: Partial<Pick<UserRow, 'role' | 'status'>> | 'deleted',
+): void {
+  const wasActiveAdmin = target.role === 'ADMIN' && target.status === 'ACTIVE';
+  if (!wasActiveAdmin) return;
+  const staysActiveAdmin =
+    after !== 'deleted' &&
+    (after.role ?? target.role) === 'ADMIN' &&
+    (after.status ?? target.status) === 'ACTIVE';
+  if (staysActiveAdmin) return;
+  if (activeAdmins.filter((id) => id !== target.id).length === 0) {
+    throw new ForbiddenError('This is the last active ADMIN of the tenant: promote another user first.');
+  }
+}

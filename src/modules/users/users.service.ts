@@ -1,0 +1,286 @@
+import { and, eq } from 'drizzle-orm';
+import { isUniqueViolation } from '../../db/errors.js';
+import { type Role, type UserRow, type UserStatus, users } from '../../db/schema.js';
+import type { Caller, RequestOrigin, Services } from '../../graphql/context.js';
+import type { OrderDirection } from '../../graphql/enums.js';
+import { BadUserInputError, ConflictError, type FieldError, NotFoundError } from '../../graphql/errors.js';
+import { type Connection, validateFirst } from '../../graphql/pagination.js';
+import { isUuid } from '../../lib/ids.js';
+import { recordAuditEvent } from '../audit/audit.service.js';
+import { checkPasswordPolicy } from '../passwords/index.js';
+import { afterSessionsEnded } from '../sessions/session-end.service.js';
+import { type EndedSession, endUserSessions } from '../sessions/sessions.service.js';
+import { tenantSettings } from '../tenants/settings.js';
+import { findTenantById } from '../tenants/tenants.queries.js';
+import type { CreateUserInput, UpdateUserInput, UserOrderField } from './user.inputs.js';
+import {
+  assertCanGrant,
+  assertCanManage,
+  assertKeepsAnAdmin,
+  assertModeratorMayUpdate,
+  reachableUserTenant,
+  userNotFound,
+} from './user-access.js';
+import { checkDisplayName, checkEmail, EMAIL_MAX_LENGTH } from './user-input.js';
+import { listUsers, lockActiveAdmins, lockUser, USERS_EMAIL_UNIQUE } from './users.queries.js';
+
+export type UserAdminDeps = Pick<Services, 'db' | 'clock' | 'hasher' | 'sessionGuard'>;
+
+const emailTaken = () =>
+  new ConflictError('email', 'An account with this email already exists in this tenant.');
+
+export interface ListUsersArgs {
+  first?: number | null;
+  after?: string | null;
+  filter?: { search?: string | null; role?: Role | null; status?: UserStatus | null } | null;
+  orderBy?: { field: UserOrderField; direction: OrderDirection } | null;
+}
+
+export function listTenantUsers(
+  deps: Pick<Services, 'db'>,
+  tenantId: string,
+  args: ListUsersArgs,
+): Promise<Connection<UserRow>> {
+  const first = validateFirst(args.first);
+  const search = args.filter?.search?.trim() ?? '';
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it rejects
+  if (search.length > EMAIL_MAX_LENGTH || /[\u0000-\u001f]/.test(search)) {
+    throw BadUserInputError.field(
+      'filter.search',
+      `Search must be at most ${EMAIL_MAX_LENGTH} characters, without control characters.`,
+    );
+  }
+  return listUsers(deps.db, {
+    tenantId,
+    first,
+    after: args.after ?? null,
+    search: search || null,
+    role: args.filter?.role ?? null,
+    status: args.filter?.status ?? null,
+    field: args.orderBy?.field ?? 'CREATED_AT',
+    direction: args.orderBy?.direction ?? 'ASC',
+  });
+}
+
+/** Creates a user in the caller's tenant (or, for system ADMINs, in `input.tenantId`). */
+export async function createUser(
+  deps: UserAdminDeps,
+  caller: Caller,
+  input: CreateUserInput,
+  origin: RequestOrigin,
+): Promise<UserRow> {
+  const tenantId = input.tenantId ?? caller.tenantId;
+  const tenant =
+    tenantId === caller.tenantId || (caller.isSystemAdmin && isUuid(tenantId))
+      ? await findTenantById(deps.db, tenantId)
+      : undefined;
+  if (!tenant) throw new NotFoundError('Tenant');
+  const settings = tenantSettings(tenant);
+  const role = input.role ?? settings.defaultRole;
+  assertCanGrant(caller, role);
+
+  const errors: FieldError[] = [];
+  const email = checkEmail(input.email);
+  if ('error' in email) errors.push(email.error);
+  const displayName = checkDisplayName(input.displayName);
+  if ('error' in displayName) errors.push(displayName.error);
+  const policy = checkPasswordPolicy(input.password, {
+    minLength: settings.passwordMinLength,
+    email: 'value' in email ? email.value : undefined,
+  });
+  errors.push(...policy.map((v) => ({ field: 'password', message: v.message })));
+  if (errors.length > 0 || !('value' in email) || !('value' in displayName)) {
+    throw new BadUserInputError(errors);
+  }
+
+  const passwordHash = await deps.hasher.hash(input.password);
+  const now = deps.clock.now();
+  try {
+    return await deps.db.transaction(async (tx) => {
+      const [user] = await tx
+        .insert(users)
+        .values({
+          tenantId,
+          email: email.value,
+          displayName: displayName.value,
+          passwordHash,
+          role,
+          createdAt: now,
+          updatedAt: now,
+        })
+        .returning();
+      if (!user) throw new Error('user insert returned no row');
+      await recordAuditEvent(tx, origin, {
+        tenantId,
+        actorId: caller.userId,
+        action: 'user.created',
+        targetType: 'user',
+        targetId: user.id,
+        metadata: { role },
+        at: now,
+      });
+      return user;
+    });
+  } catch (error) {
+    if (isUniqueViolation(error, USERS_EMAIL_UNIQUE)) throw emailTaken();
+    throw error;
+  }
+}
+
+type UserChanges = Partial<Pick<UserRow, 'displayName' | 'email' | 'role' | 'status'>>;
+
+/** Every field checked at once, so the client learns about all of its mistakes together. */
+function validateUpdate(input: UpdateUserInput): UserChanges {
+  const errors: FieldError[] = [];
+  const changes: UserChanges = {};
+  if (input.displayName !== undefined) {
+    const checked = checkDisplayName(input.displayName);
+    if ('error' in checked) errors.push(checked.error);
+    else changes.displayName = checked.value;
+  }
+  if (input.email !== undefined) {
+    const checked = checkEmail(input.email ?? '');
+    if ('error' in checked) errors.push(checked.error);
+    else changes.email = checked.value;
+  }
+  if (input.role === null) errors.push({ field: 'role', message: 'Role cannot be null; omit it instead.' });
+  else if (input.role !== undefined) changes.role = input.role;
+  if (input.status === null) {
+    errors.push({ field: 'status', message: 'Status cannot be null; omit it instead.' });
+  } else if (input.status !== undefined) changes.status = input.status;
+  if (errors.length > 0) throw new BadUserInputError(errors);
+  return changes;
+}
+
+/**
+ * Changes another user. Suspending ends all of their sessions; a role or status change holds
+ * from the user's very next request (the session guard re-reads them).
+ */
+export async function updateUser(
+  deps: UserAdminDeps,
+  caller: Caller,
+  id: string,
+  input: UpdateUserInput,
+  origin: RequestOrigin,
+): Promise<UserRow> {
+  const requested = validateUpdate(input);
+  assertModeratorMayUpdate(caller, Object.keys(requested));
+  if (requested.role) assertCanGrant(caller, requested.role);
+  const tenantId = await reachableUserTenant(deps, caller, id);
+  const now = deps.clock.now();
+  const touchesAdmins = requested.role !== undefined || requested.status !== undefined;
+
+  let outcome: { user: UserRow; fields: string[]; ended: EndedSession[] };
+  try {
+    outcome = await deps.db.transaction(async (tx) => {
+      // Admins first, then the target: the same order in every transaction, so no deadlock.
+      const admins = touchesAdmins ? await lockActiveAdmins(tx, tenantId) : [];
+      const target = await lockUser(tx, tenantId, id);
+      if (!target) throw userNotFound();
+      assertCanManage(caller, target);
+      assertModeratorMayUpdate(caller, Object.keys(requested), target);
+      const changes = Object.fromEntries(
+        Object.entries(requested).filter(([field, value]) => target[field as keyof UserChanges] !== value),
+      ) as UserChanges;
+      const fields = Object.keys(changes);
+      if (fields.length === 0) return { user: target, fields, ended: [] };
+      assertKeepsAnAdmin(admins, target, changes);
+
+      const [user] = await tx
+        .update(users)
+        .set({ ...changes, updatedAt: now })
+        .where(and(eq(users.tenantId, tenantId), eq(users.id, id)))
+        .returning();
+      if (!user) throw userNotFound();
+      const ended =
+        changes.status === 'SUSPENDED' ? await endUserSessions(tx, tenantId, id, 'USER_SUSPENDED', now) : [];
+      await recordAuditEvent(tx, origin, {
+        tenantId,
+        actorId: caller.userId,
+        action: 'user.updated',
+        targetType: 'user',
+        targetId: id,
+        metadata: { fields, ...(ended.length > 0 ? { endedSessions: ended.length } : {}) },
+        at: now,
+      });
+      return { user, fields, ended };
+    });
+  } catch (error) {
+    if (isUniqueViolation(error, USERS_EMAIL_UNIQUE)) throw emailTaken();
+    throw error;
+  }
+  afterSessionsEnded(deps, outcome.ended, 'USER_SUSPENDED');
+  if (outcome.fields.includes('role') || outcome.fields.includes('status')) {
+    deps.sessionGuard.invalidate({ kind: 'user', userId: id });
+  }
+  return outcome.user;
+}
+
+/** Deletes a user and ends their sessions, in one transaction. */
+export async function deleteUser(
+  deps: UserAdminDeps,
+  caller: Caller,
+  id: string,
+  origin: RequestOrigin,
+): Promise<boolean> {
+  const tenantId = await reachableUserTenant(deps, caller, id);
+  const now = deps.clock.now();
+  const ended = await deps.db.transaction(async (tx) => {
+    const admins = await lockActiveAdmins(tx, tenantId);
+    const target = await lockUser(tx, tenantId, id);
+    if (!target) throw userNotFound();
+    assertCanManage(caller, target);
+    assertKeepsAnAdmin(admins, target, 'deleted');
+    // Sessions go with the user (ON DELETE CASCADE): end them first so their ids are known.
+    const endedSessions = await endUserSessions(tx, tenantId, id, 'USER_DELETED', now);
+    await tx.delete(users).where(and(eq(users.tenantId, tenantId), eq(users.id, id)));
+    await recordAuditEvent(tx, origin, {
+      tenantId,
+      actorId: caller.userId,
+      action: 'user.deleted',
+      targetType: 'user',
+      targetId: id,
+      metadata: { email: target.email, role: target.role, endedSessions: endedSessions.length },
+      at: now,
+    });
+    return endedSessions;
+  });
+  afterSessionsEnded(deps, ended, 'USER_DELETED');
+  deps.sessionGuard.invalidate({ kind: 'user', userId: id });
+  return true;
+}
+
+/** Clears a lockout after too many failed sign-ins. */
+export async function unlockUser(
+  deps: UserAdminDeps,
+  caller: Caller,
+  id: string,
+  origin: RequestOrigin,
+): Promise<UserRow> {
+  const tenantId = await reachableUserTenant(deps, caller, id);
+  const now = deps.clock.now();
+  return deps.db.transaction(async (tx) => {
+    const target = await lockUser(tx, tenantId, id);
+    if (!target) throw userNotFound();
+    assertCanManage(caller, target);
+    const [user] = await tx
+      .update(users)
+      .set({ lockedUntil: null, failedLoginCount: 0, updatedAt: now })
+      .where(and(eq(users.tenantId, tenantId), eq(users.id, id)))
+      .returning();
+    if (!user) throw userNotFound();
+    await recordAuditEvent(tx, origin, {
+      tenantId,
+      actorId: caller.userId,
+      action: 'user.unlocked',
+      targetType: 'user',
+      targetId: id,
+      metadata: {
+        wasLocked: target.lockedUntil !== null && target.lockedUntil > now,
+        failedLoginCount: target.failedLoginCount,
+      },
+      at: now,
+    });
+    return user;
+  });
+}

@@ -1,0 +1,211 @@
+import { createHash } from 'node:crypto';
+import { eq, sql } from 'drizzle-orm';
+import { decodeJwt } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sessions, users } from '../src/db/schema.js';
+import {
+  attemptRefresh,
+  createTenant,
+  loginUser,
+  registerUser,
+  type SignedIn,
+  tokenWorks,
+} from './support/fixtures.js';
+import { errorCode, startTestServer, type TestServer } from './support/server.js';
+
+/** Refresh tokens: opaque, stored hashed, single use, bound to one session of fixed lifetime. */
+
+let server: TestServer;
+let tenantSlug: string;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  tenantSlug = (await createTenant(server)).slug;
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+async function refreshOk(refreshToken: string) {
+  const response = await attemptRefresh(server, refreshToken);
+  expect(response.errors).toBeUndefined();
+  return response.data?.refresh as NonNullable<typeof response.data>['refresh'];
+}
+
+async function expectRefused(refreshToken: string) {
+  const response = await attemptRefresh(server, refreshToken);
+  expect(errorCode(response)).toBe('UNAUTHENTICATED');
+  expect(response.data ?? null).toBeNull();
+  expect(JSON.stringify(response)).not.toContain(refreshToken);
+}
+
+async function sessionRow(id: string) {
+  const [row] = await server.testDatabase.database.db.select().from(sessions).where(eq(sessions.id, id));
+  return row;
+}
+
+describe('refresh tokens at rest', () => {
+  it('are 256 random bits, and the database only ever holds their SHA-256', async () => {
+    const user = await registerUser(server, tenantSlug);
+    const second = await loginUser(server, user);
+    const rotated = await refreshOk(user.refreshToken);
+    const issued = [user.refreshToken, second.refreshToken, rotated.refreshToken];
+    for (const token of issued) {
+      expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(Buffer.from(token, 'base64url')).toHaveLength(32);
+    }
+    expect(new Set(issued).size).toBe(3);
+
+    const current = await sessionRow(user.sessionId);
+    expect(current?.refreshTokenHash.equals(createHash('sha256').update(rotated.refreshToken).digest())).toBe(
+      true,
+    );
+
+    // Every row of every table that could hold one, as text (bytea shows as hex).
+    const { db } = server.testDatabase.database;
+    const dump: string[] = [];
+    for (const table of ['sessions', 'spent_refresh_tokens', 'audit_events', 'users']) {
+      const rows = (await db.execute(sql.raw(`select t::text as row from ${table} t`))) as unknown as {
+        row: string;
+      }[];
+      dump.push(...rows.map((r) => r.row));
+    }
+    expect(dump.length).toBeGreaterThan(4);
+    const text = dump.join('\n');
+    for (const token of issued) {
+      expect(text).not.toContain(token);
+      expect(text).not.toContain(Buffer.from(token, 'base64url').toString('hex'));
+    }
+  });
+});
+
+describe('rotation', () => {
+  it('returns a new pair for the same session, and the old refresh token stops working', async () => {
+    const user = await registerUser(server, tenantSlug);
+    server.clock.advance(60_000);
+    const first = await refreshOk(user.refreshToken);
+    expect(first.refreshToken).not.toBe(user.refreshToken);
+    expect(first.accessToken).not.toBe(user.accessToken);
+    expect(first.session.id).toBe(user.sessionId);
+    expect(decodeJwt(first.accessToken).sid).toBe(user.sessionId);
+    expect(first.user.id).toBe(user.userId);
+    // The session's end does not move, and it shows as used just now.
+    expect(first.refreshTokenExpiresAt).toBe(user.refreshTokenExpiresAt);
+    expect(new Date(first.session.lastUsedAt).getTime()).toBe(server.clock.now().getTime());
+    expect(await tokenWorks(server, first.accessToken)).toBe(true);
+
+    const second = await refreshOk(first.refreshToken);
+    expect(second.session.id).toBe(user.sessionId);
+    expect(decodeJwt(second.accessToken).sid).toBe(user.sessionId);
+    expect(await tokenWorks(server, second.accessToken)).toBe(true);
+  });
+
+  it('issues a token with the role the user has now, not the one they signed in with', async () => {
+    const user = await registerUser(server, tenantSlug);
+    expect(decodeJwt(user.accessToken).role).toBe('USER');
+    await server.testDatabase.database.db
+      .update(users)
+      .set({ role: 'MODERATOR' })
+      .where(eq(users.id, user.userId));
+    const refreshed = await refreshOk(user.refreshToken);
+    expect(decodeJwt(refreshed.accessToken).role).toBe('MODERATOR');
+    expect(refreshed.user.role).toBe('MODERATOR');
+  });
+
+  it('refuses unknown, malformed and logged-out refresh tokens alike', async () => {
+    const user = await registerUser(server, tenantSlug);
+    await expectRefused(Buffer.alloc(32, 7).toString('base64url'));
+    await expectRefused('short');
+    await expectRefused(`${user.refreshToken}x`);
+    expect((await server.gql('mutation { logout }', {}, { token: user.accessToken })).data?.logout).toBe(
+      true,
+    );
+    await expectRefused(user.refreshToken);
+  });
+});
+
+describe('reuse of a spent refresh token', () => {
+  it('ends the whole session: the newest refresh and access tokens stop working too', async () => {
+    const user = await registerUser(server, tenantSlug);
+    const first = await refreshOk(user.refreshToken);
+    const latest = await refreshOk(first.refreshToken);
+    // Used once, so the server has it verified and its session cached.
+    expect(await tokenWorks(server, latest.accessToken)).toBe(true);
+
+    await expectRefused(user.refreshToken);
+
+    expect(await tokenWorks(server, latest.accessToken)).toBe(false);
+    await expectRefused(latest.refreshToken);
+    const row = await sessionRow(user.sessionId);
+    expect(row?.endReason).toBe('REFRESH_TOKEN_REUSE');
+    expect(row?.endedAt).not.toBeNull();
+    // The user's other sessions are not the thief's: they go on.
+    const other = await loginUser(server, user);
+    expect(await tokenWorks(server, other.accessToken)).toBe(true);
+  });
+
+  it('gives at most one valid successor when the same token is refreshed concurrently', async () => {
+    for (let round = 0; round < 4; round++) {
+      const user = await registerUser(server, tenantSlug);
+      const answers = await Promise.all(
+        Array.from({ length: round + 2 }, () => attemptRefresh(server, user.refreshToken)),
+      );
+      const successors = answers.flatMap((a) => (a.data?.refresh ? [a.data.refresh] : []));
+      expect(successors.length).toBeLessThanOrEqual(1);
+      for (const answer of answers) {
+        if (!answer.data?.refresh) expect(errorCode(answer)).toBe('UNAUTHENTICATED');
+      }
+      // A successor is valid while either of its tokens still gets in.
+      let valid = 0;
+      for (const successor of successors) {
+        const accessWorks = await tokenWorks(server, successor.accessToken);
+        const refreshWorks = Boolean((await attemptRefresh(server, successor.refreshToken)).data?.refresh);
+        if (accessWorks || refreshWorks) valid += 1;
+      }
+      expect(valid).toBeLessThanOrEqual(1);
+      // The token that was raced is spent either way.
+      await expectRefused(user.refreshToken);
+    }
+  });
+});
+
+describe('absolute session lifetime', () => {
+  it('is the tenant refreshTokenTtlSeconds from sign-in, and refreshing never extends it', async () => {
+    const tenant = await createTenant(server, { settings: { refreshTokenTtlSeconds: 3_600 } });
+    const user = await registerUser(server, tenant.slug);
+    const signedInAt = new Date(user.session.createdAt).getTime();
+    const end = signedInAt + 3_600_000;
+    expect(new Date(user.refreshTokenExpiresAt).getTime()).toBe(end);
+    expect(new Date(user.session.expiresAt).getTime()).toBe(end);
+
+    let refreshToken = user.refreshToken;
+    for (const step of [1_500_000, 1_500_000]) {
+      server.clock.advance(step);
+      const refreshed = await refreshOk(refreshToken);
+      expect(new Date(refreshed.refreshTokenExpiresAt).getTime()).toBe(end);
+      // An access token never outlives its session.
+      expect(new Date(refreshed.accessTokenExpiresAt).getTime()).toBeLessThanOrEqual(end);
+      expect(await tokenWorks(server, refreshed.accessToken)).toBe(true);
+      refreshToken = refreshed.refreshToken;
+    }
+
+    server.clock.set(end + 1_000);
+    await expectRefused(refreshToken);
+    const mine = await loginUser(server, user);
+    const listed = await server.gql('{ mySessions { id } }', {}, { token: mine.accessToken });
+    expect(listed.data?.mySessions.map((s: { id: string }) => s.id)).toEqual([mine.sessionId]);
+  });
+});
+
+describe('a user with several sessions', () => {
+  it('refreshes each on its own: rotating one leaves the other untouched', async () => {
+    const user: SignedIn = await registerUser(server, tenantSlug);
+    const other = await loginUser(server, user);
+    const rotated = await refreshOk(user.refreshToken);
+    expect(rotated.session.id).toBe(user.sessionId);
+    const otherRotated = await refreshOk(other.refreshToken);
+    expect(otherRotated.session.id).toBe(other.sessionId);
+    expect(await tokenWorks(server, rotated.accessToken)).toBe(true);
+    expect(await tokenWorks(server, otherRotated.accessToken)).toBe(true);
+  });
+});
