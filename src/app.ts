@@ -1,20 +1,30 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ApolloServer } from '@apollo/server';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import type { GraphQLFormattedError } from 'graphql';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
 import { connectDatabase, type Database, LOCKS, runMigrations } from './db/client.js';
 import type { Context, Services } from './graphql/context.js';
 import { formatError } from './graphql/errors.js';
+import { outcomePlugin, RequestLog, requestLogPlugin } from './graphql/plugins.js';
 import { buildAppSchema } from './graphql/schema.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { createLogger, type Logger } from './lib/logger.js';
+import { startPeriodicJob } from './lib/periodic.js';
+import { authOperationsPlugin } from './modules/abuse/auth-operations.js';
+import { queryLimits } from './modules/abuse/query-limits.js';
+import { createAuthRateLimiter } from './modules/abuse/rate-limits.js';
+import { purgeAuditEvents } from './modules/audit/retention.js';
 import { AccessTokens, SigningKeyStore } from './modules/keys/index.js';
+import { AppMetrics, metricsHandler, metricsPlugin } from './modules/metrics/index.js';
 import { PasswordHasher } from './modules/passwords/index.js';
 import { SessionGuard } from './modules/sessions/session-guard.js';
+import { type SessionSync, shareSessionInvalidations } from './modules/sessions/session-sync.js';
 import { bootstrapSystemTenant } from './modules/tenants/bootstrap.js';
+import { consoleRouter } from './server/console.js';
 import { createExpressApp } from './server/http.js';
 import { connectRedis } from './server/redis.js';
 import { createWebSocketServer } from './server/ws.js';
@@ -49,8 +59,15 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const database = options.database ?? (await connectDatabase(config.database));
   const ownsDatabase = !options.database;
   let redis: Redis | undefined;
+  let sessionSync: SessionSync | undefined;
   try {
-    const hasher = new PasswordHasher({ cost: config.passwords.bcryptCost, pepper: config.passwords.pepper });
+    // One registry per app instance (never prom-client's global one): test servers share a process.
+    const metrics = new AppMetrics();
+    const hasher = new PasswordHasher({
+      cost: config.passwords.bcryptCost,
+      pepper: config.passwords.pepper,
+      onHashDuration: metrics.observeHash,
+    });
     // Instances starting together take turns: one migrates and bootstraps, the others then find it done.
     await database.withAdvisoryLock(LOCKS.startup, async (db) => {
       await runMigrations(database.kind, db);
@@ -75,6 +92,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     });
     const sessionGuard = new SessionGuard(database.db, clock, config.systemTenantSlug);
     if (config.redis.url) redis = connectRedis(config.redis.url, config.redis.keyPrefix, logger);
+    // Sessions ended on one instance stop working on every instance at once.
+    sessionSync = redis
+      ? shareSessionInvalidations(sessionGuard, redis, {
+          channel: `${config.redis.keyPrefix}session-guard`,
+          logger,
+        })
+      : undefined;
+    const authRateLimiter = createAuthRateLimiter({ pointsPerMinute: config.rateLimit.authPerMinute, redis, logger });
     const services: Services = {
       config,
       database,
@@ -85,25 +110,54 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       keys,
       tokens,
       sessionGuard,
+      authRateLimiter,
+      metrics,
     };
+    const stopAuditPurge = startPeriodicJob({
+      name: 'audit-retention',
+      intervalMs: 60 * 60_000,
+      logger,
+      work: async () => {
+        const cutoff = new Date(clock.now().getTime() - config.auditRetentionDays * 86_400_000);
+        const purged = await purgeAuditEvents(database.db, cutoff);
+        if (purged > 0) logger.info({ purged, cutoff }, 'purged old audit events');
+      },
+    });
 
     const schema = await buildAppSchema();
+    const limits = queryLimits({ hideFieldSuggestions: config.isProduction });
+    const format = (formatted: GraphQLFormattedError, error: unknown) =>
+      formatError(formatted, error, {
+        maskUnexpected: config.isProduction,
+        onUnexpected: (unexpected) => logger.error({ err: unexpected }, 'unexpected error while resolving'),
+      });
+    const requestLog = new RequestLog();
     const httpServer = options.httpServer ?? createServer();
     const ws = createWebSocketServer(httpServer, schema, services);
+    const redisClient = redis;
+    metrics.watch({
+      pool: () => database.poolStats(),
+      webSockets: () => ws.wsServer.clients.size,
+      redisReady: redisClient ? () => redisClient.status === 'ready' : undefined,
+    });
     const apollo = new ApolloServer<Context>({
       schema,
       csrfPrevention: true,
       // main.ts owns signal handling: it closes WebSockets, pools and Redis too.
       stopOnTerminationSignals: false,
       allowBatchedHttpRequests: false,
+      validationRules: limits.validationRules,
       introspection: config.introspection,
+      parseOptions: limits.parseOptions,
       includeStacktraceInErrorResponses: !config.isProduction,
-      formatError: (formatted, error) =>
-        formatError(formatted, error, {
-          maskUnexpected: config.isProduction,
-          onUnexpected: (unexpected) => logger.error({ err: unexpected }, 'unexpected error while resolving'),
-        }),
+      formatError: format,
       plugins: [
+        // graphql-armor is typed against Apollo's CommonJS build; the objects are the same.
+        ...(limits.plugins as unknown as ApolloServerPlugin<Context>[]),
+        authOperationsPlugin<Context>(format),
+        metricsPlugin(metrics),
+        requestLogPlugin(requestLog),
+        outcomePlugin(services),
         ApolloServerPluginDrainHttpServer({ httpServer }),
         { serverWillStart: async () => ({ drainServer: () => ws.close() }) },
         ApolloServerPluginLandingPageDisabled(),
@@ -111,7 +165,15 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     });
     await apollo.start();
     httpServer.removeAllListeners('request');
-    httpServer.on('request', createExpressApp(services, apollo, redis));
+    httpServer.on(
+      'request',
+      createExpressApp(services, apollo, redis, requestLog, {
+        metrics: metricsHandler(metrics.registry, config.metrics.token),
+        console: config.graphiql
+          ? consoleRouter({ schema, systemTenantSlug: config.systemTenantSlug })
+          : undefined,
+      }),
+    );
 
     const url = () => {
       const address = httpServer.address() as AddressInfo;
@@ -134,7 +196,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       close: () => {
         closed ??= (async () => {
           clearInterval(keyReload);
+          await stopAuditPurge();
           await apollo.stop();
+          sessionSync?.close();
           redis?.disconnect();
           if (ownsDatabase) await database.close();
         })();
@@ -142,6 +206,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       },
     };
   } catch (error) {
+    sessionSync?.close();
     redis?.disconnect();
     if (ownsDatabase) await database.close().catch(() => {});
     throw error;

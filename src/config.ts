@@ -159,6 +159,7 @@ const schema = z
     KEY_ENCRYPTION_KEY: keyMaterial('KEY_ENCRYPTION_KEY', 32),
     SIGNING_KEY_JWK: optionalString,
     RATE_LIMIT_AUTH_PER_MINUTE: int('RATE_LIMIT_AUTH_PER_MINUTE', 1, 100_000, 30),
+    AUDIT_RETENTION_DAYS: int('AUDIT_RETENTION_DAYS', 1, 36_500, 365),
     TRUST_PROXY: trustProxy,
     LOG_LEVEL: z.preprocess(
       emptyToUndefined,
@@ -169,6 +170,7 @@ const schema = z
         .default('info'),
     ),
     GRAPHIQL: optionalBool('GRAPHIQL'),
+    METRICS_TOKEN: keyMaterial('METRICS_TOKEN', 16),
     GRAPHQL_INTROSPECTION: optionalBool('GRAPHQL_INTROSPECTION'),
   })
   .superRefine((env, ctx) => {
@@ -203,9 +205,12 @@ export interface Config {
   };
   passwords: { bcryptCost: number; pepper: string | undefined };
   rateLimit: { authPerMinute: number };
+  auditRetentionDays: number;
   logLevel: Env['LOG_LEVEL'];
   graphiql: boolean;
   introspection: boolean;
+  /** Bearer token GET /metrics requires; unset: /metrics is open (keep it off the public network). */
+  metrics: { token: string | undefined };
 }
 
 export class ConfigError extends Error {
@@ -219,7 +224,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     const problems = parsed.error.issues.map((issue) => {
       const variable = String(issue.path[0] ?? 'environment');
       const got = source[variable];
-      const secret = /PASSWORD|KEY|PEPPER|JWK/.test(variable);
+      const secret = /PASSWORD|KEY|PEPPER|JWK|^METRICS_TOKEN$/.test(variable);
       const shown = got === undefined || secret ? '' : ` (got ${JSON.stringify(got)})`;
       return issue.message.startsWith(variable)
         ? `${issue.message}${shown}`
@@ -249,8 +254,10 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     },
     passwords: { bcryptCost: env.BCRYPT_COST, pepper: env.PASSWORD_PEPPER },
     rateLimit: { authPerMinute: env.RATE_LIMIT_AUTH_PER_MINUTE },
+    auditRetentionDays: env.AUDIT_RETENTION_DAYS,
     logLevel: env.LOG_LEVEL,
     graphiql: env.GRAPHIQL ?? !isProduction,
     introspection: env.GRAPHQL_INTROSPECTION ?? !isProduction,
+    metrics: { token: env.METRICS_TOKEN },
   };
 }

@@ -4,6 +4,7 @@ import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sessions, users } from '../src/db/schema.js';
 import {
+  AUTH_TEST_ENV,
   attemptRefresh,
   createTenant,
   loginUser,
@@ -19,7 +20,7 @@ let server: TestServer;
 let tenantSlug: string;
 
 beforeAll(async () => {
-  server = await startTestServer();
+  server = await startTestServer(AUTH_TEST_ENV);
   tenantSlug = (await createTenant(server)).slug;
 });
 afterAll(async () => {

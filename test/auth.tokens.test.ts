@@ -3,7 +3,7 @@ import { isNull } from 'drizzle-orm';
 import * as jose from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signingKeys } from '../src/db/schema.js';
-import { createTenant, registerUser, type SignedIn } from './support/fixtures.js';
+import { AUTH_TEST_ENV, createTenant, registerUser, type SignedIn } from './support/fixtures.js';
 import { errorCode, type GraphQLResponse, startTestServer, type TestServer } from './support/server.js';
 
 /**
@@ -18,7 +18,7 @@ let user: SignedIn;
 let tenantId: string;
 
 beforeAll(async () => {
-  server = await startTestServer();
+  server = await startTestServer(AUTH_TEST_ENV);
   const tenant = await createTenant(server, { settings: { accessTokenTtlSeconds: 300 } });
   tenantId = tenant.id;
   user = await registerUser(server, tenant.slug);

@@ -30,7 +30,7 @@ describe('the server on PostgreSQL and Redis', () => {
 
       await redis.stop();
       await waitFor(`${server.url}/ready`, 503, 5_000);
-      const unready = await fetch(`${server.url}/ready`).then((r) => r.json());
+      const unready = (await fetch(`${server.url}/ready`).then((r) => r.json())) as { checks: unknown };
       expect(unready.checks).toEqual({ database: 'ok', redis: 'unavailable' });
       expect((await fetch(`${server.url}/health`)).status).toBe(200);
       expect((await postGraphQL(server.url, '{ __typename }')).body.data).toEqual({ __typename: 'Query' });

@@ -8,6 +8,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import type { Config } from '../config.js';
+import { InFlightCounter, type PoolStats } from './in-flight.js';
 import * as schema from './schema.js';
 
 export type Schema = typeof schema;
@@ -30,6 +31,8 @@ export interface Database {
   kind: 'postgres' | 'pglite';
   db: Db;
   statements: StatementCounter;
+  /** Connections in use and operations waiting (for the metrics). */
+  poolStats(): PoolStats;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
   /**
@@ -69,7 +72,8 @@ async function connectPostgres(url: string, poolMax: number): Promise<Database> 
     onnotice: () => {},
     connection: { application_name: 'identity-api' },
   });
-  const db = drizzlePostgres(client, { schema, logger: statements }) as unknown as Db;
+  const inFlight = new InFlightCounter(poolMax);
+  const db = drizzlePostgres(inFlight.wrap(client), { schema, logger: statements }) as unknown as Db;
 
   const withAdvisoryLock = async <T>(key: bigint, work: (lockDb: Db) => Promise<T>): Promise<T> => {
     // A dedicated connection: an advisory lock belongs to the session that took it.
@@ -90,6 +94,7 @@ async function connectPostgres(url: string, poolMax: number): Promise<Database> 
     kind: 'postgres',
     db,
     statements,
+    poolStats: () => inFlight.stats(),
     ping: async () => {
       await client`select 1`;
     },
@@ -111,6 +116,8 @@ async function connectPglite(dataDir: string | undefined): Promise<Database> {
     kind: 'pglite',
     db,
     statements,
+    // One embedded connection, always open; PGlite queues queries internally.
+    poolStats: () => ({ max: 1, inUse: 1, waiting: 0 }),
     ping: async () => {
       await client.query('select 1');
     },
@@ -119,4 +126,9 @@ async function connectPglite(dataDir: string | undefined): Promise<Database> {
     migrate: () => runMigrations('pglite', db),
     close: () => client.close(),
   };
+}
+
+/** Rows of a raw `db.execute(sql…)`: postgres.js returns an array, PGlite an object with rows. */
+export function executeRows<T>(result: unknown): T[] {
+  return Array.isArray(result) ? (result as T[]) : ((result as { rows?: T[] }).rows ?? []);
 }

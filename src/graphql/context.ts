@@ -4,7 +4,9 @@ import type { Database, Db } from '../db/client.js';
 import type { Role } from '../db/schema.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
+import type { AuthRateLimiter } from '../modules/abuse/rate-limits.js';
 import type { AccessTokens, SigningKeyStore } from '../modules/keys/index.js';
+import type { ServiceMetrics } from '../modules/metrics/index.js';
 import type { PasswordHasher } from '../modules/passwords/index.js';
 import type { SessionGuard } from '../modules/sessions/session-guard.js';
 import { ForbiddenError, UnauthenticatedError } from './errors.js';
@@ -21,6 +23,9 @@ export interface Services {
   keys: SigningKeyStore;
   tokens: AccessTokens;
   sessionGuard: SessionGuard;
+  authRateLimiter: AuthRateLimiter;
+  /** Counters the services feed (sign-ins, refresh-token reuse); see modules/metrics. */
+  metrics: ServiceMetrics;
 }
 
 /** Who is calling, as proven by a verified access token whose session is still active. */
@@ -75,16 +80,18 @@ export function createContextInner(
   const now = () => services.clock.now();
   const otherTenants = new Map<string, Loaders>();
   let platform: PlatformLoaders | undefined;
-  const ctx: Context = {
+  // Methods read the caller through `this`: Apollo hands resolvers a shallow copy of the
+  // context, and `adoptCaller` sets the caller on that copy.
+  return {
     requestId,
     services,
     caller,
     origin,
     loaders: createLoaders(services.db, caller?.tenantId ?? null, now),
-    loadersFor(tenantId) {
-      if (!ctx.caller) throw new UnauthenticatedError();
-      if (tenantId === ctx.caller.tenantId) return ctx.loaders;
-      if (!ctx.caller.isSystemAdmin) throw new ForbiddenError();
+    loadersFor(this: Context, tenantId: string): Loaders {
+      if (!this.caller) throw new UnauthenticatedError();
+      if (tenantId === this.caller.tenantId) return this.loaders;
+      if (!this.caller.isSystemAdmin) throw new ForbiddenError();
       let loaders = otherTenants.get(tenantId);
       if (!loaders) {
         loaders = createLoaders(services.db, tenantId, now);
@@ -92,14 +99,13 @@ export function createContextInner(
       }
       return loaders;
     },
-    platformLoaders() {
-      if (!ctx.caller?.isSystemAdmin) throw new ForbiddenError();
+    platformLoaders(this: Context): PlatformLoaders {
+      if (!this.caller?.isSystemAdmin) throw new ForbiddenError();
       platform ??= createPlatformLoaders(services.db, now);
       return platform;
     },
     logger: services.logger.child({ requestId, tenantId: caller?.tenantId, userId: caller?.userId }),
   };
-  return ctx;
 }
 
 /** Checks a bearer token: signature and claims, then that its session is still active. */

@@ -106,6 +106,9 @@ const CONTRACT_CODES = new Set<string>([
   'INTERNAL_SERVER_ERROR',
 ]);
 
+/** What every operation refused by the query limits is told; the limits are not disclosed. */
+export const QUERY_REJECTED_MESSAGE = 'The operation was rejected: it is too large, too deep or too complex.';
+
 /** Apollo's own codes for requests that never reached a resolver. */
 const REQUEST_ERROR_CODES: Record<string, ErrorCode> = {
   GRAPHQL_PARSE_FAILED: 'BAD_USER_INPUT',
@@ -137,9 +140,16 @@ export function formatError(
     return { message: original.message, locations: formatted.locations, path: formatted.path, extensions };
   }
   const code = String(formatted.extensions?.code ?? '');
+  if (isQueryRejection(formatted.message)) {
+    return { message: QUERY_REJECTED_MESSAGE, extensions: { code: 'QUERY_REJECTED' } };
+  }
+  const variable = code === 'BAD_USER_INPUT' ? invalidVariable(formatted.message, error) : undefined;
+  if (variable) {
+    return { message: variable.message, locations: formatted.locations, extensions: { code, fields: variable.fields } };
+  }
   if (REQUEST_ERROR_CODES[code]) {
     return {
-      message: formatted.message,
+      message: withoutHiddenSuggestion(formatted.message),
       locations: formatted.locations,
       path: formatted.path,
       extensions: { code: REQUEST_ERROR_CODES[code] },
@@ -167,6 +177,63 @@ export function formatError(
     };
   }
   return { ...formatted, extensions: { ...formatted.extensions, code: 'INTERNAL_SERVER_ERROR' } };
+}
+
+/**
+ * graphql-armor prefixes its refusals with "Syntax Error: "; graphql-js's own token limit (the
+ * parser's maxTokens) names the limit, which is not to be disclosed either; and graphql-js gives
+ * up validating a document that needs too much work ("Validation aborted.", e.g. thousands of
+ * fields that must be compared pairwise).
+ */
+function isQueryRejection(message: string): boolean {
+  return (
+    message.replace(/^Syntax Error: /, '') === QUERY_REJECTED_MESSAGE ||
+    message === 'Validation aborted.' ||
+    /^Syntax Error: Document contains more th(?:at|an) \d+ tokens\. Parsing aborted\.$/.test(message)
+  );
+}
+
+/** What graphql-armor leaves of a "Did you mean …?" hint when suggestions are hidden. */
+function withoutHiddenSuggestion(message: string): string {
+  return message.replace(/ ?\[Suggestion hidden\]\??/g, '');
+}
+
+/** Reasons that name fields and types only, never the submitted value. */
+const SAFE_VARIABLE_REASONS = [
+  /^Field "[^"]*" of required type "[^"]*" was not provided\.$/,
+  /^Field "[^"]*" is not defined by type "[^"]*"\./,
+  /^Expected type "[^"]*" to be an object\.$/,
+];
+
+/**
+ * graphql-js answers a variable that does not fit its type with `Variable "$input" got invalid
+ * value <the value> at "input.password"; <reason>`: the submitted value (a password, a token, or
+ * the whole input object when a field is missing) would be echoed back. Keeps the variable, the
+ * path and a reason that names no value.
+ */
+function invalidVariable(message: string, error: unknown): { message: string; fields: FieldError[] } | undefined {
+  const head = /^Variable "\$(\w+)" got invalid value /.exec(message);
+  if (!head) return undefined;
+  let reason: string | undefined;
+  for (let current = error, i = 0; current && i < 5; i++) {
+    const inner = (current as { message?: unknown }).message;
+    if (typeof inner === 'string' && inner !== message && message.endsWith(`; ${inner}`)) {
+      reason = inner;
+      break;
+    }
+    current = (current as { originalError?: unknown }).originalError;
+  }
+  const prefix = reason === undefined ? message : message.slice(0, message.length - reason.length - 2);
+  const at = /at "(\w+(?:\.\w+|\[\d+\])*)"$/.exec(prefix)?.[1];
+  const field = at ?? head[1] ?? 'input';
+  const why =
+    reason !== undefined && SAFE_VARIABLE_REASONS.some((safe) => safe.test(reason))
+      ? withoutHiddenSuggestion(reason)
+      : 'The value does not have the expected type.';
+  return {
+    message: `Variable "$${head[1]}" got an invalid value at "${field}": ${why}`,
+    fields: [{ field, message: why }],
+  };
 }
 
 function unwrap(error: unknown): unknown {

@@ -1,9 +1,11 @@
 import { deny, shield } from 'graphql-shield';
+import { auditRules } from '../modules/audit/audit.rules.js';
 import { authRules } from '../modules/auth/auth.rules.js';
 import { sessionsRules } from '../modules/sessions/sessions.rules.js';
 import { tenantsRules } from '../modules/tenants/tenants.rules.js';
 import { usersRules } from '../modules/users/users.rules.js';
 import { ForbiddenError } from './errors.js';
+import { isAuthenticated } from './rules.js';
 
 type RuleMap = Record<string, Record<string, unknown>>;
 
@@ -22,7 +24,25 @@ export function mergeRules(...maps: RuleMap[]): RuleMap {
   return merged;
 }
 
-export const ruleMap = mergeRules(authRules, sessionsRules, usersRules, tenantsRules);
+/** Types shared by several modules. */
+const sharedRules = {
+  // Only inside connections, whose root fields decided who may list.
+  PageInfo: {
+    hasNextPage: isAuthenticated,
+    hasPreviousPage: isAuthenticated,
+    startCursor: isAuthenticated,
+    endCursor: isAuthenticated,
+  },
+};
+
+export const ruleMap = mergeRules(
+  sharedRules,
+  authRules,
+  sessionsRules,
+  usersRules,
+  tenantsRules,
+  auditRules,
+);
 
 /**
  * Every field needs an explicit rule: anything without one is denied, so a field added later

@@ -34,3 +34,28 @@ export const isSelf = rule({ cache: 'strict' })((parent: { id?: string }, _args,
   if (!ctx.caller) return new UnauthenticatedError();
   return parent?.id === ctx.caller.userId ? true : new ForbiddenError();
 });
+
+/**
+ * Tenant ADMINs administer their own tenant (the parent object); system ADMINs every tenant.
+ * Depends on the object being read, so it is cached per object ('strict').
+ */
+export const administersTenant = rule({ cache: 'strict' })((parent: { id?: string }, _args, ctx: Context) => {
+  if (!ctx.caller) return new UnauthenticatedError();
+  if (ctx.caller.role !== 'ADMIN') return new ForbiddenError();
+  return ctx.caller.isSystemAdmin || parent?.id === ctx.caller.tenantId ? true : new ForbiddenError();
+});
+
+/**
+ * An operation's optional `tenantId` argument may name the caller's own tenant; only system
+ * ADMINs may name another one.
+ */
+export function tenantArgumentAllowed(name: string, pick: (args: Record<string, unknown>) => unknown) {
+  return rule(name, { cache: 'strict' })((_parent, args: Record<string, unknown>, ctx: Context) => {
+    if (!ctx.caller) return new UnauthenticatedError();
+    const tenantId = pick(args);
+    if (tenantId === undefined || tenantId === null || tenantId === ctx.caller.tenantId) return true;
+    return ctx.caller.isSystemAdmin
+      ? true
+      : new ForbiddenError('Only system ADMINs may act on another tenant.');
+  });
+}

@@ -2,13 +2,20 @@ import 'reflect-metadata';
 import type { GraphQLSchema } from 'graphql';
 import { applyMiddleware } from 'graphql-middleware';
 import { buildSchema } from 'type-graphql';
+import { AuditResolver } from '../modules/audit/audit.resolver.js';
 import { AuthResolver } from '../modules/auth/auth.resolver.js';
 import { SessionsResolver } from '../modules/sessions/sessions.resolver.js';
 import { TenantsResolver } from '../modules/tenants/tenants.resolver.js';
-import { UserFieldsResolver } from '../modules/users/users.resolver.js';
+import { UsersResolver } from '../modules/users/users.resolver.js';
 import { createPermissions } from './permissions.js';
 
-export const resolvers = [AuthResolver, SessionsResolver, UserFieldsResolver, TenantsResolver] as const;
+export const resolvers = [
+  AuthResolver,
+  SessionsResolver,
+  UsersResolver,
+  TenantsResolver,
+  AuditResolver,
+] as const;
 
 /** The schema exactly as clients see it (what `npm run schema:emit` writes). */
 export function buildBaseSchema(): Promise<GraphQLSchema> {

@@ -38,12 +38,38 @@ export const REDACTED_PATHS = [
   'variables.input.refreshToken',
 ];
 
+/**
+ * Errors are logged without the values a failed query was sent: drizzle's DrizzleQueryError puts
+ * them in its message and `params` (a password hash, a refresh-token hash…), and PostgreSQL's
+ * `detail` can spell out a whole failing row. The SQL text, the cause and the stack stay.
+ */
+export function serializeError(error: unknown): unknown {
+  if (!(error instanceof Error)) return pino.stdSerializers.err(error as Error);
+  let target: Error = error;
+  const query = (error as { query?: unknown }).query;
+  if ('params' in error && typeof query === 'string') {
+    const safe = new Error(`Failed query: ${query}`, { cause: error.cause });
+    safe.name = error.name;
+    const stack = error.stack ?? '';
+    const frames = stack.indexOf('\n    at ', stack.indexOf('\nparams: '));
+    safe.stack = `${error.name}: ${safe.message}${frames >= 0 ? stack.slice(frames) : ''}`;
+    Object.defineProperty(safe, 'constructor', { value: error.constructor });
+    target = safe;
+  }
+  const serialized = pino.stdSerializers.err(target) as unknown as Record<string, unknown>;
+  for (const key of ['params', 'parameters', 'detail']) {
+    if (serialized[key] !== undefined) serialized[key] = '[redacted]';
+  }
+  return serialized;
+}
+
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   return pino(
     {
       level,
       base: { service: 'identity-api' },
       timestamp: pino.stdTimeFunctions.isoTime,
+      serializers: { err: serializeError },
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
       formatters: { level: (label) => ({ level: label }) },
     },

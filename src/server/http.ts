@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { ApolloServer } from '@apollo/server';
 import { expressMiddleware } from '@as-integrations/express5';
 import cors from 'cors';
-import express, { type Request } from 'express';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import {
   authenticate,
@@ -11,6 +13,7 @@ import {
   type Services,
 } from '../graphql/context.js';
 import { UnauthenticatedError } from '../graphql/errors.js';
+import { codesOf, RequestLog } from '../graphql/plugins.js';
 import { jwksHandler } from '../modules/keys/index.js';
 import { pingRedis, withTimeout } from './redis.js';
 
@@ -20,10 +23,20 @@ export function clientIp(req: Request): string | null {
   return ip?.startsWith('::ffff:') ? ip.slice(7) : ip;
 }
 
+/** Routes built elsewhere (src/modules/metrics, src/server/console.ts). */
+export interface ExtraRoutes {
+  /** GET /metrics. */
+  metrics?: RequestHandler;
+  /** The GraphiQL console: GET /graphql for browsers and its files. */
+  console?: RequestHandler;
+}
+
 export function createExpressApp(
   services: Services,
   apollo: ApolloServer<Context>,
   redis: Redis | undefined,
+  requestLog: RequestLog = new RequestLog(),
+  routes: ExtraRoutes = {},
 ) {
   const app = express();
   app.disable('x-powered-by');
@@ -51,6 +64,43 @@ export function createExpressApp(
 
   app.get('/.well-known/jwks.json', jwksHandler(services.keys));
 
+  if (routes.metrics) app.get('/metrics', routes.metrics);
+  // Before everything else on /graphql: it answers only browsers' GET, the rest falls through.
+  if (routes.console) app.use(routes.console);
+
+  // One log line per GraphQL request, whatever answers it (see RequestLog).
+  app.use('/graphql', (req, res, next) => {
+    const requestId = randomUUID();
+    const started = performance.now();
+    const details = requestLog.open(requestId);
+    res.locals.requestId = requestId;
+    res.setHeader('x-request-id', requestId);
+    // Refusals made before GraphQL runs: their codes come from the body that is sent.
+    const send = res.send.bind(res);
+    res.send = (body?: unknown) => {
+      if (details.errorCodes === undefined && res.statusCode >= 400) details.errorCodes = errorCodesIn(body);
+      return send(body);
+    };
+    res.once('close', () => {
+      requestLog.close(requestId);
+      services.logger.info(
+        {
+          requestId,
+          method: req.method,
+          operationName: details.operationName ?? null,
+          tenantId: details.tenantId ?? null,
+          userId: details.userId ?? null,
+          ip: clientIp(req),
+          status: res.statusCode,
+          durationMs: Math.round((performance.now() - started) * 100) / 100,
+          errorCodes: details.errorCodes?.length ? details.errorCodes : undefined,
+          ...(res.writableFinished ? {} : { aborted: true }),
+        },
+        'graphql request',
+      );
+    });
+    next();
+  });
   app.use(
     '/graphql',
     cors({
@@ -60,18 +110,43 @@ export function createExpressApp(
     }),
     express.json({ limit: '100kb' }),
     expressMiddleware(apollo, {
-      context: async ({ req }) => {
+      context: async ({ req, res }) => {
         const origin = { ip: clientIp(req), userAgent: req.get('user-agent')?.slice(0, 512) ?? null };
         const token = bearerToken(req.headers.authorization);
         if (req.headers.authorization !== undefined && !token) throw httpUnauthenticated();
         const caller = token
           ? await authenticate(services, token).catch(() => Promise.reject(httpUnauthenticated()))
           : null;
-        return createContextInner(services, caller, origin);
+        return createContextInner(services, caller, origin, res.locals.requestId as string | undefined);
       },
     }),
   );
+  // Errors before GraphQL runs (an oversized or malformed body) still answer in the contract's shape.
+  app.use((error: Error & { status?: number; type?: string }, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(error);
+    const tooLarge = error.type === 'entity.too.large';
+    const status = tooLarge ? 413 : (error.status ?? 500);
+    const message = tooLarge
+      ? 'The request body is too large.'
+      : status < 500
+        ? 'The request body is not valid JSON.'
+        : 'Internal server error.';
+    const code = tooLarge ? 'QUERY_REJECTED' : status < 500 ? 'BAD_USER_INPUT' : 'INTERNAL_SERVER_ERROR';
+    if (status >= 500) services.logger.error({ err: error }, 'unexpected HTTP error');
+    res.status(status).json({ errors: [{ message, extensions: { code } }] });
+  });
   return app;
+}
+
+/** The contract codes in a JSON error body, e.g. one sent before GraphQL ran. */
+function errorCodesIn(body: unknown): string[] | undefined {
+  try {
+    const parsed = typeof body === 'string' ? JSON.parse(body) : body;
+    const errors = (parsed as { errors?: unknown } | null)?.errors;
+    return Array.isArray(errors) ? codesOf(errors) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

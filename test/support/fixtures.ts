@@ -7,6 +7,12 @@ import type { GraphQLResponse, TestServer } from './server.js';
  * (there is no createTenant mutation yet); users always come from `register`.
  */
 
+/**
+ * Configuration for servers of the auth tests. Every request of a test comes from 127.0.0.1, so
+ * the per-IP budget for register/login/refresh would turn most of them into RATE_LIMITED.
+ */
+export const AUTH_TEST_ENV = { RATE_LIMIT_AUTH_PER_MINUTE: '100000' } as const;
+
 let sequence = 0;
 
 /** A value no other call (in any test file or worker) returns: lowercase letters and digits. */

@@ -35,6 +35,8 @@ export interface StartOptions {
    * deployment" with another configuration. The caller keeps ownership: `close()` leaves it be.
    */
   database?: TestDatabase;
+  /** Where the server writes its JSON log lines (set LOG_LEVEL too), e.g. to assert on them. */
+  logStream?: { write(line: string): void };
 }
 
 /**
@@ -55,6 +57,8 @@ export async function startTestServer(
     REDIS_URL: TEST_REDIS_URL,
     REDIS_KEY_PREFIX: `test:${testDatabase.name}:`,
     BCRYPT_COST: '4',
+    // Tests sign in far more often than a person; the abuse tests set their own budget.
+    RATE_LIMIT_AUTH_PER_MINUTE: '100000',
     LOG_LEVEL: 'silent',
     BOOTSTRAP_ADMIN_EMAIL: SYSTEM_ADMIN.email,
     BOOTSTRAP_ADMIN_PASSWORD: SYSTEM_ADMIN.password,
@@ -65,7 +69,7 @@ export async function startTestServer(
   try {
     app = await createApp(config, {
       clock,
-      logger: createLogger(config.logLevel),
+      logger: createLogger(config.logLevel, options.logStream),
       database: testDatabase.database,
     });
   } catch (error) {

@@ -133,6 +133,6 @@ export async function changePassword(
     });
     return endedSessions;
   });
-  afterSessionsEnded(deps, ended, 'PASSWORD_CHANGED');
+  await afterSessionsEnded(deps, ended, 'PASSWORD_CHANGED');
   return true;
 }

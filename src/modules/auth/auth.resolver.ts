@@ -16,6 +16,10 @@ import {
 } from './auth.types.js';
 
 function signedIn(ctx: Context, result: AuthResult): AuthResult {
+  // The payload belongs to the new session, whoever a Bearer token sent along names: a client that
+  // signs in to a second account while still sending the first one's token (an auth link adds it
+  // to every request) must get the second account's payload, not FORBIDDEN on its fields.
+  ctx.caller = null;
   adoptCaller(ctx, {
     userId: result.user.id,
     tenantId: result.user.tenantId,
@@ -35,11 +39,14 @@ export class AuthResolver {
     @Arg('input', () => RegisterInput) input: RegisterInput,
     @Ctx() ctx: Context,
   ): Promise<AuthResult> {
+    await ctx.services.authRateLimiter.consume(ctx.origin.ip);
     return signedIn(ctx, await register(ctx.services, input, ctx.origin));
   }
 
   @Mutation(() => AuthPayload, { description: 'Public.' })
   async login(@Arg('input', () => LoginInput) input: LoginInput, @Ctx() ctx: Context): Promise<AuthResult> {
+    // Every attempt counts, aliased or repeated ones in the same operation included.
+    await ctx.services.authRateLimiter.consume(ctx.origin.ip);
     return signedIn(ctx, await login(ctx.services, input, ctx.origin));
   }
 
@@ -48,9 +55,10 @@ export class AuthResolver {
     @Arg('input', () => RefreshInput) input: RefreshInput,
     @Ctx() ctx: Context,
   ): Promise<AuthResult> {
+    await ctx.services.authRateLimiter.consume(ctx.origin.ip);
     const outcome = await refresh(ctx.services, input.refreshToken, ctx.origin);
     if ('reuse' in outcome) {
-      afterSessionsEnded(
+      await afterSessionsEnded(
         ctx.services,
         [{ id: outcome.reuse.sessionId, tenantId: outcome.reuse.tenantId, userId: outcome.reuse.userId }],
         'REFRESH_TOKEN_REUSE',

@@ -20,7 +20,7 @@ import { findUserByEmail, USERS_EMAIL_UNIQUE } from '../users/users.queries.js';
 import { KeyedSerializer } from './keyed-serializer.js';
 import { clearFailedLogins, reserveLoginAttempt } from './lockout.js';
 
-export type AuthDeps = Pick<Services, 'db' | 'clock' | 'hasher' | 'tokens' | 'config' | 'logger'>;
+export type AuthDeps = Pick<Services, 'db' | 'clock' | 'hasher' | 'tokens' | 'config' | 'logger' | 'metrics'>;
 
 export interface AuthResult {
   accessToken: string;
@@ -241,6 +241,7 @@ export async function login(deps: AuthDeps, input: LoginInput, origin: RequestOr
     return loginFailed(deps, origin, tenant, user, 'locked', now);
   }
   if (outcome.kind === 'bad_password') return loginFailed(deps, origin, tenant, user, 'bad_password', now);
+  deps.metrics.loginAttempt('succeeded');
   return issueTokens(deps, outcome.user, tenant, outcome.session, outcome.refreshToken);
 }
 
@@ -252,6 +253,7 @@ async function loginFailed(
   reason: LoginFailureReason,
   now: Date,
 ): Promise<never> {
+  deps.metrics.loginAttempt(reason);
   if (tenant) {
     await recordAuditEvent(deps.db, origin, {
       tenantId: tenant.id,
@@ -304,7 +306,7 @@ export async function refresh(
         return { kind: 'reused' as const, rotation };
       }
       const account = await loadSessionAccount(tx, rotation.session.id);
-      if (!account || account.user.status !== 'ACTIVE' || account.tenant.status !== 'ACTIVE') {
+      if (account?.user.status !== 'ACTIVE' || account.tenant.status !== 'ACTIVE') {
         // Throwing rolls the rotation back: a suspended account must not get fresh tokens.
         throw new InactiveAccount();
       }
@@ -316,6 +318,7 @@ export async function refresh(
     });
   if (outcome.kind === 'invalid') throw new UnauthenticatedError('Invalid refresh token.');
   if (outcome.kind === 'reused') {
+    deps.metrics.refreshTokenReuse();
     const { sessionId, tenantId, userId } = outcome.rotation;
     return { reuse: { sessionId, tenantId, userId } };
   }

@@ -11,15 +11,16 @@ export type SessionEndDeps = Pick<Services, 'db' | 'clock' | 'sessionGuard'>;
 
 /**
  * Everything that must happen once ended sessions are committed: their access tokens stop
- * working at once (here and, through the guard's subscribers, on other instances).
+ * working at once (here and, through the guard's subscribers, on other instances). Await it
+ * before answering, so that the client's next request finds the session ended on any instance.
  */
-export function afterSessionsEnded(
+export async function afterSessionsEnded(
   deps: Pick<Services, 'sessionGuard'>,
   ended: EndedSession[],
   _reason: SessionEndReason,
-): void {
+): Promise<void> {
   if (ended.length === 0) return;
-  deps.sessionGuard.invalidate({ kind: 'session', sessionIds: ended.map((s) => s.id) });
+  await deps.sessionGuard.invalidate({ kind: 'session', sessionIds: ended.map((s) => s.id) });
 }
 
 async function endAndAudit(
@@ -52,7 +53,7 @@ async function endAndAudit(
     }
     return rows;
   });
-  afterSessionsEnded(deps, ended, reason);
+  await afterSessionsEnded(deps, ended, reason);
   return ended;
 }
 

@@ -33,7 +33,8 @@ interface CacheEntry {
  */
 export class SessionGuard {
   private readonly cache = new Map<string, CacheEntry>();
-  private readonly listeners: ((change: SessionInvalidation) => void)[] = [];
+  private readonly listeners: ((change: SessionInvalidation) => void | Promise<void>)[] = [];
+  private caching = true;
   private readonly lookup;
 
   constructor(
@@ -64,7 +65,7 @@ export class SessionGuard {
   /** Throws UNAUTHENTICATED unless the session is active for this user and tenant. */
   async assertActive(sessionId: string, tenantId: string, userId: string): Promise<ActiveSession> {
     const now = this.clock.now().getTime();
-    const cached = this.cache.get(sessionId);
+    const cached = this.caching ? this.cache.get(sessionId) : undefined;
     if (cached && now - cached.cachedAt < (this.options.maxAgeMs ?? 60_000)) {
       if (
         cached.session.expiresAt.getTime() > now &&
@@ -96,14 +97,27 @@ export class SessionGuard {
       tenantIsSystem: row.tenantSlug === this.systemTenantSlug,
       expiresAt: row.expiresAt,
     };
-    this.remember(sessionId, { session, cachedAt: now });
+    if (this.caching) this.remember(sessionId, { session, cachedAt: now });
     return session;
   }
 
-  /** Called after the write commits. Also tells subscribers (other instances) about it. */
-  invalidate(change: SessionInvalidation): void {
+  /**
+   * Called after the write commits. Also tells subscribers (other instances) about it; the
+   * promise settles once they have been told (it never rejects), so a caller that awaits it
+   * answers its client only when no instance will accept the old state any more.
+   */
+  async invalidate(change: SessionInvalidation): Promise<void> {
     this.forget(change);
-    for (const listener of this.listeners) listener(change);
+    await Promise.allSettled(this.listeners.map(async (listener) => listener(change)));
+  }
+
+  /**
+   * Turns the cache off (every check asks the database) or back on, empty. Whoever shares
+   * invalidations between instances turns it off while it could be missing some.
+   */
+  setCaching(enabled: boolean): void {
+    this.cache.clear();
+    this.caching = enabled;
   }
 
   /** Applies a change that happened elsewhere, without telling anyone again. */
@@ -123,12 +137,17 @@ export class SessionGuard {
     }
   }
 
-  onInvalidate(listener: (change: SessionInvalidation) => void): void {
+  onInvalidate(listener: (change: SessionInvalidation) => void | Promise<void>): void {
     this.listeners.push(listener);
   }
 
   get size(): number {
     return this.cache.size;
+  }
+
+  /** False while checks bypass the cache (see setCaching). */
+  get cachingEnabled(): boolean {
+    return this.caching;
   }
 
   private remember(sessionId: string, entry: CacheEntry) {

@@ -27,7 +27,8 @@ export class SessionsResolver {
 
   @FieldResolver(() => User)
   async user(@Root() session: SessionRow, @Ctx() ctx: Context): Promise<UserRow> {
-    const user = await ctx.loaders.userById.load(session.userId);
+    // Through the loaders of the session's tenant: a system ADMIN may be reading another tenant's.
+    const user = await ctx.loadersFor(session.tenantId).userById.load(session.userId);
     if (!user) throw new NotFoundError('User');
     return user;
   }

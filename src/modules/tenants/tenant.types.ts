@@ -4,8 +4,13 @@ import type {
   TenantRow,
   TenantSettingsValue,
   TenantStatus as TenantStatusValue,
+  UserRow,
+  UserStatus as UserStatusValue,
 } from '../../db/schema.js';
-import { Role, TenantStatus } from '../../graphql/enums.js';
+import { Role, TenantStatus, UserStatus } from '../../graphql/enums.js';
+import { PageInfo } from '../../graphql/pagination.js';
+import { User } from '../users/user.types.js';
+import type { TenantStatsValue } from './tenant-stats.queries.js';
 
 @ObjectType('TenantSettings')
 export class TenantSettings implements TenantSettingsValue {
@@ -70,4 +75,76 @@ export class PublicTenantInfo {
 
   @Field(() => Int)
   passwordMinLength!: number;
+}
+
+@ObjectType('RoleCount')
+export class RoleCount {
+  @Field(() => Role)
+  role!: RoleValue;
+
+  @Field(() => Int)
+  count!: number;
+}
+
+@ObjectType('StatusCount')
+export class StatusCount {
+  @Field(() => UserStatus)
+  status!: UserStatusValue;
+
+  @Field(() => Int)
+  count!: number;
+}
+
+@ObjectType('TenantStats')
+export class TenantStats implements TenantStatsValue {
+  @Field(() => Int)
+  totalUsers!: number;
+
+  @Field(() => [RoleCount], { description: 'Every role, with 0 where no user has it.' })
+  usersByRole!: RoleCount[];
+
+  @Field(() => [StatusCount], { description: 'Every status, with 0 where no user has it.' })
+  usersByStatus!: StatusCount[];
+
+  @Field(() => Int)
+  activeSessions!: number;
+
+  @Field(() => Int)
+  loginsLast24h!: number;
+
+  @Field(() => Int)
+  failedLoginsLast24h!: number;
+}
+
+@ObjectType('TenantEdge')
+export class TenantEdge {
+  @Field(() => String)
+  cursor!: string;
+
+  @Field(() => Tenant)
+  node!: TenantRow;
+}
+
+@ObjectType('TenantConnection')
+export class TenantConnection {
+  @Field(() => [TenantEdge])
+  edges!: TenantEdge[];
+
+  @Field(() => [Tenant])
+  nodes!: TenantRow[];
+
+  @Field(() => PageInfo)
+  pageInfo!: PageInfo;
+
+  @Field(() => Int)
+  totalCount!: Promise<number>;
+}
+
+@ObjectType('CreateTenantPayload')
+export class CreateTenantPayload {
+  @Field(() => Tenant)
+  tenant!: TenantRow;
+
+  @Field(() => User)
+  admin!: UserRow;
 }

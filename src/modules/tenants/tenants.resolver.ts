@@ -1,9 +1,22 @@
-import { Arg, Ctx, FieldResolver, Query, Resolver, Root } from 'type-graphql';
-import type { TenantRow } from '../../db/schema.js';
-import type { Context } from '../../graphql/context.js';
+import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import type { TenantRow, UserRow } from '../../db/schema.js';
+import type { Context, SignedInContext } from '../../graphql/context.js';
+import { NotFoundError } from '../../graphql/errors.js';
+import type { Connection } from '../../graphql/pagination.js';
+import { isUuid } from '../../lib/ids.js';
 import { tenantSettings } from './settings.js';
-import { PublicTenantInfo, Tenant, TenantSettings } from './tenant.types.js';
+import { CreateTenantInput, UpdateTenantInput } from './tenant.inputs.js';
+import {
+  CreateTenantPayload,
+  PublicTenantInfo,
+  Tenant,
+  TenantConnection,
+  TenantSettings,
+  TenantStats,
+} from './tenant.types.js';
+import type { TenantStatsValue } from './tenant-stats.queries.js';
 import { findTenantBySlug } from './tenants.queries.js';
+import { createTenant, deleteTenant, listAllTenants, updateTenant } from './tenants.service.js';
 
 @Resolver(() => Tenant)
 export class TenantsResolver {
@@ -23,8 +36,67 @@ export class TenantsResolver {
     };
   }
 
+  @Query(() => Tenant, {
+    nullable: true,
+    description: "The caller's tenant when id is omitted; other tenants for system ADMINs only.",
+  })
+  tenant(
+    @Ctx() ctx: SignedInContext,
+    @Arg('id', () => ID, { nullable: true }) id?: string | null,
+  ): Promise<TenantRow | null> | null {
+    const tenantId = id ?? ctx.caller.tenantId;
+    // Another tenant's id answers exactly like one that does not exist.
+    if (!isUuid(tenantId) || (tenantId !== ctx.caller.tenantId && !ctx.caller.isSystemAdmin)) return null;
+    return ctx.loadersFor(tenantId).tenantById.load(tenantId);
+  }
+
+  @Query(() => TenantConnection, { description: 'System ADMINs only.' })
+  tenants(
+    @Ctx() ctx: SignedInContext,
+    @Arg('first', () => Int, { nullable: true, defaultValue: 20 }) first: number,
+    @Arg('after', () => String, { nullable: true }) after?: string | null,
+    @Arg('search', () => String, { nullable: true }) search?: string | null,
+  ): Promise<Connection<TenantRow>> {
+    return listAllTenants(ctx.services, { first, after, search });
+  }
+
+  @Mutation(() => CreateTenantPayload, { description: 'System ADMINs.' })
+  createTenant(
+    @Arg('input', () => CreateTenantInput) input: CreateTenantInput,
+    @Ctx() ctx: SignedInContext,
+  ): Promise<{ tenant: TenantRow; admin: UserRow }> {
+    return createTenant(ctx.services, ctx.caller, input, ctx.origin);
+  }
+
+  @Mutation(() => Tenant, { description: 'Tenant ADMINs (name, settings) and system ADMINs (also status).' })
+  async updateTenant(
+    @Arg('id', () => ID) id: string,
+    @Arg('input', () => UpdateTenantInput) input: UpdateTenantInput,
+    @Ctx() ctx: SignedInContext,
+  ): Promise<TenantRow> {
+    const tenant = await updateTenant(ctx.services, ctx.caller, id, input, ctx.origin);
+    ctx.loadersFor(tenant.id).tenantById.clear(tenant.id).prime(tenant.id, tenant);
+    return tenant;
+  }
+
+  @Mutation(() => Boolean, { description: 'System ADMINs. The system tenant itself cannot be deleted.' })
+  deleteTenant(@Arg('id', () => ID) id: string, @Ctx() ctx: SignedInContext): Promise<boolean> {
+    return deleteTenant(ctx.services, ctx.caller, id, ctx.origin);
+  }
+
   @FieldResolver(() => TenantSettings, { description: 'Tenant ADMINs and system ADMINs only.' })
   settings(@Root() tenant: TenantRow): TenantSettings {
     return tenantSettings(tenant);
+  }
+
+  @FieldResolver(() => TenantStats, { description: 'Tenant ADMINs and system ADMINs only.' })
+  async stats(@Root() tenant: TenantRow, @Ctx() ctx: SignedInContext): Promise<TenantStatsValue> {
+    // A system ADMIN's page of tenants shares one batch: three queries for the whole page.
+    const loader = ctx.caller.isSystemAdmin
+      ? ctx.platformLoaders().tenantStats
+      : ctx.loadersFor(tenant.id).tenantStats;
+    const stats = await loader.load(tenant.id);
+    if (!stats) throw new NotFoundError('Tenant');
+    return stats;
   }
 }

@@ -1,9 +1,21 @@
 import { allow } from 'graphql-shield';
-import { isAdmin, isAuthenticated } from '../../graphql/rules.js';
+import { administersTenant, isAdmin, isAuthenticated, isSystemAdmin } from '../../graphql/rules.js';
 
+/**
+ * Every signed-in user may read their own tenant's identity; `tenant(id)` answers null for
+ * other tenants unless the caller is a system ADMIN, so these fields need only a caller.
+ */
 export const tenantsRules = {
   Query: {
     tenantInfo: allow,
+    tenant: isAuthenticated,
+    tenants: isSystemAdmin,
+  },
+  Mutation: {
+    createTenant: isSystemAdmin,
+    // Tenant ADMINs: their own tenant's name and settings; the service checks the rest.
+    updateTenant: isAdmin,
+    deleteTenant: isSystemAdmin,
   },
   Tenant: {
     id: isAuthenticated,
@@ -12,9 +24,10 @@ export const tenantsRules = {
     status: isAuthenticated,
     createdAt: isAuthenticated,
     updatedAt: isAuthenticated,
-    // Loaders only ever hand a tenant ADMIN their own tenant.
-    settings: isAdmin,
+    settings: administersTenant,
+    stats: administersTenant,
   },
+  // Only reachable through Tenant.settings and Tenant.stats, which are checked above.
   TenantSettings: {
     allowSelfRegistration: isAuthenticated,
     defaultRole: isAuthenticated,
@@ -23,6 +36,36 @@ export const tenantsRules = {
     lockoutMinutes: isAuthenticated,
     accessTokenTtlSeconds: isAuthenticated,
     refreshTokenTtlSeconds: isAuthenticated,
+  },
+  TenantStats: {
+    totalUsers: isAuthenticated,
+    usersByRole: isAuthenticated,
+    usersByStatus: isAuthenticated,
+    activeSessions: isAuthenticated,
+    loginsLast24h: isAuthenticated,
+    failedLoginsLast24h: isAuthenticated,
+  },
+  RoleCount: {
+    role: isAuthenticated,
+    count: isAuthenticated,
+  },
+  StatusCount: {
+    status: isAuthenticated,
+    count: isAuthenticated,
+  },
+  TenantConnection: {
+    edges: isAuthenticated,
+    nodes: isAuthenticated,
+    pageInfo: isAuthenticated,
+    totalCount: isAuthenticated,
+  },
+  TenantEdge: {
+    cursor: isAuthenticated,
+    node: isAuthenticated,
+  },
+  CreateTenantPayload: {
+    tenant: isAuthenticated,
+    admin: isAuthenticated,
   },
   PublicTenantInfo: {
     slug: allow,

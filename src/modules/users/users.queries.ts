@@ -24,7 +24,8 @@ export async function findUserByEmail(
   const [row] = await db
     .select()
     .from(users)
-    .where(and(eq(users.tenantId, tenantId), eq(sql`lower(${users.email})`, email.toLowerCase())))
+    // lower() on both sides: the unique index's own folding (JS toLowerCase differs, e.g. for "İ").
+    .where(and(eq(users.tenantId, tenantId), sql`lower(${users.email}) = lower(${email})`))
     .limit(1);
   return row;
 }

@@ -1,16 +1,86 @@
-import { Ctx, FieldResolver, Resolver, Root } from 'type-graphql';
+import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { SessionRow, TenantRow, UserRow } from '../../db/schema.js';
-import type { Context } from '../../graphql/context.js';
+import type { Context, SignedInContext } from '../../graphql/context.js';
 import { NotFoundError } from '../../graphql/errors.js';
+import type { Connection } from '../../graphql/pagination.js';
+import { isUuid } from '../../lib/ids.js';
 import { Session } from '../sessions/session.types.js';
 import { Tenant } from '../tenants/tenant.types.js';
-import { User } from './user.types.js';
+import { CreateUserInput, UpdateUserInput, UserFilter, UserOrder } from './user.inputs.js';
+import { User, UserConnection } from './user.types.js';
+import { findUserTenantId } from './users.queries.js';
+import { createUser, deleteUser, listTenantUsers, unlockUser, updateUser } from './users.service.js';
+
+/** Remembers a written row so the rest of the answer does not read it again. */
+function primed(ctx: Context, user: UserRow): UserRow {
+  ctx.loadersFor(user.tenantId).userById.clear(user.id).prime(user.id, user);
+  return user;
+}
 
 @Resolver(() => User)
-export class UserFieldsResolver {
+export class UsersResolver {
+  @Query(() => User, {
+    nullable: true,
+    description:
+      "Null when no such user exists in the caller's tenant (any tenant for system ADMINs); never reveals other tenants.",
+  })
+  async user(@Arg('id', () => ID) id: string, @Ctx() ctx: SignedInContext): Promise<UserRow | null> {
+    if (!isUuid(id)) return null;
+    if (!ctx.caller.isSystemAdmin) return ctx.loaders.userById.load(id);
+    const tenantId = await findUserTenantId(ctx.services.db, id);
+    return tenantId ? ctx.loadersFor(tenantId).userById.load(id) : null;
+  }
+
+  @Query(() => UserConnection, { description: 'MODERATORs and ADMINs. tenantId: system ADMINs only.' })
+  async users(
+    @Ctx() ctx: SignedInContext,
+    @Arg('first', () => Int, { nullable: true, defaultValue: 20 }) first: number,
+    @Arg('after', () => String, { nullable: true }) after?: string | null,
+    @Arg('filter', () => UserFilter, { nullable: true }) filter?: UserFilter | null,
+    @Arg('orderBy', () => UserOrder, { nullable: true }) orderBy?: UserOrder | null,
+    @Arg('tenantId', () => ID, { nullable: true }) tenantId?: string | null,
+  ): Promise<Connection<UserRow>> {
+    const scope = tenantId ?? ctx.caller.tenantId;
+    if (scope !== ctx.caller.tenantId) {
+      // loadersFor refuses everyone but system ADMINs; their unknown tenant is NOT_FOUND.
+      const tenant = isUuid(scope) ? await ctx.loadersFor(scope).tenantById.load(scope) : null;
+      if (!tenant) throw new NotFoundError('Tenant');
+    }
+    return listTenantUsers(ctx.services, scope, { first, after, filter, orderBy });
+  }
+
+  @Mutation(() => User, { description: 'ADMINs.' })
+  async createUser(
+    @Arg('input', () => CreateUserInput) input: CreateUserInput,
+    @Ctx() ctx: SignedInContext,
+  ): Promise<UserRow> {
+    return primed(ctx, await createUser(ctx.services, ctx.caller, input, ctx.origin));
+  }
+
+  @Mutation(() => User, { description: 'ADMINs; MODERATORs may change only the status of USERs and GUESTs.' })
+  async updateUser(
+    @Arg('id', () => ID) id: string,
+    @Arg('input', () => UpdateUserInput) input: UpdateUserInput,
+    @Ctx() ctx: SignedInContext,
+  ): Promise<UserRow> {
+    return primed(ctx, await updateUser(ctx.services, ctx.caller, id, input, ctx.origin));
+  }
+
+  @Mutation(() => Boolean, { description: 'ADMINs.' })
+  deleteUser(@Arg('id', () => ID) id: string, @Ctx() ctx: SignedInContext): Promise<boolean> {
+    return deleteUser(ctx.services, ctx.caller, id, ctx.origin);
+  }
+
+  @Mutation(() => User, { description: 'ADMINs and MODERATORs: clears a lockout.' })
+  async unlockUser(@Arg('id', () => ID) id: string, @Ctx() ctx: SignedInContext): Promise<UserRow> {
+    return primed(ctx, await unlockUser(ctx.services, ctx.caller, id, ctx.origin));
+  }
+
+  // Nested fields resolve through the loaders of the row's own tenant, so a system ADMIN reading
+  // another tenant's user sees that user's tenant and sessions.
   @FieldResolver(() => Tenant)
   async tenant(@Root() user: UserRow, @Ctx() ctx: Context): Promise<TenantRow> {
-    const tenant = await ctx.loaders.tenantById.load(user.tenantId);
+    const tenant = await ctx.loadersFor(user.tenantId).tenantById.load(user.tenantId);
     if (!tenant) throw new NotFoundError('Tenant');
     return tenant;
   }
@@ -19,6 +89,6 @@ export class UserFieldsResolver {
     description: 'Active sessions. The user themself, MODERATORs and ADMINs of the tenant.',
   })
   sessions(@Root() user: UserRow, @Ctx() ctx: Context): Promise<SessionRow[]> {
-    return ctx.loaders.activeSessionsByUserId.load(user.id);
+    return ctx.loadersFor(user.tenantId).activeSessionsByUserId.load(user.id);
   }
 }

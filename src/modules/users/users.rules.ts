@@ -1,7 +1,37 @@
-import { or } from 'graphql-shield';
-import { atLeastModerator, isAuthenticated, isSelf } from '../../graphql/rules.js';
+import { and, or } from 'graphql-shield';
+import {
+  atLeastModerator,
+  isAdmin,
+  isAuthenticated,
+  isSelf,
+  tenantArgumentAllowed,
+} from '../../graphql/rules.js';
 
+/**
+ * User objects are only reachable through fields that already decided who may see them (me,
+ * user, users, a session's user), so their plain fields need only a signed-in caller.
+ */
 export const usersRules = {
+  Query: {
+    user: atLeastModerator,
+    users: and(
+      atLeastModerator,
+      tenantArgumentAllowed('usersTenantArgument', (args) => args.tenantId),
+    ),
+  },
+  Mutation: {
+    createUser: and(
+      isAdmin,
+      tenantArgumentAllowed(
+        'createUserTenantArgument',
+        (args) => (args.input as { tenantId?: unknown } | undefined)?.tenantId,
+      ),
+    ),
+    // MODERATORs may change the status of USERs and GUESTs: the service checks the target.
+    updateUser: atLeastModerator,
+    deleteUser: isAdmin,
+    unlockUser: atLeastModerator,
+  },
   User: {
     id: isAuthenticated,
     tenant: isAuthenticated,
@@ -14,5 +44,15 @@ export const usersRules = {
     createdAt: isAuthenticated,
     updatedAt: isAuthenticated,
     sessions: or(isSelf, atLeastModerator),
+  },
+  UserConnection: {
+    edges: isAuthenticated,
+    nodes: isAuthenticated,
+    pageInfo: isAuthenticated,
+    totalCount: isAuthenticated,
+  },
+  UserEdge: {
+    cursor: isAuthenticated,
+    node: isAuthenticated,
   },
 };

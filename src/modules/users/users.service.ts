@@ -3,7 +3,13 @@ import { isUniqueViolation } from '../../db/errors.js';
 import { type Role, type UserRow, type UserStatus, users } from '../../db/schema.js';
 import type { Caller, RequestOrigin, Services } from '../../graphql/context.js';
 import type { OrderDirection } from '../../graphql/enums.js';
-import { BadUserInputError, ConflictError, type FieldError, NotFoundError } from '../../graphql/errors.js';
+import {
+  BadUserInputError,
+  ConflictError,
+  type FieldError,
+  ForbiddenError,
+  NotFoundError,
+} from '../../graphql/errors.js';
 import { type Connection, validateFirst } from '../../graphql/pagination.js';
 import { isUuid } from '../../lib/ids.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
@@ -70,10 +76,8 @@ export async function createUser(
   origin: RequestOrigin,
 ): Promise<UserRow> {
   const tenantId = input.tenantId ?? caller.tenantId;
-  const tenant =
-    tenantId === caller.tenantId || (caller.isSystemAdmin && isUuid(tenantId))
-      ? await findTenantById(deps.db, tenantId)
-      : undefined;
+  if (tenantId !== caller.tenantId && !caller.isSystemAdmin) throw new ForbiddenError();
+  const tenant = isUuid(tenantId) ? await findTenantById(deps.db, tenantId) : undefined;
   if (!tenant) throw new NotFoundError('Tenant');
   const settings = tenantSettings(tenant);
   const role = input.role ?? settings.defaultRole;

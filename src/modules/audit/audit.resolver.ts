@@ -1,0 +1,39 @@
+import { Arg, Ctx, FieldResolver, ID, Int, Query, Resolver, Root } from 'type-graphql';
+import type { AuditEventRow, UserRow } from '../../db/schema.js';
+import type { Context, SignedInContext } from '../../graphql/context.js';
+import { BadUserInputError } from '../../graphql/errors.js';
+import { type Connection, validateFirst } from '../../graphql/pagination.js';
+import { isUuid } from '../../lib/ids.js';
+import { User } from '../users/user.types.js';
+import { listAuditEvents } from './audit.queries.js';
+import { AuditEvent, AuditEventConnection, AuditEventFilter } from './audit.types.js';
+
+@Resolver(() => AuditEvent)
+export class AuditResolver {
+  @Query(() => AuditEventConnection, {
+    description: 'ADMINs (own tenant); system ADMINs may name tenantId. Newest first.',
+  })
+  async auditEvents(
+    @Ctx() ctx: SignedInContext,
+    @Arg('first', () => Int, { nullable: true, defaultValue: 20 }) first: number,
+    @Arg('after', () => String, { nullable: true }) after?: string | null,
+    @Arg('filter', () => AuditEventFilter, { nullable: true }) filter?: AuditEventFilter | null,
+    @Arg('tenantId', () => ID, { nullable: true }) tenantId?: string | null,
+  ): Promise<Connection<AuditEventRow>> {
+    const size = validateFirst(first);
+    // The permission rule already limited tenantId to system ADMINs; an unknown tenant has no events.
+    if (tenantId !== undefined && tenantId !== null && !isUuid(tenantId)) {
+      throw BadUserInputError.field('tenantId', 'tenantId must be an id (a UUID).');
+    }
+    return listAuditEvents(ctx.services.db, tenantId ?? ctx.caller.tenantId, { filter: filter ?? {}, first: size, after });
+  }
+
+  @FieldResolver(() => User, {
+    nullable: true,
+    description: 'Null for anonymous events such as a failed login for an unknown email.',
+  })
+  async actor(@Root() event: AuditEventRow, @Ctx() ctx: Context): Promise<UserRow | null> {
+    if (!event.actorId) return null;
+    return ctx.loadersFor(event.tenantId).userById.load(event.actorId);
+  }
+}

@@ -1,0 +1,35 @@
+import { and } from 'graphql-shield';
+import { isAdmin, isAuthenticated, tenantArgumentAllowed } from '../../graphql/rules.js';
+
+/** Audit events are only reachable through `auditEvents`, which is for ADMINs. */
+export const auditRules = {
+  Query: {
+    auditEvents: and(
+      isAdmin,
+      tenantArgumentAllowed('auditEventsTenantArgument', (args) => args.tenantId),
+    ),
+  },
+  AuditEvent: {
+    id: isAuthenticated,
+    tenantId: isAuthenticated,
+    actor: isAuthenticated,
+    actorId: isAuthenticated,
+    action: isAuthenticated,
+    targetType: isAuthenticated,
+    targetId: isAuthenticated,
+    ipAddress: isAuthenticated,
+    userAgent: isAuthenticated,
+    metadata: isAuthenticated,
+    createdAt: isAuthenticated,
+  },
+  AuditEventConnection: {
+    edges: isAuthenticated,
+    nodes: isAuthenticated,
+    pageInfo: isAuthenticated,
+    totalCount: isAuthenticated,
+  },
+  AuditEventEdge: {
+    cursor: isAuthenticated,
+    node: isAuthenticated,
+  },
+};

@@ -1,0 +1,9 @@
+export {
+  AppMetrics,
+  type LoginOutcome,
+  type MetricSources,
+  noMetrics,
+  type ServiceMetrics,
+} from './metrics.js';
+export { metricsPlugin } from './metrics.plugin.js';
+export { metricsHandler } from './metrics.route.js';

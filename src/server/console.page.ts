@@ -1,0 +1,296 @@
+import type { GraphQLSchema } from 'graphql';
+
+/*
+ * The browser side of the GraphiQL console (served by console.ts): the page, the default tabs and
+ * the script that signs in and hands the access token to GraphiQL. The script is plain
+ * JavaScript in a string because the server's TypeScript has no DOM types and dist/ holds only
+ * compiled files; test/console.browser.test.ts runs it in Chromium.
+ */
+
+export interface ConsoleTab {
+  query: string;
+  variables?: string;
+}
+
+const HOW_TO = `# Identity API console
+#
+# Sign in with the bar above. The console then sends
+#   Authorization: Bearer <access token>
+# with every request (and in the WebSocket connectionParams
+# of subscriptions) and renews the token before it expires.
+# Tokens stay in this browser tab, never in localStorage.
+#
+# By hand instead: run the "SignIn" tab, copy
+# data.login.accessToken and paste into the Headers pane:
+#   { "Authorization": "Bearer <accessToken>" }
+# (a header set there wins over the bar's).
+#
+# Run with Ctrl-Enter or the ▶ button.
+`;
+
+const SUBSCRIPTIONS: Record<string, string> = {
+  sessionEnded:
+    'subscription SessionEnded {\n  sessionEnded {\n    sessionId\n    userId\n    reason\n    at\n  }\n}\n',
+  userChanged:
+    'subscription UserChanged {\n  userChanged {\n    id\n    email\n    role\n    status\n  }\n}\n',
+  auditEventAdded:
+    'subscription AuditFeed {\n  auditEventAdded {\n    id\n    action\n    actorId\n    targetType\n    targetId\n    at\n  }\n}\n',
+};
+
+/** The tabs a fresh console opens with; the first one runs as is once signed in. */
+export function defaultTabs(schema: GraphQLSchema, systemTenantSlug: string): ConsoleTab[] {
+  const tabs: ConsoleTab[] = [
+    {
+      query: `${HOW_TO}query Me {\n  me {\n    id\n    email\n    displayName\n    role\n    status\n    lastLoginAt\n    tenant {\n      slug\n      name\n    }\n  }\n}\n`,
+    },
+    {
+      query:
+        '# Users of your tenant (MODERATORs and ADMINs; system\n' +
+        '# ADMINs may pass tenantId). Next page: after = endCursor.\n' +
+        'query UsersPage($first: Int, $after: String, $filter: UserFilter, $orderBy: UserOrder) {\n' +
+        '  users(first: $first, after: $after, filter: $filter, orderBy: $orderBy) {\n' +
+        '    totalCount\n    pageInfo {\n      hasNextPage\n      endCursor\n    }\n' +
+        '    nodes {\n      id\n      email\n      displayName\n      role\n      status\n      lastLoginAt\n      lockedUntil\n    }\n' +
+        '  }\n}\n\n' +
+        '# ADMINs: suspend or re-activate a user, change a role.\n' +
+        'mutation UpdateUser($id: ID!, $input: UpdateUserInput!) {\n' +
+        '  updateUser(id: $id, input: $input) {\n    id\n    role\n    status\n  }\n}\n',
+      variables:
+        '{\n  "first": 20,\n  "filter": { "status": "ACTIVE" },\n  "orderBy": { "field": "CREATED_AT", "direction": "DESC" }\n}\n',
+    },
+    {
+      query:
+        `# Tenants: system ADMINs (of the "${systemTenantSlug}" tenant) only.\n` +
+        'query TenantsPage($first: Int, $after: String, $search: String) {\n' +
+        '  tenants(first: $first, after: $after, search: $search) {\n' +
+        '    totalCount\n    pageInfo {\n      hasNextPage\n      endCursor\n    }\n' +
+        '    nodes {\n      id\n      slug\n      name\n      status\n      stats {\n        totalUsers\n        activeSessions\n        failedLoginsLast24h\n      }\n    }\n' +
+        '  }\n}\n\n' +
+        'mutation CreateTenant($input: CreateTenantInput!) {\n' +
+        '  createTenant(input: $input) {\n    tenant {\n      id\n      slug\n    }\n    admin {\n      id\n      email\n    }\n  }\n}\n',
+      variables:
+        '{\n  "first": 20,\n  "input": {\n    "slug": "acme",\n    "name": "Acme",\n    "adminEmail": "admin@acme.example",\n    "adminPassword": "choose a long passphrase"\n  }\n}\n',
+    },
+    {
+      query:
+        '# Sign in by hand: copy data.login.accessToken into the\n' +
+        '# Headers pane as { "Authorization": "Bearer <accessToken>" }\n' +
+        '# (the bar above does this for you, and renews the token).\n' +
+        'mutation SignIn($input: LoginInput!) {\n' +
+        '  login(input: $input) {\n    accessToken\n    accessTokenExpiresAt\n    refreshToken\n    user {\n      id\n      email\n      role\n    }\n  }\n}\n',
+      variables: `{\n  "input": { "tenant": "${systemTenantSlug}", "email": "", "password": "" }\n}\n`,
+    },
+  ];
+  const fields = schema.getSubscriptionType()?.getFields() ?? {};
+  const subscriptions = Object.keys(SUBSCRIPTIONS).filter((name) => fields[name]);
+  if (subscriptions.length > 0) {
+    tabs.push({
+      query:
+        '# Subscriptions run over the WebSocket at\n' +
+        '# ws(s)://<this host>/graphql (graphql-ws protocol), signed\n' +
+        '# in with connectionParams { "authorization": "Bearer <token>" }.\n' +
+        subscriptions.map((name) => SUBSCRIPTIONS[name]).join('\n'),
+    });
+  }
+  return tabs;
+}
+
+export interface PageConfig {
+  title: string;
+  /** Relative URL of the asset folder, ending in "/". */
+  assets: string;
+  files: { css: string; graphiql: string; script: string; favicon: string };
+  workers: Record<'editorWorkerService' | 'json' | 'graphql', string>;
+  tenant: string;
+  tabs: ConsoleTab[];
+}
+
+/** JSON that is safe inside a <script> element. */
+const inlineJson = (value: unknown) => JSON.stringify(value).replace(/</g, '\\u003c');
+
+export function renderPage(config: PageConfig): string {
+  const asset = (name: string) => `${config.assets}${name}`;
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${config.title}</title>
+<link rel="icon" href="${asset(config.files.favicon)}">
+<link rel="stylesheet" href="${asset(config.files.css)}">
+<style>
+html, body { height: 100%; margin: 0; }
+body { display: flex; flex-direction: column; font-family: system-ui, sans-serif; font-size: 14px; }
+#console-bar { flex: none; display: flex; align-items: center; gap: 12px; padding: 8px 14px;
+  border-bottom: 1px solid #d0d4dc; background: #f6f7f9; color: #1b1f24; }
+#console-bar form, #console-bar .signed-in { display: flex; align-items: center; gap: 10px; flex-wrap: wrap; }
+#console-bar input { font: inherit; padding: 3px 6px; border: 1px solid #b8bec9; border-radius: 4px; }
+#console-bar input[name=tenant] { width: 8em; }
+#console-bar button { font: inherit; padding: 3px 12px; border-radius: 4px; border: 1px solid #3b5bdb;
+  background: #3b5bdb; color: #fff; cursor: pointer; }
+#console-bar button.secondary { background: #fff; color: #3b5bdb; }
+#console-bar .message { color: #c92a2a; }
+#console-bar [hidden] { display: none; }
+#root { flex: 1; min-height: 0; }
+#root > .graphiql-container { height: 100%; }
+</style>
+<script type="application/json" id="console-config">${inlineJson(config)}</script>
+<script src="${asset(config.files.script)}"></script>
+<script src="${asset(config.files.graphiql)}"></script>
+</head>
+<body>
+<header id="console-bar">
+  <strong>${config.title}</strong>
+  <form id="sign-in">
+    <label>Tenant <input name="tenant" autocomplete="organization" required></label>
+    <label>Email <input name="email" type="email" autocomplete="username" required></label>
+    <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
+    <button type="submit">Sign in</button>
+  </form>
+  <div class="signed-in" hidden>
+    <span id="who"></span>
+    <button id="sign-out" class="secondary" type="button">Sign out</button>
+  </div>
+  <span class="message" role="status"></span>
+</header>
+<div id="root"></div>
+</body>
+</html>
+`;
+}
+
+/** Runs in the browser before GraphiQL's bundle; renders GraphiQL once the page has loaded. */
+export const CONSOLE_SCRIPT = `(() => {
+  'use strict';
+  const config = JSON.parse(document.getElementById('console-config').textContent);
+  const SAVED = 'identity-console:session';
+  const endpoint = location.pathname;
+  const state = { accessToken: null, expiresAt: 0, user: null, tenant: null, timer: undefined };
+
+  // GraphiQL's editors run in workers served by this server (no blob: or CDN code).
+  self.MonacoEnvironment = {
+    globalAPI: false,
+    getWorkerUrl: (_moduleId, label) => new URL(config.assets + (config.workers[label] || config.workers.editorWorkerService), location.href).href,
+  };
+
+  // GraphiQL keeps its tabs here: this browser tab's sessionStorage, never localStorage.
+  const graphiqlStorage = {
+    getItem: (key) => sessionStorage.getItem(key),
+    setItem: (key, value) => sessionStorage.setItem(key, value),
+    removeItem: (key) => sessionStorage.removeItem(key),
+    get length() { return Object.keys(sessionStorage).filter((key) => key.startsWith('graphiql:')).length; },
+    clear() { for (const key of Object.keys(sessionStorage)) if (key.startsWith('graphiql:')) sessionStorage.removeItem(key); },
+  };
+
+  async function call(query, variables, token) {
+    const headers = { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' };
+    if (token) headers.authorization = 'Bearer ' + token;
+    const response = await fetch(endpoint, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
+    const body = await response.json().catch(() => ({}));
+    if (body.errors && body.errors.length) throw new Error(body.errors[0].message);
+    if (!response.ok || !body.data) throw new Error('The server answered HTTP ' + response.status + '.');
+    return body.data;
+  }
+
+  const PAYLOAD = '{ accessToken accessTokenExpiresAt refreshToken user { email role } }';
+
+  function saved() {
+    try { return JSON.parse(sessionStorage.getItem(SAVED) || 'null'); } catch { return null; }
+  }
+
+  function adopt(payload, tenant) {
+    state.accessToken = payload.accessToken;
+    state.expiresAt = Date.parse(payload.accessTokenExpiresAt);
+    state.user = payload.user;
+    state.tenant = tenant;
+    sessionStorage.setItem(SAVED, JSON.stringify({ refreshToken: payload.refreshToken, tenant }));
+    const lifetime = state.expiresAt - Date.now();
+    clearTimeout(state.timer);
+    // A minute before expiry (a fifth of the lifetime for short-lived tokens).
+    state.timer = setTimeout(renew, Math.max(5000, lifetime - Math.min(60000, lifetime / 5)));
+    show('');
+  }
+
+  function forget(message) {
+    clearTimeout(state.timer);
+    state.accessToken = null;
+    state.user = null;
+    sessionStorage.removeItem(SAVED);
+    show(message || '');
+  }
+
+  async function renew() {
+    const session = saved();
+    if (!session) return forget();
+    try {
+      const data = await call('mutation ConsoleRefresh($input: RefreshInput!) { refresh(input: $input) ' + PAYLOAD + ' }', { input: { refreshToken: session.refreshToken } });
+      adopt(data.refresh, session.tenant);
+    } catch (error) {
+      forget('Signed out: ' + error.message);
+    }
+  }
+
+  let bar;
+  function show(message) {
+    const signedIn = Boolean(state.accessToken);
+    bar.form.hidden = signedIn;
+    bar.signedIn.hidden = !signedIn;
+    bar.message.textContent = message;
+    if (signedIn) {
+      bar.who.textContent = 'Signed in as ' + state.user.email + ' (' + state.user.role + ', tenant ' + state.tenant + '). ' +
+        'The access token is renewed automatically (this one expires at ' + new Date(state.expiresAt).toLocaleTimeString() + ').';
+    }
+  }
+
+  function start() {
+    const header = document.getElementById('console-bar');
+    bar = {
+      form: header.querySelector('#sign-in'),
+      signedIn: header.querySelector('.signed-in'),
+      who: header.querySelector('#who'),
+      message: header.querySelector('.message'),
+    };
+    bar.form.elements.tenant.value = (saved() && saved().tenant) || config.tenant;
+    bar.form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const form = bar.form.elements;
+      const input = { tenant: form.tenant.value.trim(), email: form.email.value.trim(), password: form.password.value };
+      show('Signing in…');
+      try {
+        const data = await call('mutation ConsoleSignIn($input: LoginInput!) { login(input: $input) ' + PAYLOAD + ' }', { input });
+        form.password.value = '';
+        adopt(data.login, input.tenant);
+      } catch (error) {
+        show(error.message);
+      }
+    });
+    header.querySelector('#sign-out').addEventListener('click', async () => {
+      const token = state.accessToken;
+      forget('Signed out.');
+      if (token) await call('mutation ConsoleSignOut { logout }', {}, token).catch(() => {});
+    });
+    // Timers sleep in background tabs: renew on return when the token is (nearly) spent.
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible' && state.accessToken && state.expiresAt - Date.now() < 60000) renew();
+    });
+    show('');
+    if (saved()) renew();
+
+    YogaGraphiQL.renderYogaGraphiQL(document.getElementById('root'), {
+      // The bar above carries the title.
+      title: '',
+      logo: '',
+      endpoint,
+      subscriptionsProtocol: 'WS',
+      // Read for every request and every new WebSocket connection, so a renewed token is used at once.
+      additionalHeaders: () => (state.accessToken ? { Authorization: 'Bearer ' + state.accessToken } : {}),
+      connectionParams: () => (state.accessToken ? { authorization: 'Bearer ' + state.accessToken } : {}),
+      defaultTabs: config.tabs,
+      shouldPersistHeaders: false,
+      storage: graphiqlStorage,
+    });
+  }
+
+  document.addEventListener('DOMContentLoaded', start);
+})();
+`;

@@ -1,0 +1,235 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse, specifiedRules, validate } from 'graphql';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildBaseSchema } from '../src/graphql/schema.js';
+import { costLimitRule, MAX_COST } from '../src/modules/abuse/query-limits.js';
+import { defaultTabs } from '../src/server/console.page.js';
+import { tempDir } from './support/process.js';
+import { SYSTEM_ADMIN, startTestServer, type TestServer } from './support/server.js';
+
+/**
+ * The GraphiQL console in a real (headless) Chromium: Debian's /usr/bin/chromium driven by
+ * playwright-core (`.ci/run` installs it). It signs in through the console's bar, runs the
+ * default tab's `me`, and checks that nothing was requested from anywhere but this server.
+ */
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const RESULTS = join(import.meta.dirname, '..', 'test-results');
+// Without the background-networking flags Chromium keeps trying to reach Google's services.
+const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+let server: TestServer;
+let context: BrowserContext;
+let profile: { path: string; remove(): void };
+
+beforeAll(async () => {
+  server = await startTestServer();
+  profile = tempDir('console-chromium-');
+  context = await chromium.launchPersistentContext(profile.path, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_FLAGS,
+    viewport: { width: 1400, height: 860 },
+  });
+});
+afterAll(async () => {
+  await context?.close();
+  profile?.remove();
+  await server?.close();
+});
+
+/** Every URL the browser asked for (pages, workers, sockets), and every CSP violation. */
+function recordTraffic(page: Page) {
+  const urls: string[] = [];
+  context.on('request', (request) => urls.push(request.url()));
+  page.on('websocket', (socket) => urls.push(socket.url()));
+  page.on('worker', (worker) => urls.push(worker.url()));
+  return urls;
+}
+
+async function signIn(page: Page): Promise<void> {
+  await page.fill('#sign-in input[name=email]', SYSTEM_ADMIN.email);
+  await page.fill('#sign-in input[name=password]', SYSTEM_ADMIN.password);
+  await page.click('#sign-in button[type=submit]');
+  await page.waitForSelector(`#who:has-text("${SYSTEM_ADMIN.email}")`);
+}
+
+describe('GraphiQL console', () => {
+  it('signs an admin in, runs `me` from the default tab and loads nothing from elsewhere', async () => {
+    const page = await context.newPage();
+    const urls = recordTraffic(page);
+    const problems: string[] = [];
+    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+    });
+    // (A string: the test's TypeScript has no DOM types.)
+    await page.addInitScript({
+      content: `document.addEventListener('securitypolicyviolation', (event) =>
+        console.error('CSP violation: ' + event.violatedDirective + ' ' + event.blockedURI));`,
+    });
+
+    const response = await page.goto(`${server.url}/graphql`);
+    expect(response?.status()).toBe(200);
+    expect(response?.headers()['content-type']).toMatch(/^text\/html/);
+
+    // Sign in with the bar (the tenant is pre-filled with the system tenant).
+    await expect.poll(() => page.inputValue('#sign-in input[name=tenant]')).toBe('system');
+    await page.fill('#sign-in input[name=email]', SYSTEM_ADMIN.email);
+    await page.fill('#sign-in input[name=password]', 'not the password');
+    await page.click('#sign-in button[type=submit]');
+    await page.waitForSelector('#console-bar .message:has-text("Invalid email or password")');
+    await page.fill('#sign-in input[name=password]', SYSTEM_ADMIN.password);
+    await page.click('#sign-in button[type=submit]');
+    await page.waitForSelector(`#who:has-text("${SYSTEM_ADMIN.email}")`);
+
+    // The default tab is `query Me`: run it as it is.
+    await page.waitForSelector('.graphiql-query-editor .view-lines:has-text("query Me")', {
+      timeout: 20_000,
+    });
+    await page.click('.graphiql-execute-button');
+    const result = page.locator('.graphiql-response');
+    await expect.poll(() => result.textContent(), { timeout: 15_000 }).toContain(SYSTEM_ADMIN.email);
+    // Monaco renders spaces as no-break spaces.
+    const shown = ((await result.textContent()) ?? '').replace(/\s+/g, ' ');
+    expect(shown).toContain('"role": "ADMIN"');
+    expect(shown).toContain('"slug": "system"');
+
+    mkdirSync(RESULTS, { recursive: true });
+    await page.screenshot({ path: join(RESULTS, 'console-me.png') });
+
+    // Tokens stay out of localStorage; the refresh token is in this tab's sessionStorage only.
+    const stored = await page.evaluate<{ local: string[][]; session: string[] }>(
+      '({ local: Object.entries(localStorage), session: Object.keys(sessionStorage) })',
+    );
+    expect(stored.local).toEqual([]);
+    expect(stored.session).toContain('identity-console:session');
+
+    const origin = new URL(server.url);
+    const local = (url: string) =>
+      url.startsWith(`${origin.origin}/`) ||
+      url.startsWith(`ws://${origin.host}/`) ||
+      url.startsWith('data:') ||
+      url.startsWith('blob:');
+    expect(urls.length).toBeGreaterThan(5);
+    expect(urls.filter((url) => !local(url))).toEqual([]);
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it('sends the token in the WebSocket connectionParams', async () => {
+    const page = await context.newPage();
+    const sockets: string[] = [];
+    const received: string[] = [];
+    page.on('websocket', (socket) => {
+      socket.on('framesent', (frame) => sockets.push(String(frame.payload)));
+      socket.on('framereceived', (frame) => received.push(String(frame.payload)));
+    });
+    // GraphiQL opens the operation given in ?query= (the console keeps that link working).
+    await page.goto(`${server.url}/graphql?query=${encodeURIComponent('subscription Probe { __typename }')}`);
+    await signIn(page);
+    await page.waitForSelector('.graphiql-query-editor .view-lines:has-text("subscription Probe")', {
+      timeout: 20_000,
+    });
+    await page.click('.graphiql-execute-button');
+    await expect.poll(() => sockets.join('\n'), { timeout: 10_000 }).toContain('connection_init');
+    const init = JSON.parse(sockets.find((frame) => frame.includes('connection_init')) ?? '{}');
+    expect(init.payload.authorization).toMatch(/^Bearer [\w-]+\.[\w-]+\.[\w-]+$/);
+    // The server accepted the connection (it closes unauthenticated ones with 4403 instead).
+    await expect.poll(() => received.join('\n'), { timeout: 10_000 }).toContain('"connection_ack"');
+    await expect
+      .poll(() => page.locator('.graphiql-response').textContent(), { timeout: 10_000 })
+      .not.toBe('');
+    await page.close();
+  });
+
+  it('renews the access token before it expires, uses the new one, and signs out', async () => {
+    const page = await context.newPage();
+    await page.clock.install();
+    const tokens: string[] = [];
+    const sent: string[] = [];
+    page.on('response', async (response) => {
+      const body = response.request().postData() ?? '';
+      if (!/ConsoleSignIn|ConsoleRefresh/.test(body)) return;
+      const data = (await response.json()).data;
+      tokens.push((data.login ?? data.refresh).accessToken);
+    });
+    page.on('request', (request) => {
+      const authorization = request.headers().authorization;
+      if (authorization && /query Me/.test(request.postData() ?? '')) sent.push(authorization);
+    });
+    await page.goto(`${server.url}/graphql`);
+    await signIn(page);
+    await expect.poll(() => tokens.length).toBe(1);
+
+    // Access tokens live 15 minutes here: the console renews a minute before.
+    await page.clock.fastForward('14:10');
+    await expect.poll(() => tokens.length, { timeout: 10_000 }).toBe(2);
+    expect(tokens[1]).not.toBe(tokens[0]);
+
+    await page.waitForSelector('.graphiql-query-editor .view-lines:has-text("query Me")', {
+      timeout: 20_000,
+    });
+    await page.click('.graphiql-execute-button');
+    await expect.poll(() => page.locator('.graphiql-response').textContent()).toContain(SYSTEM_ADMIN.email);
+    expect(sent).toEqual([`Bearer ${tokens[1]}`]);
+
+    await page.click('#sign-out');
+    await page.waitForSelector('#sign-in:visible');
+    expect(await page.evaluate("sessionStorage.getItem('identity-console:session')")).toBeNull();
+    const me = await server.gql('{ me { id } }', {}, { token: tokens[1] });
+    expect(me.status).toBe(401);
+    await page.close();
+  });
+});
+
+describe('GET /graphql for API clients', () => {
+  it('still reaches Apollo; in production the console is served only with GRAPHIQL=true', async () => {
+    const api = await fetch(`${server.url}/graphql?query=%7B__typename%7D`, {
+      headers: { accept: 'application/json', 'apollo-require-preflight': 'true' },
+    });
+    expect(api.status).toBe(200);
+    expect(await api.json()).toEqual({ data: { __typename: 'Query' } });
+
+    for (const [env, served] of [
+      [{ NODE_ENV: 'production' }, false],
+      [{ NODE_ENV: 'production', GRAPHIQL: 'true' }, true],
+      [{ GRAPHIQL: 'false' }, false],
+    ] as const) {
+      const other = await startTestServer(env);
+      try {
+        const page = await fetch(`${other.url}/graphql`, { headers: { accept: 'text/html' } });
+        expect((await page.text()).includes('id="console-config"'), JSON.stringify(env)).toBe(served);
+      } finally {
+        await other.close();
+      }
+    }
+  });
+});
+
+describe("the console's default tabs", () => {
+  it('hold only operations the server accepts (valid, and within the cost limit)', async () => {
+    const schema = await buildBaseSchema();
+    const tabs = defaultTabs(schema, 'system');
+    expect(tabs.length).toBeGreaterThanOrEqual(4);
+    for (const tab of tabs) {
+      const errors = validate(schema, parse(tab.query), [...specifiedRules, costLimitRule(MAX_COST)]);
+      expect(
+        errors.map((error) => error.message),
+        tab.query,
+      ).toEqual([]);
+      if (tab.variables) expect(() => JSON.parse(tab.variables ?? '')).not.toThrow();
+    }
+  });
+});

@@ -1,0 +1,221 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestServer } from './support/server.js';
+import {
+  type Actor,
+  codeOf,
+  makeTenant,
+  makeUser,
+  ok,
+  signIn,
+  signInSystemAdmin,
+  startTenancyServer,
+  type TenantHandle,
+} from './support/tenancy-fixtures.js';
+
+const USERS = `query ($first: Int, $after: String, $orderBy: UserOrder, $filter: UserFilter) {
+  users(first: $first, after: $after, orderBy: $orderBy, filter: $filter) {
+    totalCount
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    edges { cursor node { id } }
+    nodes { id email displayName createdAt lastLoginAt }
+  }
+}`;
+
+interface Row {
+  id: string;
+  email: string;
+  displayName: string | null;
+  createdAt: string;
+  lastLoginAt: string | null;
+}
+interface UsersPage {
+  totalCount: number;
+  pageInfo: {
+    hasNextPage: boolean;
+    hasPreviousPage: boolean;
+    startCursor: string | null;
+    endCursor: string | null;
+  };
+  edges: { cursor: string; node: { id: string } }[];
+  nodes: Row[];
+}
+type Field = 'CREATED_AT' | 'EMAIL' | 'DISPLAY_NAME' | 'LAST_LOGIN_AT';
+type Direction = 'ASC' | 'DESC';
+
+describe('users: keyset pagination', () => {
+  let server: TestServer;
+  let tenant: TenantHandle;
+  let admin: Actor;
+  let total: number;
+
+  beforeAll(async () => {
+    server = await startTenancyServer();
+    tenant = await makeTenant(server, await signInSystemAdmin(server));
+    admin = tenant.admin;
+    // 64 more users in batches that share a creation instant, with repeated display names
+    // (also differing only in case), missing names, and sign-ins that share an instant.
+    const names = (i: number) =>
+      i % 5 === 0 ? null : i % 5 === 1 ? 'Same Name' : i % 5 === 2 ? 'same NAME' : `Person ${i % 7}`;
+    const created: { email: string }[] = [];
+    for (let batch = 0; batch < 8; batch++) {
+      server.clock.advance(1_000);
+      created.push(
+        ...(await Promise.all(
+          Array.from({ length: 8 }, (_, k) =>
+            makeUser(server, admin, { displayName: names(batch * 8 + k), email: `p${batch}x${k}@walk.test` }),
+          ),
+        )),
+      );
+    }
+    // Two of every three sign in; each pair shares its instant, the rest never sign in.
+    for (const [i, user] of created.entries()) {
+      if (i % 3 === 2) continue;
+      if (i % 3 === 0) server.clock.advance(10);
+      await signIn(server, tenant.slug, user.email);
+    }
+    total = created.length + 1;
+  });
+
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  async function page(variables: Record<string, unknown>) {
+    return server.gql<{ users: UsersPage }>(USERS, variables, { token: admin.token });
+  }
+
+  async function walk(field: Field, direction: Direction, first: number): Promise<Row[]> {
+    const rows: Row[] = [];
+    let after: string | null = null;
+    for (let i = 0; i < 100; i++) {
+      const { users }: { users: UsersPage } = ok(await page({ first, after, orderBy: { field, direction } }));
+      expect(users.totalCount).toBe(total);
+      expect(users.pageInfo.hasPreviousPage).toBe(after !== null);
+      expect(users.edges.map((e) => e.node.id)).toEqual(users.nodes.map((n) => n.id));
+      expect(users.pageInfo.startCursor).toBe(users.edges[0]?.cursor ?? null);
+      expect(users.pageInfo.endCursor).toBe(users.edges.at(-1)?.cursor ?? null);
+      rows.push(...users.nodes);
+      if (!users.pageInfo.hasNextPage) return rows;
+      expect(users.nodes).toHaveLength(first);
+      after = users.pageInfo.endCursor;
+    }
+    throw new Error('the walk did not end');
+  }
+
+  const timestampValue = (field: Field, row: Row) =>
+    field === 'CREATED_AT'
+      ? Date.parse(row.createdAt)
+      : row.lastLoginAt === null
+        ? Number.NEGATIVE_INFINITY
+        : Date.parse(row.lastLoginAt);
+
+  const groupKey = (field: Field, row: Row) =>
+    field === 'EMAIL'
+      ? row.email.toLowerCase()
+      : field === 'DISPLAY_NAME'
+        ? (row.displayName ?? '').toLowerCase()
+        : timestampValue(field, row);
+
+  it('has the ties the walk is meant to exercise', async () => {
+    const { users } = ok(await page({ first: 100 }));
+    const rows = users.nodes as Row[];
+    const count = (pred: (r: Row) => boolean) => rows.filter(pred).length;
+    expect(count((r) => r.displayName?.toLowerCase() === 'same name')).toBeGreaterThan(10);
+    expect(count((r) => r.lastLoginAt === null)).toBeGreaterThan(20);
+    expect(new Set(rows.map((r) => r.createdAt)).size).toBeLessThan(12);
+    expect(new Set(rows.map((r) => r.lastLoginAt)).size).toBeLessThan(rows.length / 2);
+  });
+
+  for (const field of ['CREATED_AT', 'EMAIL', 'DISPLAY_NAME', 'LAST_LOGIN_AT'] as Field[]) {
+    for (const direction of ['ASC', 'DESC'] as Direction[]) {
+      it(`walks ${field} ${direction} page by page, returning every user exactly once in order`, async () => {
+        const walked = await walk(field, direction, 7);
+        const ids = walked.map((r) => r.id);
+        expect(new Set(ids).size).toBe(ids.length);
+        expect(ids).toHaveLength(total);
+        // The walk matches the whole list read at once.
+        const { users } = ok(await page({ first: 100, orderBy: { field, direction } }));
+        expect(ids).toEqual(users.nodes.map((n) => n.id));
+        // Equal sort values sit together, ordered by id in the same direction.
+        const sign = direction === 'ASC' ? 1 : -1;
+        const seenGroups = new Set<unknown>();
+        for (let i = 1; i < walked.length; i++) {
+          const [prev, next] = [walked[i - 1] as Row, walked[i] as Row];
+          const [a, b] = [groupKey(field, prev), groupKey(field, next)];
+          if (a === b) {
+            expect(sign * prev.id.localeCompare(next.id)).toBeLessThan(0);
+          } else {
+            expect(seenGroups.has(b)).toBe(false);
+            seenGroups.add(a);
+            if (typeof a === 'number' && typeof b === 'number') expect(sign * (a - b)).toBeLessThan(0);
+          }
+        }
+      });
+    }
+  }
+
+  it('pages through a filtered list with the filter applied on every page', async () => {
+    const filter = { search: 'same name' };
+    const seen: string[] = [];
+    let after: string | null = null;
+    let totalCount = 0;
+    do {
+      const { users }: { users: UsersPage } = ok(
+        await page({ first: 4, after, filter, orderBy: { field: 'DISPLAY_NAME', direction: 'DESC' } }),
+      );
+      totalCount = users.totalCount;
+      for (const node of users.nodes as Row[]) expect(node.displayName?.toLowerCase()).toBe('same name');
+      seen.push(...users.nodes.map((n) => n.id));
+      after = users.pageInfo.hasNextPage ? users.pageInfo.endCursor : null;
+    } while (after);
+    expect(seen).toHaveLength(totalCount);
+    expect(new Set(seen).size).toBe(totalCount);
+  });
+
+  it('sizes pages: default 20, 0 allowed, at most 100, never negative', async () => {
+    expect(ok(await page({})).users.nodes).toHaveLength(20);
+    const empty = ok(await page({ first: 0 })).users;
+    expect(empty.nodes).toEqual([]);
+    expect(empty.pageInfo).toMatchObject({ hasNextPage: true, startCursor: null, endCursor: null });
+    for (const first of [101, -1]) {
+      const response = await page({ first });
+      expect(codeOf(response)).toBe('BAD_USER_INPUT');
+      expect(response.errors?.[0]?.extensions?.fields).toEqual([
+        { field: 'first', message: expect.any(String) },
+      ]);
+    }
+  });
+
+  it('rejects malformed cursors and cursors of another ordering with BAD_USER_INPUT', async () => {
+    const byEmail = ok(await page({ first: 3, orderBy: { field: 'EMAIL', direction: 'ASC' } })).users;
+    const emailCursor = byEmail.edges[1]?.cursor as string;
+    const byCreated = ok(await page({ first: 2 })).users.pageInfo.endCursor as string;
+    const decoded = JSON.parse(Buffer.from(byCreated, 'base64url').toString());
+    const forged = (value: unknown) =>
+      Buffer.from(JSON.stringify({ ...decoded, v: value })).toString('base64url');
+    const cases: [string, Record<string, unknown>][] = [
+      ['not a cursor!', {}],
+      [Buffer.from('{"broken json').toString('base64url'), {}],
+      [emailCursor, { orderBy: { field: 'CREATED_AT', direction: 'ASC' } }],
+      [emailCursor, { orderBy: { field: 'EMAIL', direction: 'DESC' } }],
+      [byCreated, { orderBy: { field: 'LAST_LOGIN_AT', direction: 'ASC' } }],
+      [forged('2024-02-30T10:00:00.000000'), {}],
+      [forged('yesterday'), {}],
+      [forged(42), {}],
+      [Buffer.from(JSON.stringify({ ...decoded, id: 'nope' })).toString('base64url'), {}],
+    ];
+    for (const [after, extra] of cases) {
+      const response = await page({ first: 2, after, ...extra });
+      expect(codeOf(response), after).toBe('BAD_USER_INPUT');
+      expect(response.errors?.[0]?.extensions?.fields).toEqual([
+        { field: 'after', message: expect.any(String) },
+      ]);
+    }
+    // The same cursors work where they belong.
+    expect(ok(await page({ first: 2, after: byCreated })).users.nodes).toHaveLength(2);
+    const next = ok(
+      await page({ first: 2, after: emailCursor, orderBy: { field: 'EMAIL', direction: 'ASC' } }),
+    );
+    expect(next.users.nodes[0]?.id).toBe(byEmail.nodes[2]?.id);
+  });
+});
