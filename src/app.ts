@@ -4,7 +4,6 @@ import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import type { GraphQLFormattedError } from 'graphql';
-import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
 import { connectDatabase, type Database, LOCKS, runMigrations } from './db/client.js';
 import type { Context, Services } from './graphql/context.js';
@@ -21,12 +20,13 @@ import { purgeAuditEvents } from './modules/audit/retention.js';
 import { AccessTokens, SigningKeyStore } from './modules/keys/index.js';
 import { AppMetrics, metricsHandler, metricsPlugin } from './modules/metrics/index.js';
 import { PasswordHasher } from './modules/passwords/index.js';
+import { connectAuditFeed } from './modules/realtime/audit-feed.js';
+import { cleanUpSessions } from './modules/sessions/session-cleanup.js';
 import { SessionGuard } from './modules/sessions/session-guard.js';
-import { type SessionSync, shareSessionInvalidations } from './modules/sessions/session-sync.js';
 import { bootstrapSystemTenant } from './modules/tenants/bootstrap.js';
 import { consoleRouter } from './server/console.js';
 import { createExpressApp } from './server/http.js';
-import { connectRedis } from './server/redis.js';
+import { openSharedState, type SharedState, sharedStateReady } from './server/shared-state.js';
 import { createWebSocketServer } from './server/ws.js';
 
 export interface AppOptions {
@@ -58,8 +58,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const clock = options.clock ?? systemClock;
   const database = options.database ?? (await connectDatabase(config.database));
   const ownsDatabase = !options.database;
-  let redis: Redis | undefined;
-  let sessionSync: SessionSync | undefined;
+  let shared: SharedState | undefined;
   try {
     // One registry per app instance (never prom-client's global one): test servers share a process.
     const metrics = new AppMetrics();
@@ -90,26 +89,34 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       audience: config.jwt.audience,
       clock,
     });
-    const sessionGuard = new SessionGuard(database.db, clock, config.systemTenantSlug);
-    if (config.redis.url) redis = connectRedis(config.redis.url, config.redis.keyPrefix, logger);
-    // Sessions ended on one instance stop working on every instance at once.
-    sessionSync = redis
-      ? shareSessionInvalidations(sessionGuard, redis, {
-          channel: `${config.redis.keyPrefix}session-guard`,
-          logger,
-        })
-      : undefined;
-    const authRateLimiter = createAuthRateLimiter({ pointsPerMinute: config.rateLimit.authPerMinute, redis, logger });
+    // This app's own handle on the database (the same pool): audit events written through it are
+    // announced on this app's event bus, even when apps in one process (tests) share a pool.
+    const db = new Proxy(database.db, {});
+    // Cache, invalidations and subscription events, shared by every instance through Redis.
+    shared = openSharedState(config, db, clock, logger);
+    if (!(await sharedStateReady(shared))) {
+      logger.warn('Redis is not reachable: starting without it (reading through to PostgreSQL) until it is');
+    }
+    const { redis, cache, events } = shared;
+    connectAuditFeed(db, events);
+    const sessionGuard = new SessionGuard(cache, clock, config.systemTenantSlug);
+    const authRateLimiter = createAuthRateLimiter({
+      pointsPerMinute: config.rateLimit.authPerMinute,
+      redis,
+      logger,
+    });
     const services: Services = {
       config,
       database,
-      db: database.db,
+      db,
       clock,
       logger,
       hasher,
       keys,
       tokens,
       sessionGuard,
+      cache,
+      events,
       authRateLimiter,
       metrics,
     };
@@ -123,6 +130,16 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         if (purged > 0) logger.info({ purged, cutoff }, 'purged old audit events');
       },
     });
+    // Ended and expired sessions go after SESSION_RETENTION_DAYS; safe on every instance at once.
+    const stopSessionCleanup = startPeriodicJob({
+      name: 'session-cleanup',
+      intervalMs: 15 * 60_000,
+      logger,
+      work: async () => {
+        const done = await cleanUpSessions(database.db, clock.now(), config.sessionRetentionDays);
+        if (done.expired + done.deleted > 0) logger.info(done, 'cleaned up sessions');
+      },
+    });
 
     const schema = await buildAppSchema();
     const limits = queryLimits({ hideFieldSuggestions: config.isProduction });
@@ -133,7 +150,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       });
     const requestLog = new RequestLog();
     const httpServer = options.httpServer ?? createServer();
-    const ws = createWebSocketServer(httpServer, schema, services);
+    const ws = createWebSocketServer(httpServer, schema, services, {
+      ...limits,
+      introspection: config.introspection,
+    });
     const redisClient = redis;
     metrics.watch({
       pool: () => database.poolStats(),
@@ -197,17 +217,16 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         closed ??= (async () => {
           clearInterval(keyReload);
           await stopAuditPurge();
+          await stopSessionCleanup();
           await apollo.stop();
-          sessionSync?.close();
-          redis?.disconnect();
+          await shared?.close();
           if (ownsDatabase) await database.close();
         })();
         return closed;
       },
     };
   } catch (error) {
-    sessionSync?.close();
-    redis?.disconnect();
+    await shared?.close().catch(() => {});
     if (ownsDatabase) await database.close().catch(() => {});
     throw error;
   }

@@ -72,6 +72,32 @@ const redisUrl = z.preprocess(
     .optional(),
 );
 
+/** A comma-separated list of host:port pairs (Redis Cluster seed nodes, Sentinels). */
+const hostPorts = (name: string) =>
+  z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .optional()
+      .refine(
+        (v) =>
+          v === undefined ||
+          v.split(',').every((part) => {
+            const match = /^\[?([A-Za-z0-9.:-]+?)\]?:(\d{1,5})$/.exec(part.trim());
+            return match !== null && Number(match[2]) > 0 && Number(match[2]) <= 65535;
+          }),
+        { message: `${name} must be a comma-separated list of host:port, e.g. 10.0.0.1:6379,10.0.0.2:6379` },
+      )
+      .transform((v) =>
+        v === undefined
+          ? []
+          : v.split(',').map((part) => {
+              const at = part.trim().lastIndexOf(':');
+              return { host: part.trim().slice(0, at).replace(/^\[|\]$/g, ''), port: Number(part.trim().slice(at + 1)) };
+            }),
+      ),
+  );
+
 /** Express "trust proxy" values: a hop count, named ranges, or IP addresses / CIDR blocks. */
 const trustProxy = z.preprocess(
   emptyToUndefined,
@@ -138,6 +164,13 @@ const schema = z
         })
         .default('identity:'),
     ),
+    REDIS_CLUSTER_NODES: hostPorts('REDIS_CLUSTER_NODES'),
+    REDIS_SENTINELS: hostPorts('REDIS_SENTINELS'),
+    REDIS_SENTINEL_NAME: optionalString,
+    REDIS_PASSWORD: optionalString,
+    REDIS_SENTINEL_PASSWORD: optionalString,
+    REDIS_TLS: optionalBool('REDIS_TLS'),
+    SESSION_RETENTION_DAYS: int('SESSION_RETENTION_DAYS', 1, 3_650, 7),
     SYSTEM_TENANT_SLUG: z.preprocess(
       emptyToUndefined,
       z
@@ -174,6 +207,25 @@ const schema = z
     GRAPHQL_INTROSPECTION: optionalBool('GRAPHQL_INTROSPECTION'),
   })
   .superRefine((env, ctx) => {
+    const topologies = [
+      env.REDIS_URL && 'REDIS_URL',
+      env.REDIS_CLUSTER_NODES.length > 0 && 'REDIS_CLUSTER_NODES',
+      env.REDIS_SENTINELS.length > 0 && 'REDIS_SENTINELS',
+    ].filter(Boolean);
+    if (topologies.length > 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [String(topologies[1])],
+        message: `Set only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS (got ${topologies.join(' and ')})`,
+      });
+    }
+    if (env.REDIS_SENTINELS.length > 0 && !env.REDIS_SENTINEL_NAME) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['REDIS_SENTINEL_NAME'],
+        message: 'REDIS_SENTINEL_NAME (the master group name the Sentinels monitor, e.g. mymaster) must be set with REDIS_SENTINELS',
+      });
+    }
     if (env.BOOTSTRAP_ADMIN_PASSWORD && !env.BOOTSTRAP_ADMIN_EMAIL) {
       ctx.addIssue({
         code: 'custom',
@@ -192,7 +244,9 @@ export interface Config {
   database:
     | { kind: 'postgres'; url: string; poolMax: number }
     | { kind: 'pglite'; dataDir: string | undefined };
-  redis: { url: string | undefined; keyPrefix: string };
+  redis: RedisConfig;
+  /** Days an ended or expired session is kept (for sessionEnded and the audit trail) before cleanup. */
+  sessionRetentionDays: number;
   systemTenantSlug: string;
   bootstrapAdmin: { email: string | undefined; password: string | undefined };
   jwt: {
@@ -211,6 +265,23 @@ export interface Config {
   introspection: boolean;
   /** Bearer token GET /metrics requires; unset: /metrics is open (keep it off the public network). */
   metrics: { token: string | undefined };
+}
+
+/**
+ * Where Redis is. `url` is a single server; Cluster and Sentinel list their nodes and share the
+ * password and TLS settings. `mode` is 'none' when no Redis is configured (in-process cache and
+ * pub/sub).
+ */
+export interface RedisConfig {
+  mode: 'none' | 'standalone' | 'cluster' | 'sentinel';
+  url: string | undefined;
+  clusterNodes: { host: string; port: number }[];
+  sentinels: { host: string; port: number }[];
+  sentinelName: string | undefined;
+  password: string | undefined;
+  sentinelPassword: string | undefined;
+  tls: boolean;
+  keyPrefix: string;
 }
 
 export class ConfigError extends Error {
@@ -241,7 +312,24 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     database: env.DATABASE_URL
       ? { kind: 'postgres', url: env.DATABASE_URL, poolMax: env.DATABASE_POOL_MAX }
       : { kind: 'pglite', dataDir: env.DATA_DIR === ':memory:' ? undefined : env.DATA_DIR },
-    redis: { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX },
+    redis: {
+      mode: env.REDIS_URL
+        ? 'standalone'
+        : env.REDIS_CLUSTER_NODES.length > 0
+          ? 'cluster'
+          : env.REDIS_SENTINELS.length > 0
+            ? 'sentinel'
+            : 'none',
+      url: env.REDIS_URL,
+      clusterNodes: env.REDIS_CLUSTER_NODES,
+      sentinels: env.REDIS_SENTINELS,
+      sentinelName: env.REDIS_SENTINEL_NAME,
+      password: env.REDIS_PASSWORD,
+      sentinelPassword: env.REDIS_SENTINEL_PASSWORD,
+      tls: env.REDIS_TLS ?? false,
+      keyPrefix: env.REDIS_KEY_PREFIX,
+    },
+    sessionRetentionDays: env.SESSION_RETENTION_DAYS,
     systemTenantSlug: env.SYSTEM_TENANT_SLUG,
     bootstrapAdmin: { email: env.BOOTSTRAP_ADMIN_EMAIL, password: env.BOOTSTRAP_ADMIN_PASSWORD },
     jwt: {

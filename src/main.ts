@@ -50,7 +50,7 @@ async function main() {
     {
       url,
       database: config.database.kind,
-      redis: Boolean(config.redis.url),
+      redis: config.redis.mode,
       startupMs: Date.now() - started,
     },
     `identity API listening on ${url}/graphql`,

@@ -2,7 +2,7 @@ import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditEvents, users } from '../src/db/schema.js';
 import { attemptLogin } from './support/fixtures.js';
-import { type TestServer, startTestServer } from './support/server.js';
+import { startTestServer, type TestServer } from './support/server.js';
 import {
   type Actor,
   makeUser,
@@ -43,7 +43,11 @@ afterAll(async () => {
 const login = (email: string, password: string) => attemptLogin(server, world.slug, email, password);
 
 async function lockedUntilSeenBy(actor: Actor, userId: string): Promise<string | null> {
-  const answer = await server.gql('query ($id: ID!) { user(id: $id) { lockedUntil } }', { id: userId }, { token: actor.token });
+  const answer = await server.gql(
+    'query ($id: ID!) { user(id: $id) { lockedUntil } }',
+    { id: userId },
+    { token: actor.token },
+  );
   expect(answer.errors).toBeUndefined();
   return answer.data?.user.lockedUntil ?? null;
 }
@@ -143,7 +147,10 @@ describe('100 parallel wrong-password sign-ins on two instances', () => {
   it(`record at most maxFailedLogins + 2 failures before the lock holds, and none succeeds`, async () => {
     // A second instance over the same database: the count must hold across processes, not
     // just within one.
-    const second = await startTestServer({ RATE_LIMIT_AUTH_PER_MINUTE: '100000' }, { database: server.testDatabase });
+    const second = await startTestServer(
+      { RATE_LIMIT_AUTH_PER_MINUTE: '100000' },
+      { database: server.testDatabase },
+    );
     try {
       const fresh = await makeWorld(server, system); // default settings: maxFailedLogins 5
       const target = await makeUser(server, fresh.admin);

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/lib/logger.js';
 import { createTenant, LOGIN, registerUser, type SignedIn } from './support/fixtures.js';
-import { type TestServer, startTestServer } from './support/server.js';
+import { startTestServer, type TestServer } from './support/server.js';
 
 /**
  * Structured JSON logs: one line per GraphQL request (request id, operation, tenant, user,
@@ -17,7 +17,10 @@ let tenantId: string;
 const writes: string[] = [];
 
 beforeAll(async () => {
-  server = await startTestServer({ LOG_LEVEL: 'info' }, { logStream: { write: (chunk) => void writes.push(chunk) } });
+  server = await startTestServer(
+    { LOG_LEVEL: 'info' },
+    { logStream: { write: (chunk) => void writes.push(chunk) } },
+  );
   const tenant = await createTenant(server);
   tenantId = tenant.id;
   user = await registerUser(server, tenant.slug);
@@ -42,10 +45,14 @@ async function post(body: string, headers: Record<string, string>) {
 
 describe('request log', () => {
   it('writes one line per request with operation, tenant, user, duration and error codes', async () => {
-    const signIn = await server.gql(LOGIN, { input: { tenant: user.tenant, email: user.email, password: user.password } });
+    const signIn = await server.gql(LOGIN, {
+      input: { tenant: user.tenant, email: user.email, password: user.password },
+    });
     expect(signIn.errors).toBeUndefined();
     const me = await server.gql('query Me { me { id } }', {}, { token: user.accessToken });
-    const failed = await server.gql(LOGIN, { input: { tenant: user.tenant, email: user.email, password: 'wrong one 12345' } });
+    const failed = await server.gql(LOGIN, {
+      input: { tenant: user.tenant, email: user.email, password: 'wrong one 12345' },
+    });
 
     const [signInLine] = requestLines(signIn);
     expect(requestLines(signIn)).toHaveLength(1);
@@ -65,21 +72,40 @@ describe('request log', () => {
       expect.objectContaining({ operationName: 'Me', tenantId, userId: user.userId, status: 200 }),
     ]);
     expect(requestLines(failed)).toEqual([
-      expect.objectContaining({ operationName: 'Login', userId: null, status: 200, errorCodes: ['UNAUTHENTICATED'] }),
+      expect.objectContaining({
+        operationName: 'Login',
+        userId: null,
+        status: 200,
+        errorCodes: ['UNAUTHENTICATED'],
+      }),
     ]);
   });
 
   it('logs requests refused before GraphQL runs: bad token, CSRF, batch, oversized body', async () => {
     const json = { 'content-type': 'application/json' };
     const cases: [Response, number, string][] = [
-      [await post('{"query":"{ me { id } }"}', { ...json, authorization: 'Bearer forged.token.value' }), 401, 'UNAUTHENTICATED'],
-      [await post('{"query":"mutation { logout }"}', { 'content-type': 'text/plain' }), 400, 'BAD_USER_INPUT'],
+      [
+        await post('{"query":"{ me { id } }"}', { ...json, authorization: 'Bearer forged.token.value' }),
+        401,
+        'UNAUTHENTICATED',
+      ],
+      [
+        await post('{"query":"mutation { logout }"}', { 'content-type': 'text/plain' }),
+        400,
+        'BAD_USER_INPUT',
+      ],
       [await post('[{"query":"{ __typename }"}]', json), 400, 'BAD_USER_INPUT'],
-      [await post(JSON.stringify({ query: '{ __typename }', pad: 'x'.repeat(120_000) }), json), 413, 'QUERY_REJECTED'],
+      [
+        await post(JSON.stringify({ query: '{ __typename }', pad: 'x'.repeat(120_000) }), json),
+        413,
+        'QUERY_REJECTED',
+      ],
     ];
     for (const [response, status, code] of cases) {
       expect(response.status).toBe(status);
-      expect(requestLines(response)).toEqual([expect.objectContaining({ status, errorCodes: [code], userId: null })]);
+      expect(requestLines(response)).toEqual([
+        expect.objectContaining({ status, errorCodes: [code], userId: null }),
+      ]);
     }
   });
 
@@ -111,8 +137,12 @@ describe('request log', () => {
       JSON.stringify({ query: 'query Real { __typename }', operationName: `Other${forged}` }),
       { 'content-type': 'application/json' },
     );
-    expect(requestLines(unknownOperation)).toEqual([expect.objectContaining({ operationName: `Other${forged}` })]);
-    await server.gql(LOGIN, { input: { tenant: user.tenant, email: `${user.email}${forged}`, password: forged } });
+    expect(requestLines(unknownOperation)).toEqual([
+      expect.objectContaining({ operationName: `Other${forged}` }),
+    ]);
+    await server.gql(LOGIN, {
+      input: { tenant: user.tenant, email: `${user.email}${forged}`, password: forged },
+    });
     for (const chunk of writes) {
       // Exactly one line per write, and it is JSON.
       expect(chunk.endsWith('\n')).toBe(true);

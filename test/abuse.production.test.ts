@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type GraphQLResponse, type TestServer, startTestServer } from './support/server.js';
+import { overWebSocket } from './support/abuse-ws.js';
+import { type GraphQLResponse, startTestServer, type TestServer } from './support/server.js';
 import { type Actor, signInSystemAdmin } from './support/tenancy-fixtures.js';
 
 /**
@@ -56,6 +57,14 @@ describe('introspection', () => {
       expectContractErrors(answer);
     }
     expect((await server.gql('{ __typename }')).data).toEqual({ __typename: 'Query' });
+    // Nor through the WebSocket.
+    const overWs = await overWebSocket(server, admin.token, '{ __schema { queryType { name } } }');
+    expect(overWs.data ?? null).toBeNull();
+    expect(overWs.errors?.length).toBeGreaterThan(0);
+    expect(new Set(overWs.errors?.map((e) => e.extensions?.code))).toEqual(new Set(['BAD_USER_INPUT']));
+    expect((await overWebSocket(server, admin.token, '{ __typename }')).data).toEqual({
+      __typename: 'Query',
+    });
   });
 
   it('is served in production when GRAPHQL_INTROSPECTION=true', async () => {
@@ -81,17 +90,27 @@ describe('error answers in production', () => {
     await execute('alter table audit_events rename column action to action_broken');
     let answer: GraphQLResponse;
     try {
-      answer = await server.gql('{ auditEvents(first: 5) { nodes { id action } } }', {}, { token: admin.token });
+      answer = await server.gql(
+        '{ auditEvents(first: 5) { nodes { id action } } }',
+        {},
+        { token: admin.token },
+      );
     } finally {
       await execute('alter table audit_events rename column action_broken to action');
     }
     expect(answer.status).toBe(200);
     expect(answer.data ?? null).toBeNull();
     expect(answer.errors).toEqual([
-      { message: 'Internal server error.', path: ['auditEvents'], extensions: { code: 'INTERNAL_SERVER_ERROR' } },
+      {
+        message: 'Internal server error.',
+        path: ['auditEvents'],
+        extensions: { code: 'INTERNAL_SERVER_ERROR' },
+      },
     ]);
     // The operators still learn what went wrong, from the log.
-    expect(logLines.some((line) => line.includes('"level":"error"') && line.includes('does not exist'))).toBe(true);
+    expect(logLines.some((line) => line.includes('"level":"error"') && line.includes('does not exist'))).toBe(
+      true,
+    );
     // And the server is fine again once the table is.
     const healed = await server.gql('{ auditEvents(first: 1) { totalCount } }', {}, { token: admin.token });
     expect(healed.errors).toBeUndefined();
@@ -101,7 +120,9 @@ describe('error answers in production', () => {
     const session = await signInSystemAdmin(server);
     const newPassword = 'A brand new passphrase 77!';
     // Any change of a password hash now fails inside the UPDATE.
-    await execute(`alter table users add constraint zz_broken check (password_hash not like '%$2%') not valid`);
+    await execute(
+      `alter table users add constraint zz_broken check (password_hash not like '%$2%') not valid`,
+    );
     let answer: GraphQLResponse;
     const linesBefore = logLines.length;
     try {
@@ -114,7 +135,11 @@ describe('error answers in production', () => {
       await execute('alter table users drop constraint zz_broken');
     }
     expect(answer.errors).toEqual([
-      { message: 'Internal server error.', path: ['changePassword'], extensions: { code: 'INTERNAL_SERVER_ERROR' } },
+      {
+        message: 'Internal server error.',
+        path: ['changePassword'],
+        extensions: { code: 'INTERNAL_SERVER_ERROR' },
+      },
     ]);
     const logged = logLines.slice(linesBefore).join('');
     expect(logged).toContain('zz_broken');
@@ -130,7 +155,11 @@ describe('error answers in production', () => {
       await server.gql('{ me { id '),
       await server.gql('{ me { nope } }', {}, { token: admin.token }),
       await server.gql('query A { __typename } query B { __typename }'),
-      await server.gql('query ($n: Int!) { users(first: $n) { totalCount } }', { n: 'ten' }, { token: admin.token }),
+      await server.gql(
+        'query ($n: Int!) { users(first: $n) { totalCount } }',
+        { n: 'ten' },
+        { token: admin.token },
+      ),
     ];
     for (const answer of answers) {
       expect(answer.status).toBe(400);
@@ -141,9 +170,13 @@ describe('error answers in production', () => {
   it('never echoes a submitted password in a variable error', async () => {
     const LOGIN = 'mutation ($input: LoginInput!) { login(input: $input) { accessToken } }';
     const secret = 'Sup3r secret passphrase!';
-    const wrongType = await server.gql(LOGIN, { input: { tenant: 'system', email: 'a@b.test', password: 8675309 } });
+    const wrongType = await server.gql(LOGIN, {
+      input: { tenant: 'system', email: 'a@b.test', password: 8675309 },
+    });
     const missing = await server.gql(LOGIN, { input: { email: 'a@b.test', password: secret } });
-    const unknown = await server.gql(LOGIN, { input: { tenant: 'system', email: 'a@b.test', password: secret, otp: 1 } });
+    const unknown = await server.gql(LOGIN, {
+      input: { tenant: 'system', email: 'a@b.test', password: secret, otp: 1 },
+    });
     for (const answer of [wrongType, missing, unknown]) {
       expect(answer.status).toBe(400);
       expectContractErrors(answer);
@@ -151,8 +184,12 @@ describe('error answers in production', () => {
       expect(text).not.toContain('8675309');
       expect(text).not.toContain(secret);
     }
-    expect(wrongType.errors?.[0]?.extensions?.fields).toEqual([{ field: 'input.password', message: expect.any(String) }]);
-    expect(missing.errors?.[0]?.message).toContain('Field "tenant" of required type "String!" was not provided.');
+    expect(wrongType.errors?.[0]?.extensions?.fields).toEqual([
+      { field: 'input.password', message: expect.any(String) },
+    ]);
+    expect(missing.errors?.[0]?.message).toContain(
+      'Field "tenant" of required type "String!" was not provided.',
+    );
   });
 
   it('gives HTTP-level refusals (405, 400, 401, 413) a contract code too', async () => {
@@ -163,15 +200,42 @@ describe('error answers in production', () => {
     };
     const json = { 'content-type': 'application/json' };
     const cases: [number, Promise<{ status: number; body: { errors?: GraphQLResponse['errors'] } }>][] = [
-      [405, raw({ method: 'GET', headers: { 'apollo-require-preflight': '1' } }, `?query=${encodeURIComponent('mutation { logout }')}`)],
+      [
+        405,
+        raw(
+          { method: 'GET', headers: { 'apollo-require-preflight': '1' } },
+          `?query=${encodeURIComponent('mutation { logout }')}`,
+        ),
+      ],
       [405, raw({ method: 'PUT', headers: json, body: '{"query":"{ __typename }"}' })],
       [400, raw({ method: 'GET' }, `?query=${encodeURIComponent('{ __typename }')}`)],
-      [400, raw({ method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{"query":"{ __typename }"}' })],
+      [
+        400,
+        raw({
+          method: 'POST',
+          headers: { 'content-type': 'text/plain' },
+          body: '{"query":"{ __typename }"}',
+        }),
+      ],
       [400, raw({ method: 'POST', headers: json, body: '[{"query":"{ __typename }"}]' })],
       [400, raw({ method: 'POST', headers: json, body: '{"query":' })],
       [400, raw({ method: 'POST', headers: json, body: '{}' })],
-      [401, raw({ method: 'POST', headers: { ...json, authorization: 'Bearer not.a.token' }, body: '{"query":"{ __typename }"}' })],
-      [413, raw({ method: 'POST', headers: json, body: JSON.stringify({ query: `{ __typename }`, pad: 'x'.repeat(110_000) }) })],
+      [
+        401,
+        raw({
+          method: 'POST',
+          headers: { ...json, authorization: 'Bearer not.a.token' },
+          body: '{"query":"{ __typename }"}',
+        }),
+      ],
+      [
+        413,
+        raw({
+          method: 'POST',
+          headers: json,
+          body: JSON.stringify({ query: `{ __typename }`, pad: 'x'.repeat(110_000) }),
+        }),
+      ],
     ];
     for (const [status, pending] of cases) {
       const answer = await pending;

@@ -1,6 +1,7 @@
 import { getIntrospectionQuery } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type GraphQLResponse, type TestServer, startTestServer } from './support/server.js';
+import { overWebSocket } from './support/abuse-ws.js';
+import { type GraphQLResponse, startTestServer, type TestServer } from './support/server.js';
 import { type Actor, signInSystemAdmin } from './support/tenancy-fixtures.js';
 
 /**
@@ -33,12 +34,14 @@ function expectServed(response: GraphQLResponse<unknown>) {
   expect(response.status).toBe(200);
 }
 
-const gql = (query: string, variables?: Record<string, unknown>) => server.gql(query, variables, { token: admin.token });
+const gql = (query: string, variables?: Record<string, unknown>) =>
+  server.gql(query, variables, { token: admin.token });
 
 /** `{ me { sessions { user { sessions { … id } } } } }`: `depth` levels of fields, the leaf included. */
 function nested(depth: number): string {
   let inner = 'id';
-  for (let level = depth - 1; level >= 2; level--) inner = `${level % 2 === 0 ? 'sessions' : 'user'} { ${inner} }`;
+  for (let level = depth - 1; level >= 2; level--)
+    inner = `${level % 2 === 0 ? 'sessions' : 'user'} { ${inner} }`;
   return `{ me { ${inner} } }`;
 }
 
@@ -114,8 +117,8 @@ describe('HTTP refusals', () => {
       headers: { 'content-type': 'application/json', authorization: `Bearer ${admin.token}`, ...headers },
       body,
     });
-    // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary response shapes
-    const answer = (await response.json()) as Omit<GraphQLResponse<Record<string, any>>, 'status' | 'headers'>;
+    type Body = Omit<GraphQLResponse<{ me: { id: string } }>, 'status' | 'headers'>;
+    const answer = (await response.json()) as Body;
     return { status: response.status, headers: response.headers, ...answer };
   }
 
@@ -125,9 +128,12 @@ describe('HTTP refusals', () => {
 
   it('refuses a batch (an array body) without running any of it', async () => {
     const session = await signInSystemAdmin(server);
-    const answer = await post(JSON.stringify([{ query: 'mutation { logout }' }, { query: '{ me { id } }' }]), {
-      authorization: `Bearer ${session.token}`,
-    });
+    const answer = await post(
+      JSON.stringify([{ query: 'mutation { logout }' }, { query: '{ me { id } }' }]),
+      {
+        authorization: `Bearer ${session.token}`,
+      },
+    );
     expect(answer.status).toBe(400);
     expect(answer.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     expect(await signedIn(session.token)).toBe(true);
@@ -144,7 +150,9 @@ describe('HTTP refusals', () => {
     expect(served.data?.me.id).toBe(admin.userId);
     const refused = await post(padded(100 * 1024 + 10));
     expect(refused.status).toBe(413);
-    expect(refused.errors).toEqual([{ message: expect.not.stringMatching(/\d/), extensions: { code: 'QUERY_REJECTED' } }]);
+    expect(refused.errors).toEqual([
+      { message: expect.not.stringMatching(/\d/), extensions: { code: 'QUERY_REJECTED' } },
+    ]);
   });
 
   it('refuses a text/plain POST (CSRF) without running it', async () => {
@@ -172,10 +180,33 @@ describe('HTTP refusals', () => {
 
     const noPreflight = await get('{ me { id } }', {});
     expect(noPreflight.status).toBe(400);
-    expect(((await noPreflight.json()) as GraphQLResponse).errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(((await noPreflight.json()) as GraphQLResponse).errors?.[0]?.extensions?.code).toBe(
+      'BAD_USER_INPUT',
+    );
 
     const query = await get('{ me { id } }', { 'apollo-require-preflight': 'true' });
     expect(query.status).toBe(200);
-    expect(((await query.json()) as GraphQLResponse<{ me: { id: string } }>).data?.me.id).toBe(session.userId);
+    expect(((await query.json()) as GraphQLResponse<{ me: { id: string } }>).data?.me.id).toBe(
+      session.userId,
+    );
+  });
+});
+
+describe('over the WebSocket', () => {
+  it('applies the same limits as HTTP', async () => {
+    const served = await overWebSocket(server, admin.token, nested(12));
+    expect(served.errors).toBeUndefined();
+    expect(JSON.stringify(served.data)).toContain(admin.userId);
+    for (const rejected of [
+      nested(13),
+      `{ ${Array.from({ length: 16 }, (_, i) => `t${i}: tenantInfo(slug: "system") { slug }`).join(' ')} }`,
+      `{ ${'__typename '.repeat(2_001)}}`,
+      `{ ${Array.from({ length: 3 }, (_, i) => `p${i}: users(first: 100) { nodes { id email displayName role status createdAt updatedAt lastLoginAt } }`).join(' ')} }`,
+    ]) {
+      const answer = await overWebSocket(server, admin.token, rejected);
+      expect(answer.errors).toMatchObject([{ message: REJECTED, extensions: { code: 'QUERY_REJECTED' } }]);
+    }
+    const invalid = await overWebSocket(server, admin.token, '{ mee { id } }');
+    expect(invalid.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
   });
 });

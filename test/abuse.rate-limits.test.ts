@@ -12,7 +12,7 @@ import {
   strongPassword,
   unique,
 } from './support/fixtures.js';
-import { errorCode, type GraphQLResponse, type TestServer, startTestServer } from './support/server.js';
+import { errorCode, type GraphQLResponse, startTestServer, type TestServer } from './support/server.js';
 
 /**
  * The per-IP budget of register, login and refresh (RATE_LIMIT_AUTH_PER_MINUTE), over real HTTP
@@ -49,9 +49,7 @@ afterAll(async () => {
 
 function expectRateLimited(response: GraphQLResponse<unknown>) {
   expect(response.status).toBe(429);
-  expect(response.errors?.map((e) => e.extensions?.code)).toEqual(
-    response.errors?.map(() => 'RATE_LIMITED'),
-  );
+  expect(response.errors?.map((e) => e.extensions?.code)).toEqual(response.errors?.map(() => 'RATE_LIMITED'));
   const retryAfter = response.errors?.[0]?.extensions?.retryAfterSeconds;
   expect(Number.isInteger(retryAfter)).toBe(true);
   expect(retryAfter).toBeGreaterThanOrEqual(1);
@@ -85,8 +83,13 @@ describe('the per-IP budget', () => {
       expect(errorCode(answer)).toBe('UNAUTHENTICATED');
     }
     const sessionsBefore = await sessionCount(proxied, user.userId);
-    const refused = await attemptLogin(proxied, tenantSlug, user.email, user.password, from(ip));
+    const refused = await attemptLogin(proxied, tenantSlug, user.email, user.password, {
+      ...from(ip),
+      origin: 'https://app.example.test',
+    });
     expectRateLimited(refused);
+    // A browser app on another origin is allowed to read Retry-After.
+    expect(refused.headers.get('access-control-expose-headers')?.toLowerCase()).toContain('retry-after');
     expect(refused.data ?? null).toBeNull();
     // The refused attempt never reached the password check: no failure recorded, no session.
     expect(await failedLogins(proxied, user.userId)).toBe(before + BUDGET);
@@ -114,7 +117,11 @@ describe('the per-IP budget', () => {
     expect(signedIn.errors).toBeUndefined();
 
     expectRateLimited(
-      await proxied.gql(REFRESH, { input: { refreshToken: refreshed.data?.refresh.refreshToken } }, { headers: from(ip) }),
+      await proxied.gql(
+        REFRESH,
+        { input: { refreshToken: refreshed.data?.refresh.refreshToken } },
+        { headers: from(ip) },
+      ),
     );
     expectRateLimited(await attemptLogin(proxied, tenantSlug, user.email, user.password, from(ip)));
     expectRateLimited(
@@ -125,9 +132,30 @@ describe('the per-IP budget', () => {
       ),
     );
     // Only the auth mutations are limited: the same client still reads public data.
-    const info = await proxied.gql('query ($slug: String!) { tenantInfo(slug: $slug) { slug } }', { slug: tenantSlug }, { headers: from(ip) });
+    const info = await proxied.gql(
+      'query ($slug: String!) { tenantInfo(slug: $slug) { slug } }',
+      { slug: tenantSlug },
+      { headers: from(ip) },
+    );
     expect(info.status).toBe(200);
     expect(info.data?.tenantInfo.slug).toBe(tenantSlug);
+  });
+});
+
+describe('without REDIS_URL', () => {
+  it('keeps the same budget in memory', async () => {
+    const alone = await startTestServer({ RATE_LIMIT_AUTH_PER_MINUTE: String(BUDGET), REDIS_URL: '' });
+    try {
+      const tenant = await createTenant(alone);
+      for (let i = 0; i < BUDGET; i++) {
+        expect(errorCode(await attemptLogin(alone, tenant.slug, 'nobody@example.test', WRONG))).toBe(
+          'UNAUTHENTICATED',
+        );
+      }
+      expectRateLimited(await attemptLogin(alone, tenant.slug, 'nobody@example.test', WRONG));
+    } finally {
+      await alone.close();
+    }
   });
 });
 
@@ -151,11 +179,19 @@ describe('X-Forwarded-For', () => {
   it('gives each forwarded client its own budget behind a trusted proxy, and records its address', async () => {
     const [first, second] = [freshIp(), freshIp()];
     for (let i = 0; i < BUDGET; i++) {
-      expect(errorCode(await attemptLogin(proxied, tenantSlug, user.email, WRONG, from(first)))).toBe('UNAUTHENTICATED');
+      expect(errorCode(await attemptLogin(proxied, tenantSlug, user.email, WRONG, from(first)))).toBe(
+        'UNAUTHENTICATED',
+      );
     }
     expectRateLimited(await attemptLogin(proxied, tenantSlug, user.email, WRONG, from(first)));
     // A proxy chain: the client is the left-most address the trusted proxies forwarded.
-    const answer = await attemptLogin(proxied, tenantSlug, user.email, user.password, from(`${second}, 10.0.0.2`));
+    const answer = await attemptLogin(
+      proxied,
+      tenantSlug,
+      user.email,
+      user.password,
+      from(`${second}, 10.0.0.2`),
+    );
     expect(answer.errors).toBeUndefined();
     expect(answer.data?.login.session.ipAddress).toBe(second);
   });
@@ -164,7 +200,10 @@ describe('X-Forwarded-For', () => {
 describe('several auth mutations in one operation', () => {
   const aliased = (aliases: string[], password: string) =>
     `mutation Many($tenant: String!, $email: String!) { ${aliases
-      .map((a) => `${a}: login(input: { tenant: $tenant, email: $email, password: "${password}" }) { accessToken }`)
+      .map(
+        (a) =>
+          `${a}: login(input: { tenant: $tenant, email: $email, password: "${password}" }) { accessToken }`,
+      )
       .join(' ')} }`;
 
   it('counts every aliased login as an attempt: 5 with a budget of 3 are 3 evaluated and 2 RATE_LIMITED, HTTP 200', async () => {
@@ -209,6 +248,12 @@ describe('several auth mutations in one operation', () => {
     expect(answer.status).toBe(200);
     expect(answer.errors?.map((e) => [e.path?.[0], e.extensions?.code])).toEqual([['four', 'RATE_LIMITED']]);
     expect(await sessionCount(proxied, user.userId)).toBe(before + 3);
-    expectRateLimited(await proxied.gql(LOGIN, { input: { tenant: tenantSlug, email: user.email, password: user.password } }, { headers: from(ip) }));
+    expectRateLimited(
+      await proxied.gql(
+        LOGIN,
+        { input: { tenant: tenantSlug, email: user.email, password: user.password } },
+        { headers: from(ip) },
+      ),
+    );
   });
 });

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { users } from '../src/db/schema.js';
 import { attemptLogin, createTenant, registerUser, type SignedIn } from './support/fixtures.js';
 import { type RedisProcess, startRedisProcess } from './support/redis-process.js';
-import { errorCode, type TestServer, startTestServer } from './support/server.js';
+import { errorCode, startTestServer, type TestServer } from './support/server.js';
 
 /**
  * Redis stopped in the middle of a test (a redis-server of the test's own): per-IP limits go on
@@ -27,7 +27,12 @@ const freshIp = () => {
 beforeAll(async () => {
   redis = await startRedisProcess();
   server = await startTestServer(
-    { REDIS_URL: redis.url, RATE_LIMIT_AUTH_PER_MINUTE: String(BUDGET), TRUST_PROXY: 'true', LOG_LEVEL: 'info' },
+    {
+      REDIS_URL: redis.url,
+      RATE_LIMIT_AUTH_PER_MINUTE: String(BUDGET),
+      TRUST_PROXY: 'true',
+      LOG_LEVEL: 'info',
+    },
     { logStream: { write: (line) => void logLines.push(JSON.parse(line)) } },
   );
   tenantSlug = (await createTenant(server, { settings: { maxFailedLogins: 3, lockoutMinutes: 15 } })).slug;
@@ -54,7 +59,9 @@ async function until(what: () => Promise<boolean>, timeoutMs = 10_000) {
 async function exhaustBudget(user: SignedIn) {
   const ip = freshIp();
   for (let i = 0; i < BUDGET; i++) {
-    expect(errorCode(await attemptLogin(server, tenantSlug, 'nobody@example.test', WRONG, ip))).toBe('UNAUTHENTICATED');
+    expect(errorCode(await attemptLogin(server, tenantSlug, 'nobody@example.test', WRONG, ip))).toBe(
+      'UNAUTHENTICATED',
+    );
   }
   const refused = await attemptLogin(server, tenantSlug, user.email, user.password, ip);
   expect(refused.status).toBe(429);
@@ -63,7 +70,9 @@ async function exhaustBudget(user: SignedIn) {
 }
 
 const fallbackWarnings = () =>
-  logLines.filter((line) => line.level === 'warn' && String(line.msg).includes('per-IP rate limits count in this process'));
+  logLines.filter(
+    (line) => line.level === 'warn' && String(line.msg).includes('per-IP rate limits count in this process'),
+  );
 
 describe('with Redis stopped mid-test', () => {
   it('still enforces per-IP limits (logged once) and per-account lockout, and goes back to Redis', async () => {
@@ -83,7 +92,9 @@ describe('with Redis stopped mid-test', () => {
     expect(fallbackWarnings()).toHaveLength(1);
 
     // Lockout: Bob's third failure (across the outage) locks him; his right password is refused.
-    expect(errorCode(await attemptLogin(server, tenantSlug, bob.email, WRONG, freshIp()))).toBe('UNAUTHENTICATED');
+    expect(errorCode(await attemptLogin(server, tenantSlug, bob.email, WRONG, freshIp()))).toBe(
+      'UNAUTHENTICATED',
+    );
     const locked = await attemptLogin(server, tenantSlug, bob.email, bob.password, freshIp());
     expect(errorCode(locked)).toBe('UNAUTHENTICATED');
     const [row] = await server.testDatabase.database.db
@@ -93,9 +104,9 @@ describe('with Redis stopped mid-test', () => {
     expect(row?.count).toBe(3);
     expect(row?.lockedUntil?.getTime()).toBe(server.clock.now().getTime() + 15 * 60_000);
     // Sign-ins that pass both checks still work.
-    expect((await attemptLogin(server, tenantSlug, alice.email, alice.password, freshIp())).data?.login.user.id).toBe(
-      alice.userId,
-    );
+    expect(
+      (await attemptLogin(server, tenantSlug, alice.email, alice.password, freshIp())).data?.login.user.id,
+    ).toBe(alice.userId);
 
     await redis.start();
     await until(async () => (await redisReadiness()) === 'ok');

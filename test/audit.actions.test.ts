@@ -1,151 +1,169 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type TestServer, startTestServer } from './support/server.js';
-import { type Actor, CREATE_TENANT, CREATE_USER, PASSWORD, signIn, signInSystemAdmin, uniqueSlug } from './support/tenancy-fixtures.js';
+import { auditProbe } from './support/audit-events.js';
+import { startTestServer, type TestServer } from './support/server.js';
+import {
+  type Actor,
+  CREATE_TENANT,
+  CREATE_USER,
+  PASSWORD,
+  signIn,
+  signInSystemAdmin,
+  uniqueSlug,
+} from './support/tenancy-fixtures.js';
 
 /**
- * Every audited action, made through the API, appears in auditEvents with the right tenant,
- * actor and target, the client's IP and user agent, and the (injected) time in UTC.
+ * Sign-in, session, password, profile and user-administration actions, made through the API,
+ * appear in auditEvents with the right tenant, actor and target, the client's IP and user agent,
+ * and the (injected) time in UTC. Tenant actions and authz.denied: audit.admin-actions.test.ts.
  */
 
-const UA = 'AuditActions/1.0 (test)';
 let server: TestServer;
 let system: Actor;
 let tenant: { id: string; slug: string };
 let admin: Actor;
+const { call, ok, expectEvent } = auditProbe(
+  () => server,
+  () => system,
+);
 
-const call = (query: string, variables: Record<string, unknown> = {}, token?: string) =>
-  server.gql(query, variables, { token, headers: { 'user-agent': UA } });
-
-async function ok(query: string, variables: Record<string, unknown> = {}, token?: string) {
-  const answer = await call(query, variables, token);
-  expect(answer.errors, JSON.stringify(answer.errors)).toBeUndefined();
-  // biome-ignore lint/style/noNonNullAssertion: checked just above
-  return answer.data!;
-}
-
-interface Event {
-  tenantId: string;
-  actorId: string | null;
-  actor: { id: string } | null;
-  action: string;
-  targetType: string | null;
-  targetId: string | null;
-  ipAddress: string | null;
-  userAgent: string | null;
-  metadata: Record<string, unknown> | null;
-  createdAt: string;
-}
-
-/** A tenant's events with this action, newest first, as a system ADMIN reads them. */
-async function events(tenantId: string, action: string): Promise<Event[]> {
-  const data = await ok(
-    `query ($tenantId: ID, $filter: AuditEventFilter) { auditEvents(first: 100, tenantId: $tenantId, filter: $filter) {
-      nodes { tenantId actorId actor { id } action targetType targetId ipAddress userAgent metadata createdAt } } }`,
-    { tenantId, filter: { action } },
-    system.token,
-  );
-  return data.auditEvents.nodes;
-}
-
-/** The newest event with this action, checked for who, where and when. */
-async function expectEvent(
-  tenantId: string,
-  action: string,
-  expected: { actorId: string | null; targetType: string | null; targetId: string | null; metadata?: unknown },
-): Promise<Event> {
-  const [event] = await events(tenantId, action);
-  expect(event, `${action} in ${tenantId}`).toBeDefined();
-  expect(event).toMatchObject({
-    tenantId,
-    action,
-    actorId: expected.actorId,
-    targetType: expected.targetType,
-    targetId: expected.targetId,
-    ipAddress: '127.0.0.1',
-    userAgent: UA,
-    createdAt: server.clock.now().toISOString(),
-  });
-  if (expected.metadata !== undefined) expect(event?.metadata).toEqual(expected.metadata);
-  return event as Event;
-}
-
-const LOGIN = 'mutation ($input: LoginInput!) { login(input: $input) { accessToken refreshToken session { id } user { id } } }';
+const LOGIN =
+  'mutation ($input: LoginInput!) { login(input: $input) { accessToken refreshToken session { id } user { id } } }';
 const login = (email: string, password = PASSWORD, slug = tenant.slug) =>
   call(LOGIN, { input: { tenant: slug, email, password } });
 
 beforeAll(async () => {
   server = await startTestServer();
   system = await signInSystemAdmin(server);
+  const slug = uniqueSlug('audit');
+  const created = await ok(
+    CREATE_TENANT,
+    {
+      input: {
+        slug,
+        name: 'Audited',
+        adminEmail: `admin@${slug}.test`,
+        adminPassword: PASSWORD,
+        settings: { maxFailedLogins: 2 },
+      },
+    },
+    system.token,
+  );
+  tenant = { id: created.createTenant.tenant.id, slug };
+  admin = await signIn(server, slug, `admin@${slug}.test`);
 });
 afterAll(async () => {
   await server?.close();
 });
 
 describe('audit trail', () => {
-  it('records tenant.created in the operator’s tenant and user.created in the new one', async () => {
-    server.clock.advance(1_000);
-    const slug = uniqueSlug('audit');
-    const created = await ok(
-      CREATE_TENANT,
-      { input: { slug, name: 'Audited', adminEmail: `admin@${slug}.test`, adminPassword: PASSWORD, settings: { maxFailedLogins: 2 } } },
-      system.token,
-    );
-    tenant = { id: created.createTenant.tenant.id, slug };
-    const adminId = created.createTenant.admin.id;
-    await expectEvent(system.tenantId, 'tenant.created', { actorId: system.userId, targetType: 'tenant', targetId: tenant.id });
-    await expectEvent(tenant.id, 'user.created', { actorId: system.userId, targetType: 'user', targetId: adminId });
-    admin = await signIn(server, slug, `admin@${slug}.test`);
-  });
-
   it('records sign-up, sign-in, refresh-token reuse and sign-out', async () => {
     server.clock.advance(1_000);
-    const REGISTER = 'mutation ($input: RegisterInput!) { register(input: $input) { refreshToken user { id } session { id } } }';
+    const REGISTER =
+      'mutation ($input: RegisterInput!) { register(input: $input) { refreshToken user { id } session { id } } }';
     const email = `${uniqueSlug('reg')}@example.test`;
-    const registered = (await ok(REGISTER, { input: { tenant: tenant.slug, email, password: PASSWORD } })).register;
+    const registered = (await ok(REGISTER, { input: { tenant: tenant.slug, email, password: PASSWORD } }))
+      .register;
     const userId = registered.user.id;
-    const event = await expectEvent(tenant.id, 'auth.register', { actorId: userId, targetType: 'user', targetId: userId });
+    const event = await expectEvent(tenant.id, 'auth.register', {
+      actorId: userId,
+      targetType: 'user',
+      targetId: userId,
+    });
     expect(event.actor?.id).toBe(userId);
 
     server.clock.advance(1_000);
     const signedIn = (await ok(LOGIN, { input: { tenant: tenant.slug, email, password: PASSWORD } })).login;
-    await expectEvent(tenant.id, 'auth.login.succeeded', { actorId: userId, targetType: 'session', targetId: signedIn.session.id });
+    await expectEvent(tenant.id, 'auth.login.succeeded', {
+      actorId: userId,
+      targetType: 'session',
+      targetId: signedIn.session.id,
+    });
 
     server.clock.advance(1_000);
     const REFRESH = 'mutation ($t: String!) { refresh(input: { refreshToken: $t }) { refreshToken } }';
     await ok(REFRESH, { t: signedIn.refreshToken });
-    expect((await call(REFRESH, { t: signedIn.refreshToken })).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
-    await expectEvent(tenant.id, 'auth.refresh.reuse_detected', { actorId: null, targetType: 'session', targetId: signedIn.session.id });
+    expect((await call(REFRESH, { t: signedIn.refreshToken })).errors?.[0]?.extensions?.code).toBe(
+      'UNAUTHENTICATED',
+    );
+    await expectEvent(tenant.id, 'auth.refresh.reuse_detected', {
+      actorId: null,
+      targetType: 'session',
+      targetId: signedIn.session.id,
+    });
 
     server.clock.advance(1_000);
     const again = (await ok(LOGIN, { input: { tenant: tenant.slug, email, password: PASSWORD } })).login;
     await ok('mutation { logout }', {}, again.accessToken);
-    await expectEvent(tenant.id, 'auth.logout', { actorId: userId, targetType: 'session', targetId: again.session.id });
+    await expectEvent(tenant.id, 'auth.logout', {
+      actorId: userId,
+      targetType: 'session',
+      targetId: again.session.id,
+    });
   });
 
   it('tells failed sign-ins apart only in the trail: unknown_user, bad_password, locked, suspended', async () => {
-    const victim = (await ok(CREATE_USER, { input: { email: `${uniqueSlug('v')}@example.test`, password: PASSWORD } }, admin.token)).createUser;
+    const victim = (
+      await ok(
+        CREATE_USER,
+        { input: { email: `${uniqueSlug('v')}@example.test`, password: PASSWORD } },
+        admin.token,
+      )
+    ).createUser;
     const answers = [];
     server.clock.advance(1_000);
     answers.push(await login('nobody@example.test'));
-    await expectEvent(tenant.id, 'auth.login.failed', { actorId: null, targetType: null, targetId: null, metadata: { reason: 'unknown_user' } });
+    await expectEvent(tenant.id, 'auth.login.failed', {
+      actorId: null,
+      targetType: null,
+      targetId: null,
+      metadata: { reason: 'unknown_user' },
+    });
     server.clock.advance(1_000);
     answers.push(await login(victim.email, 'Wrong passphrase 1!'));
-    await expectEvent(tenant.id, 'auth.login.failed', { actorId: null, targetType: 'user', targetId: victim.id, metadata: { reason: 'bad_password' } });
+    await expectEvent(tenant.id, 'auth.login.failed', {
+      actorId: null,
+      targetType: 'user',
+      targetId: victim.id,
+      metadata: { reason: 'bad_password' },
+    });
     server.clock.advance(1_000);
     answers.push(await login(victim.email, 'Wrong passphrase 2!'));
     await expectEvent(tenant.id, 'auth.lockout', { actorId: null, targetType: 'user', targetId: victim.id });
     server.clock.advance(1_000);
     answers.push(await login(victim.email));
-    await expectEvent(tenant.id, 'auth.login.failed', { actorId: null, targetType: 'user', targetId: victim.id, metadata: { reason: 'locked' } });
+    await expectEvent(tenant.id, 'auth.login.failed', {
+      actorId: null,
+      targetType: 'user',
+      targetId: victim.id,
+      metadata: { reason: 'locked' },
+    });
 
     server.clock.advance(1_000);
     await ok('mutation ($id: ID!) { unlockUser(id: $id) { id } }', { id: victim.id }, admin.token);
-    await expectEvent(tenant.id, 'user.unlocked', { actorId: admin.userId, targetType: 'user', targetId: victim.id });
-    await ok('mutation ($id: ID!) { updateUser(id: $id, input: { status: SUSPENDED }) { id } }', { id: victim.id }, admin.token);
-    await expectEvent(tenant.id, 'user.updated', { actorId: admin.userId, targetType: 'user', targetId: victim.id, metadata: { fields: ['status'] } });
+    await expectEvent(tenant.id, 'user.unlocked', {
+      actorId: admin.userId,
+      targetType: 'user',
+      targetId: victim.id,
+    });
+    await ok(
+      'mutation ($id: ID!) { updateUser(id: $id, input: { status: SUSPENDED }) { id } }',
+      { id: victim.id },
+      admin.token,
+    );
+    await expectEvent(tenant.id, 'user.updated', {
+      actorId: admin.userId,
+      targetType: 'user',
+      targetId: victim.id,
+      metadata: { fields: ['status'] },
+    });
     server.clock.advance(1_000);
     answers.push(await login(victim.email));
-    await expectEvent(tenant.id, 'auth.login.failed', { actorId: null, targetType: 'user', targetId: victim.id, metadata: { reason: 'suspended' } });
+    await expectEvent(tenant.id, 'auth.login.failed', {
+      actorId: null,
+      targetType: 'user',
+      targetId: victim.id,
+      metadata: { reason: 'suspended' },
+    });
 
     // The client gets the very same answer every time.
     for (const answer of answers) {
@@ -153,7 +171,10 @@ describe('audit trail', () => {
       expect(answer.errors).toEqual(answers[0]?.errors);
     }
     expect(answers[0]?.errors).toEqual([
-      expect.objectContaining({ message: 'Invalid email or password.', extensions: { code: 'UNAUTHENTICATED' } }),
+      expect.objectContaining({
+        message: 'Invalid email or password.',
+        extensions: { code: 'UNAUTHENTICATED' },
+      }),
     ]);
   });
 
@@ -161,59 +182,69 @@ describe('audit trail', () => {
     const email = `${uniqueSlug('m')}@example.test`;
     server.clock.advance(1_000);
     const member = (await ok(CREATE_USER, { input: { email, password: PASSWORD } }, admin.token)).createUser;
-    await expectEvent(tenant.id, 'user.created', { actorId: admin.userId, targetType: 'user', targetId: member.id });
+    await expectEvent(tenant.id, 'user.created', {
+      actorId: admin.userId,
+      targetType: 'user',
+      targetId: member.id,
+    });
 
     const first = (await login(email)).data?.login;
     const second = (await login(email)).data?.login;
     server.clock.advance(1_000);
     await ok('mutation ($id: ID!) { revokeSession(id: $id) }', { id: second.session.id }, admin.token);
-    await expectEvent(tenant.id, 'session.revoked', { actorId: admin.userId, targetType: 'session', targetId: second.session.id });
+    await expectEvent(tenant.id, 'session.revoked', {
+      actorId: admin.userId,
+      targetType: 'session',
+      targetId: second.session.id,
+    });
 
     server.clock.advance(1_000);
     const newPassword = 'Another long passphrase 8!';
-    await ok('mutation ($input: ChangePasswordInput!) { changePassword(input: $input) }', { input: { currentPassword: PASSWORD, newPassword } }, first.accessToken);
-    await expectEvent(tenant.id, 'password.changed', { actorId: member.id, targetType: 'user', targetId: member.id });
+    await ok(
+      'mutation ($input: ChangePasswordInput!) { changePassword(input: $input) }',
+      { input: { currentPassword: PASSWORD, newPassword } },
+      first.accessToken,
+    );
+    await expectEvent(tenant.id, 'password.changed', {
+      actorId: member.id,
+      targetType: 'user',
+      targetId: member.id,
+    });
 
     server.clock.advance(1_000);
     const UPDATE_ME = 'mutation ($input: UpdateMeInput!) { updateMe(input: $input) { id } }';
-    await ok(UPDATE_ME, { input: { email: `new-${email}`, displayName: 'Secretive', currentPassword: newPassword } }, first.accessToken);
-    const self = await expectEvent(tenant.id, 'user.updated', { actorId: member.id, targetType: 'user', targetId: member.id });
-    expect([...(self.metadata?.fields as string[])].sort()).toEqual(['displayName', 'email']);
+    await ok(
+      UPDATE_ME,
+      { input: { email: `new-${email}`, displayName: 'Secretive', currentPassword: newPassword } },
+      first.accessToken,
+    );
+    const self = await expectEvent(tenant.id, 'user.updated', {
+      actorId: member.id,
+      targetType: 'user',
+      targetId: member.id,
+    });
+    expect(((self.metadata?.fields ?? []) as string[]).toSorted()).toEqual(['displayName', 'email']);
     expect(JSON.stringify(self.metadata)).not.toMatch(/Secretive|new-|passphrase/);
 
     server.clock.advance(1_000);
-    await ok('mutation ($id: ID!) { updateUser(id: $id, input: { role: MODERATOR, displayName: "Mod" }) { id } }', { id: member.id }, admin.token);
-    const byAdmin = await expectEvent(tenant.id, 'user.updated', { actorId: admin.userId, targetType: 'user', targetId: member.id });
-    expect([...(byAdmin.metadata?.fields as string[])].sort()).toEqual(['displayName', 'role']);
+    await ok(
+      'mutation ($id: ID!) { updateUser(id: $id, input: { role: MODERATOR, displayName: "Mod" }) { id } }',
+      { id: member.id },
+      admin.token,
+    );
+    const byAdmin = await expectEvent(tenant.id, 'user.updated', {
+      actorId: admin.userId,
+      targetType: 'user',
+      targetId: member.id,
+    });
+    expect(((byAdmin.metadata?.fields ?? []) as string[]).toSorted()).toEqual(['displayName', 'role']);
 
     server.clock.advance(1_000);
     await ok('mutation ($id: ID!) { deleteUser(id: $id) }', { id: member.id }, admin.token);
-    await expectEvent(tenant.id, 'user.deleted', { actorId: admin.userId, targetType: 'user', targetId: member.id });
-  });
-
-  it('records tenant.updated by its ADMIN and tenant.deleted in the operator’s tenant', async () => {
-    server.clock.advance(1_000);
-    await ok('mutation ($id: ID!) { updateTenant(id: $id, input: { name: "Renamed" }) { id } }', { id: tenant.id }, admin.token);
-    await expectEvent(tenant.id, 'tenant.updated', { actorId: admin.userId, targetType: 'tenant', targetId: tenant.id, metadata: { fields: ['name'] } });
-
-    server.clock.advance(1_000);
-    await ok('mutation ($id: ID!) { deleteTenant(id: $id) }', { id: tenant.id }, system.token);
-    await expectEvent(system.tenantId, 'tenant.deleted', { actorId: system.userId, targetType: 'tenant', targetId: tenant.id });
-  });
-
-  it('records authz.denied for a FORBIDDEN answer to a signed-in caller', async () => {
-    const slug = uniqueSlug('deny');
-    const created = await ok(CREATE_TENANT, { input: { slug, name: 'Deny', adminEmail: `admin@${slug}.test`, adminPassword: PASSWORD } }, system.token);
-    const owner = await signIn(server, slug, `admin@${slug}.test`);
-    const plain = (await ok(CREATE_USER, { input: { email: `${uniqueSlug('p')}@example.test`, password: PASSWORD } }, owner.token)).createUser;
-    const user = await signIn(server, slug, plain.email);
-    server.clock.advance(1_000);
-    const denied = await call('{ auditEvents { totalCount } }', {}, user.token);
-    expect(denied.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
-    const event = await expectEvent(created.createTenant.tenant.id, 'authz.denied', { actorId: user.userId, targetType: null, targetId: null });
-    expect(event.metadata).toMatchObject({ paths: ['auditEvents'], role: 'USER' });
-    // Anonymous callers get UNAUTHENTICATED, which is no authorization decision.
-    expect((await call('{ auditEvents { totalCount } }')).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
-    expect(await events(created.createTenant.tenant.id, 'authz.denied')).toHaveLength(1);
+    await expectEvent(tenant.id, 'user.deleted', {
+      actorId: admin.userId,
+      targetType: 'user',
+      targetId: member.id,
+    });
   });
 });

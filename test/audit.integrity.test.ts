@@ -2,7 +2,7 @@ import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditEvents, sessions, users } from '../src/db/schema.js';
 import { recordAuditEvent } from '../src/modules/audit/audit.service.js';
-import { type TestServer, startTestServer } from './support/server.js';
+import { startTestServer, type TestServer } from './support/server.js';
 import {
   type Actor,
   CREATE_USER,
@@ -38,19 +38,26 @@ const execute = (statement: string) => db().execute(sql.raw(statement));
 
 describe('audit events', () => {
   it('never hold a password, a token or a password hash', async () => {
-    const REGISTER = 'mutation ($input: RegisterInput!) { register(input: $input) { accessToken refreshToken } }';
+    const REGISTER =
+      'mutation ($input: RegisterInput!) { register(input: $input) { accessToken refreshToken } }';
     const email = `${uniqueSlug('s')}@example.test`;
     const first = 'First secret passphrase 1!';
     const second = 'Second secret passphrase 2!';
-    const registered = (await server.gql(REGISTER, { input: { tenant: tenant.slug, email, password: first } })).data?.register;
+    const registered = (
+      await server.gql(REGISTER, { input: { tenant: tenant.slug, email, password: first } })
+    ).data?.register;
     const login = (password: string) =>
       server.gql('mutation ($input: LoginInput!) { login(input: $input) { accessToken refreshToken } }', {
         input: { tenant: tenant.slug, email, password },
       });
     await login('A wrong passphrase here 3!');
     const signedIn = (await login(first)).data?.login;
-    await server.gql('mutation ($t: String!) { refresh(input: { refreshToken: $t }) { accessToken } }', { t: registered.refreshToken });
-    await server.gql('mutation ($t: String!) { refresh(input: { refreshToken: $t }) { accessToken } }', { t: registered.refreshToken });
+    await server.gql('mutation ($t: String!) { refresh(input: { refreshToken: $t }) { accessToken } }', {
+      t: registered.refreshToken,
+    });
+    await server.gql('mutation ($t: String!) { refresh(input: { refreshToken: $t }) { accessToken } }', {
+      t: registered.refreshToken,
+    });
     await server.gql(
       'mutation ($input: ChangePasswordInput!) { changePassword(input: $input) }',
       { input: { currentPassword: first, newPassword: second } },
@@ -64,13 +71,31 @@ describe('audit events', () => {
 
     const rows = await db().select().from(auditEvents).where(eq(auditEvents.tenantId, tenant.id));
     expect(rows.map((r) => r.action)).toEqual(
-      expect.arrayContaining(['auth.register', 'auth.login.failed', 'auth.login.succeeded', 'auth.refresh.reuse_detected', 'password.changed', 'user.updated']),
+      expect.arrayContaining([
+        'auth.register',
+        'auth.login.failed',
+        'auth.login.succeeded',
+        'auth.refresh.reuse_detected',
+        'password.changed',
+        'user.updated',
+      ]),
     );
     const stored = JSON.stringify(rows);
-    for (const secret of [first, second, 'A wrong passphrase here 3!', registered.accessToken, registered.refreshToken, signedIn.accessToken, signedIn.refreshToken]) {
+    for (const secret of [
+      first,
+      second,
+      'A wrong passphrase here 3!',
+      registered.accessToken,
+      registered.refreshToken,
+      signedIn.accessToken,
+      signedIn.refreshToken,
+    ]) {
       expect(stored).not.toContain(secret);
     }
-    const [user] = await db().select({ hash: users.passwordHash }).from(users).where(eq(users.email, `x${email}`));
+    const [user] = await db()
+      .select({ hash: users.passwordHash })
+      .from(users)
+      .where(eq(users.email, `x${email}`));
     expect(stored).not.toContain(user?.hash);
     expect(stored).not.toMatch(/\$2[aby]\$\d\d\$|\$ia1\$/);
   });
@@ -78,7 +103,8 @@ describe('audit events', () => {
   it('are written in the same transaction as the change: no event, no change', async () => {
     const member = await makeUser(server, tenant.admin);
     const actor = await signIn(server, tenant.slug, member.email);
-    const sessionCount = async () => (await db().select().from(sessions).where(eq(sessions.userId, member.id))).length;
+    const sessionCount = async () =>
+      (await db().select().from(sessions).where(eq(sessions.userId, member.id))).length;
     const before = { events: (await db().select().from(auditEvents)).length, sessions: await sessionCount() };
 
     // From now on every audit insert fails.
@@ -90,19 +116,33 @@ describe('audit events', () => {
         { token: actor.token },
       );
       expect(renamed.errors?.[0]?.extensions?.code).toBe('INTERNAL_SERVER_ERROR');
-      const login = await server.gql('mutation ($input: LoginInput!) { login(input: $input) { accessToken } }', {
-        input: { tenant: tenant.slug, email: member.email, password: PASSWORD },
-      });
+      const login = await server.gql(
+        'mutation ($input: LoginInput!) { login(input: $input) { accessToken } }',
+        {
+          input: { tenant: tenant.slug, email: member.email, password: PASSWORD },
+        },
+      );
       expect(login.data ?? null).toBeNull();
-      const created = await server.gql(CREATE_USER, { input: { email: 'ghost@example.test', password: PASSWORD } }, { token: tenant.admin.token });
+      const created = await server.gql(
+        CREATE_USER,
+        { input: { email: 'ghost@example.test', password: PASSWORD } },
+        { token: tenant.admin.token },
+      );
       expect(created.errors?.[0]?.extensions?.code).toBe('INTERNAL_SERVER_ERROR');
-      const revoked = await server.gql('mutation ($id: ID!) { revokeSession(id: $id) }', { id: actor.sessionId }, { token: actor.token });
+      const revoked = await server.gql(
+        'mutation ($id: ID!) { revokeSession(id: $id) }',
+        { id: actor.sessionId },
+        { token: actor.token },
+      );
       expect(revoked.errors?.[0]?.extensions?.code).toBe('INTERNAL_SERVER_ERROR');
     } finally {
       await execute('alter table audit_events drop constraint zz_no_events');
     }
 
-    const [row] = await db().select({ displayName: users.displayName }).from(users).where(eq(users.id, member.id));
+    const [row] = await db()
+      .select({ displayName: users.displayName })
+      .from(users)
+      .where(eq(users.id, member.id));
     expect(row?.displayName).not.toBe('Never saved');
     expect(await sessionCount()).toBe(before.sessions);
     expect(await db().select().from(users).where(eq(users.email, 'ghost@example.test'))).toHaveLength(0);
@@ -120,8 +160,10 @@ describe('audit events', () => {
       .select({ ip: auditEvents.ipAddress, ua: auditEvents.userAgent })
       .from(auditEvents)
       .where(eq(auditEvents.action, 'test.control'));
-    expect(row?.ip).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
-    expect(row?.ua).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it looks for
+    const control = /[\u0000-\u001f\u007f-\u009f]/;
+    expect(row?.ip).not.toMatch(control);
+    expect(row?.ua).not.toMatch(control);
     expect(row?.ua).toContain('Mozilla/5.0');
   });
 });

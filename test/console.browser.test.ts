@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { get } from 'node:http';
 import { join } from 'node:path';
 import { parse, specifiedRules, validate } from 'graphql';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -128,29 +129,48 @@ describe('GraphiQL console', () => {
     await page.close();
   });
 
-  it('sends the token in the WebSocket connectionParams', async () => {
+  it('runs a subscription over the WebSocket, signed in through connectionParams', async () => {
     const page = await context.newPage();
-    const sockets: string[] = [];
+    const sent: string[] = [];
     const received: string[] = [];
     page.on('websocket', (socket) => {
-      socket.on('framesent', (frame) => sockets.push(String(frame.payload)));
+      socket.on('framesent', (frame) => sent.push(String(frame.payload)));
       socket.on('framereceived', (frame) => received.push(String(frame.payload)));
     });
     // GraphiQL opens the operation given in ?query= (the console keeps that link working).
-    await page.goto(`${server.url}/graphql?query=${encodeURIComponent('subscription Probe { __typename }')}`);
+    const subscription = 'subscription Ended { sessionEnded { sessionId reason } }';
+    await page.goto(`${server.url}/graphql?query=${encodeURIComponent(subscription)}`);
     await signIn(page);
-    await page.waitForSelector('.graphiql-query-editor .view-lines:has-text("subscription Probe")', {
+    await page.waitForSelector('.graphiql-query-editor .view-lines:has-text("subscription Ended")', {
       timeout: 20_000,
     });
     await page.click('.graphiql-execute-button');
-    await expect.poll(() => sockets.join('\n'), { timeout: 10_000 }).toContain('connection_init');
-    const init = JSON.parse(sockets.find((frame) => frame.includes('connection_init')) ?? '{}');
+    await expect.poll(() => sent.join('\n'), { timeout: 10_000 }).toContain('"subscribe"');
+    const init = JSON.parse(sent.find((frame) => frame.includes('connection_init')) ?? '{}');
     expect(init.payload.authorization).toMatch(/^Bearer [\w-]+\.[\w-]+\.[\w-]+$/);
     // The server accepted the connection (it closes unauthenticated ones with 4403 instead).
-    await expect.poll(() => received.join('\n'), { timeout: 10_000 }).toContain('"connection_ack"');
+    expect(received.join('\n')).toContain('"connection_ack"');
+
+    // Another session of the same admin ends: the event shows in the result pane. (Repeated until
+    // it does: the server registers the subscription a moment after the subscribe message.)
+    const ended: string[] = [];
     await expect
-      .poll(() => page.locator('.graphiql-response').textContent(), { timeout: 10_000 })
-      .not.toBe('');
+      .poll(
+        async () => {
+          const other = await server.gql(
+            'mutation ($input: LoginInput!) { login(input: $input) { accessToken session { id } } }',
+            { input: { tenant: 'system', email: SYSTEM_ADMIN.email, password: SYSTEM_ADMIN.password } },
+          );
+          ended.push(other.data?.login.session.id);
+          await server.gql('mutation { logout }', {}, { token: other.data?.login.accessToken });
+          return page.locator('.graphiql-response').textContent();
+        },
+        { timeout: 15_000, interval: 300 },
+      )
+      .toContain('LOGOUT');
+    const shown = (await page.locator('.graphiql-response').textContent()) ?? '';
+    expect(ended.some((id) => shown.includes(id))).toBe(true);
+    await page.screenshot({ path: join(RESULTS, 'console-subscription.png') });
     await page.close();
   });
 
@@ -185,7 +205,11 @@ describe('GraphiQL console', () => {
     await expect.poll(() => page.locator('.graphiql-response').textContent()).toContain(SYSTEM_ADMIN.email);
     expect(sent).toEqual([`Bearer ${tokens[1]}`]);
 
+    const signedOut = page.waitForResponse((response) =>
+      /ConsoleSignOut/.test(response.request().postData() ?? ''),
+    );
     await page.click('#sign-out');
+    expect(await (await signedOut).json()).toEqual({ data: { logout: true } });
     await page.waitForSelector('#sign-in:visible');
     expect(await page.evaluate("sessionStorage.getItem('identity-console:session')")).toBeNull();
     const me = await server.gql('{ me { id } }', {}, { token: tokens[1] });
@@ -215,6 +239,38 @@ describe('GET /graphql for API clients', () => {
         await other.close();
       }
     }
+  });
+});
+
+describe("the console's page and files", () => {
+  it('links its files relative to the page, and serves them compressed, immutable and revalidated', async () => {
+    for (const [path, prefix] of [
+      ['/graphql', 'graphql/console/'],
+      ['/graphql/', 'console/'],
+    ]) {
+      const page = await fetch(`${server.url}${path}`, { headers: { accept: 'text/html' } });
+      expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
+      const html = await page.text();
+      const script = new RegExp(`src="(${prefix}graphiql\\.[\\w-]+\\.js)"`).exec(html)?.[1];
+      expect(script, path).toBeDefined();
+      const asset = await fetch(new URL(script ?? '', `${server.url}${path}`), {
+        headers: { 'accept-encoding': 'gzip' },
+      });
+      expect(asset.status).toBe(200);
+      expect(asset.headers.get('content-encoding')).toBe('gzip');
+      expect(asset.headers.get('cache-control')).toContain('immutable');
+      expect((await asset.text()).length).toBeGreaterThan(1_000_000);
+      // (fetch() adds cache-control: no-cache to conditional requests, which disables them.)
+      const again = await new Promise<number | undefined>((resolve, reject) => {
+        const url = new URL(script ?? '', `${server.url}${path}`);
+        get(url, { headers: { 'if-none-match': asset.headers.get('etag') ?? '' } }, (response) => {
+          response.resume();
+          resolve(response.statusCode);
+        }).on('error', reject);
+      });
+      expect(again).toBe(304);
+    }
+    expect((await fetch(`${server.url}/graphql/console/nothing.js`)).status).not.toBe(200);
   });
 });
 

@@ -10,7 +10,7 @@ import { applyMiddleware } from 'graphql-middleware';
 import { buildSchema, Field, getMetadataStorage, ObjectType, Query, Resolver } from 'type-graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPermissions, ruleMap } from '../src/graphql/permissions.js';
-import { resolvers } from '../src/graphql/schema.js';
+import { resolvers, unusedPubSub } from '../src/graphql/schema.js';
 import type { TestServer } from './support/server.js';
 import { ok, startTenancyServer } from './support/tenancy-fixtures.js';
 
@@ -91,7 +91,7 @@ class AddedLaterResolver {
 describe('permissions: a field added without a rule', () => {
   it('is denied with FORBIDDEN, even to a system ADMIN, while ruled fields still resolve', async () => {
     const schema = applyMiddleware(
-      await buildSchema({ resolvers: [...resolvers, AddedLaterResolver], validate: false }),
+      await buildSchema({ resolvers: [...resolvers, AddedLaterResolver], pubSub: unusedPubSub, validate: false }),
       createPermissions(),
     );
     const contextValue = {

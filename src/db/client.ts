@@ -69,6 +69,9 @@ async function connectPostgres(url: string, poolMax: number): Promise<Database> 
     max: poolMax,
     idle_timeout: 30,
     connect_timeout: 10,
+    // postgres.js waits up to 20 s between reconnection attempts after failures by default, so a
+    // restarted database would leave requests hanging long after it is back. Retry within 0.5 s.
+    backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 0.5),
     onnotice: () => {},
     connection: { application_name: 'identity-api' },
   });

@@ -20,3 +20,36 @@ export function isUniqueViolation(error: unknown, constraint?: string): boolean 
 export function isForeignKeyViolation(error: unknown): boolean {
   return pgError(error)?.code === '23503';
 }
+
+/** postgres.js' and Node's codes for a database it cannot reach or lost mid-query. */
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+]);
+
+/**
+ * Whether `error` means "the database is not available right now" (refused, restarting, shut
+ * down, connection lost) rather than anything about the request: those are answered as a
+ * temporary failure, never with the driver's message or a stack. PostgreSQL classes 08
+ * (connection exception) and 57P (operator intervention: shutdown, restart).
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 6 && current; depth++) {
+    const candidate = current as { code?: unknown; cause?: unknown; originalError?: unknown; errors?: unknown };
+    const code = candidate.code;
+    if (typeof code === 'string' && (CONNECTION_CODES.has(code) || /^(08...|57P0[1-3])$/.test(code))) return true;
+    // Node reports a refused connection to every address of a host as an AggregateError.
+    if (Array.isArray(candidate.errors) && candidate.errors.some((inner) => isDatabaseUnavailable(inner))) return true;
+    current = candidate.cause ?? candidate.originalError;
+  }
+  return false;
+}

@@ -8,6 +8,8 @@ import type { AuthRateLimiter } from '../modules/abuse/rate-limits.js';
 import type { AccessTokens, SigningKeyStore } from '../modules/keys/index.js';
 import type { ServiceMetrics } from '../modules/metrics/index.js';
 import type { PasswordHasher } from '../modules/passwords/index.js';
+import type { IdentityCache } from '../modules/cache/identity-cache.js';
+import type { EventBus } from '../modules/realtime/event-bus.js';
 import type { SessionGuard } from '../modules/sessions/session-guard.js';
 import { ForbiddenError, UnauthenticatedError } from './errors.js';
 import { createLoaders, createPlatformLoaders, type Loaders, type PlatformLoaders } from './loaders.js';
@@ -23,6 +25,10 @@ export interface Services {
   keys: SigningKeyStore;
   tokens: AccessTokens;
   sessionGuard: SessionGuard;
+  /** Users, tenants and session checks, in memory and Redis; invalidated after every write. */
+  cache: IdentityCache;
+  /** Live events for subscriptions (Redis pub/sub, or in-process without Redis). */
+  events: EventBus;
   authRateLimiter: AuthRateLimiter;
   /** Counters the services feed (sign-ins, refresh-token reuse); see modules/metrics. */
   metrics: ServiceMetrics;
@@ -37,6 +43,8 @@ export interface Caller {
   tokenId: string;
   /** An ADMIN of the system tenant: may reach every tenant. */
   isSystemAdmin: boolean;
+  /** When the access token expires (a WebSocket is closed then). */
+  tokenExpiresAt?: Date;
 }
 
 /** Where a request comes from; recorded on sessions and audit events. */
@@ -87,14 +95,14 @@ export function createContextInner(
     services,
     caller,
     origin,
-    loaders: createLoaders(services.db, caller?.tenantId ?? null, now),
+    loaders: createLoaders(services.db, services.cache, caller?.tenantId ?? null, now),
     loadersFor(this: Context, tenantId: string): Loaders {
       if (!this.caller) throw new UnauthenticatedError();
       if (tenantId === this.caller.tenantId) return this.loaders;
       if (!this.caller.isSystemAdmin) throw new ForbiddenError();
       let loaders = otherTenants.get(tenantId);
       if (!loaders) {
-        loaders = createLoaders(services.db, tenantId, now);
+        loaders = createLoaders(services.db, services.cache, tenantId, now);
         otherTenants.set(tenantId, loaders);
       }
       return loaders;
@@ -120,6 +128,7 @@ export async function authenticate(services: Services, token: string): Promise<C
     sessionId: claims.sid,
     tokenId: claims.jti,
     isSystemAdmin: active.role === 'ADMIN' && active.tenantIsSystem,
+    tokenExpiresAt: new Date(claims.exp * 1000),
   };
 }
 
@@ -137,5 +146,7 @@ export function bearerToken(header: unknown): string | null {
 export function adoptCaller(ctx: Context, caller: Caller): void {
   if (ctx.caller) return;
   ctx.caller = caller;
-  ctx.loaders = createLoaders(ctx.services.db, caller.tenantId, () => ctx.services.clock.now());
+  ctx.loaders = createLoaders(ctx.services.db, ctx.services.cache, caller.tenantId, () =>
+    ctx.services.clock.now(),
+  );
 }

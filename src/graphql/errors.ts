@@ -1,4 +1,5 @@
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { isDatabaseUnavailable } from '../db/errors.js';
 
 /**
  * The contract's error codes, and the only error classes the service throws on purpose.
@@ -90,6 +91,17 @@ export class QueryRejectedError extends AppError {
   }
 }
 
+/**
+ * A dependency the request needs (PostgreSQL) is not available right now. The contract has no
+ * code of its own for it: INTERNAL_SERVER_ERROR with a message that says to try again, and never
+ * the driver's message or a stack. Over HTTP, before GraphQL runs, it is a 503 with Retry-After.
+ */
+export class ServiceUnavailableError extends AppError {
+  constructor() {
+    super('INTERNAL_SERVER_ERROR', 'The service is temporarily unavailable. Try again shortly.');
+  }
+}
+
 /** Throws `error` unless `condition` holds; narrows the type like an assertion. */
 export function assertThat(condition: unknown, error: AppError | (() => AppError)): asserts condition {
   if (!condition) throw typeof error === 'function' ? error() : error;
@@ -139,13 +151,22 @@ export function formatError(
     const { http: _http, ...extensions } = original.extensions;
     return { message: original.message, locations: formatted.locations, path: formatted.path, extensions };
   }
+  if (isDatabaseUnavailable(original ?? error)) {
+    options.onUnexpected?.(original ?? error);
+    const unavailable = new ServiceUnavailableError();
+    return { message: unavailable.message, path: formatted.path, extensions: { code: unavailable.code } };
+  }
   const code = String(formatted.extensions?.code ?? '');
   if (isQueryRejection(formatted.message)) {
     return { message: QUERY_REJECTED_MESSAGE, extensions: { code: 'QUERY_REJECTED' } };
   }
   const variable = code === 'BAD_USER_INPUT' ? invalidVariable(formatted.message, error) : undefined;
   if (variable) {
-    return { message: variable.message, locations: formatted.locations, extensions: { code, fields: variable.fields } };
+    return {
+      message: variable.message,
+      locations: formatted.locations,
+      extensions: { code, fields: variable.fields },
+    };
   }
   if (REQUEST_ERROR_CODES[code]) {
     return {
@@ -211,7 +232,10 @@ const SAFE_VARIABLE_REASONS = [
  * the whole input object when a field is missing) would be echoed back. Keeps the variable, the
  * path and a reason that names no value.
  */
-function invalidVariable(message: string, error: unknown): { message: string; fields: FieldError[] } | undefined {
+function invalidVariable(
+  message: string,
+  error: unknown,
+): { message: string; fields: FieldError[] } | undefined {
   const head = /^Variable "\$(\w+)" got invalid value /.exec(message);
   if (!head) return undefined;
   let reason: string | undefined;

@@ -1,18 +1,20 @@
 import DataLoader from 'dataloader';
 import { and, asc, eq, gt, inArray, isNull } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
-import { type SessionRow, sessions, type TenantRow, tenants, type UserRow, users } from '../db/schema.js';
+import { type SessionRow, sessions, type TenantRow } from '../db/schema.js';
 import { isUuid } from '../lib/ids.js';
+import type { IdentityCache, UserView } from '../modules/cache/identity-cache.js';
 import { loadTenantStats, type TenantStatsValue } from '../modules/tenants/tenant-stats.queries.js';
 
 /**
  * Per-request batch loaders, built for one tenant. Every query filters by that tenant id, so a
- * resolver handed an id from another tenant simply finds nothing.
+ * resolver handed an id from another tenant simply finds nothing. Users and tenants come through
+ * the identity cache (keyed by that same tenant id); users without their password hash.
  */
 export interface Loaders {
   tenantId: string | null;
   tenantById: DataLoader<string, TenantRow | null>;
-  userById: DataLoader<string, UserRow | null>;
+  userById: DataLoader<string, UserView | null>;
   activeSessionsByUserId: DataLoader<string, SessionRow[]>;
   tenantStats: DataLoader<string, TenantStatsValue | null>;
 }
@@ -22,24 +24,23 @@ export interface PlatformLoaders {
   tenantStats: DataLoader<string, TenantStatsValue | null>;
 }
 
-export function createLoaders(db: Db, tenantId: string | null, now: () => Date = () => new Date()): Loaders {
+export function createLoaders(
+  db: Db,
+  cache: IdentityCache,
+  tenantId: string | null,
+  now: () => Date = () => new Date(),
+): Loaders {
   const tenantById = new DataLoader<string, TenantRow | null>(async (ids) => {
-    if (tenantId === null) return ids.map(() => null);
     // A tenant-scoped request only ever sees its own tenant row.
-    const wanted = ids.filter((id) => id === tenantId);
-    const rows = wanted.length ? await db.select().from(tenants).where(eq(tenants.id, tenantId)) : [];
-    return ids.map((id) => rows.find((row) => row.id === id) ?? null);
+    if (tenantId === null || !ids.includes(tenantId)) return ids.map(() => null);
+    const tenant = (await cache.tenant(tenantId)) ?? null;
+    return ids.map((id) => (id === tenantId ? tenant : null));
   });
 
-  const userById = new DataLoader<string, UserRow | null>(async (ids) => {
+  const userById = new DataLoader<string, UserView | null>(async (ids) => {
     // A malformed id would make PostgreSQL fail the cast; it names nobody, like a missing id.
-    const wanted = ids.filter(isUuid);
-    if (tenantId === null || wanted.length === 0) return ids.map(() => null);
-    const rows = await db
-      .select()
-      .from(users)
-      .where(and(eq(users.tenantId, tenantId), inArray(users.id, wanted)));
-    const byId = new Map(rows.map((row) => [row.id, row]));
+    if (tenantId === null) return ids.map(() => null);
+    const byId = await cache.usersOf(tenantId, ids.filter(isUuid));
     return ids.map((id) => byId.get(id) ?? null);
   });
 

@@ -1,6 +1,8 @@
 import { deny, shield } from 'graphql-shield';
 import { auditRules } from '../modules/audit/audit.rules.js';
 import { authRules } from '../modules/auth/auth.rules.js';
+import { cacheRules } from '../modules/cache/cache.rules.js';
+import { realtimeRules } from '../modules/realtime/realtime.rules.js';
 import { sessionsRules } from '../modules/sessions/sessions.rules.js';
 import { tenantsRules } from '../modules/tenants/tenants.rules.js';
 import { usersRules } from '../modules/users/users.rules.js';
@@ -42,6 +44,8 @@ export const ruleMap = mergeRules(
   usersRules,
   tenantsRules,
   auditRules,
+  cacheRules,
+  realtimeRules,
 );
 
 /**

@@ -65,7 +65,9 @@ export function requestLogPlugin(log: RequestLog): ApolloServerPlugin<Context> {
  * rate limiting is HTTP 429 with Retry-After, and every FORBIDDEN answer to a signed-in caller is
  * recorded as `authz.denied`.
  */
-export function outcomePlugin(services: Pick<Services, 'db' | 'clock' | 'logger'>): ApolloServerPlugin<Context> {
+export function outcomePlugin(
+  services: Pick<Services, 'db' | 'clock' | 'logger'>,
+): ApolloServerPlugin<Context> {
   return {
     async requestDidStart() {
       return {
@@ -76,12 +78,19 @@ export function outcomePlugin(services: Pick<Services, 'db' | 'clock' | 'logger'
           const limited = errors.filter((error) => error.extensions?.code === 'RATE_LIMITED');
           // Refused as a whole: every root field of the operation was refused. A null `data` alone
           // says nothing: one refused non-null field nulls it after others already signed in.
-          const refusedKeys = new Set(limited.filter((e) => e.path?.length === 1).map((e) => String(e.path?.[0])));
-          const keys = operation && document ? rootResponseKeys(operation.selectionSet, document) : new Set<string>();
+          const refusedKeys = new Set(
+            limited.filter((e) => e.path?.length === 1).map((e) => String(e.path?.[0])),
+          );
+          const keys =
+            operation && document ? rootResponseKeys(operation.selectionSet, document) : new Set<string>();
           const wholeOperationRefused =
-            limited.length === errors.length && keys.size > 0 && [...keys].every((key) => refusedKeys.has(key));
+            limited.length === errors.length &&
+            keys.size > 0 &&
+            [...keys].every((key) => refusedKeys.has(key));
           if (wholeOperationRefused) {
-            const retryAfter = Math.max(...limited.map((error) => Number(error.extensions?.retryAfterSeconds ?? 1)));
+            const retryAfter = Math.max(
+              ...limited.map((error) => Number(error.extensions?.retryAfterSeconds ?? 1)),
+            );
             response.http.status = 429;
             response.http.headers.set('retry-after', String(retryAfter));
           }
@@ -96,7 +105,9 @@ export function outcomePlugin(services: Pick<Services, 'db' | 'clock' | 'logger'
               targetId: null,
               metadata: { paths: denied.map((error) => error.path?.join('.') ?? null), role: caller.role },
               at: services.clock.now(),
-            }).catch((error: unknown) => services.logger.warn({ err: error }, 'could not record authz.denied'));
+            }).catch((error: unknown) =>
+              services.logger.warn({ err: error }, 'could not record authz.denied'),
+            );
           }
         },
       };
@@ -105,7 +116,11 @@ export function outcomePlugin(services: Pick<Services, 'db' | 'clock' | 'logger'
 }
 
 /** The response keys an operation's root selection asks for, through fragments too. */
-function rootResponseKeys(set: SelectionSetNode, document: DocumentNode, seen = new Set<string>()): Set<string> {
+function rootResponseKeys(
+  set: SelectionSetNode,
+  document: DocumentNode,
+  seen = new Set<string>(),
+): Set<string> {
   const keys = new Set<string>();
   for (const selection of set.selections) {
     if (selection.kind === Kind.FIELD) keys.add(selection.alias?.value ?? selection.name.value);

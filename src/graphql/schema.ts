@@ -1,9 +1,11 @@
 import 'reflect-metadata';
 import type { GraphQLSchema } from 'graphql';
 import { applyMiddleware } from 'graphql-middleware';
-import { buildSchema } from 'type-graphql';
+import { buildSchema, type PubSub } from 'type-graphql';
 import { AuditResolver } from '../modules/audit/audit.resolver.js';
 import { AuthResolver } from '../modules/auth/auth.resolver.js';
+import { CacheResolver } from '../modules/cache/cache.resolver.js';
+import { RealtimeResolver } from '../modules/realtime/realtime.resolver.js';
 import { SessionsResolver } from '../modules/sessions/sessions.resolver.js';
 import { TenantsResolver } from '../modules/tenants/tenants.resolver.js';
 import { UsersResolver } from '../modules/users/users.resolver.js';
@@ -15,12 +17,29 @@ export const resolvers = [
   UsersResolver,
   TenantsResolver,
   AuditResolver,
+  CacheResolver,
+  RealtimeResolver,
 ] as const;
+
+/**
+ * type-graphql insists on a pubsub once there are subscriptions, but every subscription here has
+ * its own subscribe function (it authorizes, then listens on the app's event bus: see
+ * src/modules/realtime), so this one is never used.
+ */
+export const unusedPubSub: PubSub = {
+  publish: () => {
+    throw new Error('publish through services.events');
+  },
+  subscribe: () => {
+    throw new Error('subscriptions subscribe through their own functions');
+  },
+};
 
 /** The schema exactly as clients see it (what `npm run schema:emit` writes). */
 export function buildBaseSchema(): Promise<GraphQLSchema> {
   return buildSchema({
     resolvers: [...resolvers],
+    pubSub: unusedPubSub,
     // class-validator's errors would otherwise carry the submitted values, passwords included.
     validate: { forbidUnknownValues: false, validationError: { target: false, value: false } },
   });

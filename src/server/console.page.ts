@@ -14,14 +14,16 @@ export interface ConsoleTab {
 
 const HOW_TO = `# Identity API console
 #
-# Sign in with the bar above. The console then sends
-#   Authorization: Bearer <access token>
-# with every request (and in the WebSocket connectionParams
-# of subscriptions) and renews the token before it expires.
-# Tokens stay in this browser tab, never in localStorage.
+# Sign in with the bar above. The console then
+# sends  Authorization: Bearer <access token>
+# with every request (and in the WebSocket
+# connectionParams of subscriptions), and renews
+# the token before it expires. Tokens stay in
+# this browser tab, never in localStorage.
 #
 # By hand instead: run the "SignIn" tab, copy
-# data.login.accessToken and paste into the Headers pane:
+# data.login.accessToken, and paste into the
+# Headers pane below:
 #   { "Authorization": "Bearer <accessToken>" }
 # (a header set there wins over the bar's).
 #
@@ -34,7 +36,7 @@ const SUBSCRIPTIONS: Record<string, string> = {
   userChanged:
     'subscription UserChanged {\n  userChanged {\n    id\n    email\n    role\n    status\n  }\n}\n',
   auditEventAdded:
-    'subscription AuditFeed {\n  auditEventAdded {\n    id\n    action\n    actorId\n    targetType\n    targetId\n    at\n  }\n}\n',
+    'subscription AuditFeed {\n  auditEventAdded {\n    id\n    action\n    actorId\n    targetType\n    targetId\n    createdAt\n  }\n}\n',
 };
 
 /** The tabs a fresh console opens with; the first one runs as is once signed in. */
@@ -45,8 +47,9 @@ export function defaultTabs(schema: GraphQLSchema, systemTenantSlug: string): Co
     },
     {
       query:
-        '# Users of your tenant (MODERATORs and ADMINs; system\n' +
-        '# ADMINs may pass tenantId). Next page: after = endCursor.\n' +
+        '# Users of your tenant (MODERATORs and ADMINs;\n' +
+        '# system ADMINs may pass tenantId).\n' +
+        '# Next page: the same with after = endCursor.\n' +
         'query UsersPage($first: Int, $after: String, $filter: UserFilter, $orderBy: UserOrder) {\n' +
         '  users(first: $first, after: $after, filter: $filter, orderBy: $orderBy) {\n' +
         '    totalCount\n    pageInfo {\n      hasNextPage\n      endCursor\n    }\n' +
@@ -60,7 +63,7 @@ export function defaultTabs(schema: GraphQLSchema, systemTenantSlug: string): Co
     },
     {
       query:
-        `# Tenants: system ADMINs (of the "${systemTenantSlug}" tenant) only.\n` +
+        `# Tenants: system ADMINs ("${systemTenantSlug}" tenant) only.\n` +
         'query TenantsPage($first: Int, $after: String, $search: String) {\n' +
         '  tenants(first: $first, after: $after, search: $search) {\n' +
         '    totalCount\n    pageInfo {\n      hasNextPage\n      endCursor\n    }\n' +
@@ -73,9 +76,10 @@ export function defaultTabs(schema: GraphQLSchema, systemTenantSlug: string): Co
     },
     {
       query:
-        '# Sign in by hand: copy data.login.accessToken into the\n' +
-        '# Headers pane as { "Authorization": "Bearer <accessToken>" }\n' +
-        '# (the bar above does this for you, and renews the token).\n' +
+        '# Sign in by hand: copy data.login.accessToken\n' +
+        '# into the Headers pane as\n' +
+        '#   { "Authorization": "Bearer <accessToken>" }\n' +
+        '# (the bar above does this for you, and renews it).\n' +
         'mutation SignIn($input: LoginInput!) {\n' +
         '  login(input: $input) {\n    accessToken\n    accessTokenExpiresAt\n    refreshToken\n    user {\n      id\n      email\n      role\n    }\n  }\n}\n',
       variables: `{\n  "input": { "tenant": "${systemTenantSlug}", "email": "", "password": "" }\n}\n`,
@@ -87,8 +91,9 @@ export function defaultTabs(schema: GraphQLSchema, systemTenantSlug: string): Co
     tabs.push({
       query:
         '# Subscriptions run over the WebSocket at\n' +
-        '# ws(s)://<this host>/graphql (graphql-ws protocol), signed\n' +
-        '# in with connectionParams { "authorization": "Bearer <token>" }.\n' +
+        '# ws(s)://<this host>/graphql (graphql-ws), signed\n' +
+        '# in with the connectionParams\n' +
+        '#   { "authorization": "Bearer <access token>" }\n' +
         subscriptions.map((name) => SUBSCRIPTIONS[name]).join('\n'),
     });
   }

@@ -4,7 +4,6 @@ import type { ApolloServer } from '@apollo/server';
 import { expressMiddleware } from '@as-integrations/express5';
 import cors from 'cors';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import type { Redis } from 'ioredis';
 import {
   authenticate,
   bearerToken,
@@ -12,10 +11,10 @@ import {
   createContextInner,
   type Services,
 } from '../graphql/context.js';
-import { UnauthenticatedError } from '../graphql/errors.js';
+import { ServiceUnavailableError, UnauthenticatedError } from '../graphql/errors.js';
 import { codesOf, RequestLog } from '../graphql/plugins.js';
 import { jwksHandler } from '../modules/keys/index.js';
-import { pingRedis, withTimeout } from './redis.js';
+import { pingRedis, type RedisClient, withTimeout } from './redis.js';
 
 /** The client address: the socket's, or X-Forwarded-For's only when TRUST_PROXY says so. */
 export function clientIp(req: Request): string | null {
@@ -34,7 +33,7 @@ export interface ExtraRoutes {
 export function createExpressApp(
   services: Services,
   apollo: ApolloServer<Context>,
-  redis: Redis | undefined,
+  redis: RedisClient | undefined,
   requestLog: RequestLog = new RequestLog(),
   routes: ExtraRoutes = {},
 ) {
@@ -63,6 +62,13 @@ export function createExpressApp(
   });
 
   app.get('/.well-known/jwks.json', jwksHandler(services.keys));
+
+  // Benchmarks only (bench/run.mjs): SQL statements sent so far, to compute statements per operation.
+  if (process.env.BENCH_EXPOSE_STATEMENTS === '1' && !services.config.isProduction) {
+    app.get('/debug/statements', (_req, res) => {
+      res.json({ count: services.database.statements.count });
+    });
+  }
 
   if (routes.metrics) app.get('/metrics', routes.metrics);
   // Before everything else on /graphql: it answers only browsers' GET, the rest falls through.
@@ -106,6 +112,8 @@ export function createExpressApp(
     cors({
       origin: '*',
       allowedHeaders: ['Content-Type', 'Authorization', 'Apollo-Require-Preflight'],
+      // A browser app on another origin may read when to retry, and which request to quote.
+      exposedHeaders: ['Retry-After', 'X-Request-Id'],
       maxAge: 600,
     }),
     express.json({ limit: '100kb' }),
@@ -115,26 +123,35 @@ export function createExpressApp(
         const token = bearerToken(req.headers.authorization);
         if (req.headers.authorization !== undefined && !token) throw httpUnauthenticated();
         const caller = token
-          ? await authenticate(services, token).catch(() => Promise.reject(httpUnauthenticated()))
+          ? await authenticate(services, token).catch((error: unknown) =>
+              // A token we refuse is 401; not being able to check it (PostgreSQL down) is not.
+              Promise.reject(
+                error instanceof UnauthenticatedError
+                  ? httpUnauthenticated()
+                  : httpUnavailable(services, error),
+              ),
+            )
           : null;
         return createContextInner(services, caller, origin, res.locals.requestId as string | undefined);
       },
     }),
   );
   // Errors before GraphQL runs (an oversized or malformed body) still answer in the contract's shape.
-  app.use((error: Error & { status?: number; type?: string }, _req: Request, res: Response, next: NextFunction) => {
-    if (res.headersSent) return next(error);
-    const tooLarge = error.type === 'entity.too.large';
-    const status = tooLarge ? 413 : (error.status ?? 500);
-    const message = tooLarge
-      ? 'The request body is too large.'
-      : status < 500
-        ? 'The request body is not valid JSON.'
-        : 'Internal server error.';
-    const code = tooLarge ? 'QUERY_REJECTED' : status < 500 ? 'BAD_USER_INPUT' : 'INTERNAL_SERVER_ERROR';
-    if (status >= 500) services.logger.error({ err: error }, 'unexpected HTTP error');
-    res.status(status).json({ errors: [{ message, extensions: { code } }] });
-  });
+  app.use(
+    (error: Error & { status?: number; type?: string }, _req: Request, res: Response, next: NextFunction) => {
+      if (res.headersSent) return next(error);
+      const tooLarge = error.type === 'entity.too.large';
+      const status = tooLarge ? 413 : (error.status ?? 500);
+      const message = tooLarge
+        ? 'The request body is too large.'
+        : status < 500
+          ? 'The request body is not valid JSON.'
+          : 'Internal server error.';
+      const code = tooLarge ? 'QUERY_REJECTED' : status < 500 ? 'BAD_USER_INPUT' : 'INTERNAL_SERVER_ERROR';
+      if (status >= 500) services.logger.error({ err: error }, 'unexpected HTTP error');
+      res.status(status).json({ errors: [{ message, extensions: { code } }] });
+    },
+  );
   return app;
 }
 
@@ -147,6 +164,16 @@ function errorCodesIn(body: unknown): string[] | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The token could not be checked (the database did not answer): 503, try again shortly. */
+function httpUnavailable(services: Services, cause: unknown): ServiceUnavailableError {
+  services.logger.warn({ err: cause }, 'could not check an access token');
+  const error = new ServiceUnavailableError();
+  Object.assign(error.extensions, {
+    http: { status: 503, headers: new Map([['retry-after', '2']]) },
+  });
+  return error;
 }
 
 /**

@@ -7,6 +7,10 @@ export interface RedisProcess {
   port: number;
   stop(): Promise<void>;
   start(): Promise<void>;
+  /** Freezes the server (SIGSTOP): connections stay open but nothing answers. */
+  pause(): void;
+  /** Lets a paused server go on (SIGCONT), its data intact. */
+  resume(): void;
 }
 
 /** A throwaway redis-server of the test's own, so fault tests never touch the shared one. */
@@ -46,6 +50,12 @@ export async function startRedisProcess(): Promise<RedisProcess> {
     url: `redis://127.0.0.1:${port}`,
     port,
     start,
+    pause: () => {
+      child?.kill('SIGSTOP');
+    },
+    resume: () => {
+      child?.kill('SIGCONT');
+    },
     stop: async () => {
       const current = child;
       if (!current || current.exitCode !== null) return;

@@ -36,7 +36,7 @@ export function authOperationsPlugin<TContext extends BaseContext>(
     async requestDidStart() {
       return {
         async responseForOperation({ operation, document, schema, contextValue, request }) {
-          if (!operation || operation.operation !== 'mutation') return null;
+          if (operation?.operation !== 'mutation') return null;
           const selections = operation.selectionSet.selections;
           if (selections.length < 2) return null;
           const fields: FieldNode[] = [];
@@ -53,7 +53,10 @@ export function authOperationsPlugin<TContext extends BaseContext>(
           for (const field of fields) {
             const single: DocumentNode = {
               kind: Kind.DOCUMENT,
-              definitions: [{ ...operation, selectionSet: { ...operation.selectionSet, selections: [field] } }, ...fragments],
+              definitions: [
+                { ...operation, selectionSet: { ...operation.selectionSet, selections: [field] } },
+                ...fragments,
+              ],
             };
             const result: ExecutionResult = await execute({
               schema,

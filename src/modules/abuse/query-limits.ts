@@ -3,11 +3,21 @@ import { ApolloArmor } from '@escape.tech/graphql-armor';
 import {
   type DocumentNode,
   type FragmentDefinitionNode,
+  GraphQLError,
+  type GraphQLSchema,
+  getOperationAST,
   Kind,
+  NoSchemaIntrospectionCustomRule,
   type OperationDefinitionNode,
+  type ParseOptions,
+  parse,
   type SelectionNode,
   type SelectionSetNode,
+  specifiedRules,
+  type ValidationContext,
+  type ValidationRule,
   type ValueNode,
+  validate,
 } from 'graphql';
 import { AppError, QUERY_REJECTED_MESSAGE } from '../../graphql/errors.js';
 
@@ -38,8 +48,10 @@ export function queryLimits(options: { hideFieldSuggestions: boolean }) {
   const { plugins, validationRules } = armor.protect();
   return {
     plugins: [...plugins, costLimitPlugin(MAX_COST)],
-    validationRules,
+    // graphql-armor is typed against graphql's CommonJS build; the functions are the same.
+    validationRules: validationRules as unknown as ValidationRule[],
     parseOptions: { maxTokens: MAX_TOKENS },
+    maxCost: MAX_COST,
   };
 }
 
@@ -73,7 +85,8 @@ export function operationCost(
       const name = value.name.value;
       const given = variables[name];
       const fallback = defaults.get(name);
-      size = given !== undefined ? given : fallback?.kind === Kind.INT ? Number.parseInt(fallback.value, 10) : 1;
+      size =
+        given !== undefined ? given : fallback?.kind === Kind.INT ? Number.parseInt(fallback.value, 10) : 1;
     }
     return typeof size === 'number' && Number.isFinite(size) && size > 1 ? size : 1;
   };
@@ -109,6 +122,20 @@ export function operationCost(
   return selectionsCost(operation.selectionSet, new Set());
 }
 
+/**
+ * The same check as a validation rule, for documents checked ahead of time (e.g. the console's
+ * saved operations), with the variables they will be sent with.
+ */
+export function costLimitRule(maxCost: number, variables: Record<string, unknown> = {}): ValidationRule {
+  return (context: ValidationContext) => ({
+    OperationDefinition(operation) {
+      if (operationCost(operation, context.getDocument(), variables) > maxCost) {
+        context.reportError(new GraphQLError(QUERY_REJECTED_MESSAGE, { nodes: [operation] }));
+      }
+    },
+  });
+}
+
 /** Refuses (HTTP 400, QUERY_REJECTED) an operation whose cost exceeds `maxCost`. */
 export function costLimitPlugin<TContext extends BaseContext>(maxCost: number): ApolloServerPlugin<TContext> {
   return {
@@ -122,4 +149,62 @@ export function costLimitPlugin<TContext extends BaseContext>(maxCost: number): 
       };
     },
   };
+}
+
+export interface OperationLimits {
+  validationRules: readonly ValidationRule[];
+  parseOptions: ParseOptions;
+  maxCost: number;
+  /** False: introspection fields are refused (production, unless GRAPHQL_INTROSPECTION=true). */
+  introspection: boolean;
+}
+
+/**
+ * Parses and validates an operation under the same limits as HTTP (tokens, depth, aliases,
+ * directives, cost, introspection), for transports that do not go through Apollo: the WebSocket
+ * server. Returns the errors to answer with, or the execution arguments.
+ */
+export function prepareOperation(
+  schema: GraphQLSchema,
+  request: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null },
+  limits: OperationLimits,
+):
+  | readonly GraphQLError[]
+  | {
+      schema: GraphQLSchema;
+      document: DocumentNode;
+      operationName?: string | null;
+      variableValues?: Record<string, unknown> | null;
+    } {
+  // Apollo's codes for the same refusals, which formatError maps to the contract's.
+  const coded = (error: GraphQLError, code: string) =>
+    new GraphQLError(error.message, {
+      nodes: error.nodes,
+      source: error.source,
+      positions: error.positions,
+      originalError: error.originalError,
+      extensions: { ...error.extensions, code },
+    });
+  let document: DocumentNode;
+  try {
+    document = parse(request.query, limits.parseOptions);
+  } catch (error) {
+    const syntax =
+      error instanceof GraphQLError
+        ? error
+        : new GraphQLError('Syntax Error: the operation could not be parsed.');
+    return [coded(syntax, 'GRAPHQL_PARSE_FAILED')];
+  }
+  const rules = [
+    ...specifiedRules,
+    ...limits.validationRules,
+    ...(limits.introspection ? [] : [NoSchemaIntrospectionCustomRule]),
+  ];
+  const errors = validate(schema, document, rules);
+  if (errors.length > 0) return errors.map((error) => coded(error, 'GRAPHQL_VALIDATION_FAILED'));
+  const operation = getOperationAST(document, request.operationName ?? undefined);
+  if (operation && operationCost(operation, document, request.variables ?? {}) > limits.maxCost) {
+    return [new GraphQLError(QUERY_REJECTED_MESSAGE)];
+  }
+  return { schema, document, operationName: request.operationName, variableValues: request.variables };
 }

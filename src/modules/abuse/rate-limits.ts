@@ -1,7 +1,7 @@
-import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { RateLimitedError } from '../../graphql/errors.js';
 import type { Logger } from '../../lib/logger.js';
+import type { RedisClient } from '../../server/redis.js';
 
 export interface AuthRateLimiter {
   /** Spends one attempt of `ip`'s budget; throws RATE_LIMITED when it is used up. */
@@ -15,14 +15,19 @@ export interface AuthRateLimiter {
  */
 export function createAuthRateLimiter(options: {
   pointsPerMinute: number;
-  redis?: Redis;
+  redis?: RedisClient;
   logger: Logger;
 }): AuthRateLimiter {
   const base = { points: options.pointsPerMinute, duration: 60, keyPrefix: 'rl:auth' };
   const memory = new RateLimiterMemory(base);
   const { redis, logger } = options;
   const limiter = redis
-    ? new RateLimiterRedis({ ...base, storeClient: redis, rejectIfRedisNotReady: true, insuranceLimiter: memory })
+    ? new RateLimiterRedis({
+        ...base,
+        storeClient: redis,
+        rejectIfRedisNotReady: true,
+        insuranceLimiter: memory,
+      })
     : memory;
   let warned = false;
   redis?.on('ready', () => {

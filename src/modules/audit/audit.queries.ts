@@ -30,9 +30,16 @@ function filterConditions(tenantId: string, filter: AuditFilter): SQL[] {
   const action = filter.action?.trim();
   if (action) {
     if (action.length > 100 || !/^[a-z0-9_.]+$/.test(action)) {
-      errors.push({ field: 'filter.action', message: 'An action is lowercase words separated by dots, e.g. auth.login.failed or auth.' });
+      errors.push({
+        field: 'filter.action',
+        message: 'An action is lowercase words separated by dots, e.g. auth.login.failed or auth.',
+      });
     } else {
-      conditions.push(action.endsWith('.') ? like(auditEvents.action, `${escapeLike(action)}%`) : eq(auditEvents.action, action));
+      conditions.push(
+        action.endsWith('.')
+          ? like(auditEvents.action, `${escapeLike(action)}%`)
+          : eq(auditEvents.action, action),
+      );
     }
   }
   for (const [field, column] of [
@@ -41,7 +48,8 @@ function filterConditions(tenantId: string, filter: AuditFilter): SQL[] {
   ] as const) {
     const value = filter[field];
     if (value === undefined || value === null) continue;
-    if (!isUuid(value)) errors.push({ field: `filter.${field}`, message: `${field} must be an id (a UUID).` });
+    if (!isUuid(value))
+      errors.push({ field: `filter.${field}`, message: `${field} must be an id (a UUID).` });
     else conditions.push(eq(column, value));
   }
   if (filter.since) conditions.push(gte(auditEvents.createdAt, filter.since));
@@ -64,7 +72,10 @@ export async function listAuditEvents(
 ): Promise<Connection<AuditEventRow>> {
   const conditions = filterConditions(tenantId, options.filter);
   const page = [...conditions];
-  if (options.after) page.push(afterCursor(createdAt, auditEvents.id, 'DESC', decodeCursor(options.after, ORDERING, createdAt)));
+  if (options.after)
+    page.push(
+      afterCursor(createdAt, auditEvents.id, 'DESC', decodeCursor(options.after, ORDERING, createdAt)),
+    );
   const rows = await db
     .select({ event: auditEvents, sortValue: createdAt.asText.mapWith(String) })
     .from(auditEvents)
@@ -78,7 +89,10 @@ export async function listAuditEvents(
       hasCursor: Boolean(options.after),
       ordering: ORDERING,
       count: async () => {
-        const [total] = await db.select({ n: count() }).from(auditEvents).where(and(...conditions));
+        const [total] = await db
+          .select({ n: count() })
+          .from(auditEvents)
+          .where(and(...conditions));
         return total?.n ?? 0;
       },
     },

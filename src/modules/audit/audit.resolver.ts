@@ -1,9 +1,10 @@
 import { Arg, Ctx, FieldResolver, ID, Int, Query, Resolver, Root } from 'type-graphql';
-import type { AuditEventRow, UserRow } from '../../db/schema.js';
+import type { AuditEventRow } from '../../db/schema.js';
 import type { Context, SignedInContext } from '../../graphql/context.js';
 import { BadUserInputError } from '../../graphql/errors.js';
 import { type Connection, validateFirst } from '../../graphql/pagination.js';
 import { isUuid } from '../../lib/ids.js';
+import type { UserView } from '../cache/identity-cache.js';
 import { User } from '../users/user.types.js';
 import { listAuditEvents } from './audit.queries.js';
 import { AuditEvent, AuditEventConnection, AuditEventFilter } from './audit.types.js';
@@ -25,14 +26,18 @@ export class AuditResolver {
     if (tenantId !== undefined && tenantId !== null && !isUuid(tenantId)) {
       throw BadUserInputError.field('tenantId', 'tenantId must be an id (a UUID).');
     }
-    return listAuditEvents(ctx.services.db, tenantId ?? ctx.caller.tenantId, { filter: filter ?? {}, first: size, after });
+    return listAuditEvents(ctx.services.db, tenantId ?? ctx.caller.tenantId, {
+      filter: filter ?? {},
+      first: size,
+      after,
+    });
   }
 
   @FieldResolver(() => User, {
     nullable: true,
     description: 'Null for anonymous events such as a failed login for an unknown email.',
   })
-  async actor(@Root() event: AuditEventRow, @Ctx() ctx: Context): Promise<UserRow | null> {
+  async actor(@Root() event: AuditEventRow, @Ctx() ctx: Context): Promise<UserView | null> {
     if (!event.actorId) return null;
     return ctx.loadersFor(event.tenantId).userById.load(event.actorId);
   }

@@ -1,6 +1,7 @@
 import type { Executor } from '../../db/client.js';
 import { auditEvents } from '../../db/schema.js';
 import type { RequestOrigin } from '../../graphql/context.js';
+import { announceAuditEvent } from '../realtime/audit-feed.js';
 
 export interface AuditEventInput {
   tenantId: string;
@@ -21,22 +22,27 @@ function clean(value: string | null | undefined, max: number): string | null {
 
 /**
  * Writes one audit event. Call it with the transaction that makes the change, so an event is
- * never lost and never describes a change that rolled back.
+ * never lost and never describes a change that rolled back. ADMINs' live feed
+ * (auditEventAdded) hears of it once that transaction commits.
  */
 export async function recordAuditEvent(
   db: Executor,
   origin: RequestOrigin,
   event: AuditEventInput,
 ): Promise<void> {
-  await db.insert(auditEvents).values({
-    tenantId: event.tenantId,
-    actorId: event.actorId,
-    action: event.action,
-    targetType: event.targetType ?? null,
-    targetId: event.targetId ?? null,
-    ipAddress: clean(origin.ip, 64),
-    userAgent: clean(origin.userAgent, 512),
-    metadata: event.metadata ?? null,
-    createdAt: event.at,
-  });
+  const [row] = await db
+    .insert(auditEvents)
+    .values({
+      tenantId: event.tenantId,
+      actorId: event.actorId,
+      action: event.action,
+      targetType: event.targetType ?? null,
+      targetId: event.targetId ?? null,
+      ipAddress: clean(origin.ip, 64),
+      userAgent: clean(origin.userAgent, 512),
+      metadata: event.metadata ?? null,
+      createdAt: event.at,
+    })
+    .returning();
+  if (row) await announceAuditEvent(db, row);
 }

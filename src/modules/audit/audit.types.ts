@@ -9,7 +9,15 @@ export class AuditEvent
   implements
     Pick<
       AuditEventRow,
-      'id' | 'tenantId' | 'actorId' | 'action' | 'targetType' | 'targetId' | 'ipAddress' | 'userAgent' | 'createdAt'
+      | 'id'
+      | 'tenantId'
+      | 'actorId'
+      | 'action'
+      | 'targetType'
+      | 'targetId'
+      | 'ipAddress'
+      | 'userAgent'
+      | 'createdAt'
     >
 {
   @Field(() => ID)
@@ -71,7 +79,10 @@ export class AuditEventConnection {
 
 @InputType('AuditEventFilter')
 export class AuditEventFilter {
-  @Field(() => String, { nullable: true, description: "Exact action, or a prefix ending in '.', e.g. 'auth.'" })
+  @Field(() => String, {
+    nullable: true,
+    description: "Exact action, or a prefix ending in '.', e.g. 'auth.'",
+  })
   action?: string | null;
 
   @Field(() => ID, { nullable: true })

@@ -14,7 +14,9 @@ export async function purgeAuditEvents(db: Db, cutoff: Date): Promise<number> {
   for (;;) {
     const deleted = await db.transaction(async (tx) => {
       const [lock] = executeRows<{ locked: boolean }>(
-        await tx.execute(sql`select pg_try_advisory_xact_lock(${LOCKS.auditPurge.toString()}::bigint) as locked`),
+        await tx.execute(
+          sql`select pg_try_advisory_xact_lock(${LOCKS.auditPurge.toString()}::bigint) as locked`,
+        ),
       );
       if (!lock?.locked) return -1;
       const doomed = tx

@@ -1,9 +1,11 @@
 import { and, eq } from 'drizzle-orm';
 import { isUniqueViolation } from '../../db/errors.js';
+import { transaction } from '../../db/transaction.js';
 import { type UserRow, users } from '../../db/schema.js';
 import type { Caller, RequestOrigin, Services } from '../../graphql/context.js';
 import { BadUserInputError, ConflictError, NotFoundError } from '../../graphql/errors.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
+import { afterUsersChanged } from '../realtime/changes.js';
 import { afterSessionsEnded } from '../sessions/session-end.service.js';
 import { endUserSessions } from '../sessions/sessions.service.js';
 import { tenantSettings } from '../tenants/settings.js';
@@ -12,7 +14,7 @@ import { checkDisplayName, checkEmail } from '../users/user-input.js';
 import { findUserById, USERS_EMAIL_UNIQUE } from '../users/users.queries.js';
 import { assertPasswordPolicy } from './auth.service.js';
 
-export type AccountDeps = Pick<Services, 'db' | 'clock' | 'hasher' | 'sessionGuard'>;
+export type AccountDeps = Pick<Services, 'db' | 'clock' | 'hasher' | 'cache' | 'events'>;
 
 async function loadSelf(deps: AccountDeps, caller: Caller): Promise<UserRow> {
   const user = await findUserById(deps.db, caller.tenantId, caller.userId);
@@ -62,14 +64,15 @@ export async function updateMe(
   }
   if (Object.keys(changes).length === 0) return user;
   const now = deps.clock.now();
+  let updated: UserRow;
   try {
-    return await deps.db.transaction(async (tx) => {
-      const [updated] = await tx
+    updated = await transaction(deps.db, async (tx) => {
+      const [row] = await tx
         .update(users)
         .set({ ...changes, updatedAt: now })
         .where(and(eq(users.tenantId, caller.tenantId), eq(users.id, caller.userId)))
         .returning();
-      if (!updated) throw new NotFoundError('User');
+      if (!row) throw new NotFoundError('User');
       await recordAuditEvent(tx, origin, {
         tenantId: caller.tenantId,
         actorId: caller.userId,
@@ -79,7 +82,7 @@ export async function updateMe(
         metadata: { fields: Object.keys(changes), self: true },
         at: now,
       });
-      return updated;
+      return row;
     });
   } catch (error) {
     if (isUniqueViolation(error, USERS_EMAIL_UNIQUE)) {
@@ -87,6 +90,8 @@ export async function updateMe(
     }
     throw error;
   }
+  await afterUsersChanged(deps, caller.tenantId, [caller.userId]);
+  return updated;
 }
 
 /** Changes the caller's password and ends every other session of theirs. */
@@ -109,7 +114,7 @@ export async function changePassword(
   );
   const passwordHash = await deps.hasher.hash(input.newPassword);
   const now = deps.clock.now();
-  const ended = await deps.db.transaction(async (tx) => {
+  const ended = await transaction(deps.db, async (tx) => {
     await tx
       .update(users)
       .set({ passwordHash, updatedAt: now, failedLoginCount: 0, lockedUntil: null })
@@ -134,5 +139,7 @@ export async function changePassword(
     return endedSessions;
   });
   await afterSessionsEnded(deps, ended, 'PASSWORD_CHANGED');
+  // updatedAt moves and a lock is cleared: both visible on the user.
+  await afterUsersChanged(deps, caller.tenantId, [caller.userId]);
   return true;
 }

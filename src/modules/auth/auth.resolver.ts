@@ -2,6 +2,7 @@ import { Arg, Ctx, Int, Mutation, Query, Resolver } from 'type-graphql';
 import type { UserRow } from '../../db/schema.js';
 import { adoptCaller, type Context, type SignedInContext } from '../../graphql/context.js';
 import { NotFoundError, UnauthenticatedError } from '../../graphql/errors.js';
+import type { UserView } from '../cache/identity-cache.js';
 import { afterSessionsEnded, logout, logoutAll } from '../sessions/session-end.service.js';
 import { User } from '../users/user.types.js';
 import { changePassword, updateMe } from './account.service.js';
@@ -58,11 +59,14 @@ export class AuthResolver {
     await ctx.services.authRateLimiter.consume(ctx.origin.ip);
     const outcome = await refresh(ctx.services, input.refreshToken, ctx.origin);
     if ('reuse' in outcome) {
-      await afterSessionsEnded(
-        ctx.services,
-        [{ id: outcome.reuse.sessionId, tenantId: outcome.reuse.tenantId, userId: outcome.reuse.userId }],
-        'REFRESH_TOKEN_REUSE',
-      );
+      // Announced once, by the request that ended it.
+      if (outcome.reuse.endedNow) {
+        await afterSessionsEnded(
+          ctx.services,
+          [{ id: outcome.reuse.sessionId, tenantId: outcome.reuse.tenantId, userId: outcome.reuse.userId }],
+          'REFRESH_TOKEN_REUSE',
+        );
+      }
       throw new UnauthenticatedError('Invalid refresh token.');
     }
     return signedIn(ctx, outcome.result);
@@ -79,7 +83,7 @@ export class AuthResolver {
   }
 
   @Query(() => User, { description: 'The signed-in user.' })
-  async me(@Ctx() ctx: SignedInContext): Promise<UserRow> {
+  async me(@Ctx() ctx: SignedInContext): Promise<UserView> {
     const user = await ctx.loaders.userById.load(ctx.caller.userId);
     if (!user) throw new NotFoundError('User');
     return user;

@@ -1,5 +1,6 @@
 import { eq } from 'drizzle-orm';
 import { isUniqueViolation } from '../../db/errors.js';
+import { transaction } from '../../db/transaction.js';
 import { type SessionRow, type TenantRow, type UserRow, users } from '../../db/schema.js';
 import type { RequestOrigin, Services } from '../../graphql/context.js';
 import {
@@ -12,6 +13,7 @@ import {
 } from '../../graphql/errors.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
 import { checkPasswordPolicy } from '../passwords/index.js';
+import { afterUsersChanged } from '../realtime/changes.js';
 import { createSession, loadSessionAccount, rotateRefreshToken } from '../sessions/sessions.service.js';
 import { tenantSettings, tokenLifetimes } from '../tenants/settings.js';
 import { findTenantBySlug } from '../tenants/tenants.queries.js';
@@ -20,7 +22,10 @@ import { findUserByEmail, USERS_EMAIL_UNIQUE } from '../users/users.queries.js';
 import { KeyedSerializer } from './keyed-serializer.js';
 import { clearFailedLogins, reserveLoginAttempt } from './lockout.js';
 
-export type AuthDeps = Pick<Services, 'db' | 'clock' | 'hasher' | 'tokens' | 'config' | 'logger' | 'metrics'>;
+export type AuthDeps = Pick<
+  Services,
+  'db' | 'clock' | 'hasher' | 'tokens' | 'config' | 'logger' | 'metrics' | 'cache' | 'events'
+>;
 
 export interface AuthResult {
   accessToken: string;
@@ -104,7 +109,7 @@ export async function register(
     lifetimeSeconds: tokenLifetimes(tenant, deps.config.jwt).refreshTokenTtlSeconds,
   };
   try {
-    const { user, session, refreshToken } = await deps.db.transaction(async (tx) => {
+    const { user, session, refreshToken } = await transaction(deps.db, async (tx) => {
       const [user] = await tx
         .insert(users)
         .values({
@@ -203,6 +208,8 @@ export async function login(deps: AuthDeps, input: LoginInput, origin: RequestOr
           metadata: { maxFailedLogins: settings.maxFailedLogins, lockoutMinutes: settings.lockoutMinutes },
           at: now,
         });
+        // lockedUntil is part of the user as MODERATORs and ADMINs see it.
+        await afterUsersChanged(deps, tenant.id, [user.id]);
       }
       return { kind: 'bad_password' };
     }
@@ -210,7 +217,7 @@ export async function login(deps: AuthDeps, input: LoginInput, origin: RequestOr
     // Old hashes (another cost or scheme) are upgraded while the plain password is at hand.
     const newHash = verdict.needsRehash ? await deps.hasher.hash(input.password) : undefined;
     const lifetimeSeconds = tokenLifetimes(tenant, deps.config.jwt).refreshTokenTtlSeconds;
-    return deps.db.transaction(async (tx) => {
+    return transaction(deps.db, async (tx) => {
       await clearFailedLogins(tx, user.id);
       const [signedIn] = await tx
         .update(users)
@@ -242,6 +249,8 @@ export async function login(deps: AuthDeps, input: LoginInput, origin: RequestOr
   }
   if (outcome.kind === 'bad_password') return loginFailed(deps, origin, tenant, user, 'bad_password', now);
   deps.metrics.loginAttempt('succeeded');
+  // lastLoginAt (and a cleared lock) changed.
+  await afterUsersChanged(deps, tenant.id, [user.id]);
   return issueTokens(deps, outcome.user, tenant, outcome.session, outcome.refreshToken);
 }
 
@@ -276,7 +285,7 @@ class InactiveAccount extends Error {}
 
 export type RefreshOutcome =
   | { result: AuthResult }
-  | { reuse: { sessionId: string; tenantId: string; userId: string } };
+  | { reuse: { sessionId: string; tenantId: string; userId: string; endedNow: boolean } };
 
 /** Rotates a refresh token; on reuse the session is already ended when this returns. */
 export async function refresh(
@@ -287,8 +296,7 @@ export async function refresh(
   if (presented.length < 20 || presented.length > 200)
     throw new UnauthenticatedError('Invalid refresh token.');
   const now = deps.clock.now();
-  const outcome = await deps.db
-    .transaction(async (tx) => {
+  const outcome = await transaction(deps.db, async (tx) => {
       const rotation = await rotateRefreshToken(tx, presented, now, origin);
       if (rotation.outcome === 'invalid') return { kind: 'invalid' as const };
       if (rotation.outcome === 'reused') {
@@ -319,8 +327,8 @@ export async function refresh(
   if (outcome.kind === 'invalid') throw new UnauthenticatedError('Invalid refresh token.');
   if (outcome.kind === 'reused') {
     deps.metrics.refreshTokenReuse();
-    const { sessionId, tenantId, userId } = outcome.rotation;
-    return { reuse: { sessionId, tenantId, userId } };
+    const { sessionId, tenantId, userId, endedNow } = outcome.rotation;
+    return { reuse: { sessionId, tenantId, userId, endedNow } };
   }
   const { user, tenant } = outcome.account;
   return {

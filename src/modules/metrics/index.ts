@@ -2,7 +2,6 @@ export {
   AppMetrics,
   type LoginOutcome,
   type MetricSources,
-  noMetrics,
   type ServiceMetrics,
 } from './metrics.js';
 export { metricsPlugin } from './metrics.plugin.js';

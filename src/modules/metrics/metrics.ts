@@ -14,9 +14,6 @@ export interface ServiceMetrics {
   refreshTokenReuse(): void;
 }
 
-/** For code that runs outside an app (scripts): counts nothing. */
-export const noMetrics: ServiceMetrics = { loginAttempt() {}, refreshTokenReuse() {} };
-
 /** Read at scrape time; set once the app has built them. */
 export interface MetricSources {
   pool?: () => PoolStats;

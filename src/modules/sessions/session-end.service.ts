@@ -3,24 +3,44 @@ import type { Executor } from '../../db/client.js';
 import { type SessionEndReason, sessions } from '../../db/schema.js';
 import type { Caller, RequestOrigin, Services } from '../../graphql/context.js';
 import { NotFoundError } from '../../graphql/errors.js';
+import { transaction } from '../../db/transaction.js';
 import { isUuid } from '../../lib/ids.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
+import { type SessionEndedPayload, topics } from '../realtime/topics.js';
 import { type EndedSession, endSessions } from './sessions.service.js';
 
-export type SessionEndDeps = Pick<Services, 'db' | 'clock' | 'sessionGuard'>;
+export type SessionEndDeps = Pick<Services, 'db' | 'clock' | 'cache' | 'events'>;
 
 /**
- * Everything that must happen once ended sessions are committed: their access tokens stop
- * working at once (here and, through the guard's subscribers, on other instances). Await it
- * before answering, so that the client's next request finds the session ended on any instance.
+ * Everything that must happen once ended sessions are committed — the one place every ended
+ * session passes: their access tokens stop working at once on every instance (the session
+ * checks are invalidated everywhere before this resolves), then each user's `sessionEnded`
+ * subscribers hear of it (and that session's own WebSockets close). Await it before answering,
+ * so that the client's next request finds the session ended on any instance.
  */
 export async function afterSessionsEnded(
-  deps: Pick<Services, 'sessionGuard'>,
+  deps: Pick<Services, 'cache' | 'events' | 'clock'>,
   ended: EndedSession[],
-  _reason: SessionEndReason,
+  reason: SessionEndReason,
 ): Promise<void> {
   if (ended.length === 0) return;
-  await deps.sessionGuard.invalidate({ kind: 'session', sessionIds: ended.map((s) => s.id) });
+  const byTenant = new Map<string, string[]>();
+  for (const session of ended) byTenant.set(session.tenantId, [...(byTenant.get(session.tenantId) ?? []), session.id]);
+  await Promise.all(
+    [...byTenant].map(([tenantId, sessions]) => deps.cache.invalidate({ tenantId, sessions })),
+  );
+  const at = deps.clock.now();
+  await Promise.all(
+    ended.map((session) =>
+      deps.events.publish(topics.sessionEnded(session.tenantId, session.userId), {
+        sessionId: session.id,
+        userId: session.userId,
+        tenantId: session.tenantId,
+        reason,
+        at: (session.endedAt ?? at).toISOString(),
+      } satisfies SessionEndedPayload),
+    ),
+  );
 }
 
 async function endAndAudit(
@@ -36,7 +56,7 @@ async function endAndAudit(
   ) => { targetId: string | null; metadata?: Record<string, unknown> },
 ): Promise<EndedSession[]> {
   const now = deps.clock.now();
-  const ended = await deps.db.transaction(async (tx) => {
+  const ended = await transaction(deps.db, async (tx) => {
     const rows = await endSessions(tx, where, reason, now);
     if (rows.length > 0) {
       const first = rows[0] as EndedSession;

@@ -1,7 +1,8 @@
 import { Arg, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
-import type { SessionRow, UserRow } from '../../db/schema.js';
+import type { SessionRow } from '../../db/schema.js';
 import type { Context, SignedInContext } from '../../graphql/context.js';
 import { NotFoundError } from '../../graphql/errors.js';
+import type { UserView } from '../cache/identity-cache.js';
 import { User } from '../users/user.types.js';
 import { Session } from './session.types.js';
 import { revokeSession } from './session-end.service.js';
@@ -26,7 +27,7 @@ export class SessionsResolver {
   }
 
   @FieldResolver(() => User)
-  async user(@Root() session: SessionRow, @Ctx() ctx: Context): Promise<UserRow> {
+  async user(@Root() session: SessionRow, @Ctx() ctx: Context): Promise<UserView> {
     // Through the loaders of the session's tenant: a system ADMIN may be reading another tenant's.
     const user = await ctx.loadersFor(session.tenantId).userById.load(session.userId);
     if (!user) throw new NotFoundError('User');

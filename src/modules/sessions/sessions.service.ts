@@ -108,6 +108,7 @@ export interface EndedSession {
   id: string;
   tenantId: string;
   userId: string;
+  endedAt?: Date | null;
 }
 
 /** Ends every still-active session matching `where`; returns the ones it ended. */
@@ -121,7 +122,12 @@ export async function endSessions(
     .update(sessions)
     .set({ endedAt: now, endReason: reason })
     .where(and(where, isNull(sessions.endedAt)))
-    .returning({ id: sessions.id, tenantId: sessions.tenantId, userId: sessions.userId });
+    .returning({
+      id: sessions.id,
+      tenantId: sessions.tenantId,
+      userId: sessions.userId,
+      endedAt: sessions.endedAt,
+    });
 }
 
 export function endUserSessions(

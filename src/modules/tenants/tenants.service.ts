@@ -1,5 +1,6 @@
 import { eq } from 'drizzle-orm';
 import { isUniqueViolation } from '../../db/errors.js';
+import { transaction } from '../../db/transaction.js';
 import { sessions, type TenantRow, tenants, type UserRow, users } from '../../db/schema.js';
 import type { Caller, RequestOrigin, Services } from '../../graphql/context.js';
 import {
@@ -13,6 +14,7 @@ import { type Connection, validateFirst } from '../../graphql/pagination.js';
 import { isUuid } from '../../lib/ids.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
 import { checkPasswordPolicy } from '../passwords/index.js';
+import { afterTenantChanged } from '../realtime/changes.js';
 import { afterSessionsEnded } from '../sessions/session-end.service.js';
 import { type EndedSession, endSessions } from '../sessions/sessions.service.js';
 import { checkDisplayName, checkEmail } from '../users/user-input.js';
@@ -21,7 +23,7 @@ import type { CreateTenantInput, UpdateTenantInput } from './tenant.inputs.js';
 import { checkSettings, checkSlug, checkTenantName } from './tenant-input.js';
 import { listTenants, lockTenant, TENANTS_SLUG_UNIQUE } from './tenants.queries.js';
 
-export type TenantAdminDeps = Pick<Services, 'db' | 'clock' | 'hasher' | 'sessionGuard' | 'config'>;
+export type TenantAdminDeps = Pick<Services, 'db' | 'clock' | 'hasher' | 'cache' | 'events' | 'config'>;
 
 const tenantNotFound = () => new NotFoundError('Tenant');
 
@@ -71,7 +73,7 @@ export async function createTenant(
   const passwordHash = await deps.hasher.hash(input.adminPassword);
   const now = deps.clock.now();
   try {
-    return await deps.db.transaction(async (tx) => {
+    return await transaction(deps.db, async (tx) => {
       const [tenant] = await tx
         .insert(tenants)
         .values({
@@ -149,7 +151,7 @@ export async function updateTenant(
   if (errors.length > 0) throw new BadUserInputError(errors);
 
   const now = deps.clock.now();
-  const outcome = await deps.db.transaction(async (tx) => {
+  const outcome = await transaction(deps.db, async (tx) => {
     const tenant = await lockTenant(tx, id);
     if (!tenant) throw tenantNotFound();
     const settings = checkSettings(tenantSettings(tenant), input.settings);
@@ -194,8 +196,8 @@ export async function updateTenant(
     });
     return { tenant: updated, fields, ended };
   });
-  afterSessionsEnded(deps, outcome.ended, 'TENANT_SUSPENDED');
-  if (outcome.fields.includes('status')) deps.sessionGuard.invalidate({ kind: 'tenant', tenantId: id });
+  await afterSessionsEnded(deps, outcome.ended, 'TENANT_SUSPENDED');
+  if (outcome.fields.length > 0) await afterTenantChanged(deps, id);
   return outcome.tenant;
 }
 
@@ -208,7 +210,7 @@ export async function deleteTenant(
 ): Promise<boolean> {
   if (!isUuid(id)) throw tenantNotFound();
   const now = deps.clock.now();
-  const ended = await deps.db.transaction(async (tx) => {
+  const ended = await transaction(deps.db, async (tx) => {
     const tenant = await lockTenant(tx, id);
     if (!tenant) throw tenantNotFound();
     if (tenant.slug === deps.config.systemTenantSlug) {
@@ -228,7 +230,7 @@ export async function deleteTenant(
     });
     return endedSessions;
   });
-  afterSessionsEnded(deps, ended, 'TENANT_DELETED');
-  deps.sessionGuard.invalidate({ kind: 'tenant', tenantId: id });
+  await afterSessionsEnded(deps, ended, 'TENANT_DELETED');
+  await afterTenantChanged(deps, id, { deleted: true });
   return true;
 }

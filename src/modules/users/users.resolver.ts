@@ -4,6 +4,7 @@ import type { Context, SignedInContext } from '../../graphql/context.js';
 import { NotFoundError } from '../../graphql/errors.js';
 import type { Connection } from '../../graphql/pagination.js';
 import { isUuid } from '../../lib/ids.js';
+import type { UserView } from '../cache/identity-cache.js';
 import { Session } from '../sessions/session.types.js';
 import { Tenant } from '../tenants/tenant.types.js';
 import { CreateUserInput, UpdateUserInput, UserFilter, UserOrder } from './user.inputs.js';
@@ -24,7 +25,7 @@ export class UsersResolver {
     description:
       "Null when no such user exists in the caller's tenant (any tenant for system ADMINs); never reveals other tenants.",
   })
-  async user(@Arg('id', () => ID) id: string, @Ctx() ctx: SignedInContext): Promise<UserRow | null> {
+  async user(@Arg('id', () => ID) id: string, @Ctx() ctx: SignedInContext): Promise<UserView | null> {
     if (!isUuid(id)) return null;
     if (!ctx.caller.isSystemAdmin) return ctx.loaders.userById.load(id);
     const tenantId = await findUserTenantId(ctx.services.db, id);

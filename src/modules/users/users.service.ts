@@ -1,5 +1,6 @@
 import { and, eq } from 'drizzle-orm';
 import { isUniqueViolation } from '../../db/errors.js';
+import { transaction } from '../../db/transaction.js';
 import { type Role, type UserRow, type UserStatus, users } from '../../db/schema.js';
 import type { Caller, RequestOrigin, Services } from '../../graphql/context.js';
 import type { OrderDirection } from '../../graphql/enums.js';
@@ -14,6 +15,7 @@ import { type Connection, validateFirst } from '../../graphql/pagination.js';
 import { isUuid } from '../../lib/ids.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
 import { checkPasswordPolicy } from '../passwords/index.js';
+import { afterUsersChanged } from '../realtime/changes.js';
 import { afterSessionsEnded } from '../sessions/session-end.service.js';
 import { type EndedSession, endUserSessions } from '../sessions/sessions.service.js';
 import { tenantSettings } from '../tenants/settings.js';
@@ -30,7 +32,7 @@ import {
 import { checkDisplayName, checkEmail, EMAIL_MAX_LENGTH } from './user-input.js';
 import { listUsers, lockActiveAdmins, lockUser, USERS_EMAIL_UNIQUE } from './users.queries.js';
 
-export type UserAdminDeps = Pick<Services, 'db' | 'clock' | 'hasher' | 'sessionGuard'>;
+export type UserAdminDeps = Pick<Services, 'db' | 'clock' | 'hasher' | 'cache' | 'events'>;
 
 const emailTaken = () =>
   new ConflictError('email', 'An account with this email already exists in this tenant.');
@@ -100,7 +102,7 @@ export async function createUser(
   const passwordHash = await deps.hasher.hash(input.password);
   const now = deps.clock.now();
   try {
-    return await deps.db.transaction(async (tx) => {
+    return await transaction(deps.db, async (tx) => {
       const [user] = await tx
         .insert(users)
         .values({
@@ -176,7 +178,7 @@ export async function updateUser(
 
   let outcome: { user: UserRow; fields: string[]; ended: EndedSession[] };
   try {
-    outcome = await deps.db.transaction(async (tx) => {
+    outcome = await transaction(deps.db, async (tx) => {
       // Admins first, then the target: the same order in every transaction, so no deadlock.
       const admins = touchesAdmins ? await lockActiveAdmins(tx, tenantId) : [];
       const target = await lockUser(tx, tenantId, id);
@@ -213,10 +215,8 @@ export async function updateUser(
     if (isUniqueViolation(error, USERS_EMAIL_UNIQUE)) throw emailTaken();
     throw error;
   }
-  afterSessionsEnded(deps, outcome.ended, 'USER_SUSPENDED');
-  if (outcome.fields.includes('role') || outcome.fields.includes('status')) {
-    deps.sessionGuard.invalidate({ kind: 'user', userId: id });
-  }
+  await afterSessionsEnded(deps, outcome.ended, 'USER_SUSPENDED');
+  if (outcome.fields.length > 0) await afterUsersChanged(deps, tenantId, [id]);
   return outcome.user;
 }
 
@@ -229,7 +229,7 @@ export async function deleteUser(
 ): Promise<boolean> {
   const tenantId = await reachableUserTenant(deps, caller, id);
   const now = deps.clock.now();
-  const ended = await deps.db.transaction(async (tx) => {
+  const ended = await transaction(deps.db, async (tx) => {
     const admins = await lockActiveAdmins(tx, tenantId);
     const target = await lockUser(tx, tenantId, id);
     if (!target) throw userNotFound();
@@ -249,8 +249,8 @@ export async function deleteUser(
     });
     return endedSessions;
   });
-  afterSessionsEnded(deps, ended, 'USER_DELETED');
-  deps.sessionGuard.invalidate({ kind: 'user', userId: id });
+  await afterSessionsEnded(deps, ended, 'USER_DELETED');
+  await afterUsersChanged(deps, tenantId, [id], { deleted: true });
   return true;
 }
 
@@ -263,7 +263,7 @@ export async function unlockUser(
 ): Promise<UserRow> {
   const tenantId = await reachableUserTenant(deps, caller, id);
   const now = deps.clock.now();
-  return deps.db.transaction(async (tx) => {
+  const unlocked = await transaction(deps.db, async (tx) => {
     const target = await lockUser(tx, tenantId, id);
     if (!target) throw userNotFound();
     assertCanManage(caller, target);
@@ -287,4 +287,6 @@ export async function unlockUser(
     });
     return user;
   });
+  await afterUsersChanged(deps, tenantId, [id]);
+  return unlocked;
 }

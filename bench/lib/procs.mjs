@@ -1,0 +1,139 @@
+// Child processes of the benchmark: the service (dist/main.js), the ceiling, helpers. Each one is
+// watched for its resident set size (peak per measured window) and stopped by its own pid.
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const running = new Set();
+
+/** A free TCP port on loopback (asked from the kernel, then released). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** VmRSS of a process in bytes, or null once it is gone. */
+export function rssOf(pid) {
+  try {
+    const match = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Spawns `node <args>` with its output in `logFile`, and samples its RSS every 100 ms.
+ * `peak()` is the highest RSS since the last `resetPeak()`.
+ */
+export function startProcess({ name, args, cwd, env, logFile, nodeFlags = [] }) {
+  const fd = openSync(logFile, 'a');
+  const child = spawn(process.execPath, [...nodeFlags, ...args], {
+    cwd,
+    env,
+    stdio: ['ignore', fd, fd],
+  });
+  closeSync(fd);
+  let peak = 0;
+  let exited = null;
+  const exit = new Promise((resolve) => {
+    child.once('exit', (code, signal) => {
+      exited = { code, signal };
+      running.delete(proc);
+      clearInterval(sampler);
+      resolve(exited);
+    });
+  });
+  const sample = () => {
+    const rss = rssOf(child.pid);
+    if (rss !== null && rss > peak) peak = rss;
+    return rss;
+  };
+  const sampler = setInterval(sample, 100);
+  sampler.unref();
+  const proc = {
+    name,
+    pid: child.pid,
+    child,
+    logFile,
+    spawnedAt: performance.now(),
+    exit,
+    get exited() {
+      return exited;
+    },
+    rss: sample,
+    peak: () => Math.max(peak, sample() ?? 0),
+    resetPeak: () => {
+      peak = sample() ?? 0;
+    },
+    async stop(timeoutMs = 20_000) {
+      if (exited) return exited;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      const result = await exit;
+      clearTimeout(timer);
+      return result;
+    },
+  };
+  running.add(proc);
+  return proc;
+}
+
+/** Polls `url` until it answers 200; resolves to the milliseconds since the process was spawned. */
+export async function waitForOk(proc, url, { timeoutMs = 60_000, intervalMs = 10 } = {}) {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    if (proc.exited) {
+      throw new Error(
+        `${proc.name} exited (${JSON.stringify(proc.exited)}) before ${url} answered; see ${proc.logFile}:\n${tail(proc.logFile)}`,
+      );
+    }
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(1_000) });
+      await response.arrayBuffer();
+      if (response.status === 200) return performance.now() - proc.spawnedAt;
+    } catch {
+      // not listening yet
+    }
+    await sleep(intervalMs);
+  }
+  throw new Error(
+    `${proc.name} did not answer 200 at ${url} within ${timeoutMs} ms; see ${proc.logFile}:\n${tail(proc.logFile)}`,
+  );
+}
+
+export function tail(file, lines = 15) {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/** Stops every process still running (on the way out, also after a failure). */
+export async function stopAll() {
+  await Promise.all([...running].map((proc) => proc.stop(5_000)));
+}
+
+/** The ceiling: bare Apollo Server 5 on express 5 answering { hello }. */
+export async function startCeiling(ctx) {
+  const port = await freePort();
+  const proc = startProcess({
+    name: 'ceiling',
+    args: [join(ctx.benchDir, 'ceiling.mjs')],
+    cwd: ctx.benchDir,
+    env: { PATH: process.env.PATH, PORT: String(port), NODE_ENV: ctx.nodeEnv },
+    logFile: join(ctx.outDir, 'ceiling.log'),
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const readyMs = await waitForOk(proc, `${url}/health`);
+  return { proc, url, graphql: `${url}/graphql`, readyMs };
+}

@@ -1,0 +1,109 @@
+// Authenticated reads: `me`, the token check alone, and memory under steady `me` load.
+import { activeUsers } from '../lib/data.mjs';
+import { ME, signIn } from '../lib/gql.mjs';
+import { alternate, ceilingRun, pairedRatio, row, serviceRun, summarize, target } from '../lib/harness.mjs';
+import { gqlRequest } from '../lib/load.mjs';
+import { verifyRequests } from './common.mjs';
+
+async function tokenRequests(ctx, service, count, query) {
+  const users = await activeUsers(ctx.sql, ctx.data.small.id, count);
+  const sessions = await signIn(service.graphql, ctx.data.small.slug, users, ctx.data.password);
+  const requests = sessions.map((s) => gqlRequest(query, undefined, { authorization: `Bearer ${s.token}` }));
+  await verifyRequests(service.graphql, requests, (data) =>
+    query === ME ? data.me?.tenant?.slug === ctx.data.small.slug : true,
+  );
+  return requests;
+}
+
+/** Throughput vs the ceiling at several connection counts; one target ratio for all of them. */
+async function versusCeiling(ctx, service, requests, label, connectionCounts, goal) {
+  const rows = [];
+  const targets = [];
+  for (const connections of connectionCounts) {
+    const runs = await alternate(ctx, [
+      { key: `ceiling c${connections}`, run: (durationSec) => ceilingRun(ctx, { connections, durationSec }) },
+      {
+        key: `${label} c${connections}`,
+        run: (durationSec) => serviceRun(service, { connections, durationSec, requests }),
+      },
+    ]);
+    const ceiling = summarize(runs[`ceiling c${connections}`]);
+    const measured = summarize(runs[`${label} c${connections}`]);
+    const ratio = pairedRatio(runs[`${label} c${connections}`], runs[`ceiling c${connections}`]);
+    rows.push(row('ceiling `{ hello }`', connections, ceiling));
+    rows.push(row(label, connections, measured, { ceilingRps: ceiling.rps, ratio }));
+    targets.push(
+      target(
+        `${label} req/s at ${connections} connections`,
+        `≥ ${goal} × ceiling`,
+        `${ratio.toFixed(2)} ×`,
+        ratio >= goal,
+      ),
+    );
+  }
+  return { rows, targets };
+}
+
+export const me = {
+  name: 'me',
+  title: '`{ me { id email role tenant { slug } } }` with a valid Bearer token',
+  needs: ['small'],
+  async run(ctx) {
+    const service = await ctx.startService('me');
+    const requests = await tokenRequests(ctx, service, ctx.smoke ? 20 : 100, ME);
+    const { rows, targets } = await versusCeiling(ctx, service, requests, '`me`', [10, 50], 0.6);
+    return { rows, targets, notes: [`${requests.length} signed-in users, their tokens used in turn.`] };
+  },
+};
+
+export const token = {
+  name: 'token',
+  title: 'the token check alone: an authenticated `{ __typename }`',
+  needs: ['small'],
+  async run(ctx) {
+    const service = await ctx.startService('token');
+    const requests = await tokenRequests(ctx, service, ctx.smoke ? 20 : 100, '{ __typename }');
+    const { rows, targets } = await versusCeiling(
+      ctx,
+      service,
+      requests,
+      'authenticated `{ __typename }`',
+      [10],
+      0.8,
+    );
+    return { rows, targets, notes: [`${requests.length} signed-in users, their tokens used in turn.`] };
+  },
+};
+
+export const rss = {
+  name: 'rss',
+  title: 'server memory under steady `me` load at 50 connections',
+  needs: ['small'],
+  async run(ctx) {
+    const service = await ctx.startService('rss');
+    const requests = await tokenRequests(ctx, service, ctx.smoke ? 100 : 1000, ME);
+    const signedInRss = service.proc.rss();
+    const durationSec = ctx.smoke ? 2 : 30;
+    const runs = await alternate(
+      ctx,
+      [
+        { key: 'ceiling c50', run: (d) => ceilingRun(ctx, { connections: 50, durationSec: d }) },
+        { key: 'me c50', run: (d) => serviceRun(service, { connections: 50, durationSec: d, requests }) },
+      ],
+      { rounds: 1, durationSec },
+    );
+    const ceiling = summarize(runs['ceiling c50']);
+    const measured = summarize(runs['me c50']);
+    const mb = measured.rssPeak / 2 ** 20;
+    return {
+      rows: [
+        row('ceiling `{ hello }`', 50, ceiling),
+        row('`me`', 50, measured, { ceilingRps: ceiling.rps, ratio: measured.rps / ceiling.rps }),
+      ],
+      targets: [target('peak server RSS', '≤ 200 MB', `${mb.toFixed(0)} MB`, mb <= 200)],
+      notes: [
+        `${durationSec} s of load after a warm-up; ${requests.length} signed-in users' tokens in turn. RSS when ready: ${(service.idleRss / 2 ** 20).toFixed(0)} MB, after signing in: ${(signedInRss / 2 ** 20).toFixed(0)} MB → peak ${mb.toFixed(0)} MB, at the end ${(service.proc.rss() / 2 ** 20).toFixed(0)} MB; the ceiling peaked at ${(ceiling.rssPeak / 2 ** 20).toFixed(0)} MB.`,
+      ],
+    };
+  },
+};

@@ -1,0 +1,212 @@
+// User administration reads: a nested page, search and lookup at two tenant sizes, a deep page.
+import { sampleUserIds } from '../lib/data.mjs';
+import { gqlOk, signIn } from '../lib/gql.mjs';
+import { alternate, ceilingRun, pairedRatio, row, serviceRun, summarize, target } from '../lib/harness.mjs';
+import { gqlRequest } from '../lib/load.mjs';
+import { verifyRequests } from './common.mjs';
+
+const PAGE = `{ users(first: 50) { edges { node { id email displayName role tenant { slug } sessions { id createdAt } } }
+  pageInfo { hasNextPage endCursor } } }`;
+const SEARCH = `query Search($search: String!) { users(first: 20, filter: { search: $search }) {
+  edges { node { id email displayName role } } pageInfo { hasNextPage endCursor } } }`;
+const USER = 'query User($id: ID!) { user(id: $id) { id email displayName role status lastLoginAt } }';
+const PAGE_AFTER = `query Page($after: String) { users(first: 50, after: $after) {
+  edges { node { id email displayName } } pageInfo { hasNextPage endCursor } } }`;
+
+/** Search terms of decreasing frequency: a common surname, a rarer one, a rare one, an email fragment. */
+export const SEARCH_TERMS = ['garcia', 'kowalski', 'katz', 'olivia.k'];
+const LATENCY_CONNECTIONS = 4;
+
+async function moderatorToken(ctx, service, tenant) {
+  const [session] = await signIn(
+    service.graphql,
+    tenant.slug,
+    [{ email: tenant.moderator }],
+    ctx.data.password,
+  );
+  return { authorization: `Bearer ${session.token}` };
+}
+
+const fmtSize = (n) => n.toLocaleString('en-US');
+
+/** p50 at two tenant sizes, side by side with the ceiling at the same connections. */
+async function bySize(ctx, service, label, build) {
+  const small = ctx.data.small;
+  const large = ctx.data.large;
+  const requests = { small: await build(small), large: await build(large) };
+  await verifyRequests(service.graphql, requests.small);
+  await verifyRequests(service.graphql, requests.large);
+  const c = LATENCY_CONNECTIONS;
+  const runs = await alternate(ctx, [
+    { key: `ceiling c${c}`, run: (durationSec) => ceilingRun(ctx, { connections: c, durationSec }) },
+    {
+      key: `${label} small`,
+      run: (durationSec) => serviceRun(service, { connections: c, durationSec, requests: requests.small }),
+    },
+    {
+      key: `${label} large`,
+      run: (durationSec) => serviceRun(service, { connections: c, durationSec, requests: requests.large }),
+    },
+  ]);
+  const ceiling = summarize(runs[`ceiling c${c}`]);
+  const s = summarize(runs[`${label} small`]);
+  const l = summarize(runs[`${label} large`]);
+  const ratio = pairedRatio(runs[`${label} large`], runs[`${label} small`], (r) => r.p50);
+  return {
+    rows: [
+      row('ceiling `{ hello }`', c, ceiling),
+      row(`${label}, ${fmtSize(small.users)} users`, c, s, {
+        ceilingRps: ceiling.rps,
+        ratio: pairedRatio(runs[`${label} small`], runs[`ceiling c${c}`]),
+      }),
+      row(`${label}, ${fmtSize(large.users)} users`, c, l, {
+        ceilingRps: ceiling.rps,
+        ratio: pairedRatio(runs[`${label} large`], runs[`ceiling c${c}`]),
+      }),
+    ],
+    targets: [
+      target(
+        `${label} p50 at ${fmtSize(large.users)} vs ${fmtSize(small.users)} users`,
+        '≤ 2 ×',
+        `${ratio.toFixed(2)} ×`,
+        ratio <= 2,
+      ),
+    ],
+  };
+}
+
+export const usersPage = {
+  name: 'users-page',
+  title: '`users(first: 50)` with `tenant` and `sessions` nested (a MODERATOR)',
+  needs: ['small'],
+  async run(ctx) {
+    const service = await ctx.startService('users-page');
+    const headers = await moderatorToken(ctx, service, ctx.data.small);
+    const requests = [gqlRequest(PAGE, undefined, headers)];
+    await verifyRequests(service.graphql, requests, (data) => data.users.edges.length === 50);
+    const runs = await alternate(ctx, [
+      { key: 'ceiling c10', run: (durationSec) => ceilingRun(ctx, { connections: 10, durationSec }) },
+      {
+        key: 'users page c10',
+        run: (durationSec) => serviceRun(service, { connections: 10, durationSec, requests }),
+      },
+    ]);
+    const ceiling = summarize(runs['ceiling c10']);
+    const measured = summarize(runs['users page c10']);
+    const ratio = pairedRatio(runs['users page c10'], runs['ceiling c10']);
+    // Exact statements per request, one request at a time.
+    const before = await ctx.statements(service);
+    for (let i = 0; i < 10; i++) await gqlOk(service.graphql, PAGE, undefined, { headers });
+    const serial = ((await ctx.statements(service)) - before) / 10;
+    return {
+      rows: [
+        row('ceiling `{ hello }`', 10, ceiling),
+        row('`users(first: 50)` nested', 10, measured, { ceilingRps: ceiling.rps, ratio }),
+      ],
+      targets: [
+        target('SQL statements per request', '≤ 4', `${serial}`, serial <= 4),
+        target('req/s', '≥ 0.2 × ceiling', `${ratio.toFixed(2)} ×`, ratio >= 0.2),
+      ],
+      notes: [
+        `Tenant of ${fmtSize(ctx.data.small.users)} users; statements counted over 10 sequential requests (and under load: ${measured.sqlPerOp?.toFixed(2)} per request).`,
+      ],
+    };
+  },
+};
+
+export const search = {
+  name: 'search',
+  title: `\`users(first: 20, filter: { search })\` at two tenant sizes (terms: ${SEARCH_TERMS.map((t) => `"${t}"`).join(', ')})`,
+  needs: ['small', 'large'],
+  async run(ctx) {
+    const service = await ctx.startService('search');
+    const build = async (tenant) => {
+      const headers = await moderatorToken(ctx, service, tenant);
+      return SEARCH_TERMS.map((term) => gqlRequest(SEARCH, { search: term }, headers));
+    };
+    const result = await bySize(ctx, service, 'search', build);
+    const counts = [];
+    for (const tenant of [ctx.data.small, ctx.data.large]) {
+      const parts = [];
+      for (const term of SEARCH_TERMS) {
+        const [{ n }] = await ctx.sql`select count(*)::int as n from users where tenant_id = ${tenant.id}
+          and (lower(email) like ${`%${term}%`} or coalesce(lower(display_name), '') like ${`%${term}%`})`;
+        parts.push(`"${term}" ${fmtSize(n)}`);
+      }
+      counts.push(`${fmtSize(tenant.users)} users: ${parts.join(', ')}`);
+    }
+    return { ...result, notes: [`Matches per term — ${counts.join('; ')}. The terms are used in turn.`] };
+  },
+};
+
+export const userById = {
+  name: 'user-by-id',
+  title: '`user(id)` at two tenant sizes (random ids of the tenant)',
+  needs: ['small', 'large'],
+  async run(ctx) {
+    const service = await ctx.startService('user-by-id');
+    const build = async (tenant) => {
+      const headers = await moderatorToken(ctx, service, tenant);
+      const ids = await sampleUserIds(ctx.sql, tenant.id, 500);
+      return ids.map((id) => gqlRequest(USER, { id }, headers));
+    };
+    return {
+      ...(await bySize(ctx, service, '`user(id)`', build)),
+      notes: ['500 random ids per tenant, used in turn.'],
+    };
+  },
+};
+
+export const deepPage = {
+  name: 'deep-page',
+  title: 'the 200th page of 50 users vs the first page (default order, keyset cursor)',
+  needs: ['large'],
+  async run(ctx) {
+    const service = await ctx.startService('deep-page');
+    const tenant = ctx.data.large;
+    const headers = await moderatorToken(ctx, service, tenant);
+    let after = null;
+    for (let page = 1; page < 200; page++) {
+      const data = await gqlOk(service.graphql, PAGE_AFTER, { after }, { headers });
+      if (!data.users.pageInfo.hasNextPage)
+        throw new Error(`tenant ${tenant.slug} has fewer than 200 pages of 50 users`);
+      after = data.users.pageInfo.endCursor;
+    }
+    const first = [gqlRequest(PAGE_AFTER, { after: null }, headers)];
+    const deep = [gqlRequest(PAGE_AFTER, { after }, headers)];
+    await verifyRequests(service.graphql, [...first, ...deep], (data) => data.users.edges.length === 50);
+    const c = LATENCY_CONNECTIONS;
+    const runs = await alternate(ctx, [
+      { key: `ceiling c${c}`, run: (durationSec) => ceilingRun(ctx, { connections: c, durationSec }) },
+      {
+        key: 'page 1',
+        run: (durationSec) => serviceRun(service, { connections: c, durationSec, requests: first }),
+      },
+      {
+        key: 'page 200',
+        run: (durationSec) => serviceRun(service, { connections: c, durationSec, requests: deep }),
+      },
+    ]);
+    const ceiling = summarize(runs[`ceiling c${c}`]);
+    const ratio = pairedRatio(runs['page 200'], runs['page 1'], (r) => r.p50);
+    return {
+      rows: [
+        row('ceiling `{ hello }`', c, ceiling),
+        row('first page', c, summarize(runs['page 1']), {
+          ceilingRps: ceiling.rps,
+          ratio: pairedRatio(runs['page 1'], runs[`ceiling c${c}`]),
+        }),
+        row('200th page', c, summarize(runs['page 200']), {
+          ceilingRps: ceiling.rps,
+          ratio: pairedRatio(runs['page 200'], runs[`ceiling c${c}`]),
+        }),
+      ],
+      targets: [
+        target('p50 of the 200th page vs the first', '≤ 1.5 ×', `${ratio.toFixed(2)} ×`, ratio <= 1.5),
+      ],
+      notes: [
+        `Tenant of ${fmtSize(tenant.users)} users; the cursor of page 199 was reached by paging through the API.`,
+      ],
+    };
+  },
+};

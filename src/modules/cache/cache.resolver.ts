@@ -1,0 +1,13 @@
+import { Ctx, Query, Resolver } from 'type-graphql';
+import type { SignedInContext } from '../../graphql/context.js';
+import { readCacheStats } from './cache-stats.js';
+import { CacheStats } from './cache.types.js';
+
+@Resolver()
+export class CacheResolver {
+  @Query(() => CacheStats, { description: 'System ADMINs only.' })
+  cacheStats(@Ctx() ctx: SignedInContext): Promise<CacheStats> {
+    const { cache, config, logger } = ctx.services;
+    return readCacheStats(cache, config.redis.keyPrefix, logger);
+  }
+}

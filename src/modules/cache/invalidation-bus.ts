@@ -1,0 +1,239 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../../lib/logger.js';
+import { openRedis, type RedisClient, type RedisHealth } from '../../server/redis.js';
+import type { RedisConfig } from '../../config.js';
+
+/** What a committed write changed, so that every instance drops what it remembers of it. */
+export type Invalidation =
+  | { kind: 'keys'; entity: CachedEntity; tenantId: string; ids: string[] }
+  /** Everything remembered about one tenant (it was deleted). */
+  | { kind: 'tenant'; tenantId: string };
+
+export type CachedEntity = 'user' | 'tenant' | 'session';
+
+/**
+ * Carries invalidations between the instances of one deployment. `publish` applies a change here
+ * and resolves once every other live instance has applied it too (or a short deadline passed),
+ * so a writer that awaits it answers its client only when no instance serves the old value.
+ *
+ * An instance may use its in-process cache only while `live`: while it could be missing
+ * messages (starting, Redis down, reconnecting) it asks the shared cache or the database, and it
+ * starts again from an empty in-process cache once it is sure to hear everything.
+ */
+export interface InvalidationBus {
+  readonly live: boolean;
+  /** Counts applied changes (and restarts); a load that saw it move must not fill the cache. */
+  readonly epoch: number;
+  publish(changes: Invalidation[]): Promise<void>;
+  /** `change` is undefined when everything must be forgotten. */
+  onApply(handler: (change: Invalidation | undefined) => void): void;
+  close(): void;
+}
+
+abstract class BaseBus {
+  #epoch = 0;
+  readonly #handlers: ((change: Invalidation | undefined) => void)[] = [];
+
+  get epoch(): number {
+    return this.#epoch;
+  }
+
+  onApply(handler: (change: Invalidation | undefined) => void): void {
+    this.#handlers.push(handler);
+  }
+
+  protected apply(change: Invalidation | undefined): void {
+    this.#epoch += 1;
+    for (const handler of this.#handlers) handler(change);
+  }
+}
+
+/** One process is the whole deployment (no Redis): changes apply here and that is all. */
+export class LocalInvalidationBus extends BaseBus implements InvalidationBus {
+  readonly live = true;
+
+  async publish(changes: Invalidation[]): Promise<void> {
+    for (const change of changes) this.apply(change);
+  }
+
+  close(): void {}
+}
+
+/** How long a writer waits for the other instances to confirm an invalidation. */
+const ACK_TIMEOUT_MS = 500;
+
+interface Message {
+  from: string;
+  id: string;
+  changes: Invalidation[];
+}
+
+/**
+ * Invalidations over Redis pub/sub. Each message is confirmed by every instance that applied it
+ * (PUBLISH says how many subscribers received it; each answers on the sender's own channel), so
+ * the writer knows when it may answer. On Redis Cluster, PUBLISH counts only the subscribers of
+ * the node it reached: the writer then waits for those and relies on delivery for the rest.
+ */
+export class RedisInvalidationBus extends BaseBus implements InvalidationBus {
+  readonly #instance = randomUUID();
+  readonly #channel: string;
+  readonly #ackChannel: string;
+  readonly #subscriber: RedisClient;
+  readonly #waiting = new Map<string, { remaining: number; done: () => void }>();
+  #subscribed = false;
+  #live = false;
+  #closed = false;
+  #warned = false;
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly health: RedisHealth,
+    config: RedisConfig,
+    private readonly logger: Logger,
+  ) {
+    super();
+    this.#channel = `${config.keyPrefix}cache:invalidate`;
+    this.#ackChannel = `${this.#channel}:ack:${this.#instance}`;
+    // Subscribing waits for the connection; we resubscribe ourselves to know when it is live.
+    this.#subscriber = openRedis(config, {
+      enableOfflineQueue: true,
+      autoResubscribe: false,
+      maxRetriesPerRequest: null,
+    });
+    const offline = () => {
+      this.#subscribed = false;
+      this.#update();
+    };
+    this.#subscriber.on('close', offline);
+    this.#subscriber.on('reconnecting', offline);
+    this.#subscriber.on('error', (error: Error) => {
+      offline();
+      if (!this.#warned) {
+        logger.warn(
+          { err: { message: error.message } },
+          'cache invalidations are not shared while Redis is unreachable: reading through to PostgreSQL',
+        );
+      }
+      this.#warned = true;
+    });
+    this.#subscriber.on('ready', () => {
+      this.#subscriber.subscribe(this.#channel, this.#ackChannel).then(
+        () => {
+          this.#subscribed = true;
+          this.#warned = false;
+          this.#update();
+        },
+        () => offline(),
+      );
+    });
+    this.#subscriber.on('message', (channel: string, text: string) => this.#receive(channel, text));
+    health.on('down', () => this.#update());
+    health.on('up', () => this.#update());
+  }
+
+  get live(): boolean {
+    return this.#live;
+  }
+
+  async publish(changes: Invalidation[]): Promise<void> {
+    for (const change of changes) this.apply(change);
+    if (this.#closed || changes.length === 0) return;
+    const id = randomUUID();
+    let acknowledged: Promise<void> | undefined;
+    try {
+      const receivers = await this.redis.publish(
+        this.#channel,
+        JSON.stringify({ from: this.#instance, id, changes } satisfies Message),
+      );
+      const others = receivers - (this.#subscribed ? 1 : 0);
+      if (others > 0) acknowledged = this.#awaitAcks(id, others);
+    } catch (error) {
+      // Instances that cannot hear us cannot be subscribed either: they are not caching.
+      this.logger.warn({ err: { message: (error as Error).message } }, 'could not share a cache invalidation');
+      return;
+    }
+    await acknowledged;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#subscriber.disconnect();
+    for (const waiter of this.#waiting.values()) waiter.done();
+  }
+
+  /** Live while subscribed and Redis answers; each return to live starts from an empty cache. */
+  #update(): void {
+    const live = this.#subscribed && this.health.available && !this.#closed;
+    if (live === this.#live) return;
+    this.#live = live;
+    this.apply(undefined);
+  }
+
+  #awaitAcks(id: string, expected: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#waiting.delete(id);
+        this.logger.debug({ id }, 'not every instance confirmed a cache invalidation in time');
+        resolve();
+      }, ACK_TIMEOUT_MS);
+      this.#waiting.set(id, {
+        remaining: expected,
+        done: () => {
+          clearTimeout(timer);
+          this.#waiting.delete(id);
+          resolve();
+        },
+      });
+    });
+  }
+
+  #receive(channel: string, text: string): void {
+    if (channel === this.#ackChannel) {
+      const waiter = this.#waiting.get(text);
+      if (waiter && --waiter.remaining <= 0) waiter.done();
+      return;
+    }
+    if (channel !== this.#channel) return;
+    const message = parseMessage(text);
+    if (!message) {
+      // Unreadable: it may have been about anything, so forget everything.
+      this.apply(undefined);
+      return;
+    }
+    if (message.from === this.#instance) return;
+    for (const change of message.changes) this.apply(change);
+    this.redis.publish(`${this.#channel}:ack:${message.from}`, message.id).catch(() => {});
+  }
+}
+
+const isString = (value: unknown): value is string => typeof value === 'string' && value.length > 0;
+const ENTITIES = new Set<unknown>(['user', 'tenant', 'session']);
+
+function parseMessage(text: string): Message | undefined {
+  let value: { from?: unknown; id?: unknown; changes?: unknown };
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!isString(value?.from) || !isString(value.id) || !Array.isArray(value.changes)) return undefined;
+  const changes: Invalidation[] = [];
+  for (const change of value.changes as Record<string, unknown>[]) {
+    if (typeof change !== 'object' || change === null || !isString(change.tenantId)) return undefined;
+    if (change.kind === 'tenant') changes.push({ kind: 'tenant', tenantId: change.tenantId });
+    else if (
+      change.kind === 'keys' &&
+      ENTITIES.has(change.entity) &&
+      Array.isArray(change.ids) &&
+      change.ids.every(isString)
+    ) {
+      changes.push({
+        kind: 'keys',
+        entity: change.entity as CachedEntity,
+        tenantId: change.tenantId,
+        ids: change.ids,
+      });
+    } else return undefined;
+  }
+  return { from: value.from, id: value.id, changes };
+}

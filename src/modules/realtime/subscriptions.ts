@@ -1,0 +1,143 @@
+import { type Caller, type Context, createContextInner } from '../../graphql/context.js';
+import { ROLE_RANK } from '../../graphql/enums.js';
+import {
+  BadUserInputError,
+  ForbiddenError,
+  NotFoundError,
+  UnauthenticatedError,
+} from '../../graphql/errors.js';
+import { isUuid } from '../../lib/ids.js';
+import { findUserTenantId } from '../users/users.queries.js';
+import type { EventStream } from './event-bus.js';
+import {
+  type AuditEventPayload,
+  type SessionEndedPayload,
+  topics,
+  type UserChangedPayload,
+} from './topics.js';
+
+/**
+ * The subscribe step of each subscription. graphql-shield never sees it, so each one decides
+ * here who may open which stream, then listens on a channel named by the tenant (and user) it
+ * authorized: no event of another tenant can reach it. Before every event the caller is checked
+ * again as they are now (session still active, role still sufficient) and the request context
+ * is renewed, so fields resolve with fresh loaders and today's permissions.
+ */
+
+function signedIn(ctx: Context): Caller {
+  if (!ctx.caller) throw new UnauthenticatedError();
+  return ctx.caller;
+}
+
+/** The caller's own sessions. Delivered even for the session of this very connection. */
+export async function subscribeSessionEnded(ctx: Context): Promise<AsyncIterableIterator<SessionEndedPayload>> {
+  const caller = signedIn(ctx);
+  const stream = await ctx.services.events.listen<SessionEndedPayload>(
+    topics.sessionEnded(caller.tenantId, caller.userId),
+  );
+  return new AuthorizedStream(ctx, stream, { recheck: false, authorize: () => {} });
+}
+
+/**
+ * Oneself (any role), or as a MODERATOR or ADMIN a user of one's own tenant (any tenant for
+ * system ADMINs). Another tenant's user answers exactly like one that does not exist.
+ */
+export async function subscribeUserChanged(
+  ctx: Context,
+  id: string | null | undefined,
+): Promise<AsyncIterableIterator<UserChangedPayload>> {
+  const caller = signedIn(ctx);
+  const target = id ?? caller.userId;
+  let tenantId = caller.tenantId;
+  const authorize = (current: Caller) => {
+    if (target === current.userId) return;
+    if (ROLE_RANK[current.role] < ROLE_RANK.MODERATOR) throw new ForbiddenError();
+    if (tenantId !== current.tenantId && !current.isSystemAdmin) throw new ForbiddenError();
+  };
+  authorize(caller);
+  if (target !== caller.userId) {
+    if (!isUuid(target)) throw new NotFoundError('User');
+    if (caller.isSystemAdmin) tenantId = (await findUserTenantId(ctx.services.db, target)) ?? caller.tenantId;
+    if (!(await ctx.loadersFor(tenantId).userById.load(target))) throw new NotFoundError('User');
+  }
+  const stream = await ctx.services.events.listen<UserChangedPayload>(topics.userChanged(tenantId, target));
+  // A deleted user has nothing left to show: the subscription completes.
+  return new AuthorizedStream(ctx, stream, { recheck: true, authorize, last: (event) => event.deleted });
+}
+
+/** ADMINs: their own tenant's audit trail as it is written; system ADMINs may name another tenant. */
+export async function subscribeAuditEvents(
+  ctx: Context,
+  tenantIdArgument: string | null | undefined,
+): Promise<AsyncIterableIterator<AuditEventPayload>> {
+  const caller = signedIn(ctx);
+  const tenantId = tenantIdArgument ?? caller.tenantId;
+  if (!isUuid(tenantId)) throw BadUserInputError.field('tenantId', 'tenantId must be an id (a UUID).');
+  const authorize = (current: Caller) => {
+    if (current.role !== 'ADMIN') throw new ForbiddenError();
+    if (tenantId !== current.tenantId && !current.isSystemAdmin) {
+      throw new ForbiddenError('Only system ADMINs may act on another tenant.');
+    }
+  };
+  authorize(caller);
+  const stream = await ctx.services.events.listen<AuditEventPayload>(topics.auditEventAdded(tenantId));
+  return new AuthorizedStream(ctx, stream, { recheck: true, authorize });
+}
+
+interface StreamOptions<T> {
+  /** Check the caller's session again before each event (and refresh their role). */
+  recheck: boolean;
+  /** Throws when the caller (as they are now) may no longer receive these events. */
+  authorize(caller: Caller): void;
+  /** An event that ends the stream instead of being delivered. */
+  last?(event: T): boolean;
+}
+
+/**
+ * A hand-written iterator rather than an async generator: a generator waiting for the next event
+ * cannot be returned early, so a client's "complete" would leave the Redis subscription open.
+ */
+class AuthorizedStream<T> implements AsyncIterableIterator<T> {
+  constructor(
+    private readonly ctx: Context,
+    private readonly stream: EventStream<T>,
+    private readonly options: StreamOptions<T>,
+  ) {}
+
+  async next(): Promise<IteratorResult<T>> {
+    const result = await this.stream.next();
+    if (result.done) return result;
+    try {
+      if (this.options.last?.(result.value)) return await this.return();
+      if (this.options.recheck) await this.#renewCaller();
+    } catch (error) {
+      await this.return();
+      throw error;
+    }
+    return result;
+  }
+
+  async return(): Promise<IteratorResult<T>> {
+    await this.stream.return();
+    return { value: undefined, done: true };
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return this;
+  }
+
+  async #renewCaller(): Promise<void> {
+    const ctx = this.ctx;
+    const before = signedIn(ctx);
+    const active = await ctx.services.sessionGuard.assertActive(before.sessionId, before.tenantId, before.userId);
+    const caller: Caller = {
+      ...before,
+      role: active.role,
+      isSystemAdmin: active.role === 'ADMIN' && active.tenantIsSystem,
+    };
+    this.options.authorize(caller);
+    // Fresh loaders and a fresh permission cache for this event, with the caller as they are now.
+    Object.assign(ctx, createContextInner(ctx.services, caller, ctx.origin, ctx.requestId));
+    delete (ctx as { _shield?: unknown })._shield;
+  }
+}

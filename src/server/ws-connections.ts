@@ -1,0 +1,122 @@
+import type { WebSocket } from 'ws';
+import type { Caller, Services } from '../graphql/context.js';
+import { UnauthenticatedError } from '../graphql/errors.js';
+
+/**
+ * WebSocket close codes the server uses (documented in the README). 4401 means "get a fresh
+ * access token (refresh) and reconnect"; 4403 that the session is over (sign in again); 1013
+ * that subscriptions are unavailable for now (graphql-ws clients retry by themselves).
+ */
+export const CLOSE = {
+  unauthorized: { code: 4401, reason: 'Unauthorized' },
+  tokenExpired: { code: 4401, reason: 'Token expired' },
+  sessionEnded: { code: 4403, reason: 'Session ended' },
+  unavailable: { code: 1013, reason: 'Subscriptions unavailable; try again later' },
+} as const;
+
+type Close = (typeof CLOSE)[keyof typeof CLOSE];
+
+interface Connection {
+  caller: Caller;
+  checkedAt: number;
+  closing: boolean;
+}
+
+export interface ConnectionWatchOptions {
+  /** How often expiry is checked (the service's clock decides when a token has expired). */
+  sweepMs?: number;
+  /** How often each connection's session is checked again, as a safety net behind invalidations. */
+  recheckMs?: number;
+  /** Delay between learning a session ended and closing its sockets, so its sessionEnded goes out first. */
+  graceMs?: number;
+}
+
+/**
+ * Keeps every open WebSocket honest after it was accepted: closed with 4401 when its access
+ * token expires, with 4403 within a second of its session ending on any instance (every
+ * instance hears of ended sessions through the cache invalidations), and with 1013 while Redis
+ * is unreachable (events could not reach it; the client reconnects once it is back).
+ */
+export class ConnectionWatch {
+  readonly #connections = new Map<WebSocket, Connection>();
+  readonly #timer: NodeJS.Timeout;
+  readonly #graceMs: number;
+  readonly #recheckMs: number;
+  #sweeping = false;
+  #closed = false;
+
+  constructor(
+    private readonly services: Services,
+    options: ConnectionWatchOptions = {},
+  ) {
+    this.#graceMs = options.graceMs ?? 250;
+    this.#recheckMs = options.recheckMs ?? 30_000;
+    services.cache.bus.onApply((change) => {
+      if (change?.kind === 'keys' && change.entity === 'session') {
+        const ended = new Set(change.ids);
+        this.#closeWhere((c) => ended.has(c.caller.sessionId), CLOSE.sessionEnded, this.#graceMs);
+      } else if (change?.kind === 'tenant') {
+        this.#closeWhere((c) => c.caller.tenantId === change.tenantId, CLOSE.sessionEnded, this.#graceMs);
+      }
+    });
+    services.events.on('availability', (available) => {
+      if (!available) this.#closeWhere(() => true, CLOSE.unavailable, 0);
+    });
+    this.#timer = setInterval(() => void this.#sweep(), options.sweepMs ?? 1_000);
+    this.#timer.unref();
+  }
+
+  get size(): number {
+    return this.#connections.size;
+  }
+
+  add(socket: WebSocket, caller: Caller): void {
+    this.#connections.set(socket, { caller, checkedAt: this.services.clock.now().getTime(), closing: false });
+    socket.once('close', () => this.#connections.delete(socket));
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearInterval(this.#timer);
+    this.#connections.clear();
+  }
+
+  #closeWhere(match: (connection: Connection) => boolean, close: Close, delayMs: number): void {
+    for (const [socket, connection] of this.#connections) {
+      if (connection.closing || !match(connection)) continue;
+      connection.closing = true;
+      const shut = () => socket.close(close.code, close.reason);
+      if (delayMs > 0) setTimeout(shut, delayMs).unref();
+      else shut();
+    }
+  }
+
+  async #sweep(): Promise<void> {
+    if (this.#sweeping || this.#closed) return;
+    this.#sweeping = true;
+    try {
+      const now = this.services.clock.now().getTime();
+      this.#closeWhere(
+        (c) => c.caller.tokenExpiresAt !== undefined && c.caller.tokenExpiresAt.getTime() <= now,
+        CLOSE.tokenExpired,
+        0,
+      );
+      for (const [socket, connection] of this.#connections) {
+        if (connection.closing || now - connection.checkedAt < this.#recheckMs) continue;
+        connection.checkedAt = now;
+        const { sessionId, tenantId, userId } = connection.caller;
+        try {
+          await this.services.sessionGuard.assertActive(sessionId, tenantId, userId);
+        } catch (error) {
+          // Only a definite "no": a database hiccup must not disconnect everyone.
+          if (error instanceof UnauthenticatedError && !connection.closing) {
+            connection.closing = true;
+            socket.close(CLOSE.sessionEnded.code, CLOSE.sessionEnded.reason);
+          }
+        }
+      }
+    } finally {
+      this.#sweeping = false;
+    }
+  }
+}
