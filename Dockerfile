@@ -22,7 +22,9 @@ ENV NODE_ENV=production \
 COPY package.json package-lock.json ./
 # --ignore-scripts: nothing in the production tree needs an install script (native modules such as
 # @node-rs/bcrypt ship prebuilt per-platform packages).
+COPY scripts/patch-postgres.mjs ./scripts/
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+ && node scripts/patch-postgres.mjs \
  && npm cache clean --force
 
 # The application files stay owned by root (read-only for the `node` user).

@@ -263,6 +263,11 @@ async function main() {
       services.push(service);
       return service;
     };
+    const afterwards = [];
+    ctx.afterScenario = (work) => afterwards.push(work);
+    ctx.addProfile = (name, summary) => {
+      profiles[name] = summary;
+    };
     ctx.stopService = async (service) => {
       const stopped = await service.stop();
       if (stopped.profile) profiles[service.name] = stopped.profile;
@@ -277,6 +282,9 @@ async function main() {
       log(`  ERROR: ${error.stack ?? error.message}`);
     } finally {
       for (const service of services) if (!service.proc.exited) await ctx.stopService(service);
+      // Leave the data as the next scenario expects it.
+      for (const work of afterwards)
+        await work().catch((error) => log(`  clean-up failed: ${error.message}`));
     }
     result.seconds = (performance.now() - started) / 1000;
     result.loadavg = [load, loadavg()[0]];

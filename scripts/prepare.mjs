@@ -2,5 +2,9 @@
 // Production installs (--omit=dev) have no TypeScript and ship a built dist/; skip quietly there.
 import { existsSync } from 'node:fs';
 import { buildIfNeeded } from './build-if-needed.mjs';
+import { patchPostgres } from './patch-postgres.mjs';
+
+// A crash fix for the database driver (see patch-postgres.mjs), before anything runs.
+patchPostgres();
 
 if (existsSync('node_modules/typescript') && existsSync('src')) buildIfNeeded();

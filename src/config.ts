@@ -93,7 +93,13 @@ const hostPorts = (name: string) =>
           ? []
           : v.split(',').map((part) => {
               const at = part.trim().lastIndexOf(':');
-              return { host: part.trim().slice(0, at).replace(/^\[|\]$/g, ''), port: Number(part.trim().slice(at + 1)) };
+              return {
+                host: part
+                  .trim()
+                  .slice(0, at)
+                  .replace(/^\[|\]$/g, ''),
+                port: Number(part.trim().slice(at + 1)),
+              };
             }),
       ),
   );
@@ -223,7 +229,8 @@ const schema = z
       ctx.addIssue({
         code: 'custom',
         path: ['REDIS_SENTINEL_NAME'],
-        message: 'REDIS_SENTINEL_NAME (the master group name the Sentinels monitor, e.g. mymaster) must be set with REDIS_SENTINELS',
+        message:
+          'REDIS_SENTINEL_NAME (the master group name the Sentinels monitor, e.g. mymaster) must be set with REDIS_SENTINELS',
       });
     }
     if (env.BOOTSTRAP_ADMIN_PASSWORD && !env.BOOTSTRAP_ADMIN_EMAIL) {

@@ -48,15 +48,25 @@ describe('without Redis', () => {
     const socket = openSocket(server.url, world.as.USER.token);
     sockets.push(socket);
     await socket.connected;
-    const changed = socket.subscribe<{ userChanged: { role: string } }>('subscription { userChanged { role } }');
-    const ended = socket.subscribe<{ sessionEnded: { reason: string } }>('subscription { sessionEnded { reason } }');
+    const changed = socket.subscribe<{ userChanged: { role: string } }>(
+      'subscription { userChanged { role } }',
+    );
+    const ended = socket.subscribe<{ sessionEnded: { reason: string } }>(
+      'subscription { sessionEnded { reason } }',
+    );
     const { events } = server.app.services;
     await eventually(
       () =>
         events.listening(topics.userChanged(world.id, world.as.USER.userId)) === 1 &&
         events.listening(topics.sessionEnded(world.id, world.as.USER.userId)) === 1,
     );
-    ok(await server.gql(UPDATE_USER, { id: world.as.USER.userId, input: { role: 'MODERATOR' } }, { token: world.admin.token }));
+    ok(
+      await server.gql(
+        UPDATE_USER,
+        { id: world.as.USER.userId, input: { role: 'MODERATOR' } },
+        { token: world.admin.token },
+      ),
+    );
     expect((await changed.next()).userChanged.role).toBe('MODERATOR');
     ok(await server.gql('mutation { logout }', {}, { token: world.as.USER.token }));
     expect((await ended.next()).sessionEnded.reason).toBe('LOGOUT');
@@ -65,8 +75,14 @@ describe('without Redis', () => {
 
   it('caches in memory: cacheStats counts its entries and reports no Redis memory', async () => {
     ok(await server.gql(ME, {}, { token: world.as.GUEST.token }));
-    expect(await countStatements(server, async () => ok(await server.gql(ME, {}, { token: world.as.GUEST.token })))).toBe(0);
-    const { cacheStats } = ok(await server.gql('{ cacheStats { hits misses keys usedMemoryBytes } }', {}, { token: system.token }));
+    expect(
+      await countStatements(server, async () =>
+        ok(await server.gql(ME, {}, { token: world.as.GUEST.token })),
+      ),
+    ).toBe(0);
+    const { cacheStats } = ok(
+      await server.gql('{ cacheStats { hits misses keys usedMemoryBytes } }', {}, { token: system.token }),
+    );
     expect(cacheStats.usedMemoryBytes).toBe(0);
     expect(cacheStats.keys).toBe(server.app.services.cache.localEntries);
     expect(cacheStats.keys).toBeGreaterThanOrEqual(3);
@@ -76,7 +92,10 @@ describe('without Redis', () => {
   it('picks up a change no write announced (made in SQL by hand) once the in-memory TTL passes', async () => {
     const guest = world.as.GUEST;
     expect(ok(await server.gql(ME, {}, { token: guest.token })).me.displayName).toBeNull();
-    await server.testDatabase.database.db.update(users).set({ displayName: 'Set by hand' }).where(eq(users.id, guest.userId));
+    await server.testDatabase.database.db
+      .update(users)
+      .set({ displayName: 'Set by hand' })
+      .where(eq(users.id, guest.userId));
     server.clock.advance(CACHE_TTLS.l1Ms - 1_000);
     expect(ok(await server.gql(ME, {}, { token: guest.token })).me.displayName).toBeNull();
     server.clock.advance(2_000);

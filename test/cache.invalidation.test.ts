@@ -54,12 +54,13 @@ const UPDATE_TENANT = `mutation ($id: ID!, $input: UpdateTenantInput!) {
   updateTenant(id: $id, input: $input) { id name status }
 }`;
 
-/** B's answer, read twice: the second time entirely from B's cache (no SQL at all). */
 // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary response shapes
-async function cachedOnB(query: string, variables: Record<string, unknown>, by: Actor): Promise<Record<string, any>> {
+type Data = Record<string, any>;
+
+/** B's answer, read twice: the second time entirely from B's cache (no SQL at all). */
+async function cachedOnB(query: string, variables: Record<string, unknown>, by: Actor): Promise<Data> {
   ok(await b.gql(query, variables, { token: by.token }));
-  // biome-ignore lint/suspicious/noExplicitAny: as above
-  let answer: GraphQLResponse<Record<string, any>> | undefined;
+  let answer: GraphQLResponse<Data> | undefined;
   const statements = await countStatements(b, async () => {
     answer = await b.gql(query, variables, { token: by.token });
   });
@@ -76,7 +77,13 @@ describe('a write through one instance', () => {
   it("updateMe, changePassword: B's me shows the new profile at once", async () => {
     const { actor } = await userOf();
     expect((await cachedOnB(ME, {}, actor)).me.displayName).toBeNull();
-    ok(await a.gql('mutation { updateMe(input: { displayName: "Fresh name" }) { id } }', {}, { token: actor.token }));
+    ok(
+      await a.gql(
+        'mutation { updateMe(input: { displayName: "Fresh name" }) { id } }',
+        {},
+        { token: actor.token },
+      ),
+    );
     expect(ok(await b.gql(ME, {}, { token: actor.token })).me.displayName).toBe('Fresh name');
 
     const before = (await cachedOnB(ME, {}, actor)).me.updatedAt;
@@ -97,7 +104,9 @@ describe('a write through one instance', () => {
     expect(codeOf(await b.gql('{ users { totalCount } }', {}, { token: actor.token }))).toBe('FORBIDDEN');
     ok(await a.gql(UPDATE_USER, { id, input: { role: 'MODERATOR' } }, { token: tenant.admin.token }));
     expect(ok(await b.gql(ME, {}, { token: actor.token })).me.role).toBe('MODERATOR');
-    expect(ok(await b.gql('{ users { totalCount } }', {}, { token: actor.token })).users.totalCount).toBeGreaterThan(1);
+    expect(
+      ok(await b.gql('{ users { totalCount } }', {}, { token: actor.token })).users.totalCount,
+    ).toBeGreaterThan(1);
 
     ok(await a.gql(UPDATE_USER, { id, input: { status: 'SUSPENDED' } }, { token: tenant.admin.token }));
     expect((await b.gql(ME, {}, { token: actor.token })).status).toBe(401);
@@ -132,7 +141,13 @@ describe('a write through one instance', () => {
   it('updateTenant and deleteTenant: B shows the new name, refuses a suspended or deleted tenant', async () => {
     const other = await makeTenant(a, system);
     expect((await cachedOnB(ME, {}, other.admin)).me.tenant.name).toBe(`Tenant ${other.slug}`);
-    ok(await a.gql(UPDATE_TENANT, { id: other.id, input: { name: 'Renamed on A' } }, { token: other.admin.token }));
+    ok(
+      await a.gql(
+        UPDATE_TENANT,
+        { id: other.id, input: { name: 'Renamed on A' } },
+        { token: other.admin.token },
+      ),
+    );
     expect(ok(await b.gql(ME, {}, { token: other.admin.token })).me.tenant.name).toBe('Renamed on A');
 
     ok(await a.gql(UPDATE_TENANT, { id: other.id, input: { status: 'SUSPENDED' } }, { token: system.token }));
@@ -140,9 +155,14 @@ describe('a write through one instance', () => {
     ok(await a.gql(UPDATE_TENANT, { id: other.id, input: { status: 'ACTIVE' } }, { token: system.token }));
     const back = await signIn(b, other.slug, other.admin.email);
     expect((await cachedOnB(ME, {}, back)).me.tenant.name).toBe('Renamed on A');
-    ok(await a.gql('mutation ($id: ID!) { deleteTenant(id: $id) }', { id: other.id }, { token: system.token }));
+    ok(
+      await a.gql('mutation ($id: ID!) { deleteTenant(id: $id) }', { id: other.id }, { token: system.token }),
+    );
     expect((await b.gql(ME, {}, { token: back.token })).status).toBe(401);
-    expect(ok(await b.gql('query ($id: ID) { tenant(id: $id) { id } }', { id: other.id }, { token: system.token })).tenant).toBeNull();
+    expect(
+      ok(await b.gql('query ($id: ID) { tenant(id: $id) { id } }', { id: other.id }, { token: system.token }))
+        .tenant,
+    ).toBeNull();
   });
 });
 
@@ -158,7 +178,8 @@ describe('tenant isolation of the cache', () => {
     try {
       const keys = await redis.keys(`${a.config.redis.keyPrefix}c:*`);
       expect(keys.length).toBeGreaterThan(0);
-      for (const key of keys) expect(key).toMatch(/^[^{]*c:\{[0-9a-f-]{36}\}:(user|tenant|session):[0-9a-f-]{36}(:v)?$/);
+      for (const key of keys)
+        expect(key).toMatch(/^[^{]*c:\{[0-9a-f-]{36}\}:(user|tenant|session):[0-9a-f-]{36}(:v)?$/);
       const userKey = keys.find((key) => key.endsWith(`:user:${foreign.id}`));
       expect(userKey).toContain(`{${other.id}}`);
       // No password hash ever reaches Redis.

@@ -37,7 +37,8 @@ afterAll(async () => {
   await server?.close();
 });
 
-const stats = async (on = server): Promise<Stats> => ok(await on.gql(STATS, {}, { token: system.token })).cacheStats;
+const stats = async (on = server): Promise<Stats> =>
+  ok(await on.gql(STATS, {}, { token: system.token })).cacheStats;
 
 async function scanCount(prefix: string): Promise<number> {
   let cursor = '0';
@@ -60,12 +61,15 @@ describe('cacheStats', () => {
 
   it('counts hits and misses: repeated requests of a signed-in user are served from the cache', async () => {
     const before = await stats();
-    for (let i = 0; i < 50; i++) ok(await server.gql('{ me { id role tenant { name } } }', {}, { token: world.as.USER.token }));
+    for (let i = 0; i < 50; i++)
+      ok(await server.gql('{ me { id role tenant { name } } }', {}, { token: world.as.USER.token }));
     const after = await stats();
     const hits = after.hits - before.hits;
     const misses = after.misses - before.misses;
     const rate = hits / (hits + misses);
-    console.info(`cache hit rate over 50 me requests: ${(rate * 100).toFixed(1)}% (${hits} hits, ${misses} misses)`);
+    console.info(
+      `cache hit rate over 50 me requests: ${(rate * 100).toFixed(1)}% (${hits} hits, ${misses} misses)`,
+    );
     expect(rate).toBeGreaterThan(0.95);
     expect(after.hitRate).toBeCloseTo(after.hits / (after.hits + after.misses), 10);
   });
@@ -83,12 +87,20 @@ describe('cacheStats', () => {
 
 describe('the shared level', () => {
   it('serves a freshly started instance from Redis: its first request reads nothing from PostgreSQL', async () => {
-    ok(await server.gql('{ me { id displayName tenant { name } } }', {}, { token: world.as.MODERATOR.token }));
+    ok(
+      await server.gql('{ me { id displayName tenant { name } } }', {}, { token: world.as.MODERATOR.token }),
+    );
     const cold = await startTestServer({}, { database: server.testDatabase });
     try {
       const before = await stats(cold);
       const statements = await countStatements(cold, async () => {
-        ok(await cold.gql('{ me { id displayName tenant { name } } }', {}, { token: world.as.MODERATOR.token }));
+        ok(
+          await cold.gql(
+            '{ me { id displayName tenant { name } } }',
+            {},
+            { token: world.as.MODERATOR.token },
+          ),
+        );
       });
       expect(statements).toBe(0);
       expect((await stats(cold)).hits).toBeGreaterThan(before.hits);
@@ -107,17 +119,23 @@ describe('the shared level', () => {
       const released = new Promise<void>((resolve) => {
         release = resolve;
       });
+      let reading!: () => void;
+      const readingDatabase = new Promise<void>((resolve) => {
+        reading = resolve;
+      });
       const stale = { id: target.userId, tenantId: world.id, displayName: 'stale' } as unknown as UserView;
       // `other` reads the row (the old version) while `server` commits a change and invalidates.
       const racing = cache.users.getMany(world.id, [target.userId], async () => {
+        reading();
         await released;
         return new Map([[target.userId, stale]]);
       });
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await readingDatabase; // past both cache levels, into "PostgreSQL"
       await server.app.services.cache.invalidate({ tenantId: world.id, users: [target.userId] });
       release();
       expect((await racing).get(target.userId)?.displayName).toBe('stale'); // that read began before the write
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      // Commands on one connection run in order: once this answers, the racing write-back has run.
+      await cache.shared?.redis.ping();
       for (const instance of [other, server]) {
         let loaded = false;
         await instance.app.services.cache.users.getMany(world.id, [target.userId], async () => {

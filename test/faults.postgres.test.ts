@@ -56,10 +56,16 @@ const operations: Record<string, Operation> = {
     );
   },
   createUser: () =>
-    server.gql(CREATE_USER, { input: { email: `${uniqueSlug('u')}@example.test`, password: PASSWORD } }, { token: tenant.admin.token }),
-  login: () => server.gql(LOGIN, { input: { tenant: tenant.slug, email: tenant.admin.email, password: PASSWORD } }),
+    server.gql(
+      CREATE_USER,
+      { input: { email: `${uniqueSlug('u')}@example.test`, password: PASSWORD } },
+      { token: tenant.admin.token },
+    ),
+  login: () =>
+    server.gql(LOGIN, { input: { tenant: tenant.slug, email: tenant.admin.email, password: PASSWORD } }),
   me: () => server.gql('{ me { id email tenant { name } } }', {}, { token: tenant.admin.token }),
-  users: () => server.gql('{ users(first: 5) { totalCount nodes { id } } }', {}, { token: tenant.admin.token }),
+  users: () =>
+    server.gql('{ users(first: 5) { totalCount nodes { id } } }', {}, { token: tenant.admin.token }),
 };
 
 describe('PostgreSQL restarted under traffic', () => {
@@ -69,10 +75,13 @@ describe('PostgreSQL restarted under traffic', () => {
     const workers = Array.from({ length: 6 }, async (_, worker) => {
       for (let i = 0; running; i++) {
         const name = Object.keys(operations)[(worker + i) % 5] as string;
-        const answer = await (operations[name] as Operation)(i).catch((error: Error) => ({
-          status: 0,
-          errors: [{ message: `request failed: ${error.message}` }],
-        }) as unknown as GraphQLResponse);
+        const answer = await (operations[name] as Operation)(i).catch(
+          (error: Error) =>
+            ({
+              status: 0,
+              errors: [{ message: `request failed: ${error.message}` }],
+            }) as unknown as GraphQLResponse,
+        );
         outcomes.push({ name, at: Date.now(), answer });
       }
     });
@@ -105,7 +114,9 @@ describe('PostgreSQL restarted under traffic', () => {
       }
     }
     const firstSuccess = Object.keys(operations).map((name) =>
-      Math.min(...outcomes.filter((o) => o.name === name && o.at > restarted && !o.answer.errors).map((o) => o.at)),
+      Math.min(
+        ...outcomes.filter((o) => o.name === name && o.at > restarted && !o.answer.errors).map((o) => o.at),
+      ),
     );
     console.info(
       `postgres restart: ${outcomes.length} requests, ${failed.length} failed cleanly; every operation succeeded again within ${Math.max(...firstSuccess) - restarted} ms of the restart`,

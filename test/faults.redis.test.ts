@@ -53,14 +53,23 @@ async function gql(on: TestServer, query: string, variables: Record<string, unkn
 const readiness = async (on: TestServer) => (await fetch(`${on.url}/ready`)).status;
 const ME = '{ me { id displayName } }';
 const rename = (on: TestServer, name: string) =>
-  gql(on, 'mutation ($n: String) { updateMe(input: { displayName: $n }) { displayName } }', { n: name }, user.token);
+  gql(
+    on,
+    'mutation ($n: String) { updateMe(input: { displayName: $n }) { displayName } }',
+    { n: name },
+    user.token,
+  );
 
 async function watchSessions(on: TestServer, actor: Actor) {
   const socket = openSocket(on.url, actor.token);
   sockets.push(socket);
   await socket.connected;
-  const events = socket.subscribe<{ sessionEnded: { sessionId: string } }>('subscription { sessionEnded { sessionId } }');
-  await eventually(() => on.app.services.events.listening(topics.sessionEnded(actor.tenantId, actor.userId)) > 0);
+  const events = socket.subscribe<{ sessionEnded: { sessionId: string } }>(
+    'subscription { sessionEnded { sessionId } }',
+  );
+  await eventually(
+    () => on.app.services.events.listening(topics.sessionEnded(actor.tenantId, actor.userId)) > 0,
+  );
   return { socket, events };
 }
 
@@ -69,9 +78,18 @@ describe('Redis stopped, then started again', () => {
     const watching = await watchSessions(b, user);
     ok(await gql(b, ME, {}, user.token)); // cached on b
 
+    const stopped = Date.now();
     await redis.stop();
-    expect(await watching.socket.closedWithin(5_000)).toEqual({ code: 1013, reason: 'Subscriptions unavailable; try again later' });
-    await eventually(async () => (await readiness(a)) === 503 && (await readiness(b)) === 503, 5_000, '/ready to say 503');
+    expect(await watching.socket.closedWithin(5_000)).toEqual({
+      code: 1013,
+      reason: 'Subscriptions unavailable; try again later',
+    });
+    console.info(`redis stopped: subscribers closed with 1013 after ${Date.now() - stopped} ms`);
+    await eventually(
+      async () => (await readiness(a)) === 503 && (await readiness(b)) === 503,
+      5_000,
+      '/ready to say 503',
+    );
     // Token checks and reads from PostgreSQL; a write through a is seen through b at once.
     expect(ok(await rename(a, 'During the outage')).updateMe.displayName).toBe('During the outage');
     expect(ok(await gql(b, ME, {}, user.token)).me.displayName).toBe('During the outage');
@@ -79,11 +97,24 @@ describe('Redis stopped, then started again', () => {
     ok(await gql(a, 'mutation { logout }', {}, other.token));
     expect((await gql(b, ME, {}, other.token)).status).toBe(401);
     // New subscribers are turned away with the same "try again later".
-    await expect(openSocket(b.url, user.token).connected).rejects.toEqual({ code: 1013, reason: 'Subscriptions unavailable; try again later' });
+    await expect(openSocket(b.url, user.token).connected).rejects.toEqual({
+      code: 1013,
+      reason: 'Subscriptions unavailable; try again later',
+    });
 
+    const restarted = Date.now();
     await redis.start();
-    await eventually(async () => (await readiness(a)) === 200 && (await readiness(b)) === 200, 10_000, '/ready to say 200');
-    await eventually(() => a.app.services.cache.localCaching && b.app.services.cache.localCaching, 5_000, 'caching again');
+    await eventually(
+      async () => (await readiness(a)) === 200 && (await readiness(b)) === 200,
+      10_000,
+      '/ready to say 200',
+    );
+    console.info(`redis started again: both instances ready after ${Date.now() - restarted} ms`);
+    await eventually(
+      () => a.app.services.cache.localCaching && b.app.services.cache.localCaching,
+      5_000,
+      'caching again',
+    );
     const again = await watchSessions(b, user);
     const third = await signIn(a, tenant.slug, user.email);
     ok(await gql(a, 'mutation { logout }', {}, third.token));
@@ -97,18 +128,28 @@ describe('Redis frozen (it keeps its data) while a write happens', () => {
   it('never serves the row Redis still holds from before', async () => {
     ok(await rename(a, 'Before the freeze'));
     // Both instances hold the row in memory, and Redis holds it too.
-    for (const on of [a, b]) expect(ok(await gql(on, ME, {}, user.token)).me.displayName).toBe('Before the freeze');
+    for (const on of [a, b])
+      expect(ok(await gql(on, ME, {}, user.token)).me.displayName).toBe('Before the freeze');
 
     redis.pause();
     try {
-      await eventually(() => !a.app.services.cache.localCaching && !b.app.services.cache.localCaching, 5_000, 'Redis to count as down');
+      await eventually(
+        () => !a.app.services.cache.localCaching && !b.app.services.cache.localCaching,
+        5_000,
+        'Redis to count as down',
+      );
       expect(ok(await rename(a, 'Written while frozen')).updateMe.displayName).toBe('Written while frozen');
       expect(ok(await gql(b, ME, {}, user.token)).me.displayName).toBe('Written while frozen');
     } finally {
       redis.resume();
     }
-    await eventually(() => a.app.services.cache.localCaching && b.app.services.cache.localCaching, 10_000, 'caching again');
-    for (const on of [b, a, b]) expect(ok(await gql(on, ME, {}, user.token)).me.displayName).toBe('Written while frozen');
+    await eventually(
+      () => a.app.services.cache.localCaching && b.app.services.cache.localCaching,
+      10_000,
+      'caching again',
+    );
+    for (const on of [b, a, b])
+      expect(ok(await gql(on, ME, {}, user.token)).me.displayName).toBe('Written while frozen');
   });
 });
 

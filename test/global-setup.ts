@@ -17,6 +17,10 @@ export default async function setup(project: TestProject) {
   // @ts-expect-error: a plain .mjs helper without type declarations
   const { buildIfNeeded } = await import('../scripts/build-if-needed.mjs');
   buildIfNeeded();
+  // The driver's crash fix (scripts/patch-postgres.mjs): the fault tests restart PostgreSQL.
+  // @ts-expect-error: a plain .mjs helper without type declarations
+  const { patchPostgres } = await import('../scripts/patch-postgres.mjs');
+  patchPostgres();
   const admin = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {}, connect_timeout: 5 });
   try {
     await admin`select 1`;

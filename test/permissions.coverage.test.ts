@@ -91,7 +91,11 @@ class AddedLaterResolver {
 describe('permissions: a field added without a rule', () => {
   it('is denied with FORBIDDEN, even to a system ADMIN, while ruled fields still resolve', async () => {
     const schema = applyMiddleware(
-      await buildSchema({ resolvers: [...resolvers, AddedLaterResolver], pubSub: unusedPubSub, validate: false }),
+      await buildSchema({
+        resolvers: [...resolvers, AddedLaterResolver],
+        pubSub: unusedPubSub,
+        validate: false,
+      }),
       createPermissions(),
     );
     const contextValue = {

@@ -62,7 +62,11 @@ async function subscribe(by: Actor, tenantId?: string): Promise<Subscription<Add
   await socket.connected;
   const subscription = socket.subscribe<Added>(AUDIT_ADDED, { tenantId });
   const topic = topics.auditEventAdded(tenantId ?? by.tenantId);
-  await eventually(() => server.app.services.events.listening(topic) > 0 || subscription.completed, 3_000, 'the feed');
+  await eventually(
+    () => server.app.services.events.listening(topic) > 0 || subscription.completed,
+    3_000,
+    'the feed',
+  );
   return subscription;
 }
 
@@ -71,7 +75,9 @@ describe('auditEventAdded', () => {
     const feed = await subscribe(world.admin);
     const otherFeed = await subscribe(other.admin);
     const email = `${uniqueSlug('audited')}@example.test`;
-    const created = ok(await server.gql(CREATE_USER, { input: { email, password: PASSWORD } }, { token: world.admin.token }));
+    const created = ok(
+      await server.gql(CREATE_USER, { input: { email, password: PASSWORD } }, { token: world.admin.token }),
+    );
     const event = (await feed.next()).auditEventAdded;
     expect(event).toMatchObject({
       tenantId: world.id,
@@ -89,8 +95,17 @@ describe('auditEventAdded', () => {
     expect((await feed.next()).auditEventAdded).toMatchObject({ action: 'auth.login.failed', actorId: null });
 
     // Tenant B's own event reaches B's ADMIN, and by then nothing of A ever did.
-    ok(await server.gql(CREATE_USER, { input: { email: `${uniqueSlug('b')}@example.test`, password: PASSWORD } }, { token: other.admin.token }));
-    expect((await otherFeed.next()).auditEventAdded).toMatchObject({ tenantId: other.id, action: 'user.created' });
+    ok(
+      await server.gql(
+        CREATE_USER,
+        { input: { email: `${uniqueSlug('b')}@example.test`, password: PASSWORD } },
+        { token: other.admin.token },
+      ),
+    );
+    expect((await otherFeed.next()).auditEventAdded).toMatchObject({
+      tenantId: other.id,
+      action: 'user.created',
+    });
     expect(otherFeed.events).toHaveLength(1);
     expect(feed.events.every((e) => e.auditEventAdded.tenantId === world.id)).toBe(true);
   });
@@ -131,7 +146,16 @@ describe('auditEventAdded', () => {
     expect(server.app.services.events.listening(topics.auditEventAdded(other.id))).toBe(listeners);
 
     const operator = await subscribe(system, world.id);
-    ok(await server.gql(CREATE_USER, { input: { email: `${uniqueSlug('op')}@example.test`, password: PASSWORD } }, { token: world.admin.token }));
-    expect((await operator.next()).auditEventAdded).toMatchObject({ tenantId: world.id, action: 'user.created' });
+    ok(
+      await server.gql(
+        CREATE_USER,
+        { input: { email: `${uniqueSlug('op')}@example.test`, password: PASSWORD } },
+        { token: world.admin.token },
+      ),
+    );
+    expect((await operator.next()).auditEventAdded).toMatchObject({
+      tenantId: world.id,
+      action: 'user.created',
+    });
   });
 });

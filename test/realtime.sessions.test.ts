@@ -5,6 +5,7 @@ import { attemptRefresh, loginUser, registerUser, type SignedIn } from './suppor
 import { errorCode, type TestServer } from './support/server.js';
 import {
   type Actor,
+  DELETE_USER,
   makeTenant,
   makeUser,
   ok,
@@ -13,7 +14,6 @@ import {
   startTenancyServer,
   type TenantHandle,
   UPDATE_USER,
-  DELETE_USER,
 } from './support/tenancy-fixtures.js';
 import { eventually, openSocket, type Socket, type Subscription } from './support/ws.js';
 
@@ -49,7 +49,10 @@ function socket(token?: string): Socket {
 }
 
 /** A subscription to sessionEnded that is live (subscribed on the server) when this resolves. */
-async function watchSessions(user: { accessToken: string; userId: string }): Promise<{ socket: Socket; events: Subscription<Ended> }> {
+async function watchSessions(user: {
+  accessToken: string;
+  userId: string;
+}): Promise<{ socket: Socket; events: Subscription<Ended> }> {
   const opened = socket(user.accessToken);
   await opened.connected;
   const events = opened.subscribe<Ended>(SESSION_ENDED);
@@ -93,13 +96,25 @@ describe('sessionEnded', () => {
     expect(Math.abs(Date.parse(loggedOut.at) - server.clock.now().getTime())).toBeLessThan(1_000);
 
     const revoked = await loginUser(server, user);
-    ok(await server.gql('mutation ($id: ID!) { revokeSession(id: $id) }', { id: revoked.sessionId }, { token: user.accessToken }));
-    expect((await watcher.next()).sessionEnded).toMatchObject({ sessionId: revoked.sessionId, reason: 'REVOKED' });
+    ok(
+      await server.gql(
+        'mutation ($id: ID!) { revokeSession(id: $id) }',
+        { id: revoked.sessionId },
+        { token: user.accessToken },
+      ),
+    );
+    expect((await watcher.next()).sessionEnded).toMatchObject({
+      sessionId: revoked.sessionId,
+      reason: 'REVOKED',
+    });
 
     const stolen = await loginUser(server, user);
     expect((await attemptRefresh(server, stolen.refreshToken)).data?.refresh).toBeTruthy();
     expect(errorCode(await attemptRefresh(server, stolen.refreshToken))).toBe('UNAUTHENTICATED');
-    expect((await watcher.next()).sessionEnded).toMatchObject({ sessionId: stolen.sessionId, reason: 'REFRESH_TOKEN_REUSE' });
+    expect((await watcher.next()).sessionEnded).toMatchObject({
+      sessionId: stolen.sessionId,
+      reason: 'REFRESH_TOKEN_REUSE',
+    });
 
     const elsewhere = await loginUser(server, user);
     const newPassword = `${user.password}-renewed`;
@@ -111,7 +126,10 @@ describe('sessionEnded', () => {
       ),
     );
     user.password = newPassword;
-    expect((await watcher.next()).sessionEnded).toMatchObject({ sessionId: elsewhere.sessionId, reason: 'PASSWORD_CHANGED' });
+    expect((await watcher.next()).sessionEnded).toMatchObject({
+      sessionId: elsewhere.sessionId,
+      reason: 'PASSWORD_CHANGED',
+    });
     expect(watcher.events).toHaveLength(4);
     expect(watcher.errors).toEqual([]);
   });
@@ -119,7 +137,9 @@ describe('sessionEnded', () => {
   it("never delivers another user's session ends", async () => {
     const bystander = await signedUp();
     const theirs = await watchSessions(bystander);
-    ok(await server.gql('mutation { logoutAll }', {}, { token: (await loginUser(server, user)).accessToken }));
+    ok(
+      await server.gql('mutation { logoutAll }', {}, { token: (await loginUser(server, user)).accessToken }),
+    );
     // Everything the user's own watcher gets has been published; the bystander got none of it.
     await eventually(() => watcher.events.length >= 6, 3_000, "the user's own events");
     expect(theirs.events.events).toEqual([]);
@@ -138,8 +158,17 @@ describe('the socket of a session that ends', () => {
   });
 
   it.each([
-    ['suspended', 'USER_SUSPENDED', (admin: Actor, id: string) => server.gql(UPDATE_USER, { id, input: { status: 'SUSPENDED' } }, { token: admin.token })],
-    ['deleted', 'USER_DELETED', (admin: Actor, id: string) => server.gql(DELETE_USER, { id }, { token: admin.token })],
+    [
+      'suspended',
+      'USER_SUSPENDED',
+      (admin: Actor, id: string) =>
+        server.gql(UPDATE_USER, { id, input: { status: 'SUSPENDED' } }, { token: admin.token }),
+    ],
+    [
+      'deleted',
+      'USER_DELETED',
+      (admin: Actor, id: string) => server.gql(DELETE_USER, { id }, { token: admin.token }),
+    ],
   ])('is closed when its user is %s, after hearing why', async (_what, reason, act) => {
     const created = await makeUser(server, tenant.admin);
     const signedIn = await signIn(server, tenant.slug, created.email);
@@ -156,7 +185,8 @@ describe('an access token that expires', () => {
     const user = await signedUp();
     const { socket: own } = await watchSessions(user);
     const survivor = await watchSessions(await loginUser(server, user));
-    const lifetime = Date.parse((await loginUser(server, user)).accessTokenExpiresAt) - server.clock.now().getTime();
+    const lifetime =
+      Date.parse((await loginUser(server, user)).accessTokenExpiresAt) - server.clock.now().getTime();
     // The service's clock decides; the sweep runs every second.
     server.clock.advance(lifetime + 1_000);
     expect(await own.closedWithin(2_000)).toEqual({ code: 4401, reason: 'Token expired' });

@@ -61,7 +61,11 @@ async function watch(by: Actor, id?: string, tenantId = by.tenantId): Promise<Su
   await socket.connected;
   const subscription = socket.subscribe<Changed>(USER_CHANGED, { id });
   const topic = topics.userChanged(tenantId, id ?? by.userId);
-  await eventually(() => server.app.services.events.listening(topic) > 0 || subscription.completed, 3_000, 'the subscription');
+  await eventually(
+    () => server.app.services.events.listening(topic) > 0 || subscription.completed,
+    3_000,
+    'the subscription',
+  );
   return subscription;
 }
 
@@ -81,10 +85,18 @@ const gql = (by: Actor, query: string, variables: Record<string, unknown> = {}) 
 
 describe('userChanged', () => {
   it("delivers the signed-in user's own changes, as they are now", async () => {
-    const me = await signIn(server, world.slug, (await makeUser(server, world.admin, { role: 'USER' })).email);
+    const me = await signIn(
+      server,
+      world.slug,
+      (await makeUser(server, world.admin, { role: 'USER' })).email,
+    );
     const mine = await watch(me);
     ok(await gql(me, 'mutation { updateMe(input: { displayName: "Renamed" }) { id } }'));
-    expect((await mine.next()).userChanged).toMatchObject({ id: me.userId, displayName: 'Renamed', role: 'USER' });
+    expect((await mine.next()).userChanged).toMatchObject({
+      id: me.userId,
+      displayName: 'Renamed',
+      role: 'USER',
+    });
     ok(await gql(world.admin, UPDATE_USER, { id: me.userId, input: { role: 'MODERATOR' } }));
     expect((await mine.next()).userChanged).toMatchObject({ role: 'MODERATOR', displayName: 'Renamed' });
   });
@@ -96,7 +108,12 @@ describe('userChanged', () => {
 
     ok(await gql(world.as.MODERATOR, UPDATE_USER, { id: target.id, input: { status: 'SUSPENDED' } }));
     expect((await moderator.next()).userChanged).toMatchObject({ id: target.id, status: 'SUSPENDED' });
-    ok(await gql(world.admin, UPDATE_USER, { id: target.id, input: { status: 'ACTIVE', displayName: 'Back' } }));
+    ok(
+      await gql(world.admin, UPDATE_USER, {
+        id: target.id,
+        input: { status: 'ACTIVE', displayName: 'Back' },
+      }),
+    );
     expect((await moderator.next()).userChanged).toMatchObject({ status: 'ACTIVE', displayName: 'Back' });
 
     // maxFailedLogins defaults to 5: the fifth failure locks, and the lock is visible at once.
@@ -115,7 +132,13 @@ describe('userChanged', () => {
     expect(signedIn.userId).toBe(target.id);
     // The ADMIN saw the same five changes.
     await eventually(() => admin.events.length === 5, 3_000, "the ADMIN's events");
-    expect(admin.events.map((e) => e.userChanged.status)).toEqual(['SUSPENDED', 'ACTIVE', 'ACTIVE', 'ACTIVE', 'ACTIVE']);
+    expect(admin.events.map((e) => e.userChanged.status)).toEqual([
+      'SUSPENDED',
+      'ACTIVE',
+      'ACTIVE',
+      'ACTIVE',
+      'ACTIVE',
+    ]);
   });
 
   it('completes when the user is deleted', async () => {
@@ -144,7 +167,11 @@ describe('userChanged', () => {
   });
 
   it('stops with FORBIDDEN at the next change once the follower is no longer a MODERATOR', async () => {
-    const follower = await signIn(server, world.slug, (await makeUser(server, world.admin, { role: 'MODERATOR' })).email);
+    const follower = await signIn(
+      server,
+      world.slug,
+      (await makeUser(server, world.admin, { role: 'MODERATOR' })).email,
+    );
     const target = await makeUser(server, world.admin);
     const following = await watch(follower, target.id);
     ok(await gql(world.admin, UPDATE_USER, { id: follower.userId, input: { role: 'USER' } }));

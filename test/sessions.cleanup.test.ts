@@ -1,9 +1,9 @@
 import { eq, inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { sessions, spentRefreshTokens } from '../src/db/schema.js';
-import { cleanUpSessions } from '../src/modules/sessions/session-cleanup.js';
 import { purgeAuditEvents } from '../src/modules/audit/retention.js';
+import { cleanUpSessions } from '../src/modules/sessions/session-cleanup.js';
+import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { attemptRefresh, createTenant, loginUser, registerUser } from './support/fixtures.js';
 import { startTestServer, type TestServer } from './support/server.js';
 
@@ -18,7 +18,10 @@ let server: TestServer;
 let tenantSlug: string;
 
 beforeAll(async () => {
-  server = await startTestServer({ REFRESH_TOKEN_TTL_SECONDS: String(DAY / 1000), SESSION_RETENTION_DAYS: '7' });
+  server = await startTestServer({
+    REFRESH_TOKEN_TTL_SECONDS: String(DAY / 1000),
+    SESSION_RETENTION_DAYS: '7',
+  });
   tenantSlug = (await createTenant(server)).slug;
 });
 afterAll(async () => {
@@ -57,7 +60,10 @@ describe('session cleanup', () => {
     // Cut-off: 1.95 days after start. A (ended at 0) and B (expired at 1) go; C (ended at 3) stays.
     expect(left).toEqual({ [c.sessionId]: 'LOGOUT', [d.sessionId]: 'EXPIRED' });
     expect(done).toEqual({ expired: 3, deleted: 3 });
-    const spent = await db().select().from(spentRefreshTokens).where(eq(spentRefreshTokens.sessionId, a.sessionId));
+    const spent = await db()
+      .select()
+      .from(spentRefreshTokens)
+      .where(eq(spentRefreshTokens.sessionId, a.sessionId));
     expect(spent).toEqual([]);
     // Running it again finds nothing more to do.
     expect(await cleanUpSessions(db(), server.clock.now(), 7)).toEqual({ expired: 0, deleted: 0 });
@@ -84,7 +90,10 @@ describe('several instances running the periodic jobs at once', () => {
       const later = new Date(now.getTime() + 400 * DAY);
       const runs = await Promise.all(
         Array.from({ length: 8 }, () =>
-          Promise.all([cleanUpSessions(other.database.db, later, 7), purgeAuditEvents(other.database.db, later)]),
+          Promise.all([
+            cleanUpSessions(other.database.db, later, 7),
+            purgeAuditEvents(other.database.db, later),
+          ]),
         ),
       );
       const deleted = runs.reduce((sum, [cleaned]) => sum + cleaned.deleted, 0);

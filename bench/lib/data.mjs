@@ -91,10 +91,16 @@ export function connectSql(url) {
   return postgres(url, { max: 2, onnotice: () => {}, connect_timeout: 5 });
 }
 
-/** ACTIVE users of a tenant, oldest first (the seeded admin and moderator come first). */
-export async function activeUsers(sql, tenantId, limit, { offset = 2 } = {}) {
-  return sql`select id, email from users where tenant_id = ${tenantId} and status = 'ACTIVE' and role in ('USER', 'GUEST')
-    order by created_at, id offset ${offset} limit ${limit}`;
+/**
+ * ACTIVE USERs and GUESTs of a tenant to sign in, newest first: the oldest ones make up the first
+ * page of `users`, whose nested sessions should stay the seeded ones whatever ran before.
+ */
+export async function activeUsers(sql, tenantId, limit, { offset = 0, oldest = false } = {}) {
+  return oldest
+    ? sql`select id, email from users where tenant_id = ${tenantId} and status = 'ACTIVE' and role in ('USER', 'GUEST')
+        order by created_at, id offset ${offset} limit ${limit}`
+    : sql`select id, email from users where tenant_id = ${tenantId} and status = 'ACTIVE' and role in ('USER', 'GUEST')
+        order by created_at desc, id desc offset ${offset} limit ${limit}`;
 }
 
 /** A random sample of a tenant's user ids (TABLESAMPLE: cheap on a million rows). */
@@ -118,6 +124,7 @@ export async function sampleUserIds(sql, tenantId, count) {
 export async function createRefreshableSessions(sql, tenantId, users, count) {
   const tokens = [];
   const now = Date.now();
+  const created = new Date(now - 60_000).toISOString();
   const stream = await sql`copy sessions (id, tenant_id, user_id, refresh_token_hash, ip_address, user_agent,
     created_at, last_used_at, expires_at) from stdin`.writable();
   let chunk = [];
@@ -125,9 +132,8 @@ export async function createRefreshableSessions(sql, tenantId, users, count) {
     const token = `bench-${randomBytes(32).toString('base64url')}`;
     tokens.push(token);
     const hash = createHash('sha256').update(token, 'utf8').digest('hex');
-    const created = new Date(now - 60_000).toISOString();
     chunk.push(
-      `${uuidv4()}\t${tenantId}\t${users[i % users.length].id}\t\\\\x${hash}\t10.0.0.1\tbench\t${created}\t${created}\t${new Date(now + 6 * 86_400_000).toISOString()}\n`,
+      `${uuidv4()}\t${tenantId}\t${users[i % users.length].id}\t\\\\x${hash}\t10.0.0.1\tidentity-bench-refresh\t${created}\t${created}\t${new Date(now + 6 * 86_400_000).toISOString()}\n`,
     );
     if (chunk.length === 5_000 || i === count - 1) {
       if (!stream.write(chunk.join(''))) await new Promise((resolve) => stream.once('drain', resolve));
@@ -135,7 +141,15 @@ export async function createRefreshableSessions(sql, tenantId, users, count) {
     }
   }
   await new Promise((resolve, reject) => stream.end((error) => (error ? reject(error) : resolve())));
-  return tokens;
+  return { tokens, createdAt: created };
+}
+
+/**
+ * Removes the sessions createRefreshableSessions made (their spent tokens go with them), found by
+ * their creation time: a refresh rewrites a session's address and agent, never its created_at.
+ */
+export async function dropRefreshableSessions(sql, tenantId, createdAt) {
+  await sql`delete from sessions where tenant_id = ${tenantId} and created_at = ${createdAt}`;
 }
 
 function uuidv4() {

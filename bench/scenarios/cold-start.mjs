@@ -1,12 +1,16 @@
 // Cold start: from spawning `node dist/main.js` to the first 200 from /ready, on PostgreSQL.
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createDatabase, databaseUrl, dropDatabase } from '../lib/data.mjs';
-import { serviceEnv, target } from '../lib/harness.mjs';
+import { hrUs, serviceEnv, target } from '../lib/harness.mjs';
 import { median } from '../lib/load.mjs';
 import { freePort, startProcess, waitForOk } from '../lib/procs.mjs';
+import { summarizeProfile } from '../lib/profile.mjs';
 
-async function startOnce(ctx, name, overrides) {
+async function startOnce(ctx, name, overrides, { profile = false } = {}) {
   const port = await freePort();
+  const profileDir = join(ctx.outDir, 'profiles');
+  if (profile) mkdirSync(profileDir, { recursive: true });
   const proc = startProcess({
     name,
     args: [join(ctx.root, 'dist/main.js')],
@@ -14,12 +18,21 @@ async function startOnce(ctx, name, overrides) {
     // The production default cost: the first start hashes the bootstrap admin's password with it.
     env: serviceEnv(ctx, port, { BCRYPT_COST: '12', ...overrides }),
     logFile: join(ctx.outDir, `${name}.log`),
+    nodeFlags: profile
+      ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.cpuprofile`]
+      : [],
   });
+  let ms;
+  const spawnedUs = hrUs();
   try {
-    const ms = await waitForOk(proc, `http://127.0.0.1:${port}/ready`, { intervalMs: 5 });
+    ms = await waitForOk(proc, `http://127.0.0.1:${port}/ready`, { intervalMs: 5 });
     return { ms, rss: proc.rss() };
   } finally {
+    const readyUs = hrUs();
     await proc.stop();
+    // From spawn to ready: the start-up only, not the shutdown.
+    if (profile)
+      ctx.addProfile(name, summarizeProfile(join(profileDir, `${name}.cpuprofile`), [[spawnedUs, readyUs]]));
   }
 }
 
@@ -58,6 +71,21 @@ export const coldStart = {
         ceiling.push({ ms: await waitForOk(proc, `http://127.0.0.1:${port}/health`, { intervalMs: 5 }) });
       } finally {
         await proc.stop();
+      }
+    }
+    if (ctx.profile) {
+      await startOnce(ctx, 'cold-restart-profiled', {}, { profile: true });
+      const name = `${ctx.dbName}_coldp`;
+      await createDatabase(ctx.adminUrl, name);
+      try {
+        await startOnce(
+          ctx,
+          'cold-first-profiled',
+          { DATABASE_URL: databaseUrl(ctx.adminUrl, name) },
+          { profile: true },
+        );
+      } finally {
+        await dropDatabase(ctx.adminUrl, name);
       }
     }
     const fmt = (runs) => runs.map((r) => Math.round(r.ms)).join(', ');

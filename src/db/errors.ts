@@ -44,11 +44,18 @@ const CONNECTION_CODES = new Set([
 export function isDatabaseUnavailable(error: unknown): boolean {
   let current: unknown = error;
   for (let depth = 0; depth < 6 && current; depth++) {
-    const candidate = current as { code?: unknown; cause?: unknown; originalError?: unknown; errors?: unknown };
+    const candidate = current as {
+      code?: unknown;
+      cause?: unknown;
+      originalError?: unknown;
+      errors?: unknown;
+    };
     const code = candidate.code;
-    if (typeof code === 'string' && (CONNECTION_CODES.has(code) || /^(08...|57P0[1-3])$/.test(code))) return true;
+    if (typeof code === 'string' && (CONNECTION_CODES.has(code) || /^(08...|57P0[1-3])$/.test(code)))
+      return true;
     // Node reports a refused connection to every address of a host as an AggregateError.
-    if (Array.isArray(candidate.errors) && candidate.errors.some((inner) => isDatabaseUnavailable(inner))) return true;
+    if (Array.isArray(candidate.errors) && candidate.errors.some((inner) => isDatabaseUnavailable(inner)))
+      return true;
     current = candidate.cause ?? candidate.originalError;
   }
   return false;

@@ -26,6 +26,8 @@ export interface Socket {
 export interface Subscription<T> {
   /** Data of every event received so far. */
   events: T[];
+  /** When each event arrived (Date.now()). */
+  receivedAt: number[];
   /** Errors the server sent for this subscription (it ends after one). */
   errors: { message: string; extensions?: { code?: string } }[];
   completed: boolean;
@@ -81,7 +83,10 @@ export function openSocket(httpUrl: string, token?: string): Socket {
       Promise.race([
         closed,
         new Promise<never>((_, reject) =>
-          setTimeout(() => reject(new Error(`the socket was not closed within ${timeoutMs} ms`)), timeoutMs).unref(),
+          setTimeout(
+            () => reject(new Error(`the socket was not closed within ${timeoutMs} ms`)),
+            timeoutMs,
+          ).unref(),
         ),
       ]),
     subscribe: (query, variables) => subscribe(client, query, variables),
@@ -91,6 +96,7 @@ export function openSocket(httpUrl: string, token?: string): Socket {
 
 function subscribe<T>(client: Client, query: string, variables?: Record<string, unknown>): Subscription<T> {
   const events: T[] = [];
+  const receivedAt: number[] = [];
   const errors: Subscription<T>['errors'] = [];
   let taken = 0;
   let completed = false;
@@ -117,7 +123,10 @@ function subscribe<T>(client: Client, query: string, variables?: Record<string, 
     {
       next: (result) => {
         if (result.errors) errors.push(...(result.errors as Subscription<T>['errors']));
-        if (result.data) events.push(result.data as T);
+        if (result.data) {
+          events.push(result.data as T);
+          receivedAt.push(Date.now());
+        }
         wake();
       },
       error: (error) => {
@@ -134,12 +143,17 @@ function subscribe<T>(client: Client, query: string, variables?: Record<string, 
   );
   return {
     events,
+    receivedAt,
     errors,
     get completed() {
       return completed;
     },
     async next(timeoutMs = 3_000) {
-      await until(() => events.length > taken || (completed && events.length === taken), timeoutMs, 'an event');
+      await until(
+        () => events.length > taken || (completed && events.length === taken),
+        timeoutMs,
+        'an event',
+      );
       if (events.length === taken) throw new Error(`the subscription ended: ${JSON.stringify(errors)}`);
       taken += 1;
       return events[taken - 1] as T;
@@ -150,7 +164,11 @@ function subscribe<T>(client: Client, query: string, variables?: Record<string, 
 }
 
 /** Polls `check` until it returns true, for up to `timeoutMs` (bounded waits only). */
-export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 3_000, what = 'a condition') {
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 3_000,
+  what = 'a condition',
+) {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);

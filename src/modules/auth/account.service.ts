@@ -1,7 +1,7 @@
 import { and, eq } from 'drizzle-orm';
 import { isUniqueViolation } from '../../db/errors.js';
-import { transaction } from '../../db/transaction.js';
 import { type UserRow, users } from '../../db/schema.js';
+import { transaction } from '../../db/transaction.js';
 import type { Caller, RequestOrigin, Services } from '../../graphql/context.js';
 import { BadUserInputError, ConflictError, NotFoundError } from '../../graphql/errors.js';
 import { recordAuditEvent } from '../audit/audit.service.js';

@@ -1,7 +1,7 @@
 import { eq } from 'drizzle-orm';
 import { isUniqueViolation } from '../../db/errors.js';
-import { transaction } from '../../db/transaction.js';
 import { type SessionRow, type TenantRow, type UserRow, users } from '../../db/schema.js';
+import { transaction } from '../../db/transaction.js';
 import type { RequestOrigin, Services } from '../../graphql/context.js';
 import {
   BadUserInputError,
@@ -297,33 +297,32 @@ export async function refresh(
     throw new UnauthenticatedError('Invalid refresh token.');
   const now = deps.clock.now();
   const outcome = await transaction(deps.db, async (tx) => {
-      const rotation = await rotateRefreshToken(tx, presented, now, origin);
-      if (rotation.outcome === 'invalid') return { kind: 'invalid' as const };
-      if (rotation.outcome === 'reused') {
-        if (rotation.endedNow) {
-          await recordAuditEvent(tx, origin, {
-            tenantId: rotation.tenantId,
-            actorId: null,
-            action: 'auth.refresh.reuse_detected',
-            targetType: 'session',
-            targetId: rotation.sessionId,
-            metadata: { userId: rotation.userId },
-            at: now,
-          });
-        }
-        return { kind: 'reused' as const, rotation };
+    const rotation = await rotateRefreshToken(tx, presented, now, origin);
+    if (rotation.outcome === 'invalid') return { kind: 'invalid' as const };
+    if (rotation.outcome === 'reused') {
+      if (rotation.endedNow) {
+        await recordAuditEvent(tx, origin, {
+          tenantId: rotation.tenantId,
+          actorId: null,
+          action: 'auth.refresh.reuse_detected',
+          targetType: 'session',
+          targetId: rotation.sessionId,
+          metadata: { userId: rotation.userId },
+          at: now,
+        });
       }
-      const account = await loadSessionAccount(tx, rotation.session.id);
-      if (account?.user.status !== 'ACTIVE' || account.tenant.status !== 'ACTIVE') {
-        // Throwing rolls the rotation back: a suspended account must not get fresh tokens.
-        throw new InactiveAccount();
-      }
-      return { kind: 'rotated' as const, rotation, account };
-    })
-    .catch((error: unknown) => {
-      if (error instanceof InactiveAccount) return { kind: 'invalid' as const };
-      throw error;
-    });
+      return { kind: 'reused' as const, rotation };
+    }
+    const account = await loadSessionAccount(tx, rotation.session.id);
+    if (account?.user.status !== 'ACTIVE' || account.tenant.status !== 'ACTIVE') {
+      // Throwing rolls the rotation back: a suspended account must not get fresh tokens.
+      throw new InactiveAccount();
+    }
+    return { kind: 'rotated' as const, rotation, account };
+  }).catch((error: unknown) => {
+    if (error instanceof InactiveAccount) return { kind: 'invalid' as const };
+    throw error;
+  });
   if (outcome.kind === 'invalid') throw new UnauthenticatedError('Invalid refresh token.');
   if (outcome.kind === 'reused') {
     deps.metrics.refreshTokenReuse();

@@ -1,7 +1,7 @@
 import { Ctx, Query, Resolver } from 'type-graphql';
 import type { SignedInContext } from '../../graphql/context.js';
-import { readCacheStats } from './cache-stats.js';
 import { CacheStats } from './cache.types.js';
+import { readCacheStats } from './cache-stats.js';
 
 @Resolver()
 export class CacheResolver {

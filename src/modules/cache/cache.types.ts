@@ -6,10 +6,14 @@ import type { CacheStatsValue } from './cache-stats.js';
     "The identity cache (users, tenants and session checks): this instance's lookups, and Redis' size.",
 })
 export class CacheStats implements CacheStatsValue {
-  @Field(() => Float, { description: 'Lookups answered from memory or Redis, by this instance since it started.' })
+  @Field(() => Float, {
+    description: 'Lookups answered from memory or Redis, by this instance since it started.',
+  })
   hits!: number;
 
-  @Field(() => Float, { description: 'Lookups that had to read PostgreSQL, by this instance since it started.' })
+  @Field(() => Float, {
+    description: 'Lookups that had to read PostgreSQL, by this instance since it started.',
+  })
   misses!: number;
 
   @Field(() => Float, { description: 'hits / (hits + misses); 0 before the first lookup.' })

@@ -94,7 +94,13 @@ export class IdentityCache {
   ) {
     const common = { clock, bus, shared, counters: this.counters, l1TtlMs: CACHE_TTLS.l1Ms };
     const l2TtlMs = () => CACHE_TTLS.l2Ms;
-    this.users = new LayeredCache({ ...common, entity: 'user', maxEntries: 50_000, l2TtlMs, codec: userCodec });
+    this.users = new LayeredCache({
+      ...common,
+      entity: 'user',
+      maxEntries: 50_000,
+      l2TtlMs,
+      codec: userCodec,
+    });
     this.tenants = new LayeredCache({
       ...common,
       entity: 'tenant',
@@ -150,7 +156,12 @@ export class IdentityCache {
     if (!isUuid(tenantId) || wanted.length === 0) return new Map();
     return this.sessions.getMany(tenantId, wanted, async (missing) => {
       const rows = await this.db
-        .select({ id: sessions.id, userId: sessions.userId, expiresAt: sessions.expiresAt, endedAt: sessions.endedAt })
+        .select({
+          id: sessions.id,
+          userId: sessions.userId,
+          expiresAt: sessions.expiresAt,
+          endedAt: sessions.endedAt,
+        })
         .from(sessions)
         .where(and(eq(sessions.tenantId, tenantId), inArray(sessions.id, missing)));
       const states = new Map<string, SessionState>(

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import type { RedisConfig } from '../../config.js';
 import type { Logger } from '../../lib/logger.js';
 import { openRedis, type RedisClient, type RedisHealth } from '../../server/redis.js';
-import type { RedisConfig } from '../../config.js';
 
 /** What a committed write changed, so that every instance drops what it remembers of it. */
 export type Invalidation =
@@ -149,7 +149,10 @@ export class RedisInvalidationBus extends BaseBus implements InvalidationBus {
       if (others > 0) acknowledged = this.#awaitAcks(id, others);
     } catch (error) {
       // Instances that cannot hear us cannot be subscribed either: they are not caching.
-      this.logger.warn({ err: { message: (error as Error).message } }, 'could not share a cache invalidation');
+      this.logger.warn(
+        { err: { message: (error as Error).message } },
+        'could not share a cache invalidation',
+      );
       return;
     }
     await acknowledged;

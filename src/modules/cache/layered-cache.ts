@@ -50,8 +50,9 @@ export class SharedLayer {
       await scripts(this.redis).cacheInvalidate(keys.length * 2, ...withVersions(keys), VERSION_TTL_MS);
     } catch {
       // Entries written before Redis comes back are ignored anyway; replaying drops them early.
-      const slot = keys[0] ?? '';
-      this.#pending.set(slot, [...(this.#pending.get(slot) ?? []), ...keys].slice(-1_000));
+      // Grouped by the tenant's hash tag: each group is one script call in one Cluster slot.
+      const tenant = /\{[^}]*\}/.exec(keys[0] ?? '')?.[0] ?? '';
+      this.#pending.set(tenant, [...new Set([...(this.#pending.get(tenant) ?? []), ...keys])].slice(-1_000));
     }
   }
 
@@ -168,7 +169,11 @@ export class LayeredCache<V> {
         const key = this.key(tenantId, id);
         keys.push(key, `${key}:v`);
         const entry = JSON.stringify({ c: Date.now(), v: this.options.codec.encode(value) });
-        args.push(String(Math.max(1, Math.floor(this.options.l2TtlMs(value, now)))), versions[i] ?? '', entry);
+        args.push(
+          String(Math.max(1, Math.floor(this.options.l2TtlMs(value, now)))),
+          versions[i] ?? '',
+          entry,
+        );
       }
     }
     if (keys.length > 0 && shared) {

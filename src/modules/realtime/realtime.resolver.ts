@@ -41,7 +41,8 @@ export class RealtimeResolver {
   @Subscription(() => AuditEvent, {
     description:
       "Live audit feed of the caller's tenant. ADMINs; system ADMINs may name tenantId. Events arrive once the change they record has committed.",
-    subscribe: ({ args, context }) => subscribeAuditEvents(context as Context, args.tenantId as string | null),
+    subscribe: ({ args, context }) =>
+      subscribeAuditEvents(context as Context, args.tenantId as string | null),
   })
   auditEventAdded(
     @Root() event: AuditEventPayload,

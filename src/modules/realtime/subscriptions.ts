@@ -30,7 +30,9 @@ function signedIn(ctx: Context): Caller {
 }
 
 /** The caller's own sessions. Delivered even for the session of this very connection. */
-export async function subscribeSessionEnded(ctx: Context): Promise<AsyncIterableIterator<SessionEndedPayload>> {
+export async function subscribeSessionEnded(
+  ctx: Context,
+): Promise<AsyncIterableIterator<SessionEndedPayload>> {
   const caller = signedIn(ctx);
   const stream = await ctx.services.events.listen<SessionEndedPayload>(
     topics.sessionEnded(caller.tenantId, caller.userId),
@@ -129,7 +131,11 @@ class AuthorizedStream<T> implements AsyncIterableIterator<T> {
   async #renewCaller(): Promise<void> {
     const ctx = this.ctx;
     const before = signedIn(ctx);
-    const active = await ctx.services.sessionGuard.assertActive(before.sessionId, before.tenantId, before.userId);
+    const active = await ctx.services.sessionGuard.assertActive(
+      before.sessionId,
+      before.tenantId,
+      before.userId,
+    );
     const caller: Caller = {
       ...before,
       role: active.role,

@@ -1,9 +1,9 @@
 import { and, eq, gt, isNull } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 import { type SessionEndReason, sessions } from '../../db/schema.js';
+import { transaction } from '../../db/transaction.js';
 import type { Caller, RequestOrigin, Services } from '../../graphql/context.js';
 import { NotFoundError } from '../../graphql/errors.js';
-import { transaction } from '../../db/transaction.js';
 import { isUuid } from '../../lib/ids.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
 import { type SessionEndedPayload, topics } from '../realtime/topics.js';
@@ -25,7 +25,8 @@ export async function afterSessionsEnded(
 ): Promise<void> {
   if (ended.length === 0) return;
   const byTenant = new Map<string, string[]>();
-  for (const session of ended) byTenant.set(session.tenantId, [...(byTenant.get(session.tenantId) ?? []), session.id]);
+  for (const session of ended)
+    byTenant.set(session.tenantId, [...(byTenant.get(session.tenantId) ?? []), session.id]);
   await Promise.all(
     [...byTenant].map(([tenantId, sessions]) => deps.cache.invalidate({ tenantId, sessions })),
   );

@@ -1,7 +1,7 @@
 import { and, eq } from 'drizzle-orm';
 import { isUniqueViolation } from '../../db/errors.js';
-import { transaction } from '../../db/transaction.js';
 import { type Role, type UserRow, type UserStatus, users } from '../../db/schema.js';
+import { transaction } from '../../db/transaction.js';
 import type { Caller, RequestOrigin, Services } from '../../graphql/context.js';
 import type { OrderDirection } from '../../graphql/enums.js';
 import {
