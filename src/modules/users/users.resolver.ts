@@ -86,6 +86,17 @@ export class UsersResolver {
     return tenant;
   }
 
+  /** A lock that has run out is no lock: the stored time stays until the next attempt clears it. */
+  @FieldResolver(() => Date, {
+    nullable: true,
+    description: 'Set while the account is locked after too many failed logins.',
+  })
+  lockedUntil(@Root() user: Pick<UserRow, 'lockedUntil'>, @Ctx() ctx: Context): Date | null {
+    if (!user.lockedUntil) return null;
+    const until = new Date(user.lockedUntil);
+    return until > ctx.services.clock.now() ? until : null;
+  }
+
   @FieldResolver(() => [Session], {
     description: 'Active sessions. The user themself, MODERATORs and ADMINs of the tenant.',
   })
