@@ -47,6 +47,7 @@ export function summarizeProfile(file, windows = [], top = 20) {
   const groupSelf = new Map();
   const groupIncl = new Map();
   const fnIncl = new Map();
+  const appOwner = new Map();
   let total = 0;
   let idle = 0;
   let gc = 0;
@@ -70,6 +71,24 @@ export function summarizeProfile(file, windows = [], top = 20) {
       : `${frame.functionName || '(anonymous)'} — ${where.file}:${frame.lineNumber + 1}`;
     self.set(key, (self.get(key) ?? 0) + dt);
     groupSelf.set(where.group, (groupSelf.get(where.group) ?? 0) + dt);
+    // Attributed to the innermost project function on the stack (what our code causes), else to
+    // the package of the outermost library frame that was running.
+    let owner;
+    let outerLib;
+    for (let id = node.id; id !== undefined; id = parent.get(id)) {
+      const f = byId.get(id).callFrame;
+      if (SPECIAL.has(f.functionName) || !f.url) continue;
+      const at = place(f.url);
+      if (at.group.startsWith('app ')) {
+        owner = `${f.functionName || '(anonymous)'} — ${at.file}:${f.lineNumber + 1}`;
+        break;
+      }
+      if (!f.url.startsWith('node:')) outerLib = at.group;
+    }
+    owner ??= SPECIAL.has(frame.functionName)
+      ? frame.functionName
+      : `(no project frame) ${outerLib ?? where.group}`;
+    appOwner.set(owner, (appOwner.get(owner) ?? 0) + dt);
     // Inclusive: every group and every function on the stack, once.
     const seen = new Set();
     const seenFn = new Set();
@@ -106,6 +125,7 @@ export function summarizeProfile(file, windows = [], top = 20) {
     groupsSelf: rank(groupSelf),
     groupsInclusive: rank(groupIncl),
     topInclusive: rank(fnIncl, 40),
+    byProjectFunction: rank(appOwner, 40),
   };
 }
 
@@ -117,6 +137,10 @@ export function profileMarkdown(summary, top = 15) {
     '| top self time | % of busy |',
     '|---|---:|',
     ...summary.topSelf.slice(0, top).map((row) => `| \`${row.name}\` | ${pct(row.pctBusy)} |`),
+    '',
+    '| by innermost project function (what our code spends, callees included) | % of busy |',
+    '|---|---:|',
+    ...summary.byProjectFunction.slice(0, top).map((row) => `| \`${row.name}\` | ${pct(row.pctBusy)} |`),
     '',
     '| top inclusive (own code and libraries) | % of busy |',
     '|---|---:|',

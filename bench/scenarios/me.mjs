@@ -95,6 +95,7 @@ export const rss = {
     const ceiling = summarize(runs['ceiling c50']);
     const measured = summarize(runs['me c50']);
     const mb = measured.rssPeak / 2 ** 20;
+    const memory = await heapMetrics(service.url);
     return {
       rows: [
         row('ceiling `{ hello }`', 50, ceiling),
@@ -103,7 +104,32 @@ export const rss = {
       targets: [target('peak server RSS', '≤ 200 MB', `${mb.toFixed(0)} MB`, mb <= 200)],
       notes: [
         `${durationSec} s of load after a warm-up; ${requests.length} signed-in users' tokens in turn. RSS when ready: ${(service.idleRss / 2 ** 20).toFixed(0)} MB, after signing in: ${(signedInRss / 2 ** 20).toFixed(0)} MB → peak ${mb.toFixed(0)} MB, at the end ${(service.proc.rss() / 2 ** 20).toFixed(0)} MB; the ceiling peaked at ${(ceiling.rssPeak / 2 ** 20).toFixed(0)} MB.`,
+        ...(memory ? [`At the end, from the service's /metrics: ${memory}.`] : []),
       ],
     };
   },
 };
+
+/** V8 heap and external memory from the service's Prometheus metrics (prom-client's defaults). */
+async function heapMetrics(baseUrl) {
+  try {
+    const text = await (await fetch(`${baseUrl}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
+    const value = (name) => {
+      const match = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(text);
+      return match
+        ? `${name.replace(/^nodejs_|_bytes$/g, '')} ${(Number(match[1]) / 2 ** 20).toFixed(0)} MB`
+        : undefined;
+    };
+    const parts = [
+      'nodejs_heap_size_used_bytes',
+      'nodejs_heap_size_total_bytes',
+      'nodejs_external_memory_bytes',
+      'process_resident_memory_bytes',
+    ]
+      .map(value)
+      .filter(Boolean);
+    return parts.length ? parts.join(', ') : undefined;
+  } catch {
+    return undefined;
+  }
+}
