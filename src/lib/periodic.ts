@@ -22,7 +22,9 @@ export function startPeriodicJob(options: {
   const tick = () => {
     running = options
       .work()
-      .catch((error: unknown) => options.logger.warn({ err: error, job: options.name }, 'periodic job failed'))
+      .catch((error: unknown) =>
+        options.logger.warn({ err: error, job: options.name }, 'periodic job failed'),
+      )
       .finally(() => {
         running = undefined;
         schedule(options.intervalMs);

@@ -89,5 +89,7 @@ export async function postGraphQL(
     headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: JSON.stringify({ query, variables }),
   });
-  return { status: response.status, body: (await response.json()) as { data?: any; errors?: any[] } };
+  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary response shapes
+  type Body = { data?: any; errors?: { message: string; extensions?: Record<string, unknown> }[] };
+  return { status: response.status, body: (await response.json()) as Body };
 }
