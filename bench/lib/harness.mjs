@@ -4,7 +4,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { statementCount } from './gql.mjs';
 import { median, runLoad } from './load.mjs';
-import { freePort, startProcess, waitForOk } from './procs.mjs';
+import { cpuMsBetween, cpuMsByName, cpuMsOf, freePort, startProcess, waitForOk } from './procs.mjs';
 import { summarizeProfile } from './profile.mjs';
 
 export const hrUs = () => Number(process.hrtime.bigint() / 1000n);
@@ -29,6 +29,8 @@ export function serviceEnv(ctx, port, overrides = {}) {
     TRUST_PROXY: 'loopback',
     LOG_LEVEL: ctx.logLevel,
     GRAPHIQL: 'false',
+    // The fan-out scenario asks the schema whether it has Subscription.sessionEnded yet.
+    GRAPHQL_INTROSPECTION: 'true',
     BOOTSTRAP_ADMIN_EMAIL: BOOTSTRAP_ADMIN.email,
     BOOTSTRAP_ADMIN_PASSWORD: BOOTSTRAP_ADMIN.password,
     BENCH_EXPOSE_STATEMENTS: '1',
@@ -106,15 +108,20 @@ export async function settle(service, quietMs = 300, maxMs = 20_000) {
 export async function serviceRun(service, { quietMs = 300, ...load }) {
   service.proc.resetPeak();
   const before = await statementCount(service.url);
+  const cpuBefore = cpuMsOf(service.proc.pid);
+  const dbBefore = cpuMsByName(DATABASE_PROCESSES);
   const start = hrUs();
   const result = await runLoad({ url: service.graphql, ...load });
   service.windows.push([start, hrUs()]);
   const rssPeak = service.proc.peak();
   await settle(service, quietMs);
   const after = await statementCount(service.url);
+  const perOp = (ms) => (result.sent > 0 ? ms / result.sent : undefined);
   return {
     ...result,
     rssPeak,
+    cpuMsPerOp: perOp(cpuMsOf(service.proc.pid) - cpuBefore),
+    dbCpuMsPerOp: perOp(cpuMsBetween(dbBefore, cpuMsByName(DATABASE_PROCESSES))),
     sqlPerOp:
       before !== undefined && after !== undefined && result.sent > 0
         ? (after - before) / result.sent
@@ -123,15 +130,23 @@ export async function serviceRun(service, { quietMs = 300, ...load }) {
 }
 
 /** The same load shape against the ceiling's `{ hello }`. */
+/** Local PostgreSQL and Redis processes, whose CPU time per operation the tables show. */
+const DATABASE_PROCESSES = ['postgres', 'redis-server'];
+
 export async function ceilingRun(ctx, { connections, durationSec }) {
   ctx.ceiling.proc.resetPeak();
+  const cpuBefore = cpuMsOf(ctx.ceiling.proc.pid);
   const result = await runLoad({
     url: ctx.ceiling.graphql,
     connections,
     durationSec,
     requests: [{ method: 'POST', path: '/graphql', body: '{"query":"{ hello }"}' }],
   });
-  return { ...result, rssPeak: ctx.ceiling.proc.peak() };
+  return {
+    ...result,
+    rssPeak: ctx.ceiling.proc.peak(),
+    cpuMsPerOp: result.sent > 0 ? (cpuMsOf(ctx.ceiling.proc.pid) - cpuBefore) / result.sent : undefined,
+  };
 }
 
 /**
@@ -171,6 +186,8 @@ export function summarize(runs) {
     errors: runs.reduce((sum, r) => sum + (r.errors ?? 0), 0),
     requests: runs.reduce((sum, r) => sum + (r.requests ?? 0), 0),
     sqlPerOp: median(runs.map((r) => r.sqlPerOp)),
+    cpuMsPerOp: median(runs.map((r) => r.cpuMsPerOp)),
+    dbCpuMsPerOp: median(runs.map((r) => r.dbCpuMsPerOp)),
     rssPeak: Math.max(0, ...runs.map((r) => r.rssPeak ?? 0)),
     firstError: runs.map((r) => r.detail?.firstError).find(Boolean),
   };

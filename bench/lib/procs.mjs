@@ -1,7 +1,7 @@
 // Child processes of the benchmark: the service (dist/main.js), the ceiling, helpers. Each one is
 // watched for its resident set size (peak per measured window) and stopped by its own pid.
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -136,4 +136,40 @@ export async function startCeiling(ctx) {
   const url = `http://127.0.0.1:${port}`;
   const readyMs = await waitForOk(proc, `${url}/health`);
   return { proc, url, graphql: `${url}/graphql`, readyMs };
+}
+
+const TICK_MS = 10; // USER_HZ is 100 on Linux
+
+/** CPU time (user + system) a process has used so far, in ms; null once it is gone. */
+export function cpuMsOf(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+  } catch {
+    return null;
+  }
+}
+
+/** CPU ms used so far by every process with one of these names (e.g. the local PostgreSQL). */
+export function cpuMsByName(names) {
+  const byPid = new Map();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (!names.includes(readFileSync(`/proc/${entry}/comm`, 'utf8').trim())) continue;
+    } catch {
+      continue;
+    }
+    const ms = cpuMsOf(entry);
+    if (ms !== null) byPid.set(entry, ms);
+  }
+  return byPid;
+}
+
+/** CPU ms those processes used between two cpuMsByName snapshots (new processes: all of theirs). */
+export function cpuMsBetween(before, after) {
+  let total = 0;
+  for (const [pid, ms] of after) total += ms - (before.get(pid) ?? 0);
+  return total;
 }

@@ -21,6 +21,16 @@ const COLUMNS = [
     get: (r) => (r.sqlPerOp === undefined ? '—' : r.sqlPerOp.toFixed(2)),
     has: (r) => r.sqlPerOp !== undefined,
   },
+  {
+    head: 'CPU ms/op',
+    get: (r) => (r.cpuMsPerOp === undefined ? '—' : r.cpuMsPerOp.toFixed(3)),
+    has: (r) => r.cpuMsPerOp !== undefined,
+  },
+  {
+    head: 'DB CPU ms/op',
+    get: (r) => (r.dbCpuMsPerOp === undefined ? '—' : r.dbCpuMsPerOp.toFixed(3)),
+    has: (r) => r.dbCpuMsPerOp !== undefined,
+  },
   { head: 'start ms', get: (r) => ms(r.startMs), has: (r) => r.startMs !== undefined },
   { head: 'peak RSS MB', get: (r) => mb(r.rssPeak), has: (r) => r.rssPeak !== undefined },
   {

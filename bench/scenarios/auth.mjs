@@ -178,7 +178,7 @@ export const storm = {
         row(
           '`me` during the storm',
           10,
-          { ...during, sqlPerOp: undefined },
+          { ...during, sqlPerOp: undefined, cpuMsPerOp: undefined, dbCpuMsPerOp: undefined },
           { refLabel: 'p99 vs alone', ratio },
         ),
         row('`login` storm (cost 12)', 10, stormSummary),

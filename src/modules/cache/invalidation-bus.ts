@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Cluster } from 'ioredis';
 import type { RedisConfig } from '../../config.js';
 import type { Logger } from '../../lib/logger.js';
 import { openRedis, type RedisClient, type RedisHealth } from '../../server/redis.js';
@@ -72,7 +73,7 @@ interface Message {
  * Invalidations over Redis pub/sub. Each message is confirmed by every instance that applied it
  * (PUBLISH says how many subscribers received it; each answers on the sender's own channel), so
  * the writer knows when it may answer. On Redis Cluster, PUBLISH counts only the subscribers of
- * the node it reached: the writer then waits for those and relies on delivery for the rest.
+ * the node it reached, so there the writer asks every node how many subscribers it has.
  */
 export class RedisInvalidationBus extends BaseBus implements InvalidationBus {
   readonly #instance = randomUUID();
@@ -145,7 +146,7 @@ export class RedisInvalidationBus extends BaseBus implements InvalidationBus {
         this.#channel,
         JSON.stringify({ from: this.#instance, id, changes } satisfies Message),
       );
-      const others = receivers - (this.#subscribed ? 1 : 0);
+      const others = (await this.#receiverCount(receivers)) - (this.#subscribed ? 1 : 0);
       if (others > 0) acknowledged = this.#awaitAcks(id, others);
     } catch (error) {
       // Instances that cannot hear us cannot be subscribed either: they are not caching.
@@ -156,6 +157,23 @@ export class RedisInvalidationBus extends BaseBus implements InvalidationBus {
       return;
     }
     await acknowledged;
+  }
+
+  /** Every instance that hears the channel; on a Cluster each node only knows its own. */
+  async #receiverCount(published: number): Promise<number> {
+    if (!(this.redis instanceof Cluster)) return published;
+    const counts = await Promise.all(
+      this.redis.nodes('all').map((node) =>
+        node.pubsub('NUMSUB', this.#channel).then(
+          (reply) => Number((reply as unknown[])[1] ?? 0),
+          () => 0,
+        ),
+      ),
+    );
+    return Math.max(
+      published,
+      counts.reduce((sum, n) => sum + n, 0),
+    );
   }
 
   close(): void {
