@@ -19,52 +19,73 @@ export async function runLoad({
 }) {
   let graphqlErrors = 0;
   let firstError;
-  const withChecks = countGraphqlErrors
-    ? requests.map((request) => ({
-        ...request,
-        onResponse: (status, body, context) => {
-          if (status === 200 && body && body.includes('"errors"')) {
-            graphqlErrors++;
-            firstError ??= body.slice(0, 300);
-          }
-          request.onResponse?.(status, body, context);
-        },
-      }))
-    : requests;
-  const instance = autocannon({
-    url,
-    method: 'POST',
-    connections,
-    duration: durationSec,
-    timeout: timeoutSec,
-    headers: { 'content-type': 'application/json', ...headers },
-    requests: withChecks,
-  });
+  const check = (request) =>
+    countGraphqlErrors
+      ? {
+          ...request,
+          onResponse: (status, body, context) => {
+            if (status === 200 && body?.includes('"errors"')) {
+              graphqlErrors++;
+              firstError ??= body.slice(0, 300);
+            }
+            request.onResponse?.(status, body, context);
+          },
+        }
+      : request;
+  // autocannon walks a requests array per connection, all connections in step from the first
+  // entry: a pool of tokens or ids would be asked for in lockstep (every connection wanting the
+  // same key at the same moment) and only its first entries used in a short run. A pool of
+  // static requests therefore gets one autocannon instance per connection, each starting at its
+  // own place in the pool (static requests stay pre-built: rebuilding each one would make the
+  // load generator the bottleneck).
+  const plans =
+    requests.length > 1 && !requests.some((r) => r.setupRequest)
+      ? Array.from({ length: connections }, (_, k) => {
+          const at = Math.floor((k * requests.length) / connections);
+          return { connections: 1, requests: [...requests.slice(at), ...requests.slice(0, at)].map(check) };
+        })
+      : [{ connections, requests: requests.map(check) }];
   // autocannon's own histogram keeps whole milliseconds; its events carry the exact durations.
   const latencies = [];
-  instance.on('response', (_client, status, _bytes, ms) => {
-    if (status >= 200 && status < 300) latencies.push(ms);
-  });
-  const result = await instance;
+  const results = await Promise.all(
+    plans.map((plan) => {
+      const instance = autocannon({
+        url,
+        method: 'POST',
+        connections: plan.connections,
+        duration: durationSec,
+        timeout: timeoutSec,
+        headers: { 'content-type': 'application/json', ...headers },
+        requests: plan.requests,
+      });
+      instance.on('response', (_client, status, _bytes, ms) => {
+        if (status >= 200 && status < 300) latencies.push(ms);
+      });
+      return instance;
+    }),
+  );
   latencies.sort((a, b) => a - b);
-  const seconds = result.duration || durationSec;
+  const sum = (pick) => results.reduce((total, result) => total + pick(result), 0);
+  const seconds = Math.max(...results.map((result) => result.duration || durationSec));
+  const total = sum((result) => result.requests.total);
+  const detail = {
+    errors: sum((result) => result.errors),
+    timeouts: sum((result) => result.timeouts),
+    non2xx: sum((result) => result.non2xx),
+    graphqlErrors,
+    firstError,
+  };
   return {
     connections,
     seconds,
-    requests: result.requests.total,
-    sent: result.requests.sent ?? result.requests.total,
-    rps: result.requests.total / seconds,
+    requests: total,
+    sent: sum((result) => result.requests.sent ?? result.requests.total),
+    rps: total / seconds,
     p50: sortedPercentile(latencies, 50),
     p99: sortedPercentile(latencies, 99),
     max: latencies.at(-1),
-    errors: result.errors + result.timeouts + result.non2xx + graphqlErrors,
-    detail: {
-      errors: result.errors,
-      timeouts: result.timeouts,
-      non2xx: result.non2xx,
-      graphqlErrors,
-      firstError,
-    },
+    errors: detail.errors + detail.timeouts + detail.non2xx + graphqlErrors,
+    detail,
   };
 }
 
