@@ -16,7 +16,8 @@
 // else TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres), BENCH_REDIS_URL (else
 // TEST_REDIS_URL, else redis://127.0.0.1:6379/0), BENCH_CPU_PROF=1, BENCH_LOG_LEVEL (the service's
 // LOG_LEVEL, default info), BENCH_NODE_ENV (the service's NODE_ENV, default development: in
-// production there is no statement count).
+// production there is no statement count), BENCH_NODE_OPTIONS (the service's NODE_OPTIONS),
+// BENCH_SERVICE_ENV ('NAME=value …' added to the service's environment).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, totalmem } from 'node:os';

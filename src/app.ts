@@ -1,7 +1,10 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import type { GraphQLFormattedError } from 'graphql';
 import type { Config } from './config.js';
@@ -181,6 +184,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         ApolloServerPluginDrainHttpServer({ httpServer }),
         { serverWillStart: async () => ({ drainServer: () => ws.close() }) },
         ApolloServerPluginLandingPageDisabled(),
+        // Nothing here is cacheable by HTTP caches (every answer depends on the caller), and the
+        // default cache-control plugin wraps every field resolver to compute hints for it.
+        ApolloServerPluginCacheControlDisabled(),
       ],
     });
     await apollo.start();

@@ -81,6 +81,8 @@ export function createExpressApp(
     const details = requestLog.open(requestId);
     res.locals.requestId = requestId;
     res.setHeader('x-request-id', requestId);
+    // Answers carry tokens and personal data: no shared or browser cache may keep them.
+    res.setHeader('cache-control', 'no-store');
     // Refusals made before GraphQL runs: their codes come from the body that is sent.
     const send = res.send.bind(res);
     res.send = (body?: unknown) => {
