@@ -1,9 +1,11 @@
-# ---- build: compile TypeScript to dist/ --------------------------------------------------------
+# ---- build: compile TypeScript to dist/, bundle the server into dist/bundle/ -------------------
 FROM node:24-slim AS build
 WORKDIR /app
 
 # Dependencies first, so this layer is reused while only the source changes.
 COPY package.json package-lock.json ./
+# npm ci runs the prepare script (scripts/prepare.mjs); the build bundles with scripts/bundle.mjs.
+COPY scripts ./scripts
 RUN npm ci --no-audit --no-fund
 
 COPY tsconfig.json tsconfig.build.json ./
@@ -45,4 +47,4 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
 
 # Node runs as PID 1 and receives SIGTERM directly (graceful shutdown is the server's job); use
 # `docker run --init` (compose: `init: true`) to also forward signals and reap stray processes.
-CMD ["node", "dist/main.js"]
+CMD ["node", "dist/bundle/main.js"]

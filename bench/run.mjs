@@ -226,8 +226,8 @@ async function main() {
   log(`Rounds ${ctx.rounds} × ${ctx.durationSec} s (warm-up ${ctx.warmupSec} s); results in ${outDir}`);
 
   const { buildIfNeeded } = await import(pathToFileURL(join(root, 'scripts/build-if-needed.mjs')).href);
-  buildIfNeeded(root);
-  for (const file of ['dist/main.js', 'dist/scripts/seed.js']) {
+  await buildIfNeeded(root);
+  for (const file of ['dist/bundle/main.js', 'dist/scripts/seed.js']) {
     if (!existsSync(join(root, file))) throw new Error(`${file} is missing after the build`);
   }
   try {

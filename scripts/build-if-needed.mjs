@@ -1,7 +1,9 @@
-// Compiles src/ into dist/ unless dist/ is already newer than every source file.
+// Compiles src/ into dist/ and bundles the server (scripts/bundle.mjs) unless the bundle is already
+// newer than every source file.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { BUNDLE, bundleServer, canBundle } from './bundle.mjs';
 
 function newestMtime(dir) {
   let newest = 0;
@@ -12,12 +14,13 @@ function newestMtime(dir) {
   return newest;
 }
 
-export function buildIfNeeded(root = process.cwd()) {
-  const marker = join(root, 'dist', 'main.js');
+export async function buildIfNeeded(root = process.cwd()) {
+  const marker = join(root, BUNDLE);
   const sources = Math.max(
     newestMtime(join(root, 'src')),
     statSync(join(root, 'package-lock.json')).mtimeMs,
     statSync(join(root, 'tsconfig.json')).mtimeMs,
+    statSync(join(root, 'scripts', 'bundle.mjs')).mtimeMs,
   );
   if (existsSync(marker) && statSync(marker).mtimeMs >= sources) return;
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -33,4 +36,9 @@ export function buildIfNeeded(root = process.cwd()) {
     stdio: 'inherit',
   });
   if (result.status !== 0) process.exit(result.status ?? 1);
+  if (!canBundle(root)) {
+    console.error('esbuild is not installed: run `npm ci` (with dev dependencies) first.');
+    process.exit(1);
+  }
+  await bundleServer(root);
 }

@@ -7,4 +7,4 @@ import { patchPostgres } from './patch-postgres.mjs';
 // A crash fix for the database driver (see patch-postgres.mjs), before anything runs.
 patchPostgres();
 
-if (existsSync('node_modules/typescript') && existsSync('src')) buildIfNeeded();
+if (existsSync('node_modules/typescript') && existsSync('src')) await buildIfNeeded();

@@ -8,5 +8,5 @@ if (!target) {
   console.error('usage: node scripts/run-built.mjs dist/<script>.js [args…]');
   process.exit(2);
 }
-buildIfNeeded();
+await buildIfNeeded();
 await import(pathToFileURL(resolve(target)).href);

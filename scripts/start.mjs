@@ -1,5 +1,5 @@
 // `npm start`: build when needed, then run the compiled server in this process.
 import { buildIfNeeded } from './build-if-needed.mjs';
 
-buildIfNeeded();
-await import('../dist/main.js');
+await buildIfNeeded();
+await import('../dist/bundle/main.js');

@@ -16,7 +16,7 @@ export default async function setup(project: TestProject) {
   // Tests that start the service as a real process run the compiled server.
   // @ts-expect-error: a plain .mjs helper without type declarations
   const { buildIfNeeded } = await import('../scripts/build-if-needed.mjs');
-  buildIfNeeded();
+  await buildIfNeeded();
   // The driver's crash fix (scripts/patch-postgres.mjs): the fault tests restart PostgreSQL.
   // @ts-expect-error: a plain .mjs helper without type declarations
   const { patchPostgres } = await import('../scripts/patch-postgres.mjs');

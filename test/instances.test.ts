@@ -9,7 +9,7 @@ import { freePort, runServerProcess, type ServerProcess, waitFor } from './suppo
 import { eventually, openSocket, type Socket } from './support/ws.js';
 
 /**
- * Three server processes (the built dist/main.js) on loopback ports, sharing one PostgreSQL
+ * Three server processes (the built dist/bundle/main.js) on loopback ports, sharing one PostgreSQL
  * database and one Redis key prefix: whatever one instance does, the others behave accordingly.
  */
 

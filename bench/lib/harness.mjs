@@ -49,7 +49,7 @@ export function serviceEnv(ctx, port, overrides = {}) {
 }
 
 /**
- * Starts `node dist/main.js` and waits for /ready. With profiling on (BENCH_CPU_PROF=1) the
+ * Starts `node dist/bundle/main.js` and waits for /ready. With profiling on (BENCH_CPU_PROF=1) the
  * process writes a CPU profile when it stops; `stop()` then summarizes the measured windows.
  */
 export async function startService(ctx, name, overrides = {}, { profile = ctx.profile } = {}) {
@@ -59,7 +59,7 @@ export async function startService(ctx, name, overrides = {}, { profile = ctx.pr
   const profileName = `${name}.cpuprofile`;
   const proc = startProcess({
     name,
-    args: [join(ctx.root, 'dist/main.js')],
+    args: [join(ctx.root, 'dist/bundle/main.js')],
     cwd: ctx.root,
     env: serviceEnv(ctx, port, overrides),
     logFile: join(ctx.outDir, `${name}.log`),

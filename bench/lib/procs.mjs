@@ -1,4 +1,4 @@
-// Child processes of the benchmark: the service (dist/main.js), the ceiling, helpers. Each one is
+// Child processes of the benchmark: the service (dist/bundle/main.js), the ceiling, helpers. Each one is
 // watched for its resident set size (peak per measured window) and stopped by its own pid.
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';

@@ -1,6 +1,8 @@
 // Summaries of the service's V8 CPU profiles (node --cpu-prof), limited to the measured load
 // windows: top functions by self time, and time by package / project file (self and inclusive).
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { SourceMap } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 const SPECIAL = new Set(['(idle)', '(program)', '(garbage collector)', '(root)']);
 
@@ -13,19 +15,44 @@ function place(url) {
     return { group: pkg, file: `${pkg}/${rest.slice(rest[0].startsWith('@') ? 2 : 1).join('/')}` };
   }
   if (url.startsWith('node:')) return { group: 'node (core)', file: url };
-  const dist = url.indexOf('/dist/');
+  // Project code: compiled (dist/) or, through the bundle's source map, its TypeScript (src/).
+  const dist = Math.max(url.indexOf('/dist/'), url.indexOf('/src/'));
   if (dist !== -1)
     return {
       group: `app ${
         url
-          .slice(dist + 6)
+          .slice(dist + (url.startsWith('/src/', dist) ? 5 : 6))
           .split('/')
           .slice(0, -1)
           .join('/') || '.'
       }`,
-      file: url.slice(dist + 6),
+      file: url.slice(dist + (url.startsWith('/src/', dist) ? 5 : 6)),
     };
   return { group: url.replace(/^file:\/\//, ''), file: url.replace(/^file:\/\//, '') };
+}
+
+/**
+ * The service runs as one bundled file (scripts/bundle.mjs): put every frame back in the source
+ * file and line it came from, through the bundle's source map, so packages and project files
+ * are told apart as before.
+ */
+function unbundleFrames(profile) {
+  const maps = new Map();
+  const mapOf = (url) => {
+    if (!maps.has(url)) {
+      const file = `${fileURLToPath(url)}.map`;
+      maps.set(url, existsSync(file) ? new SourceMap(JSON.parse(readFileSync(file, 'utf8'))) : null);
+    }
+    return maps.get(url);
+  };
+  for (const { callFrame: frame } of profile.nodes) {
+    if (!frame.url?.startsWith('file://') || !frame.url.includes('/dist/bundle/')) continue;
+    const entry = mapOf(frame.url)?.findEntry(frame.lineNumber, frame.columnNumber);
+    if (!entry?.originalSource) continue;
+    frame.url = new URL(entry.originalSource, frame.url).href;
+    frame.lineNumber = entry.originalLine;
+    frame.columnNumber = entry.originalColumn;
+  }
 }
 
 /**
@@ -34,6 +61,7 @@ function place(url) {
  */
 export function summarizeProfile(file, windows = [], top = 20) {
   const profile = JSON.parse(readFileSync(file, 'utf8'));
+  unbundleFrames(profile);
   const byId = new Map();
   const parent = new Map();
   for (const node of profile.nodes) {

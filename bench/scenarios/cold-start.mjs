@@ -1,4 +1,4 @@
-// Cold start: from spawning `node dist/main.js` to the first 200 from /ready, on PostgreSQL.
+// Cold start: from spawning `node dist/bundle/main.js` to the first 200 from /ready, on PostgreSQL.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createDatabase, databaseUrl, dropDatabase } from '../lib/data.mjs';
@@ -13,7 +13,7 @@ async function startOnce(ctx, name, overrides, { profile = false } = {}) {
   if (profile) mkdirSync(profileDir, { recursive: true });
   const proc = startProcess({
     name,
-    args: [join(ctx.root, 'dist/main.js')],
+    args: [join(ctx.root, 'dist/bundle/main.js')],
     cwd: ctx.root,
     // The production default cost: the first start hashes the bootstrap admin's password with it.
     env: serviceEnv(ctx, port, { BCRYPT_COST: '12', ...overrides }),

@@ -176,15 +176,6 @@ export function formatError(
       extensions: { code: REQUEST_ERROR_CODES[code] },
     };
   }
-  if (isArgumentValidationError(original)) {
-    const fields = validationFields(original);
-    return {
-      message: fields.map((f) => `${f.field}: ${f.message}`).join(' ') || 'Invalid input.',
-      locations: formatted.locations,
-      path: formatted.path,
-      extensions: { code: 'BAD_USER_INPUT', fields },
-    };
-  }
   if (CONTRACT_CODES.has(code) && code !== 'INTERNAL_SERVER_ERROR') {
     const { stacktrace: _stack, ...extensions } = formatted.extensions ?? {};
     return { ...formatted, extensions: { ...extensions, code } };
@@ -269,32 +260,4 @@ function unwrap(error: unknown): unknown {
     current = next;
   }
   return current;
-}
-
-interface ValidationErrorLike {
-  property: string;
-  constraints?: Record<string, string>;
-  children?: ValidationErrorLike[];
-}
-
-function isArgumentValidationError(error: unknown): error is { validationErrors: ValidationErrorLike[] } {
-  return (
-    typeof error === 'object' &&
-    error !== null &&
-    Array.isArray((error as { validationErrors?: unknown }).validationErrors)
-  );
-}
-
-/** Flattens class-validator's tree into the contract's `fields`, never including the value. */
-function validationFields(error: { validationErrors: ValidationErrorLike[] }): FieldError[] {
-  const out: FieldError[] = [];
-  const walk = (nodes: ValidationErrorLike[], prefix: string) => {
-    for (const node of nodes) {
-      const field = prefix ? `${prefix}.${node.property}` : node.property;
-      for (const message of Object.values(node.constraints ?? {})) out.push({ field, message });
-      if (node.children?.length) walk(node.children, field);
-    }
-  };
-  walk(error.validationErrors, '');
-  return out;
 }

@@ -44,11 +44,13 @@ export const isSelf = rule({ cache: 'no_cache' })((parent: { id?: string }, _arg
 /**
  * Tenant ADMINs administer their own tenant (the parent object); system ADMINs every tenant.
  */
-export const administersTenant = rule({ cache: 'no_cache' })((parent: { id?: string }, _args, ctx: Context) => {
-  if (!ctx.caller) return new UnauthenticatedError();
-  if (ctx.caller.role !== 'ADMIN') return false;
-  return ctx.caller.isSystemAdmin || parent?.id === ctx.caller.tenantId;
-});
+export const administersTenant = rule({ cache: 'no_cache' })(
+  (parent: { id?: string }, _args, ctx: Context) => {
+    if (!ctx.caller) return new UnauthenticatedError();
+    if (ctx.caller.role !== 'ADMIN') return false;
+    return ctx.caller.isSystemAdmin || parent?.id === ctx.caller.tenantId;
+  },
+);
 
 /**
  * An operation's optional `tenantId` argument may name the caller's own tenant; only system

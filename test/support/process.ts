@@ -32,9 +32,9 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Runs the compiled server (`node dist/main.js`) as its own process with exactly `env`. */
+/** Runs the built server (`node dist/bundle/main.js`, what `npm start` runs) as its own process with exactly `env`. */
 export function runServerProcess(env: Record<string, string>): ServerProcess & { port: number | undefined } {
-  const child = spawn(process.execPath, ['dist/main.js'], {
+  const child = spawn(process.execPath, ['dist/bundle/main.js'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
