@@ -76,6 +76,60 @@ export interface SignedInContext extends Context {
 }
 
 /**
+ * One request's context. State lives in own fields and behaviour on the prototype, because Apollo
+ * hands resolvers a shallow copy (`Object.assign(Object.create(prototype), ctx)`) and a
+ * subscription re-authorizing an event assigns a fresh context's fields onto its own: both keep
+ * working, and the methods read the caller through `this` (`adoptCaller` sets it on the copy).
+ */
+class RequestContext implements Context {
+  loaders: Loaders;
+  /** Built on first use: most requests never log anything of their own. */
+  requestLogger: Logger | undefined = undefined;
+  otherTenantLoaders = new Map<string, Loaders>();
+  platform: PlatformLoaders | undefined = undefined;
+
+  constructor(
+    readonly services: Services,
+    public caller: Caller | null,
+    readonly origin: RequestOrigin,
+    readonly requestId: string,
+  ) {
+    this.loaders = createLoaders(services.db, services.cache, caller?.tenantId ?? null, () =>
+      services.clock.now(),
+    );
+  }
+
+  get logger(): Logger {
+    this.requestLogger ??= this.services.logger.child({
+      requestId: this.requestId,
+      tenantId: this.caller?.tenantId,
+      userId: this.caller?.userId,
+    });
+    return this.requestLogger;
+  }
+
+  loadersFor(tenantId: string): Loaders {
+    if (!this.caller) throw new UnauthenticatedError();
+    if (tenantId === this.caller.tenantId) return this.loaders;
+    if (!this.caller.isSystemAdmin) throw new ForbiddenError();
+    let loaders = this.otherTenantLoaders.get(tenantId);
+    if (!loaders) {
+      const { services } = this;
+      loaders = createLoaders(services.db, services.cache, tenantId, () => services.clock.now());
+      this.otherTenantLoaders.set(tenantId, loaders);
+    }
+    return loaders;
+  }
+
+  platformLoaders(): PlatformLoaders {
+    if (!this.caller?.isSystemAdmin) throw new ForbiddenError();
+    const { services } = this;
+    this.platform ??= createPlatformLoaders(services.db, () => services.clock.now());
+    return this.platform;
+  }
+}
+
+/**
  * Builds a request context from an already-authenticated caller. It takes no HTTP objects, so
  * tests and the WebSocket server build contexts the same way as HTTP requests do.
  */
@@ -85,35 +139,7 @@ export function createContextInner(
   origin: RequestOrigin,
   requestId: string = randomUUID(),
 ): Context {
-  const now = () => services.clock.now();
-  const otherTenants = new Map<string, Loaders>();
-  let platform: PlatformLoaders | undefined;
-  // Methods read the caller through `this`: Apollo hands resolvers a shallow copy of the
-  // context, and `adoptCaller` sets the caller on that copy.
-  return {
-    requestId,
-    services,
-    caller,
-    origin,
-    loaders: createLoaders(services.db, services.cache, caller?.tenantId ?? null, now),
-    loadersFor(this: Context, tenantId: string): Loaders {
-      if (!this.caller) throw new UnauthenticatedError();
-      if (tenantId === this.caller.tenantId) return this.loaders;
-      if (!this.caller.isSystemAdmin) throw new ForbiddenError();
-      let loaders = otherTenants.get(tenantId);
-      if (!loaders) {
-        loaders = createLoaders(services.db, services.cache, tenantId, now);
-        otherTenants.set(tenantId, loaders);
-      }
-      return loaders;
-    },
-    platformLoaders(this: Context): PlatformLoaders {
-      if (!this.caller?.isSystemAdmin) throw new ForbiddenError();
-      platform ??= createPlatformLoaders(services.db, now);
-      return platform;
-    },
-    logger: services.logger.child({ requestId, tenantId: caller?.tenantId, userId: caller?.userId }),
-  };
+  return new RequestContext(services, caller, origin, requestId);
 }
 
 /** Checks a bearer token: signature and claims, then that its session is still active. */
@@ -146,6 +172,7 @@ export function bearerToken(header: unknown): string | null {
 export function adoptCaller(ctx: Context, caller: Caller): void {
   if (ctx.caller) return;
   ctx.caller = caller;
+  if (ctx instanceof RequestContext) ctx.requestLogger = undefined;
   ctx.loaders = createLoaders(ctx.services.db, ctx.services.cache, caller.tenantId, () =>
     ctx.services.clock.now(),
   );

@@ -12,16 +12,93 @@ import { loadTenantStats, type TenantStatsValue } from '../modules/tenants/tenan
  * the identity cache (keyed by that same tenant id); users without their password hash.
  */
 export interface Loaders {
-  tenantId: string | null;
-  tenantById: DataLoader<string, TenantRow | null>;
-  userById: DataLoader<string, UserView | null>;
-  activeSessionsByUserId: DataLoader<string, SessionRow[]>;
-  tenantStats: DataLoader<string, TenantStatsValue | null>;
+  readonly tenantId: string | null;
+  readonly tenantById: DataLoader<string, TenantRow | null>;
+  readonly userById: DataLoader<string, UserView | null>;
+  readonly activeSessionsByUserId: DataLoader<string, SessionRow[]>;
+  readonly tenantStats: DataLoader<string, TenantStatsValue | null>;
 }
 
 /** Loaders that span tenants; only a system ADMIN's context ever builds them. */
 export interface PlatformLoaders {
   tenantStats: DataLoader<string, TenantStatsValue | null>;
+}
+
+/**
+ * Each DataLoader is built on its first use: most requests (`me`, a token check, a sign-in) touch
+ * one of them or none, and every request builds a set.
+ */
+class TenantLoaders implements Loaders {
+  #tenantById?: DataLoader<string, TenantRow | null>;
+  #userById?: DataLoader<string, UserView | null>;
+  #activeSessionsByUserId?: DataLoader<string, SessionRow[]>;
+  #tenantStats?: DataLoader<string, TenantStatsValue | null>;
+
+  constructor(
+    private readonly db: Db,
+    private readonly cache: IdentityCache,
+    readonly tenantId: string | null,
+    private readonly now: () => Date,
+  ) {}
+
+  get tenantById(): DataLoader<string, TenantRow | null> {
+    this.#tenantById ??= new DataLoader(async (ids) => {
+      const { tenantId, cache } = this;
+      // A tenant-scoped request only ever sees its own tenant row.
+      if (tenantId === null || !ids.includes(tenantId)) return ids.map(() => null);
+      const tenant = (await cache.tenant(tenantId)) ?? null;
+      return ids.map((id) => (id === tenantId ? tenant : null));
+    });
+    return this.#tenantById;
+  }
+
+  get userById(): DataLoader<string, UserView | null> {
+    this.#userById ??= new DataLoader(async (ids) => {
+      const { tenantId, cache } = this;
+      if (tenantId === null) return ids.map(() => null);
+      // A malformed id would make PostgreSQL fail the cast; it names nobody, like a missing id.
+      const byId = await cache.usersOf(tenantId, ids.filter(isUuid));
+      return ids.map((id) => byId.get(id) ?? null);
+    });
+    return this.#userById;
+  }
+
+  get activeSessionsByUserId(): DataLoader<string, SessionRow[]> {
+    this.#activeSessionsByUserId ??= new DataLoader(async (userIds) => {
+      const { tenantId, db } = this;
+      if (tenantId === null) return userIds.map(() => []);
+      const rows = await db
+        .select()
+        .from(sessions)
+        .where(
+          and(
+            eq(sessions.tenantId, tenantId),
+            inArray(sessions.userId, [...userIds]),
+            isNull(sessions.endedAt),
+            gt(sessions.expiresAt, this.now()),
+          ),
+        )
+        .orderBy(asc(sessions.createdAt), asc(sessions.id));
+      const byUser = new Map<string, SessionRow[]>();
+      for (const row of rows) {
+        const list = byUser.get(row.userId);
+        if (list) list.push(row);
+        else byUser.set(row.userId, [row]);
+      }
+      return userIds.map((id) => byUser.get(id) ?? []);
+    });
+    return this.#activeSessionsByUserId;
+  }
+
+  get tenantStats(): DataLoader<string, TenantStatsValue | null> {
+    this.#tenantStats ??= new DataLoader(async (ids) => {
+      const { tenantId, db } = this;
+      if (tenantId === null || !ids.includes(tenantId)) return ids.map(() => null);
+      const stats = await loadTenantStats(db, [tenantId], this.now());
+      return ids.map((id) => stats.get(id) ?? null);
+    });
+    return this.#tenantStats;
+  }
 }
 
 export function createLoaders(
@@ -30,46 +107,7 @@ export function createLoaders(
   tenantId: string | null,
   now: () => Date = () => new Date(),
 ): Loaders {
-  const tenantById = new DataLoader<string, TenantRow | null>(async (ids) => {
-    // A tenant-scoped request only ever sees its own tenant row.
-    if (tenantId === null || !ids.includes(tenantId)) return ids.map(() => null);
-    const tenant = (await cache.tenant(tenantId)) ?? null;
-    return ids.map((id) => (id === tenantId ? tenant : null));
-  });
-
-  const userById = new DataLoader<string, UserView | null>(async (ids) => {
-    // A malformed id would make PostgreSQL fail the cast; it names nobody, like a missing id.
-    if (tenantId === null) return ids.map(() => null);
-    const byId = await cache.usersOf(tenantId, ids.filter(isUuid));
-    return ids.map((id) => byId.get(id) ?? null);
-  });
-
-  const activeSessionsByUserId = new DataLoader<string, SessionRow[]>(async (userIds) => {
-    if (tenantId === null) return userIds.map(() => []);
-    const rows = await db
-      .select()
-      .from(sessions)
-      .where(
-        and(
-          eq(sessions.tenantId, tenantId),
-          inArray(sessions.userId, [...userIds]),
-          isNull(sessions.endedAt),
-          gt(sessions.expiresAt, now()),
-        ),
-      )
-      .orderBy(asc(sessions.createdAt), asc(sessions.id));
-    const byUser = new Map<string, SessionRow[]>();
-    for (const row of rows) byUser.set(row.userId, [...(byUser.get(row.userId) ?? []), row]);
-    return userIds.map((id) => byUser.get(id) ?? []);
-  });
-
-  const tenantStats = new DataLoader<string, TenantStatsValue | null>(async (ids) => {
-    if (tenantId === null || !ids.includes(tenantId)) return ids.map(() => null);
-    const stats = await loadTenantStats(db, [tenantId], now());
-    return ids.map((id) => stats.get(id) ?? null);
-  });
-
-  return { tenantId, tenantById, userById, activeSessionsByUserId, tenantStats };
+  return new TenantLoaders(db, cache, tenantId, now);
 }
 
 /** Statistics of a whole page of tenants in three queries instead of three per tenant. */
