@@ -30,10 +30,10 @@ export async function bundleServer(root = process.cwd()) {
     format: 'esm',
     target: 'node20',
     external: EXTERNAL,
-    // Smaller to parse, and stack traces keep their function names (the source map has the rest).
+    // Smaller to parse. Identifiers stay as written, so stack traces keep their function names
+    // (esbuild's keepNames would instead rename every function created at run time, per request).
     minifyWhitespace: true,
     minifySyntax: true,
-    keepNames: true,
     sourcemap: 'linked',
     // Bundled CommonJS packages call require(); ESM has none of its own.
     banner: {

@@ -59,6 +59,10 @@ export interface App {
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
+  // Building the schema is CPU work alone: it runs in the first wait for PostgreSQL (connecting,
+  // migrating, hashing the first admin's password) instead of after them.
+  const schemaBuild = new Promise<void>((resolve) => setImmediate(resolve)).then(() => buildAppSchema());
+  schemaBuild.catch(() => {}); // awaited below; a failure before that must not go unhandled
   const database = options.database ?? (await connectDatabase(config.database));
   const ownsDatabase = !options.database;
   let shared: SharedState | undefined;
@@ -144,7 +148,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       },
     });
 
-    const schema = await buildAppSchema();
+    const schema = await schemaBuild;
     const limits = queryLimits({ hideFieldSuggestions: config.isProduction });
     const format = (formatted: GraphQLFormattedError, error: unknown) =>
       formatError(formatted, error, {
