@@ -9,6 +9,7 @@ import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import type { Config } from '../config.js';
 import { InFlightCounter, type PoolStats } from './in-flight.js';
+import { preparingStatements } from './prepared-statements.js';
 import * as schema from './schema.js';
 
 export type Schema = typeof schema;
@@ -76,7 +77,10 @@ async function connectPostgres(url: string, poolMax: number): Promise<Database> 
     connection: { application_name: 'identity-api' },
   });
   const inFlight = new InFlightCounter(poolMax);
-  const db = drizzlePostgres(inFlight.wrap(client), { schema, logger: statements }) as unknown as Db;
+  const db = drizzlePostgres(inFlight.wrap(preparingStatements(client)), {
+    schema,
+    logger: statements,
+  }) as unknown as Db;
 
   const withAdvisoryLock = async <T>(key: bigint, work: (lockDb: Db) => Promise<T>): Promise<T> => {
     // A dedicated connection: an advisory lock belongs to the session that took it.

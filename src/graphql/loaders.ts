@@ -1,6 +1,7 @@
 import DataLoader from 'dataloader';
-import { and, asc, eq, gt, inArray, isNull } from 'drizzle-orm';
+import { and, asc, gt, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { preparedPerDatabase } from '../db/prepared.js';
 import { type SessionRow, sessions, type TenantRow } from '../db/schema.js';
 import { isUuid } from '../lib/ids.js';
 import type { IdentityCache, UserView } from '../modules/cache/identity-cache.js';
@@ -14,6 +15,11 @@ import { loadTenantStats, type TenantStatsValue } from '../modules/tenants/tenan
 export interface Loaders {
   readonly tenantId: string | null;
   readonly tenantById: DataLoader<string, TenantRow | null>;
+  /**
+   * This tenant's row if this process holds it, without waiting: every user on a page names the
+   * same tenant, and a promise per row costs more than the lookup.
+   */
+  tenantInMemory(id: string): TenantRow | undefined;
   readonly userById: DataLoader<string, UserView | null>;
   readonly activeSessionsByUserId: DataLoader<string, SessionRow[]>;
   readonly tenantStats: DataLoader<string, TenantStatsValue | null>;
@@ -41,6 +47,10 @@ class TenantLoaders implements Loaders {
     private readonly now: () => Date,
   ) {}
 
+  tenantInMemory(id: string): TenantRow | undefined {
+    return id === this.tenantId ? this.cache.tenants.peek(id, id) : undefined;
+  }
+
   get tenantById(): DataLoader<string, TenantRow | null> {
     this.#tenantById ??= new DataLoader(async (ids) => {
       const { tenantId, cache } = this;
@@ -67,18 +77,7 @@ class TenantLoaders implements Loaders {
     this.#activeSessionsByUserId ??= new DataLoader(async (userIds) => {
       const { tenantId, db } = this;
       if (tenantId === null) return userIds.map(() => []);
-      const rows = await db
-        .select()
-        .from(sessions)
-        .where(
-          and(
-            eq(sessions.tenantId, tenantId),
-            inArray(sessions.userId, [...userIds]),
-            isNull(sessions.endedAt),
-            gt(sessions.expiresAt, this.now()),
-          ),
-        )
-        .orderBy(asc(sessions.createdAt), asc(sessions.id));
+      const rows = await activeSessionsOf(db).execute({ tenantId, userIds, now: this.now().toISOString() });
       const byUser = new Map<string, SessionRow[]>();
       for (const row of rows) {
         const list = byUser.get(row.userId);
@@ -100,6 +99,26 @@ class TenantLoaders implements Loaders {
     return this.#tenantStats;
   }
 }
+
+/**
+ * Ids travel as one array, so a page of any size is the same prepared statement. Placeholders
+ * skip Drizzle's value mapping: the time goes in as the text the column's mapping would send.
+ */
+const activeSessionsOf = preparedPerDatabase((db: Db) =>
+  db
+    .select()
+    .from(sessions)
+    .where(
+      and(
+        sql`${sessions.tenantId} = ${sql.placeholder('tenantId')}`,
+        sql`${sessions.userId} = any(${sql.placeholder('userIds')}::uuid[])`,
+        isNull(sessions.endedAt),
+        gt(sessions.expiresAt, sql.placeholder('now')),
+      ),
+    )
+    .orderBy(asc(sessions.createdAt), asc(sessions.id))
+    .prepare('activeSessionsOf'),
+);
 
 export function createLoaders(
   db: Db,

@@ -1,4 +1,4 @@
-import { type AnyColumn, type SQL, sql } from 'drizzle-orm';
+import { type AnyColumn, type Placeholder, type SQL, sql } from 'drizzle-orm';
 import { Field, ObjectType } from 'type-graphql';
 import { isUuid } from '../lib/ids.js';
 import type { OrderDirection } from './enums.js';
@@ -43,7 +43,7 @@ export interface SortKey {
   /** The same value as text, exactly as the cursor carries it. */
   asText: SQL;
   /** Turns a cursor's text back into a value comparable with `expr`. */
-  fromText: (value: string) => SQL;
+  fromText: (value: string | Placeholder) => SQL;
   /** Rejects text that `fromText` could not safely turn back into a value. */
   accepts: (value: string) => boolean;
 }
@@ -123,7 +123,7 @@ export function afterCursor(
   key: SortKey,
   idColumn: AnyColumn,
   direction: OrderDirection,
-  cursor: { value: string; id: string },
+  cursor: { value: string | Placeholder; id: string | Placeholder },
 ): SQL {
   const after = sql`(${key.fromText(cursor.value)}, ${cursor.id}::uuid)`;
   return direction === 'ASC'
@@ -146,29 +146,43 @@ export function escapeLike(search: string): string {
 }
 
 export interface Connection<T> {
-  edges: { cursor: string; node: T }[];
+  edges: { readonly cursor: string; node: T }[];
   nodes: T[];
   pageInfo: PageInfo;
   readonly totalCount: Promise<number>;
 }
 
+/** An edge whose cursor is encoded only if a client asks for it (most pages ask for endCursor alone). */
+class Edge<T extends { id: string; sortValue: string }> {
+  #cursor: string | undefined;
+
+  constructor(
+    readonly node: T,
+    private readonly ordering: string,
+  ) {}
+
+  get cursor(): string {
+    this.#cursor ??= encodeCursor(this.ordering, this.node.sortValue, this.node.id);
+    return this.#cursor;
+  }
+}
+
 /**
  * Builds a connection from up to `first + 1` rows (the extra one only says whether there is a
- * next page). `totalCount` is a getter so that its count query runs only when a client asks.
+ * next page). `totalCount` is a getter so that its count query runs only when a client asks. The
+ * nodes keep their `sortValue` column: no field exposes it, and copying every row to drop it cost
+ * more than the rest of this function.
  */
 export function toConnection<T extends { id: string }>(
   rows: (T & { sortValue: string })[],
   options: { first: number; hasCursor: boolean; ordering: string; count: () => Promise<number> },
 ): Connection<T> {
-  const page = rows.slice(0, options.first);
-  const edges = page.map(({ sortValue, ...node }) => ({
-    cursor: encodeCursor(options.ordering, sortValue, node.id),
-    node: node as unknown as T,
-  }));
+  const page = rows.length > options.first ? rows.slice(0, options.first) : rows;
+  const edges = page.map((row) => new Edge(row, options.ordering));
   let total: Promise<number> | undefined;
   return {
     edges,
-    nodes: edges.map((edge) => edge.node),
+    nodes: page,
     pageInfo: {
       hasNextPage: rows.length > options.first,
       hasPreviousPage: options.hasCursor,

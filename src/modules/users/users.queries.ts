@@ -1,5 +1,6 @@
 import { and, count, eq, getTableColumns, or, type SQL, sql } from 'drizzle-orm';
-import type { Executor } from '../../db/client.js';
+import type { Db, Executor } from '../../db/client.js';
+import { preparedPerDatabase } from '../../db/prepared.js';
 import { type Role, type UserRow, type UserStatus, users } from '../../db/schema.js';
 import type { OrderDirection } from '../../graphql/enums.js';
 import {
@@ -13,6 +14,7 @@ import {
   timestampKey,
   toConnection,
 } from '../../graphql/pagination.js';
+import type { UserView } from '../cache/identity-cache.js';
 import type { UserOrderField } from './user.inputs.js';
 
 /** Case-insensitive, served by the unique (tenant_id, lower(email)) index. */
@@ -93,39 +95,106 @@ export interface UserListQuery {
   direction: OrderDirection;
 }
 
+/** The columns a listed user is read with: never the password hash or the failed-login count. */
+const { passwordHash: _hash, failedLoginCount: _count, ...LISTED_COLUMNS } = getTableColumns(users);
+
+/**
+ * The filters of a list query, with each value given by `value(name)`: a placeholder in the
+ * prepared page statement, the value itself in the (rarely asked) count.
+ */
+function listFilters(shape: ListShape, value: (name: string) => unknown): SQL | undefined {
+  const pattern = sql`('%' || lower(${value('search')}) || '%')`;
+  return and(
+    sql`${users.tenantId} = ${value('tenantId')}`,
+    shape.role ? sql`${users.role} = ${value('role')}` : undefined,
+    shape.status ? sql`${users.status} = ${value('status')}` : undefined,
+    // Both operands are the expressions of the trigram index users_search_trgm_idx.
+    shape.search
+      ? or(
+          sql`lower(${users.email}) like ${pattern}`,
+          sql`coalesce(lower(${users.displayName}), '') like ${pattern}`,
+        )
+      : undefined,
+  );
+}
+
+/**
+ * The statement for one shape of list query (ordering, cursor or not, which filters), built once
+ * and prepared: the values travel as placeholders, so every page of every tenant reuses it.
+ */
+const listStatements = new Map<string, ReturnType<typeof listStatement>>();
+
+function listStatement(shape: ListShape) {
+  return preparedPerDatabase((db: Db) => {
+    const key = SORT_KEYS[shape.field];
+    const after = shape.cursor
+      ? afterCursor(key, users.id, shape.direction, {
+          value: sql.placeholder('afterValue'),
+          id: sql.placeholder('afterId'),
+        })
+      : undefined;
+    return db
+      .select({ ...LISTED_COLUMNS, sortValue: sql<string>`${key.asText}` })
+      .from(users)
+      .where(
+        and(
+          listFilters(shape, (name) => sql.placeholder(name)),
+          after,
+        ),
+      )
+      .orderBy(...orderByKey(key, users.id, shape.direction))
+      .limit(sql.placeholder('limit'))
+      .prepare('listUsers');
+  });
+}
+
+interface ListShape {
+  field: UserOrderField;
+  direction: OrderDirection;
+  cursor: boolean;
+  role: boolean;
+  status: boolean;
+  search: boolean;
+}
+
 /** One page of a tenant's users; the count runs only if the client asks for totalCount. */
-export async function listUsers(db: Executor, query: UserListQuery): Promise<Connection<UserRow>> {
+export async function listUsers(db: Db, query: UserListQuery): Promise<Connection<UserView>> {
   const key = SORT_KEYS[query.field];
   const ordering = `users:${query.field}:${query.direction}`;
   const cursor = query.after === null ? null : decodeCursor(query.after, ordering, key);
-  const filters: (SQL | undefined)[] = [
-    eq(users.tenantId, query.tenantId),
-    query.role ? eq(users.role, query.role) : undefined,
-    query.status ? eq(users.status, query.status) : undefined,
-  ];
-  if (query.search) {
-    // Both operands are the expressions of the trigram index users_search_trgm_idx.
-    const pattern = sql`('%' || lower(${escapeLike(query.search)}) || '%')`;
-    filters.push(
-      or(
-        sql`lower(${users.email}) like ${pattern}`,
-        sql`coalesce(lower(${users.displayName}), '') like ${pattern}`,
-      ),
-    );
+  const shape: ListShape = {
+    field: query.field,
+    direction: query.direction,
+    cursor: cursor !== null,
+    role: query.role !== null,
+    status: query.status !== null,
+    search: query.search !== null,
+  };
+  const shapeKey = `${shape.field}:${shape.direction}:${+shape.cursor}${+shape.role}${+shape.status}${+shape.search}`;
+  let statement = listStatements.get(shapeKey);
+  if (!statement) {
+    statement = listStatement(shape);
+    listStatements.set(shapeKey, statement);
   }
-  const where = and(...filters);
-  const rows = await db
-    .select({ ...getTableColumns(users), sortValue: sql<string>`${key.asText}` })
-    .from(users)
-    .where(and(where, cursor ? afterCursor(key, users.id, query.direction, cursor) : undefined))
-    .orderBy(...orderByKey(key, users.id, query.direction))
-    .limit(query.first + 1);
-  return toConnection<UserRow>(rows, {
+  const values: Record<string, unknown> = {
+    tenantId: query.tenantId,
+    role: query.role,
+    status: query.status,
+    search: query.search === null ? null : escapeLike(query.search),
+    afterValue: cursor?.value,
+    afterId: cursor?.id,
+    limit: query.first + 1,
+  };
+  const rows = await statement(db).execute(values);
+  return toConnection<UserView>(rows, {
     first: query.first,
     hasCursor: cursor !== null,
     ordering,
     count: async () => {
-      const [row] = await db.select({ n: count() }).from(users).where(where);
+      const [row] = await db
+        .select({ n: count() })
+        .from(users)
+        .where(listFilters(shape, (name) => values[name]));
       return Number(row?.n ?? 0);
     },
   });

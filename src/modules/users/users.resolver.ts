@@ -40,7 +40,7 @@ export class UsersResolver {
     @Arg('filter', () => UserFilter, { nullable: true }) filter?: UserFilter | null,
     @Arg('orderBy', () => UserOrder, { nullable: true }) orderBy?: UserOrder | null,
     @Arg('tenantId', () => ID, { nullable: true }) tenantId?: string | null,
-  ): Promise<Connection<UserRow>> {
+  ): Promise<Connection<UserView>> {
     const scope = tenantId ?? ctx.caller.tenantId;
     if (scope !== ctx.caller.tenantId) {
       // loadersFor refuses everyone but system ADMINs; their unknown tenant is NOT_FOUND.
@@ -80,10 +80,15 @@ export class UsersResolver {
   // Nested fields resolve through the loaders of the row's own tenant, so a system ADMIN reading
   // another tenant's user sees that user's tenant and sessions.
   @FieldResolver(() => Tenant)
-  async tenant(@Root() user: UserRow, @Ctx() ctx: Context): Promise<TenantRow> {
-    const tenant = await ctx.loadersFor(user.tenantId).tenantById.load(user.tenantId);
-    if (!tenant) throw new NotFoundError('Tenant');
-    return tenant;
+  tenant(@Root() user: UserRow, @Ctx() ctx: Context): TenantRow | Promise<TenantRow> {
+    const loaders = ctx.loadersFor(user.tenantId);
+    return (
+      loaders.tenantInMemory(user.tenantId) ??
+      loaders.tenantById.load(user.tenantId).then((tenant) => {
+        if (!tenant) throw new NotFoundError('Tenant');
+        return tenant;
+      })
+    );
   }
 
   /** A lock that has run out is no lock: the stored time stays until the next attempt clears it. */

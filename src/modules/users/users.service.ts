@@ -14,6 +14,7 @@ import {
 import { type Connection, validateFirst } from '../../graphql/pagination.js';
 import { isUuid } from '../../lib/ids.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
+import type { UserView } from '../cache/identity-cache.js';
 import { checkPasswordPolicy } from '../passwords/index.js';
 import { afterUsersChanged } from '../realtime/changes.js';
 import { afterSessionsEnded } from '../sessions/session-end.service.js';
@@ -48,7 +49,7 @@ export function listTenantUsers(
   deps: Pick<Services, 'db'>,
   tenantId: string,
   args: ListUsersArgs,
-): Promise<Connection<UserRow>> {
+): Promise<Connection<UserView>> {
   const first = validateFirst(args.first);
   const search = args.filter?.search?.trim() ?? '';
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it rejects
