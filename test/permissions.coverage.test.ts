@@ -6,10 +6,9 @@ import {
   isObjectType,
   parse,
 } from 'graphql';
-import { applyMiddleware } from 'graphql-middleware';
 import { buildSchema, Field, getMetadataStorage, ObjectType, Query, Resolver } from 'type-graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPermissions, ruleMap } from '../src/graphql/permissions.js';
+import { applyPermissions, ruleMap } from '../src/graphql/permissions.js';
 import { resolvers, unusedPubSub } from '../src/graphql/schema.js';
 import type { TestServer } from './support/server.js';
 import { ok, startTenancyServer } from './support/tenancy-fixtures.js';
@@ -90,13 +89,12 @@ class AddedLaterResolver {
 
 describe('permissions: a field added without a rule', () => {
   it('is denied with FORBIDDEN, even to a system ADMIN, while ruled fields still resolve', async () => {
-    const schema = applyMiddleware(
+    const schema = applyPermissions(
       await buildSchema({
         resolvers: [...resolvers, AddedLaterResolver],
         pubSub: unusedPubSub,
         validate: false,
       }),
-      createPermissions(),
     );
     const contextValue = {
       caller: {

@@ -1,4 +1,12 @@
-import { deny, shield } from 'graphql-shield';
+import { createHash } from 'node:crypto';
+import {
+  defaultFieldResolver,
+  type GraphQLFieldResolver,
+  type GraphQLResolveInfo,
+  type GraphQLSchema,
+  isIntrospectionType,
+  isObjectType,
+} from 'graphql';
 import { auditRules } from '../modules/audit/audit.rules.js';
 import { authRules } from '../modules/auth/auth.rules.js';
 import { cacheRules } from '../modules/cache/cache.rules.js';
@@ -6,10 +14,11 @@ import { realtimeRules } from '../modules/realtime/realtime.rules.js';
 import { sessionsRules } from '../modules/sessions/sessions.rules.js';
 import { tenantsRules } from '../modules/tenants/tenants.rules.js';
 import { usersRules } from '../modules/users/users.rules.js';
+import type { Context } from './context.js';
 import { ForbiddenError } from './errors.js';
-import { isAuthenticated } from './rules.js';
+import { allow, deny, isAuthenticated, RULE_SHAPES, type ShieldRule, type Verdict } from './rules.js';
 
-type RuleMap = Record<string, Record<string, unknown>>;
+type RuleMap = Record<string, Record<string, ShieldRule>>;
 
 /** Merges the modules' rule maps; two modules claiming the same field is a bug, caught here. */
 export function mergeRules(...maps: RuleMap[]): RuleMap {
@@ -49,14 +58,167 @@ export const ruleMap = mergeRules(
 );
 
 /**
- * Every field needs an explicit rule: anything without one is denied, so a field added later
- * stays closed until someone decides who may read it.
+ * Puts every field of the schema behind its rule, in place. Every field needs an explicit rule:
+ * anything without one is denied (graphql-shield's `fallbackRule: deny`), so a field added later
+ * stays closed until someone decides who may read it. A refusal is the rule's own coded error,
+ * or FORBIDDEN.
+ *
+ * The rules are graphql-shield's, and they mean what they mean there; this layer only evaluates
+ * them without a promise wherever the rule is known (RULE_SHAPES): rules of the caller alone once
+ * per request, the rest per field, synchronously. A rule it does not know is asked through
+ * graphql-shield's own `resolve`.
  */
-export function createPermissions() {
-  return shield(ruleMap as never, {
-    fallbackRule: deny,
-    allowExternalErrors: true,
-    fallbackError: () => new ForbiddenError(),
-    debug: false,
-  });
+export function applyPermissions(schema: GraphQLSchema, rules: RuleMap = ruleMap): GraphQLSchema {
+  const types = schema.getTypeMap();
+  for (const [typeName, fields] of Object.entries(rules)) {
+    const type = types[typeName];
+    const missing = Object.keys(fields).filter(
+      (field) => !isObjectType(type) || !(field in type.getFields()),
+    );
+    // A misspelt rule would leave the real field closed and this one guarding nothing.
+    if (missing.length > 0) {
+      throw new Error(
+        `Permission rules for fields the schema lacks: ${missing.map((f) => `${typeName}.${f}`)}`,
+      );
+    }
+  }
+  for (const type of Object.values(types)) {
+    if (!isObjectType(type) || isIntrospectionType(type)) continue;
+    for (const field of Object.values(type.getFields())) {
+      const rule = rules[type.name]?.[field.name] ?? deny;
+      field.resolve = guarded(rule, field.resolve ?? defaultFieldResolver);
+    }
+  }
+  return schema;
+}
+
+/**
+ * Forgets the verdicts of caller rules remembered for this context: a subscription re-checks its
+ * caller before every event, and their role may have changed meanwhile.
+ */
+export function forgetVerdicts(ctx: object): void {
+  verdictsByContext.delete(ctx);
+}
+
+function guarded(rule: ShieldRule, resolve: GraphQLFieldResolver<unknown, Context>) {
+  if (rule === allow) return resolve;
+  return (parent: unknown, args: Record<string, unknown>, ctx: Context, info: GraphQLResolveInfo) => {
+    const verdict = verdictOf(rule, parent, args, ctx, info);
+    if (verdict === true) return resolve(parent, args, ctx, info);
+    if (verdict instanceof Promise) {
+      return verdict.then((settled) =>
+        settled === true ? resolve(parent, args, ctx, info) : refuse(settled),
+      );
+    }
+    return refuse(verdict);
+  };
+}
+
+function refuse(verdict: Verdict): never {
+  throw verdict instanceof Error ? verdict : new ForbiddenError();
+}
+
+type Pending = Verdict | Promise<Verdict>;
+
+/** Verdicts of caller rules, per request context (Apollo's context object lives for one request). */
+const verdictsByContext = new WeakMap<object, Map<ShieldRule, Pending>>();
+
+function verdictOf(
+  rule: ShieldRule,
+  parent: unknown,
+  args: Record<string, unknown>,
+  ctx: Context,
+  info: GraphQLResolveInfo,
+): Pending {
+  if (rule === allow) return true;
+  if (rule === deny) return false;
+  const shape = RULE_SHAPES.get(rule);
+  if (!shape) return askShield(rule, parent, args, ctx, info);
+  switch (shape.kind) {
+    case 'check': {
+      if (!shape.perCaller) return decide(shape.check, parent, args, ctx);
+      let verdicts = verdictsByContext.get(ctx);
+      if (!verdicts) {
+        verdicts = new Map();
+        verdictsByContext.set(ctx, verdicts);
+      }
+      let verdict = verdicts.get(rule);
+      if (verdict === undefined) {
+        verdict = decide(shape.check, parent, args, ctx);
+        verdicts.set(rule, verdict);
+      }
+      return verdict;
+    }
+    case 'and':
+    case 'or': {
+      const results = shape.rules.map((inner) => verdictOf(inner, parent, args, ctx, info));
+      const combine = shape.kind === 'and' ? allTrue : anyTrue;
+      return results.some((r) => r instanceof Promise)
+        ? Promise.all(results).then(combine)
+        : combine(results as Verdict[]);
+    }
+    case 'not': {
+      const negate = (result: Verdict): Verdict => (result === true ? (shape.error ?? false) : true);
+      const result = verdictOf(shape.rule, parent, args, ctx, info);
+      return result instanceof Promise ? result.then(negate) : negate(result);
+    }
+  }
+}
+
+/** graphql-shield's reading of a rule's answer: a thrown error or anything but true is a "no". */
+function decide(
+  check: (parent: unknown, args: Record<string, unknown>, ctx: Context) => Verdict,
+  parent: unknown,
+  args: Record<string, unknown>,
+  ctx: Context,
+): Verdict {
+  try {
+    const result = check(parent, args, ctx);
+    return result instanceof Error ? result : result === true;
+  } catch {
+    return false;
+  }
+}
+
+/** `and`: every rule said yes; otherwise the first coded refusal among them, or a plain no. */
+function allTrue(results: Verdict[]): Verdict {
+  if (results.every((r) => r === true)) return true;
+  return results.find((r) => r instanceof Error) ?? false;
+}
+
+/** `or`: some rule said yes; otherwise the first coded refusal among them, or a plain no. */
+function anyTrue(results: Verdict[]): Verdict {
+  if (results.some((r) => r === true)) return true;
+  return results.find((r) => r instanceof Error) ?? false;
+}
+
+const SHIELD_OPTIONS = {
+  debug: false,
+  allowExternalErrors: true,
+  fallbackRule: deny,
+  fallbackError: () => new ForbiddenError(),
+  hashFunction: (value: unknown) =>
+    createHash('sha1')
+      .update(JSON.stringify(value) ?? '')
+      .digest('hex'),
+};
+
+/** A rule built with graphql-shield directly: evaluated by graphql-shield, with its cache on ctx. */
+async function askShield(
+  rule: ShieldRule,
+  parent: unknown,
+  args: Record<string, unknown>,
+  ctx: Context,
+  info: GraphQLResolveInfo,
+): Promise<Verdict> {
+  const shieldCtx = ctx as Context & { _shield?: { cache: Record<string, unknown> } };
+  shieldCtx._shield ??= { cache: {} };
+  const result = await rule.resolve(
+    parent as object,
+    args,
+    shieldCtx as never,
+    info,
+    SHIELD_OPTIONS as never,
+  );
+  return result instanceof Error ? result : result === true;
 }

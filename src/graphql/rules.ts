@@ -1,26 +1,70 @@
-import { rule } from 'graphql-shield';
+import { allow, deny, rule, and as shieldAnd, not as shieldNot, or as shieldOr } from 'graphql-shield';
 import type { Role } from '../db/schema.js';
 import type { Context } from './context.js';
 import { ROLE_RANK } from './enums.js';
 import { ForbiddenError, UnauthenticatedError } from './errors.js';
 
 /**
- * The building blocks of every permission. Rules that depend only on the caller are cached per
- * request ('contextual'). Rules that look at the object being read are not cached at all: shield's
- * 'strict' cache hashes the whole parent row (object-hash, SHA-1) for every field it guards, which
- * cost far more than the comparison it saved (a page of 50 users spent a quarter of its CPU there).
+ * The building blocks of every permission: graphql-shield rules and combinators, each also
+ * described here (RULE_SHAPES) so that the permission layer (permissions.ts) can decide most
+ * checks without a promise. graphql-shield runs every rule through async functions, several per
+ * field; on a page of 50 users that was some 2,000 promises per request, and the allocations
+ * behind them cost more than the checks.
  *
- * A plain "no" is `false`, which shield answers with the schema's fallback error (FORBIDDEN, built
- * only when it is sent): `or(isSelf, atLeastModerator)` on every row of a page must not build,
- * and capture a stack for, an error per row that is then thrown away.
+ * A plain "no" is `false`, answered with the schema's fallback error (FORBIDDEN, built only when
+ * it is sent): `or(isSelf, atLeastModerator)` on every row of a page must not build, and capture a
+ * stack for, an error per row that is then thrown away.
  */
 
-export const isAuthenticated = rule({ cache: 'contextual' })((_parent, _args, ctx: Context) =>
+/** Any graphql-shield rule or combination of rules. */
+export type ShieldRule = Parameters<typeof shieldAnd>[number];
+export type Verdict = boolean | Error;
+type Check = (parent: unknown, args: Record<string, unknown>, ctx: Context) => Verdict;
+
+/** How the permission layer evaluates a rule; rules it does not know go through graphql-shield. */
+export type RuleShape =
+  | { kind: 'check'; check: Check; perCaller: boolean }
+  | { kind: 'and' | 'or'; rules: readonly ShieldRule[] }
+  | { kind: 'not'; rule: ShieldRule; error?: Error };
+
+export const RULE_SHAPES = new WeakMap<object, RuleShape>();
+
+function described<R extends ShieldRule>(shieldRule: R, shape: RuleShape): R {
+  RULE_SHAPES.set(shieldRule, shape);
+  return shieldRule;
+}
+
+/** A rule that depends only on the caller: decided once per request ('contextual' in shield). */
+function callerRule(name: string, check: (ctx: Context) => Verdict): ShieldRule {
+  const fn: Check = (_parent, _args, ctx) => check(ctx);
+  return described(rule(name, { cache: 'contextual' })(fn), { kind: 'check', check: fn, perCaller: true });
+}
+
+/** A rule that looks at the object being read or the arguments: decided for each field. */
+function objectRule(name: string, check: Check): ShieldRule {
+  return described(rule(name, { cache: 'no_cache' })(check), { kind: 'check', check, perCaller: false });
+}
+
+export { allow, deny };
+
+export function and(...rules: ShieldRule[]): ShieldRule {
+  return described(shieldAnd(...rules), { kind: 'and', rules });
+}
+
+export function or(...rules: ShieldRule[]): ShieldRule {
+  return described(shieldOr(...rules), { kind: 'or', rules });
+}
+
+export function not(negated: ShieldRule, error?: Error): ShieldRule {
+  return described(shieldNot(negated, error), { kind: 'not', rule: negated, error });
+}
+
+export const isAuthenticated = callerRule('isAuthenticated', (ctx) =>
   ctx.caller ? true : new UnauthenticatedError(),
 );
 
 function roleRule(min: Role) {
-  return rule(`atLeast${min}`, { cache: 'contextual' })((_parent, _args, ctx: Context) => {
+  return callerRule(`atLeast${min}`, (ctx) => {
     if (!ctx.caller) return new UnauthenticatedError();
     return ROLE_RANK[ctx.caller.role] >= ROLE_RANK[min];
   });
@@ -30,34 +74,32 @@ export const atLeastUser = roleRule('USER');
 export const atLeastModerator = roleRule('MODERATOR');
 export const isAdmin = roleRule('ADMIN');
 
-export const isSystemAdmin = rule({ cache: 'contextual' })((_parent, _args, ctx: Context) => {
+export const isSystemAdmin = callerRule('isSystemAdmin', (ctx) => {
   if (!ctx.caller) return new UnauthenticatedError();
   return ctx.caller.isSystemAdmin;
 });
 
 /** The object being read is the caller's own user record. */
-export const isSelf = rule({ cache: 'no_cache' })((parent: { id?: string }, _args, ctx: Context) => {
+export const isSelf = objectRule('isSelf', (parent, _args, ctx) => {
   if (!ctx.caller) return new UnauthenticatedError();
-  return parent?.id === ctx.caller.userId;
+  return (parent as { id?: string } | null)?.id === ctx.caller.userId;
 });
 
 /**
  * Tenant ADMINs administer their own tenant (the parent object); system ADMINs every tenant.
  */
-export const administersTenant = rule({ cache: 'no_cache' })(
-  (parent: { id?: string }, _args, ctx: Context) => {
-    if (!ctx.caller) return new UnauthenticatedError();
-    if (ctx.caller.role !== 'ADMIN') return false;
-    return ctx.caller.isSystemAdmin || parent?.id === ctx.caller.tenantId;
-  },
-);
+export const administersTenant = objectRule('administersTenant', (parent, _args, ctx) => {
+  if (!ctx.caller) return new UnauthenticatedError();
+  if (ctx.caller.role !== 'ADMIN') return false;
+  return ctx.caller.isSystemAdmin || (parent as { id?: string } | null)?.id === ctx.caller.tenantId;
+});
 
 /**
  * An operation's optional `tenantId` argument may name the caller's own tenant; only system
  * ADMINs may name another one.
  */
 export function tenantArgumentAllowed(name: string, pick: (args: Record<string, unknown>) => unknown) {
-  return rule(name, { cache: 'no_cache' })((_parent, args: Record<string, unknown>, ctx: Context) => {
+  return objectRule(name, (_parent, args, ctx) => {
     if (!ctx.caller) return new UnauthenticatedError();
     const tenantId = pick(args);
     if (tenantId === undefined || tenantId === null || tenantId === ctx.caller.tenantId) return true;

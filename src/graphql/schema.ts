@@ -1,6 +1,5 @@
 import 'reflect-metadata';
 import type { GraphQLSchema } from 'graphql';
-import { applyMiddleware } from 'graphql-middleware';
 import { buildSchema, type PubSub } from 'type-graphql';
 import { AuditResolver } from '../modules/audit/audit.resolver.js';
 import { AuthResolver } from '../modules/auth/auth.resolver.js';
@@ -9,7 +8,7 @@ import { RealtimeResolver } from '../modules/realtime/realtime.resolver.js';
 import { SessionsResolver } from '../modules/sessions/sessions.resolver.js';
 import { TenantsResolver } from '../modules/tenants/tenants.resolver.js';
 import { UsersResolver } from '../modules/users/users.resolver.js';
-import { createPermissions } from './permissions.js';
+import { applyPermissions } from './permissions.js';
 
 export const resolvers = [
   AuthResolver,
@@ -48,5 +47,5 @@ export function buildBaseSchema(): Promise<GraphQLSchema> {
 
 /** The served schema: the base schema behind the permission layer. */
 export async function buildAppSchema(): Promise<GraphQLSchema> {
-  return applyMiddleware(await buildBaseSchema(), createPermissions());
+  return applyPermissions(await buildBaseSchema());
 }

@@ -1,5 +1,4 @@
-import { and } from 'graphql-shield';
-import { isAdmin, isAuthenticated, tenantArgumentAllowed } from '../../graphql/rules.js';
+import { and, isAdmin, isAuthenticated, tenantArgumentAllowed } from '../../graphql/rules.js';
 
 /** Audit events are only reachable through `auditEvents`, which is for ADMINs. */
 export const auditRules = {

@@ -1,5 +1,4 @@
-import { allow } from 'graphql-shield';
-import { atLeastUser, isAuthenticated } from '../../graphql/rules.js';
+import { allow, atLeastUser, isAuthenticated } from '../../graphql/rules.js';
 
 export const authRules = {
   Query: {

@@ -1,5 +1,4 @@
-import { and } from 'graphql-shield';
-import { isAdmin, isAuthenticated, tenantArgumentAllowed } from '../../graphql/rules.js';
+import { and, isAdmin, isAuthenticated, tenantArgumentAllowed } from '../../graphql/rules.js';
 
 /**
  * graphql-shield guards only the per-event resolve of a subscription, never its subscribe step:

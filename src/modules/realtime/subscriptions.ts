@@ -6,6 +6,7 @@ import {
   NotFoundError,
   UnauthenticatedError,
 } from '../../graphql/errors.js';
+import { forgetVerdicts } from '../../graphql/permissions.js';
 import { isUuid } from '../../lib/ids.js';
 import { findUserTenantId } from '../users/users.queries.js';
 import type { EventStream } from './event-bus.js';
@@ -144,6 +145,6 @@ class AuthorizedStream<T> implements AsyncIterableIterator<T> {
     this.options.authorize(caller);
     // Fresh loaders and a fresh permission cache for this event, with the caller as they are now.
     Object.assign(ctx, createContextInner(ctx.services, caller, ctx.origin, ctx.requestId));
-    delete (ctx as { _shield?: unknown })._shield;
+    forgetVerdicts(ctx);
   }
 }

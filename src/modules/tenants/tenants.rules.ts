@@ -1,5 +1,4 @@
-import { allow } from 'graphql-shield';
-import { administersTenant, isAdmin, isAuthenticated, isSystemAdmin } from '../../graphql/rules.js';
+import { administersTenant, allow, isAdmin, isAuthenticated, isSystemAdmin } from '../../graphql/rules.js';
 
 /**
  * Every signed-in user may read their own tenant's identity; `tenant(id)` answers null for

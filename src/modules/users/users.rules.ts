@@ -1,9 +1,10 @@
-import { and, or } from 'graphql-shield';
 import {
+  and,
   atLeastModerator,
   isAdmin,
   isAuthenticated,
   isSelf,
+  or,
   tenantArgumentAllowed,
 } from '../../graphql/rules.js';
 
