@@ -20,6 +20,25 @@ const EXTERNAL = [
 
 export const BUNDLE = join('dist', 'bundle', 'main.js');
 
+/**
+ * Apollo hashes every operation with @apollo/utils.createhash, which picks Node's crypto through
+ * `module.require` and otherwise a JavaScript SHA-256 (sha.js). Bundled CommonJS has no
+ * `module.require`, so the bundle would hash every request in JavaScript: hand it Node's own.
+ */
+const nodeCryptoHashes = {
+  name: 'node-crypto-hashes',
+  setup(build) {
+    build.onResolve({ filter: /^@apollo\/utils\.createhash$/ }, () => ({
+      path: 'createhash',
+      namespace: 'node-crypto-hashes',
+    }));
+    build.onLoad({ filter: /.*/, namespace: 'node-crypto-hashes' }, () => ({
+      contents: "export { createHash } from 'node:crypto';",
+      loader: 'js',
+    }));
+  },
+};
+
 export async function bundleServer(root = process.cwd()) {
   const { build } = await import('esbuild');
   await build({
@@ -40,6 +59,7 @@ export async function bundleServer(root = process.cwd()) {
       js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
     },
     logLevel: 'warning',
+    plugins: [nodeCryptoHashes],
   });
 }
 

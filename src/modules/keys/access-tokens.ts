@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 import { type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import { UnauthenticatedError } from '../../graphql/errors.js';
 import type { Clock } from '../../lib/clock.js';
@@ -42,7 +42,6 @@ const STRING_CLAIMS = ['sub', 'tid', 'role', 'sid', 'jti'] as const;
 export class AccessTokens {
   readonly #keys: SigningKeyStore;
   readonly #options: AccessTokensOptions;
-  // Keyed by a digest, so the cache never holds bearer tokens a heap dump could replay.
   readonly #verified: LruCache<string, { claims: Readonly<AccessTokenClaims>; kid: string }>;
 
   constructor(keys: SigningKeyStore, options: AccessTokensOptions) {
@@ -71,20 +70,31 @@ export class AccessTokens {
     return { token, expiresAt: new Date(exp * 1000), jti };
   }
 
+  /**
+   * The claims of a token this process verified before and that is still valid, without waiting
+   * on anything; undefined otherwise (then `verify` checks it).
+   */
+  remembered(token: string): AccessTokenClaims | undefined {
+    if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) return undefined;
+    const cacheKey = cacheKeyOf(token);
+    const cached = this.#verified.get(cacheKey);
+    if (!cached) return undefined;
+    // The kid check makes a key withdrawn from the database (and reloaded) end its cached tokens too.
+    const live = this.#options.clock.now().getTime() < (cached.claims.exp + CLOCK_TOLERANCE_SECONDS) * 1000;
+    if (live && this.#keys.verificationKey(cached.kid)) return { ...cached.claims };
+    this.#verified.delete(cacheKey);
+    return undefined;
+  }
+
   /** Resolves the token's claims, or throws UnauthenticatedError whatever went wrong. */
   async verify(token: string): Promise<AccessTokenClaims> {
     if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) {
       throw new UnauthenticatedError();
     }
+    const remembered = this.remembered(token);
+    if (remembered) return remembered;
     const now = this.#options.clock.now();
-    const cacheKey = createHash('sha256').update(token).digest('base64url');
-    const cached = this.#verified.get(cacheKey);
-    if (cached) {
-      // The kid check makes a key withdrawn from the database (and reloaded) end its cached tokens too.
-      const live = now.getTime() < (cached.claims.exp + CLOCK_TOLERANCE_SECONDS) * 1000;
-      if (live && this.#keys.verificationKey(cached.kid)) return { ...cached.claims };
-      this.#verified.delete(cacheKey);
-    }
+    const cacheKey = cacheKeyOf(token);
 
     let verified: { payload: JWTPayload; kid: string };
     try {
@@ -122,6 +132,11 @@ export class AccessTokens {
     );
     return { payload, kid: protectedHeader.kid ?? '' };
   }
+}
+
+/** A digest, so the cache never holds bearer tokens a heap dump could replay. */
+function cacheKeyOf(token: string): string {
+  return hash('sha256', token, 'base64url');
 }
 
 function toClaims(payload: JWTPayload): AccessTokenClaims | undefined {

@@ -25,6 +25,18 @@ export function metricsPlugin(metrics: AppMetrics): ApolloServerPlugin {
   };
   const countError = (error: { extensions?: { code?: unknown } }) =>
     metrics.graphqlErrors.labels(errorCodeLabel(error.extensions?.code)).inc();
+  // prom-client hashes the label values on every `labels()` call; the series themselves are few
+  // (operation names are capped above, outcomes are the error codes), so keep each one found.
+  const durations = new Map<string, ReturnType<typeof metrics.requestDuration.labels>>();
+  const durationOf = (operation: string, outcome: string) => {
+    const key = `${operation}\u0000${outcome}`;
+    let series = durations.get(key);
+    if (!series) {
+      series = metrics.requestDuration.labels(operation, outcome);
+      durations.set(key, series);
+    }
+    return series;
+  };
 
   return {
     async contextCreationDidFail({ error }) {
@@ -44,7 +56,7 @@ export function metricsPlugin(metrics: AppMetrics): ApolloServerPlugin {
           const errors = response.body.kind === 'single' ? (response.body.singleResult.errors ?? []) : [];
           for (const error of errors) countError(error);
           const outcome = errors.length === 0 ? 'ok' : errorCodeLabel(errors[0]?.extensions?.code);
-          metrics.requestDuration.labels(operation, outcome).observe((performance.now() - started) / 1000);
+          durationOf(operation, outcome).observe((performance.now() - started) / 1000);
         },
       };
     },

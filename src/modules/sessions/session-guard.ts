@@ -1,7 +1,7 @@
-import type { Role } from '../../db/schema.js';
+import type { Role, TenantRow } from '../../db/schema.js';
 import { UnauthenticatedError } from '../../graphql/errors.js';
 import type { Clock } from '../../lib/clock.js';
-import type { IdentityCache } from '../cache/identity-cache.js';
+import type { IdentityCache, SessionState, UserView } from '../cache/identity-cache.js';
 
 export interface ActiveSession {
   sessionId: string;
@@ -27,13 +27,36 @@ export class SessionGuard {
 
   /** Throws UNAUTHENTICATED unless the session is active for this user and tenant. */
   async assertActive(sessionId: string, tenantId: string, userId: string): Promise<ActiveSession> {
+    const remembered = this.checkInMemory(sessionId, tenantId, userId);
+    if (remembered) return remembered;
     const [sessions, users, tenant] = await Promise.all([
       this.cache.sessionsOf(tenantId, [sessionId]),
       this.cache.usersOf(tenantId, [userId]),
       this.cache.tenant(tenantId),
     ]);
-    const session = sessions.get(sessionId);
-    const user = users.get(userId);
+    return this.#decide(sessionId, tenantId, userId, sessions.get(sessionId), users.get(userId), tenant);
+  }
+
+  /**
+   * The same check from this process's memory alone, without waiting on anything: undefined when
+   * one of the three facts is not held here (assertActive then reads through Redis and PostgreSQL).
+   */
+  checkInMemory(sessionId: string, tenantId: string, userId: string): ActiveSession | undefined {
+    const session = this.cache.sessions.peek(tenantId, sessionId);
+    const user = session && this.cache.users.peek(tenantId, userId);
+    const tenant = user && this.cache.tenants.peek(tenantId, tenantId);
+    if (!tenant) return undefined;
+    return this.#decide(sessionId, tenantId, userId, session, user, tenant);
+  }
+
+  #decide(
+    sessionId: string,
+    tenantId: string,
+    userId: string,
+    session: SessionState | undefined,
+    user: UserView | undefined,
+    tenant: TenantRow | undefined,
+  ): ActiveSession {
     if (
       !session ||
       session.ended ||
