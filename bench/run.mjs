@@ -15,8 +15,8 @@
 // Environment: BENCH_DATABASE_URL (a maintenance database to create the benchmark's own from;
 // else TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres), BENCH_REDIS_URL (else
 // TEST_REDIS_URL, else redis://127.0.0.1:6379/0), BENCH_CPU_PROF=1, BENCH_LOG_LEVEL (the service's
-// LOG_LEVEL, default info), BENCH_NODE_ENV (the service's NODE_ENV, default development: in
-// production there is no statement count), BENCH_NODE_OPTIONS (the service's NODE_OPTIONS),
+// LOG_LEVEL, default info), BENCH_NODE_ENV (the service's and the ceiling's NODE_ENV, default
+// production, as deployed), BENCH_NODE_OPTIONS (the service's NODE_OPTIONS),
 // BENCH_SERVICE_ENV ('NAME=value …' added to the service's environment).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -123,8 +123,8 @@ const ctx = {
   databaseUrl: databaseUrl(adminUrl, dbName),
   redisUrl: process.env.BENCH_REDIS_URL ?? process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0',
   redisPrefix: `bench:${runId}:${process.pid}:`,
-  // development: the statement counter is refused in production (BENCH_NODE_ENV=production measures without it).
-  nodeEnv: process.env.BENCH_NODE_ENV ?? 'development',
+  // As deployed: graphql-js, express and Apollo skip development-only checks in production.
+  nodeEnv: process.env.BENCH_NODE_ENV ?? 'production',
   logLevel: process.env.BENCH_LOG_LEVEL ?? 'info',
   log,
   statements: (service) => statementCount(service.url),

@@ -166,6 +166,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       pool: () => database.poolStats(),
       webSockets: () => ws.wsServer.clients.size,
       redisReady: redisClient ? () => redisClient.status === 'ready' : undefined,
+      statements: () => database.statements.count,
     });
     const apollo = new ApolloServer<Context>({
       schema,

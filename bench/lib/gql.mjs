@@ -56,12 +56,13 @@ export function claims(jwt) {
   return JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8'));
 }
 
-/** The service's SQL statement counter (BENCH_EXPOSE_STATEMENTS=1), or undefined without it. */
+/** SQL statements the service has sent so far (its identity_db_statements_total metric). */
 export async function statementCount(baseUrl) {
   try {
-    const response = await fetch(`${baseUrl}/debug/statements`, { signal: AbortSignal.timeout(5_000) });
+    const response = await fetch(`${baseUrl}/metrics`, { signal: AbortSignal.timeout(5_000) });
     if (response.status !== 200) return undefined;
-    return (await response.json()).count;
+    const match = /^identity_db_statements_total (\d+)/m.exec(await response.text());
+    return match ? Number(match[1]) : undefined;
   } catch {
     return undefined;
   }

@@ -33,7 +33,6 @@ export function serviceEnv(ctx, port, overrides = {}) {
     GRAPHQL_INTROSPECTION: 'true',
     BOOTSTRAP_ADMIN_EMAIL: BOOTSTRAP_ADMIN.email,
     BOOTSTRAP_ADMIN_PASSWORD: BOOTSTRAP_ADMIN.password,
-    BENCH_EXPOSE_STATEMENTS: '1',
     // e.g. BENCH_NODE_OPTIONS=--max-semi-space-size=8 to see what V8 heap settings do to RSS.
     ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
     // Any other variables for the service, e.g. BENCH_SERVICE_ENV='MALLOC_ARENA_MAX=2 LOG_LEVEL=warn'.

@@ -13,6 +13,7 @@ import {
 } from '../graphql/context.js';
 import { ServiceUnavailableError, UnauthenticatedError } from '../graphql/errors.js';
 import { codesOf, RequestLog } from '../graphql/plugins.js';
+import { withoutRedaction } from '../lib/logger.js';
 import { jwksHandler } from '../modules/keys/index.js';
 import { pingRedis, type RedisClient, withTimeout } from './redis.js';
 
@@ -63,21 +64,17 @@ export function createExpressApp(
 
   app.get('/.well-known/jwks.json', jwksHandler(services.keys));
 
-  // Benchmarks only (bench/run.mjs): SQL statements sent so far, to compute statements per operation.
-  if (process.env.BENCH_EXPOSE_STATEMENTS === '1' && !services.config.isProduction) {
-    app.get('/debug/statements', (_req, res) => {
-      res.json({ count: services.database.statements.count });
-    });
-  }
-
   if (routes.metrics) app.get('/metrics', routes.metrics);
   // Before everything else on /graphql: it answers only browsers' GET, the rest falls through.
   if (routes.console) app.use(routes.console);
 
   // One log line per GraphQL request, whatever answers it (see RequestLog).
+  const accessLog = withoutRedaction(services.logger);
   app.use('/graphql', (req, res, next) => {
     const requestId = randomUUID();
     const started = performance.now();
+    const ip = clientIp(req);
+    res.locals.clientIp = ip;
     const details = requestLog.open(requestId);
     res.locals.requestId = requestId;
     res.setHeader('x-request-id', requestId);
@@ -91,14 +88,14 @@ export function createExpressApp(
     };
     res.once('close', () => {
       requestLog.close(requestId);
-      services.logger.info(
+      accessLog.info(
         {
           requestId,
           method: req.method,
           operationName: details.operationName ?? null,
           tenantId: details.tenantId ?? null,
           userId: details.userId ?? null,
-          ip: clientIp(req),
+          ip,
           status: res.statusCode,
           durationMs: Math.round((performance.now() - started) * 100) / 100,
           errorCodes: details.errorCodes?.length ? details.errorCodes : undefined,
@@ -109,19 +106,25 @@ export function createExpressApp(
     });
     next();
   });
+  const corsHeaders = cors({
+    origin: '*',
+    allowedHeaders: ['Content-Type', 'Authorization', 'Apollo-Require-Preflight'],
+    // A browser app on another origin may read when to retry, and which request to quote.
+    exposedHeaders: ['Retry-After', 'X-Request-Id'],
+    maxAge: 600,
+  });
   app.use(
     '/graphql',
-    cors({
-      origin: '*',
-      allowedHeaders: ['Content-Type', 'Authorization', 'Apollo-Require-Preflight'],
-      // A browser app on another origin may read when to retry, and which request to quote.
-      exposedHeaders: ['Retry-After', 'X-Request-Id'],
-      maxAge: 600,
-    }),
+    // Only browsers read CORS headers, and a browser names its origin on every request that needs
+    // them; other services' requests skip the work.
+    (req, res, next) => (req.headers.origin === undefined ? next() : corsHeaders(req, res, next)),
     express.json({ limit: '100kb' }),
     expressMiddleware(apollo, {
       context: async ({ req, res }) => {
-        const origin = { ip: clientIp(req), userAgent: req.get('user-agent')?.slice(0, 512) ?? null };
+        const origin = {
+          ip: res.locals.clientIp as string | null,
+          userAgent: req.get('user-agent')?.slice(0, 512) ?? null,
+        };
         const token = bearerToken(req.headers.authorization);
         if (req.headers.authorization !== undefined && !token) throw httpUnauthenticated();
         const caller = token

@@ -21,6 +21,8 @@ export interface MetricSources {
   webSockets?: () => number;
   /** Undefined when Redis is not configured (the gauge is then left out). */
   redisReady?: () => boolean;
+  /** SQL statements sent since the start. */
+  statements?: () => number;
 }
 
 const LOGIN_OUTCOMES: LoginOutcome[] = ['succeeded', 'unknown_user', 'bad_password', 'locked', 'suspended'];
@@ -121,6 +123,15 @@ export class AppMetrics implements ServiceMetrics {
       help: 'Database connections the pool may open.',
       registers,
       collect: pool('max'),
+    });
+    new Counter({
+      name: 'identity_db_statements_total',
+      help: 'SQL statements sent to the database (divided by requests: statements per operation).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(sources().statements?.() ?? 0);
+      },
     });
   }
 
