@@ -159,6 +159,7 @@ const schema = z
     HOST: z.preprocess(emptyToUndefined, z.string().default('0.0.0.0')),
     DATABASE_URL: postgresUrl('DATABASE_URL'),
     DATABASE_POOL_MAX: int('DATABASE_POOL_MAX', 1, 500, 10),
+    DATABASE_PREPARED_STATEMENTS: optionalBool('DATABASE_PREPARED_STATEMENTS'),
     DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('./.data')),
     REDIS_URL: redisUrl,
     REDIS_KEY_PREFIX: z.preprocess(
@@ -249,7 +250,7 @@ export interface Config {
   isProduction: boolean;
   http: { port: number; host: string; trustProxy: boolean | number | string };
   database:
-    | { kind: 'postgres'; url: string; poolMax: number }
+    | { kind: 'postgres'; url: string; poolMax: number; preparedStatements?: boolean }
     | { kind: 'pglite'; dataDir: string | undefined };
   redis: RedisConfig;
   /** Days an ended or expired session is kept (for sessionEnded and the audit trail) before cleanup. */
@@ -317,7 +318,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     isProduction,
     http: { port: env.PORT, host: env.HOST, trustProxy: env.TRUST_PROXY },
     database: env.DATABASE_URL
-      ? { kind: 'postgres', url: env.DATABASE_URL, poolMax: env.DATABASE_POOL_MAX }
+      ? {
+          kind: 'postgres',
+          url: env.DATABASE_URL,
+          poolMax: env.DATABASE_POOL_MAX,
+          preparedStatements: env.DATABASE_PREPARED_STATEMENTS ?? true,
+        }
       : { kind: 'pglite', dataDir: env.DATA_DIR === ':memory:' ? undefined : env.DATA_DIR },
     redis: {
       mode: env.REDIS_URL

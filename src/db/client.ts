@@ -54,7 +54,7 @@ export const LOCKS = {
 
 export async function connectDatabase(config: Config['database']): Promise<Database> {
   return config.kind === 'postgres'
-    ? connectPostgres(config.url, config.poolMax)
+    ? connectPostgres(config.url, config.poolMax, config.preparedStatements ?? true)
     : connectPglite(config.dataDir);
 }
 
@@ -64,7 +64,7 @@ export async function runMigrations(kind: Database['kind'], db: Db): Promise<voi
   else await migratePglite(db as never, { migrationsFolder: MIGRATIONS_FOLDER });
 }
 
-async function connectPostgres(url: string, poolMax: number): Promise<Database> {
+async function connectPostgres(url: string, poolMax: number, prepared: boolean): Promise<Database> {
   const statements = new StatementCounter();
   const client = postgres(url, {
     max: poolMax,
@@ -77,7 +77,7 @@ async function connectPostgres(url: string, poolMax: number): Promise<Database> 
     connection: { application_name: 'identity-api' },
   });
   const inFlight = new InFlightCounter(poolMax);
-  const db = drizzlePostgres(inFlight.wrap(preparingStatements(client)), {
+  const db = drizzlePostgres(inFlight.wrap(prepared ? preparingStatements(client) : client), {
     schema,
     logger: statements,
   }) as unknown as Db;

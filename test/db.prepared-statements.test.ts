@@ -1,0 +1,64 @@
+import { eq, sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectDatabase, type Database, executeRows } from '../src/db/client.js';
+import { tenants } from '../src/db/schema.js';
+import { transaction } from '../src/db/transaction.js';
+import { createTestDatabase, type TestDatabase } from './support/db.js';
+
+/**
+ * The service's statements PostgreSQL keeps prepared for the (single) connection of `database`
+ * (postgres.js prepares a few of its own, such as `commit`).
+ */
+async function preparedOnConnection(database: Database): Promise<string[]> {
+  const rows = executeRows<{ statement: string }>(
+    await database.db.execute(sql`select statement from pg_prepared_statements`),
+  );
+  return rows.map((row) => row.statement).filter((statement) => statement.includes('"tenants"'));
+}
+
+describe('prepared statements on PostgreSQL', () => {
+  let testDatabase: TestDatabase;
+  const opened: Database[] = [];
+  const open = async (preparedStatements: boolean) => {
+    // One connection, so that pg_prepared_statements describes the connection the queries used.
+    const database = await connectDatabase({
+      kind: 'postgres',
+      url: testDatabase.url,
+      poolMax: 1,
+      preparedStatements,
+    });
+    opened.push(database);
+    return database;
+  };
+
+  beforeAll(async () => {
+    testDatabase = await createTestDatabase({ poolMax: 1 });
+    await testDatabase.database.db.insert(tenants).values({ slug: 'acme', name: 'Acme' });
+  });
+
+  afterAll(async () => {
+    for (const database of opened) await database.close();
+    await testDatabase?.drop();
+  });
+
+  it('prepares each query once per connection, inside transactions too, and answers the same', async () => {
+    const database = await open(true);
+    const bySlug = (db: Database['db']) => db.select().from(tenants).where(eq(tenants.slug, 'acme'));
+    const [first] = await bySlug(database.db);
+    const [again] = await bySlug(database.db);
+    const [inTransaction] = await transaction(database.db, (tx) => bySlug(tx as never));
+    expect(first?.slug).toBe('acme');
+    expect(again).toEqual(first);
+    expect(inTransaction).toEqual(first);
+    const prepared = await preparedOnConnection(database);
+    expect(prepared.filter((statement) => statement.includes('"tenants"."slug" = $1'))).toHaveLength(1);
+  });
+
+  it('prepares nothing with DATABASE_PREPARED_STATEMENTS=false (poolers that cannot keep them)', async () => {
+    const database = await open(false);
+    const [tenant] = await database.db.select().from(tenants).where(eq(tenants.slug, 'acme'));
+    expect(tenant?.slug).toBe('acme');
+    await transaction(database.db, (tx) => tx.select().from(tenants).limit(1));
+    expect(await preparedOnConnection(database)).toEqual([]);
+  });
+});
