@@ -1,6 +1,6 @@
 import { eq } from 'drizzle-orm';
 import { isUniqueViolation } from '../../db/errors.js';
-import { type SessionRow, type TenantRow, type UserRow, users } from '../../db/schema.js';
+import { type SessionRow, sessions, type TenantRow, type UserRow, users } from '../../db/schema.js';
 import { transaction } from '../../db/transaction.js';
 import type { RequestOrigin, Services } from '../../graphql/context.js';
 import {
@@ -14,7 +14,12 @@ import {
 import { recordAuditEvent } from '../audit/audit.service.js';
 import { checkPasswordPolicy } from '../passwords/index.js';
 import { afterUsersChanged } from '../realtime/changes.js';
-import { createSession, loadSessionAccount, rotateRefreshToken } from '../sessions/sessions.service.js';
+import {
+  createSession,
+  endSessions,
+  findSpentRefreshToken,
+  rotateRefreshToken,
+} from '../sessions/sessions.service.js';
 import { tenantSettings, tokenLifetimes } from '../tenants/settings.js';
 import { findTenantBySlug } from '../tenants/tenants.queries.js';
 import { normalizeDisplayName, normalizeEmail } from '../users/user-input.js';
@@ -281,8 +286,6 @@ async function loginFailed(
   throw new InvalidCredentialsError();
 }
 
-class InactiveAccount extends Error {}
-
 export type RefreshOutcome =
   | { result: AuthResult }
   | { reuse: { sessionId: string; tenantId: string; userId: string; endedNow: boolean } };
@@ -296,41 +299,30 @@ export async function refresh(
   if (presented.length < 20 || presented.length > 200)
     throw new UnauthenticatedError('Invalid refresh token.');
   const now = deps.clock.now();
-  const outcome = await transaction(deps.db, async (tx) => {
-    const rotation = await rotateRefreshToken(tx, presented, now, origin);
-    if (rotation.outcome === 'invalid') return { kind: 'invalid' as const };
-    if (rotation.outcome === 'reused') {
-      if (rotation.endedNow) {
-        await recordAuditEvent(tx, origin, {
-          tenantId: rotation.tenantId,
-          actorId: null,
-          action: 'auth.refresh.reuse_detected',
-          targetType: 'session',
-          targetId: rotation.sessionId,
-          metadata: { userId: rotation.userId },
-          at: now,
-        });
-      }
-      return { kind: 'reused' as const, rotation };
-    }
-    const account = await loadSessionAccount(tx, rotation.session.id);
-    if (account?.user.status !== 'ACTIVE' || account.tenant.status !== 'ACTIVE') {
-      // Throwing rolls the rotation back: a suspended account must not get fresh tokens.
-      throw new InactiveAccount();
-    }
-    return { kind: 'rotated' as const, rotation, account };
-  }).catch((error: unknown) => {
-    if (error instanceof InactiveAccount) return { kind: 'invalid' as const };
-    throw error;
-  });
-  if (outcome.kind === 'invalid') throw new UnauthenticatedError('Invalid refresh token.');
-  if (outcome.kind === 'reused') {
-    deps.metrics.refreshTokenReuse();
-    const { sessionId, tenantId, userId, endedNow } = outcome.rotation;
-    return { reuse: { sessionId, tenantId, userId, endedNow } };
+  const rotation = await rotateRefreshToken(deps.db, presented, now, origin);
+  if (rotation) {
+    const { user, tenant, session, refreshToken } = rotation;
+    return { result: await issueTokens(deps, user, tenant, session, refreshToken) };
   }
-  const { user, tenant } = outcome.account;
-  return {
-    result: await issueTokens(deps, user, tenant, outcome.rotation.session, outcome.rotation.refreshToken),
-  };
+  // Not the current token of a usable session. A token exchanged before is reuse: its session ends.
+  const reuse = await transaction(deps.db, async (tx) => {
+    const spent = await findSpentRefreshToken(tx, presented);
+    if (!spent) return undefined;
+    const ended = await endSessions(tx, eq(sessions.id, spent.sessionId), 'REFRESH_TOKEN_REUSE', now);
+    if (ended.length > 0) {
+      await recordAuditEvent(tx, origin, {
+        tenantId: spent.tenantId,
+        actorId: null,
+        action: 'auth.refresh.reuse_detected',
+        targetType: 'session',
+        targetId: spent.sessionId,
+        metadata: { userId: spent.userId },
+        at: now,
+      });
+    }
+    return { ...spent, endedNow: ended.length > 0 };
+  });
+  if (!reuse) throw new UnauthenticatedError('Invalid refresh token.');
+  deps.metrics.refreshTokenReuse();
+  return { reuse };
 }

@@ -1,12 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { and, eq, gt, isNull, type SQL, sql } from 'drizzle-orm';
-import type { Executor } from '../../db/client.js';
+import { and, eq, getTableColumns, gt, isNull, type SQL, sql } from 'drizzle-orm';
+import type { Db, Executor } from '../../db/client.js';
+import { preparedPerDatabase } from '../../db/prepared.js';
 import {
   type SessionEndReason,
   type SessionRow,
   sessions,
   spentRefreshTokens,
+  type TenantRow,
   tenants,
+  type UserRow,
   users,
 } from '../../db/schema.js';
 import type { RequestOrigin } from '../../graphql/context.js';
@@ -51,45 +54,108 @@ export async function createSession(
   return { session, refreshToken: token };
 }
 
-export type RotationResult =
-  | { outcome: 'rotated'; session: SessionRow; refreshToken: string }
-  | { outcome: 'reused'; sessionId: string; tenantId: string; userId: string; endedNow: boolean }
-  | { outcome: 'invalid' };
+/** What a successful rotation hands back: the session, who it belongs to, and the new token. */
+export interface Rotation {
+  session: SessionRow;
+  user: UserRow;
+  tenant: TenantRow;
+  refreshToken: string;
+}
+
+const placeholder = (name: string) => sql.placeholder(name);
 
 /**
- * Exchanges a refresh token for a new one. The compare-and-swap on the stored hash runs as one
- * UPDATE, so of two concurrent refreshes with the same token only one can succeed; a token that
- * was already exchanged is reuse, and ends the whole session.
+ * One statement for the whole rotation, so it costs one round trip and no transaction: swap the
+ * stored hash (compare-and-swap: of two concurrent refreshes with the same token only one
+ * matches), record the old token as spent, and read the user and tenant for the new access
+ * token. A session whose user or tenant is no longer ACTIVE does not match at all.
+ */
+const rotationStatement = preparedPerDatabase((db: Db) => {
+  const rotated = db.$with('rotated').as(
+    db
+      .update(sessions)
+      .set({
+        refreshTokenHash: sql`${placeholder('newHash')}`,
+        rotationCounter: sql`${sessions.rotationCounter} + 1`,
+        lastUsedAt: sql`${placeholder('now')}`,
+        ipAddress: sql`coalesce(${placeholder('ip')}, ${sessions.ipAddress})`,
+        userAgent: sql`coalesce(${placeholder('userAgent')}, ${sessions.userAgent})`,
+      })
+      .where(
+        and(
+          sql`${sessions.refreshTokenHash} = ${placeholder('oldHash')}`,
+          isNull(sessions.endedAt),
+          sql`${sessions.expiresAt} > ${placeholder('now')}`,
+          sql`exists (select 1 from ${users} join ${tenants} on ${tenants.id} = ${users.tenantId}
+            where ${users.id} = ${sessions.userId} and ${users.status} = 'ACTIVE' and ${tenants.status} = 'ACTIVE')`,
+        ),
+      )
+      .returning(),
+  );
+  const spent = db.$with('spent').as(
+    db
+      .insert(spentRefreshTokens)
+      .select((qb) =>
+        qb
+          .select({
+            tokenHash: sql`${placeholder('oldHash')}::bytea`.as('token_hash'),
+            tenantId: rotated.tenantId,
+            sessionId: rotated.id,
+            spentAt: sql`${placeholder('now')}::timestamptz`.as('spent_at'),
+          })
+          .from(rotated),
+      )
+      .returning({ sessionId: spentRefreshTokens.sessionId }),
+  );
+  const session = Object.fromEntries(
+    Object.keys(getTableColumns(sessions)).map((key) => [key, rotated[key as keyof typeof rotated]]),
+  ) as unknown as typeof rotated;
+  return db
+    .with(rotated, spent)
+    .select({ session, user: users, tenant: tenants })
+    .from(rotated)
+    .innerJoin(users, eq(users.id, rotated.userId))
+    .innerJoin(tenants, eq(tenants.id, rotated.tenantId))
+    .prepare('rotateRefreshToken');
+});
+
+/**
+ * Exchanges a refresh token for a new one; undefined when the token is not the current one of an
+ * active session whose user and tenant are active (see `findSpentRefreshToken` for why not).
  */
 export async function rotateRefreshToken(
-  tx: Executor,
+  db: Db,
   presented: string,
   now: Date,
   origin: RequestOrigin,
-): Promise<RotationResult> {
-  const oldHash = hashRefreshToken(presented);
+): Promise<Rotation | undefined> {
   const next = newRefreshToken();
-  const [rotated] = await tx
-    .update(sessions)
-    .set({
-      refreshTokenHash: next.hash,
-      rotationCounter: sql`${sessions.rotationCounter} + 1`,
-      lastUsedAt: now,
-      ipAddress: origin.ip?.slice(0, 64) ?? sql`${sessions.ipAddress}`,
-      userAgent: origin.userAgent?.slice(0, 512) ?? sql`${sessions.userAgent}`,
-    })
-    .where(and(eq(sessions.refreshTokenHash, oldHash), isNull(sessions.endedAt), gt(sessions.expiresAt, now)))
-    .returning();
-  if (rotated) {
-    await tx.insert(spentRefreshTokens).values({
-      tokenHash: oldHash,
-      tenantId: rotated.tenantId,
-      sessionId: rotated.id,
-      spentAt: now,
-    });
-    return { outcome: 'rotated', session: rotated, refreshToken: next.token };
-  }
-  const [spent] = await tx
+  // Placeholders in SQL skip Drizzle's value mapping: the time goes in as the text a column would send.
+  const [row] = await rotationStatement(db).execute({
+    oldHash: hashRefreshToken(presented),
+    newHash: next.hash,
+    now: now.toISOString(),
+    ip: origin.ip?.slice(0, 64) ?? null,
+    userAgent: origin.userAgent?.slice(0, 512) ?? null,
+  });
+  if (!row) return undefined;
+  return {
+    session: row.session as unknown as SessionRow,
+    user: row.user,
+    tenant: row.tenant,
+    refreshToken: next.token,
+  };
+}
+
+/**
+ * The session a refresh token was already exchanged for, if it was: presenting it again is a sign
+ * it was stolen, and the caller ends that session.
+ */
+export async function findSpentRefreshToken(
+  db: Executor,
+  presented: string,
+): Promise<{ sessionId: string; tenantId: string; userId: string } | undefined> {
+  const [spent] = await db
     .select({
       sessionId: spentRefreshTokens.sessionId,
       tenantId: spentRefreshTokens.tenantId,
@@ -97,11 +163,9 @@ export async function rotateRefreshToken(
     })
     .from(spentRefreshTokens)
     .innerJoin(sessions, eq(sessions.id, spentRefreshTokens.sessionId))
-    .where(eq(spentRefreshTokens.tokenHash, oldHash))
+    .where(eq(spentRefreshTokens.tokenHash, hashRefreshToken(presented)))
     .limit(1);
-  if (!spent) return { outcome: 'invalid' };
-  const ended = await endSessions(tx, eq(sessions.id, spent.sessionId), 'REFRESH_TOKEN_REUSE', now);
-  return { outcome: 'reused', ...spent, endedNow: ended.length > 0 };
+  return spent;
 }
 
 export interface EndedSession {
@@ -159,18 +223,6 @@ export async function findActiveSession(db: Executor, tenantId: string, sessionI
         gt(sessions.expiresAt, now),
       ),
     )
-    .limit(1);
-  return row;
-}
-
-/** A session together with whether its user and tenant may still use it. */
-export async function loadSessionAccount(db: Executor, sessionId: string) {
-  const [row] = await db
-    .select({ user: users, tenant: tenants })
-    .from(sessions)
-    .innerJoin(users, eq(users.id, sessions.userId))
-    .innerJoin(tenants, eq(tenants.id, sessions.tenantId))
-    .where(eq(sessions.id, sessionId))
     .limit(1);
   return row;
 }
