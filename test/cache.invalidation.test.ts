@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type GraphQLResponse, startTestServer, type TestServer } from './support/server.js';
@@ -189,5 +190,25 @@ describe('tenant isolation of the cache', () => {
     } finally {
       redis.disconnect();
     }
+  });
+});
+
+describe('confirmations between instances', () => {
+  it("lets a writer answer once the other instance confirms, even before Redis' own reply arrives", async () => {
+    const bus = a.app.services.cache.bus;
+    const redis = a.app.services.cache.shared?.redis;
+    if (!redis) throw new Error('the test servers run with Redis');
+    // A busy connection: tens of megabytes of replies queued ahead of PUBLISH's reply, while B's
+    // confirmation comes in on the other (subscriber) connection long before that reply does.
+    const key = `${a.config.redis.keyPrefix}test:large-value`;
+    await redis.set(key, 'x'.repeat(1 << 20));
+    const backlog = Promise.all(Array.from({ length: 40 }, () => redis.get(key)));
+    const started = performance.now();
+    await bus.publish([{ kind: 'keys', entity: 'user', tenantId: tenant.id, ids: [randomUUID()] }]);
+    const waited = performance.now() - started;
+    await backlog;
+    await redis.del(key);
+    // A confirmation that went missing makes its writer wait out the whole deadline (500 ms).
+    expect(waited).toBeLessThan(400);
   });
 });

@@ -80,7 +80,11 @@ export class RedisInvalidationBus extends BaseBus implements InvalidationBus {
   readonly #channel: string;
   readonly #ackChannel: string;
   readonly #subscriber: RedisClient;
-  readonly #waiting = new Map<string, { remaining: number; done: () => void }>();
+  /**
+   * Confirmations per published message. Registered before publishing: a confirmation travels on
+   * the subscriber connection and may arrive before PUBLISH's own reply says how many to expect.
+   */
+  readonly #waiting = new Map<string, { confirmed: number; expected?: number; done?: () => void }>();
   #subscribed = false;
   #live = false;
   #closed = false;
@@ -140,15 +144,16 @@ export class RedisInvalidationBus extends BaseBus implements InvalidationBus {
     for (const change of changes) this.apply(change);
     if (this.#closed || changes.length === 0) return;
     const id = randomUUID();
-    let acknowledged: Promise<void> | undefined;
+    this.#waiting.set(id, { confirmed: 0 });
+    let others: number;
     try {
       const receivers = await this.redis.publish(
         this.#channel,
         JSON.stringify({ from: this.#instance, id, changes } satisfies Message),
       );
-      const others = (await this.#receiverCount(receivers)) - (this.#subscribed ? 1 : 0);
-      if (others > 0) acknowledged = this.#awaitAcks(id, others);
+      others = (await this.#receiverCount(receivers)) - (this.#subscribed ? 1 : 0);
     } catch (error) {
+      this.#waiting.delete(id);
       // Instances that cannot hear us cannot be subscribed either: they are not caching.
       this.logger.warn(
         { err: { message: (error as Error).message } },
@@ -156,7 +161,7 @@ export class RedisInvalidationBus extends BaseBus implements InvalidationBus {
       );
       return;
     }
-    await acknowledged;
+    await this.#awaitAcks(id, others);
   }
 
   /** Every instance that hears the channel; on a Cluster each node only knows its own. */
@@ -179,7 +184,7 @@ export class RedisInvalidationBus extends BaseBus implements InvalidationBus {
   close(): void {
     this.#closed = true;
     this.#subscriber.disconnect();
-    for (const waiter of this.#waiting.values()) waiter.done();
+    for (const waiter of this.#waiting.values()) waiter.done?.();
   }
 
   /** Live while subscribed and Redis answers; each return to live starts from an empty cache. */
@@ -190,28 +195,34 @@ export class RedisInvalidationBus extends BaseBus implements InvalidationBus {
     this.apply(undefined);
   }
 
+  /** Resolves once `expected` instances confirmed message `id` (some may have already). */
   #awaitAcks(id: string, expected: number): Promise<void> {
+    const waiter = this.#waiting.get(id);
+    if (!waiter || waiter.confirmed >= expected) {
+      this.#waiting.delete(id);
+      return Promise.resolve();
+    }
     return new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.#waiting.delete(id);
         this.logger.debug({ id }, 'not every instance confirmed a cache invalidation in time');
         resolve();
       }, ACK_TIMEOUT_MS);
-      this.#waiting.set(id, {
-        remaining: expected,
-        done: () => {
-          clearTimeout(timer);
-          this.#waiting.delete(id);
-          resolve();
-        },
-      });
+      waiter.expected = expected;
+      waiter.done = () => {
+        clearTimeout(timer);
+        this.#waiting.delete(id);
+        resolve();
+      };
     });
   }
 
   #receive(channel: string, text: string): void {
     if (channel === this.#ackChannel) {
       const waiter = this.#waiting.get(text);
-      if (waiter && --waiter.remaining <= 0) waiter.done();
+      if (!waiter) return;
+      waiter.confirmed += 1;
+      if (waiter.expected !== undefined && waiter.confirmed >= waiter.expected) waiter.done?.();
       return;
     }
     if (channel !== this.#channel) return;
