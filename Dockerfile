@@ -40,6 +40,9 @@ VOLUME ["/data"]
 
 USER node
 EXPOSE 8006
+# glibc gives every thread (libuv's pool, V8's GC helpers) a malloc arena of its own; two are
+# plenty for one event loop and kept some 10 MB less resident under load.
+ENV MALLOC_ARENA_MAX=2
 
 # The slim image has no curl: ask Node itself.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \

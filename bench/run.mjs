@@ -16,7 +16,8 @@
 // else TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres), BENCH_REDIS_URL (else
 // TEST_REDIS_URL, else redis://127.0.0.1:6379/0), BENCH_CPU_PROF=1, BENCH_LOG_LEVEL (the service's
 // LOG_LEVEL, default info), BENCH_NODE_ENV (the service's and the ceiling's NODE_ENV, default
-// production, as deployed), BENCH_NODE_OPTIONS (the service's NODE_OPTIONS),
+// production, as deployed), BENCH_NODE_OPTIONS (the service's NODE_OPTIONS), BENCH_V8_FLAGS (V8
+// flags for the service's command line, which NODE_OPTIONS refuses, e.g. --max-semi-space-size=8),
 // BENCH_SERVICE_ENV ('NAME=value …' added to the service's environment).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';

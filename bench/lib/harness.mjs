@@ -62,9 +62,10 @@ export async function startService(ctx, name, overrides = {}, { profile = ctx.pr
     cwd: ctx.root,
     env: serviceEnv(ctx, port, overrides),
     logFile: join(ctx.outDir, `${name}.log`),
-    nodeFlags: profile
-      ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${profileName}`]
-      : [],
+    nodeFlags: [
+      ...(process.env.BENCH_V8_FLAGS ?? '').split(/\s+/).filter(Boolean),
+      ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${profileName}`] : []),
+    ],
   });
   const url = `http://127.0.0.1:${port}`;
   const readyMs = await waitForOk(proc, `${url}/ready`);
