@@ -20,6 +20,8 @@ export interface Loaders {
    * same tenant, and a promise per row costs more than the lookup.
    */
   tenantInMemory(id: string): TenantRow | undefined;
+  /** A user of this tenant if this process holds it, without waiting (the signed-in caller, mostly). */
+  userInMemory(id: string): UserView | undefined;
   readonly userById: DataLoader<string, UserView | null>;
   readonly activeSessionsByUserId: DataLoader<string, SessionRow[]>;
   readonly tenantStats: DataLoader<string, TenantStatsValue | null>;
@@ -49,6 +51,10 @@ class TenantLoaders implements Loaders {
 
   tenantInMemory(id: string): TenantRow | undefined {
     return id === this.tenantId ? this.cache.tenants.peek(id, id) : undefined;
+  }
+
+  userInMemory(id: string): UserView | undefined {
+    return this.tenantId === null ? undefined : this.cache.users.peek(this.tenantId, id);
   }
 
   get tenantById(): DataLoader<string, TenantRow | null> {

@@ -1,4 +1,4 @@
-import type { ApolloServerPlugin } from '@apollo/server';
+import type { ApolloServerPlugin, GraphQLRequestListener } from '@apollo/server';
 import { type DocumentNode, type GraphQLFormattedError, Kind, type SelectionSetNode } from 'graphql';
 import { recordAuditEvent } from '../modules/audit/audit.service.js';
 import type { Context, Services } from './context.js';
@@ -40,24 +40,22 @@ export function codesOf(errors: readonly GraphQLFormattedError[] | undefined): s
 }
 
 export function requestLogPlugin(log: RequestLog): ApolloServerPlugin<Context> {
-  return {
-    async requestDidStart() {
-      return {
-        async willSendResponse({ response, contextValue, operationName, request }) {
-          const ctx = contextValue as Partial<Context> | undefined;
-          const details = log.get(ctx?.requestId);
-          if (!details) return;
-          const body = response.body.kind === 'single' ? response.body.singleResult : undefined;
-          const codes = codesOf(body?.errors);
-          // The client's own name when none of the document's operations matched it: cut short.
-          details.operationName = (operationName ?? request.operationName)?.slice(0, 100) ?? null;
-          details.tenantId = ctx?.caller?.tenantId ?? null;
-          details.userId = ctx?.caller?.userId ?? null;
-          details.errorCodes = codes;
-        },
-      };
+  // One listener for every request: it keeps no state of its own.
+  const listener: GraphQLRequestListener<Context> = {
+    async willSendResponse({ response, contextValue, operationName, request }) {
+      const ctx = contextValue as Partial<Context> | undefined;
+      const details = log.get(ctx?.requestId);
+      if (!details) return;
+      const body = response.body.kind === 'single' ? response.body.singleResult : undefined;
+      const codes = codesOf(body?.errors);
+      // The client's own name when none of the document's operations matched it: cut short.
+      details.operationName = (operationName ?? request.operationName)?.slice(0, 100) ?? null;
+      details.tenantId = ctx?.caller?.tenantId ?? null;
+      details.userId = ctx?.caller?.userId ?? null;
+      details.errorCodes = codes;
     },
   };
+  return { requestDidStart: async () => listener };
 }
 
 /**
@@ -68,51 +66,44 @@ export function requestLogPlugin(log: RequestLog): ApolloServerPlugin<Context> {
 export function outcomePlugin(
   services: Pick<Services, 'db' | 'clock' | 'logger'>,
 ): ApolloServerPlugin<Context> {
-  return {
-    async requestDidStart() {
-      return {
-        async willSendResponse({ response, contextValue, operation, document }) {
-          if (response.body.kind !== 'single') return;
-          const { errors } = response.body.singleResult;
-          if (!errors?.length) return;
-          const limited = errors.filter((error) => error.extensions?.code === 'RATE_LIMITED');
-          // Refused as a whole: every root field of the operation was refused. A null `data` alone
-          // says nothing: one refused non-null field nulls it after others already signed in.
-          const refusedKeys = new Set(
-            limited.filter((e) => e.path?.length === 1).map((e) => String(e.path?.[0])),
-          );
-          const keys =
-            operation && document ? rootResponseKeys(operation.selectionSet, document) : new Set<string>();
-          const wholeOperationRefused =
-            limited.length === errors.length &&
-            keys.size > 0 &&
-            [...keys].every((key) => refusedKeys.has(key));
-          if (wholeOperationRefused) {
-            const retryAfter = Math.max(
-              ...limited.map((error) => Number(error.extensions?.retryAfterSeconds ?? 1)),
-            );
-            response.http.status = 429;
-            response.http.headers.set('retry-after', String(retryAfter));
-          }
-          const caller = contextValue?.caller;
-          const denied = errors.filter((error) => error.extensions?.code === 'FORBIDDEN');
-          if (caller && denied.length > 0) {
-            await recordAuditEvent(services.db, contextValue.origin, {
-              tenantId: caller.tenantId,
-              actorId: caller.userId,
-              action: 'authz.denied',
-              targetType: null,
-              targetId: null,
-              metadata: { paths: denied.map((error) => error.path?.join('.') ?? null), role: caller.role },
-              at: services.clock.now(),
-            }).catch((error: unknown) =>
-              services.logger.warn({ err: error }, 'could not record authz.denied'),
-            );
-          }
-        },
-      };
+  const listener: GraphQLRequestListener<Context> = {
+    async willSendResponse({ response, contextValue, operation, document }) {
+      if (response.body.kind !== 'single') return;
+      const { errors } = response.body.singleResult;
+      if (!errors?.length) return;
+      const limited = errors.filter((error) => error.extensions?.code === 'RATE_LIMITED');
+      // Refused as a whole: every root field of the operation was refused. A null `data` alone
+      // says nothing: one refused non-null field nulls it after others already signed in.
+      const refusedKeys = new Set(
+        limited.filter((e) => e.path?.length === 1).map((e) => String(e.path?.[0])),
+      );
+      const keys =
+        operation && document ? rootResponseKeys(operation.selectionSet, document) : new Set<string>();
+      const wholeOperationRefused =
+        limited.length === errors.length && keys.size > 0 && [...keys].every((key) => refusedKeys.has(key));
+      if (wholeOperationRefused) {
+        const retryAfter = Math.max(
+          ...limited.map((error) => Number(error.extensions?.retryAfterSeconds ?? 1)),
+        );
+        response.http.status = 429;
+        response.http.headers.set('retry-after', String(retryAfter));
+      }
+      const caller = contextValue?.caller;
+      const denied = errors.filter((error) => error.extensions?.code === 'FORBIDDEN');
+      if (caller && denied.length > 0) {
+        await recordAuditEvent(services.db, contextValue.origin, {
+          tenantId: caller.tenantId,
+          actorId: caller.userId,
+          action: 'authz.denied',
+          targetType: null,
+          targetId: null,
+          metadata: { paths: denied.map((error) => error.path?.join('.') ?? null), role: caller.role },
+          at: services.clock.now(),
+        }).catch((error: unknown) => services.logger.warn({ err: error }, 'could not record authz.denied'));
+      }
     },
   };
+  return { requestDidStart: async () => listener };
 }
 
 /** The response keys an operation's root selection asks for, through fragments too. */

@@ -1,4 +1,9 @@
-import { type ApolloServerPlugin, type BaseContext, HeaderMap } from '@apollo/server';
+import {
+  type ApolloServerPlugin,
+  type BaseContext,
+  type GraphQLRequestListener,
+  HeaderMap,
+} from '@apollo/server';
 import {
   type DefinitionNode,
   type DocumentNode,
@@ -32,58 +37,55 @@ export type ErrorFormatter = (formatted: GraphQLFormattedError, error: GraphQLEr
 export function authOperationsPlugin<TContext extends BaseContext>(
   formatError: ErrorFormatter,
 ): ApolloServerPlugin<TContext> {
-  return {
-    async requestDidStart() {
+  const listener: GraphQLRequestListener<TContext> = {
+    async responseForOperation({ operation, document, schema, contextValue, request }) {
+      if (operation?.operation !== 'mutation') return null;
+      const selections = operation.selectionSet.selections;
+      if (selections.length < 2) return null;
+      const fields: FieldNode[] = [];
+      for (const selection of selections) {
+        if (selection.kind !== Kind.FIELD || !AUTH_MUTATIONS.has(selection.name.value)) return null;
+        fields.push(selection);
+      }
+      const fragments = document.definitions.filter(
+        (definition: DefinitionNode) => definition.kind === Kind.FRAGMENT_DEFINITION,
+      );
+      const data: Record<string, unknown> = {};
+      const errors: GraphQLError[] = [];
+      let failed = false;
+      for (const field of fields) {
+        const single: DocumentNode = {
+          kind: Kind.DOCUMENT,
+          definitions: [
+            { ...operation, selectionSet: { ...operation.selectionSet, selections: [field] } },
+            ...fragments,
+          ],
+        };
+        const result: ExecutionResult = await execute({
+          schema,
+          document: single,
+          contextValue,
+          variableValues: request.variables,
+          operationName: operation.name?.value,
+        });
+        if (result.errors) errors.push(...result.errors);
+        const key = field.alias?.value ?? field.name.value;
+        if (!result.data) failed = true;
+        else if (key in result.data) data[key] = result.data[key];
+      }
       return {
-        async responseForOperation({ operation, document, schema, contextValue, request }) {
-          if (operation?.operation !== 'mutation') return null;
-          const selections = operation.selectionSet.selections;
-          if (selections.length < 2) return null;
-          const fields: FieldNode[] = [];
-          for (const selection of selections) {
-            if (selection.kind !== Kind.FIELD || !AUTH_MUTATIONS.has(selection.name.value)) return null;
-            fields.push(selection);
-          }
-          const fragments = document.definitions.filter(
-            (definition: DefinitionNode) => definition.kind === Kind.FRAGMENT_DEFINITION,
-          );
-          const data: Record<string, unknown> = {};
-          const errors: GraphQLError[] = [];
-          let failed = false;
-          for (const field of fields) {
-            const single: DocumentNode = {
-              kind: Kind.DOCUMENT,
-              definitions: [
-                { ...operation, selectionSet: { ...operation.selectionSet, selections: [field] } },
-                ...fragments,
-              ],
-            };
-            const result: ExecutionResult = await execute({
-              schema,
-              document: single,
-              contextValue,
-              variableValues: request.variables,
-              operationName: operation.name?.value,
-            });
-            if (result.errors) errors.push(...result.errors);
-            const key = field.alias?.value ?? field.name.value;
-            if (!result.data) failed = true;
-            else if (key in result.data) data[key] = result.data[key];
-          }
-          return {
-            http: { status: undefined, headers: new HeaderMap() },
-            body: {
-              kind: 'single',
-              singleResult: {
-                data: failed ? null : data,
-                ...(errors.length > 0
-                  ? { errors: errors.map((error) => formatError(error.toJSON(), error)) }
-                  : {}),
-              },
-            },
-          };
+        http: { status: undefined, headers: new HeaderMap() },
+        body: {
+          kind: 'single',
+          singleResult: {
+            data: failed ? null : data,
+            ...(errors.length > 0
+              ? { errors: errors.map((error) => formatError(error.toJSON(), error)) }
+              : {}),
+          },
         },
       };
     },
   };
+  return { requestDidStart: async () => listener };
 }

@@ -1,4 +1,4 @@
-import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
+import type { ApolloServerPlugin, BaseContext, GraphQLRequestListener } from '@apollo/server';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import {
   type DocumentNode,
@@ -138,17 +138,14 @@ export function costLimitRule(maxCost: number, variables: Record<string, unknown
 
 /** Refuses (HTTP 400, QUERY_REJECTED) an operation whose cost exceeds `maxCost`. */
 export function costLimitPlugin<TContext extends BaseContext>(maxCost: number): ApolloServerPlugin<TContext> {
-  return {
-    async requestDidStart() {
-      return {
-        async didResolveOperation({ operation, document, request }) {
-          if (operation && operationCost(operation, document, request.variables ?? {}) > maxCost) {
-            throw new AppError('QUERY_REJECTED', QUERY_REJECTED_MESSAGE, { http: { status: 400 } });
-          }
-        },
-      };
+  const listener: GraphQLRequestListener<TContext> = {
+    async didResolveOperation({ operation, document, request }) {
+      if (operation && operationCost(operation, document, request.variables ?? {}) > maxCost) {
+        throw new AppError('QUERY_REJECTED', QUERY_REJECTED_MESSAGE, { http: { status: 400 } });
+      }
     },
   };
+  return { requestDidStart: async () => listener };
 }
 
 export interface OperationLimits {

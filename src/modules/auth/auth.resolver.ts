@@ -83,10 +83,15 @@ export class AuthResolver {
   }
 
   @Query(() => User, { description: 'The signed-in user.' })
-  async me(@Ctx() ctx: SignedInContext): Promise<UserView> {
-    const user = await ctx.loaders.userById.load(ctx.caller.userId);
-    if (!user) throw new NotFoundError('User');
-    return user;
+  me(@Ctx() ctx: SignedInContext): UserView | Promise<UserView> {
+    // The token check has just read this user: it is in memory unless caching is off.
+    return (
+      ctx.loaders.userInMemory(ctx.caller.userId) ??
+      ctx.loaders.userById.load(ctx.caller.userId).then((user) => {
+        if (!user) throw new NotFoundError('User');
+        return user;
+      })
+    );
   }
 
   @Mutation(() => User)

@@ -74,20 +74,20 @@ export class AccessTokens {
    * The claims of a token this process verified before and that is still valid, without waiting
    * on anything; undefined otherwise (then `verify` checks it).
    */
-  remembered(token: string): AccessTokenClaims | undefined {
+  remembered(token: string): Readonly<AccessTokenClaims> | undefined {
     if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) return undefined;
     const cacheKey = cacheKeyOf(token);
     const cached = this.#verified.get(cacheKey);
     if (!cached) return undefined;
     // The kid check makes a key withdrawn from the database (and reloaded) end its cached tokens too.
     const live = this.#options.clock.now().getTime() < (cached.claims.exp + CLOCK_TOLERANCE_SECONDS) * 1000;
-    if (live && this.#keys.verificationKey(cached.kid)) return { ...cached.claims };
+    if (live && this.#keys.verificationKey(cached.kid)) return cached.claims;
     this.#verified.delete(cacheKey);
     return undefined;
   }
 
   /** Resolves the token's claims, or throws UnauthenticatedError whatever went wrong. */
-  async verify(token: string): Promise<AccessTokenClaims> {
+  async verify(token: string): Promise<Readonly<AccessTokenClaims>> {
     if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) {
       throw new UnauthenticatedError();
     }
@@ -106,8 +106,10 @@ export class AccessTokens {
 
     const claims = toClaims(verified.payload);
     if (!claims) throw new UnauthenticatedError();
-    this.#verified.set(cacheKey, { claims: Object.freeze(claims), kid: verified.kid });
-    return { ...claims };
+    // Frozen: every request with this token shares the one object.
+    const frozen = Object.freeze(claims);
+    this.#verified.set(cacheKey, { claims: frozen, kid: verified.kid });
+    return frozen;
   }
 
   async #verifySignedToken(token: string, now: Date): Promise<{ payload: JWTPayload; kid: string }> {
