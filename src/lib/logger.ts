@@ -63,18 +63,25 @@ export function serializeError(error: unknown): unknown {
   return serialized;
 }
 
-/**
- * Lines go to stdout through an asynchronous buffer: a blocking write per line cost as much as a
- * whole token check. pino flushes the buffer when the process exits, crash included.
- */
-export function createLogger(
-  level: string,
-  destination: pino.DestinationStream = pino.destination({ dest: 1, sync: false }),
-): Logger {
+export function createLogger(level: string, destination: pino.DestinationStream = stdoutBuffer()): Logger {
   return pino(
     { ...baseOptions(level), redact: { paths: REDACTED_PATHS, censor: '[redacted]' } },
     destination,
   );
+}
+
+/** How long a line may wait in the buffer when the service is quiet. */
+const FLUSH_INTERVAL_MS = 200;
+
+/**
+ * stdout through a buffer written in chunks of 8 kB, and at least every FLUSH_INTERVAL_MS: a write
+ * per line (one per request, for the access log) cost as much as a whole token check. pino writes
+ * out what is buffered when the process exits, crash included.
+ */
+function stdoutBuffer(): pino.DestinationStream {
+  const destination = pino.destination({ dest: 1, sync: false, minLength: 8192 });
+  setInterval(() => destination.flush(), FLUSH_INTERVAL_MS).unref();
+  return destination;
 }
 
 function baseOptions(level: string): pino.LoggerOptions {
