@@ -91,6 +91,23 @@ describe('users: filters, search and the cost of nested fields', () => {
     expect(counts[1]).toBe(counts[0]);
   });
 
+  it('answers the same, in as many statements, when the rows and their sessions come through fragments', async () => {
+    const token = crowd.admin.token;
+    const direct = ok(await server.gql(NESTED, { first: 10 }, { token }));
+    const FRAGMENTS = `query ($first: Int) {
+      users(first: $first) { totalCount ...Page }
+    }
+    fragment Page on UserConnection { edges { node { ...Row } } nodes { id tenant { name } ... on User { sessions { id } } } }
+    fragment Row on User { id sessions { id } }`;
+    let viaFragments: { users: { nodes: unknown[]; edges: { node: { sessions: unknown[] } }[] } } | undefined;
+    const count = await countStatements(server, async () => {
+      viaFragments = ok(await server.gql(FRAGMENTS, { first: 10 }, { token }));
+    });
+    expect(viaFragments?.users.nodes).toEqual((direct as { users: { nodes: unknown[] } }).users.nodes);
+    expect(viaFragments?.users.edges.every((edge) => edge.node.sessions.length >= 1)).toBe(true);
+    expect(count).toBeLessThanOrEqual(4);
+  });
+
   it('keeps that bound when a system ADMIN reads another tenant through tenantId', async () => {
     await server.gql(NESTED, { first: 1, tenantId: crowd.id }, { token: system.token });
     let data: { users: { nodes: { tenant: { name: string }; sessions: unknown[] }[] } } | undefined;

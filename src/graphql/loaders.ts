@@ -22,6 +22,13 @@ export interface Loaders {
   tenantInMemory(id: string): TenantRow | undefined;
   /** A user of this tenant if this process holds it, without waiting (the signed-in caller, mostly). */
   userInMemory(id: string): UserView | undefined;
+  /**
+   * Reads the active sessions of a whole page of users at once, so that each row's `sessions`
+   * then resolves without a promise (`activeSessionsLoaded`).
+   */
+  loadActiveSessions(userIds: readonly string[]): Promise<void>;
+  /** The active sessions `loadActiveSessions` read for this user in this request, if it did. */
+  activeSessionsLoaded(userId: string): SessionRow[] | undefined;
   readonly userById: DataLoader<string, UserView | null>;
   readonly activeSessionsByUserId: DataLoader<string, SessionRow[]>;
   readonly tenantStats: DataLoader<string, TenantStatsValue | null>;
@@ -41,6 +48,7 @@ class TenantLoaders implements Loaders {
   #userById?: DataLoader<string, UserView | null>;
   #activeSessionsByUserId?: DataLoader<string, SessionRow[]>;
   #tenantStats?: DataLoader<string, TenantStatsValue | null>;
+  #sessionsLoaded?: Map<string, SessionRow[]>;
 
   constructor(
     private readonly db: Db,
@@ -55,6 +63,19 @@ class TenantLoaders implements Loaders {
 
   userInMemory(id: string): UserView | undefined {
     return this.tenantId === null ? undefined : this.cache.users.peek(this.tenantId, id);
+  }
+
+  async loadActiveSessions(userIds: readonly string[]): Promise<void> {
+    const lists = await this.activeSessionsByUserId.loadMany(userIds);
+    this.#sessionsLoaded ??= new Map();
+    userIds.forEach((id, i) => {
+      const list = lists[i];
+      if (Array.isArray(list)) this.#sessionsLoaded?.set(id, list);
+    });
+  }
+
+  activeSessionsLoaded(userId: string): SessionRow[] | undefined {
+    return this.#sessionsLoaded?.get(userId);
   }
 
   get tenantById(): DataLoader<string, TenantRow | null> {

@@ -1,8 +1,10 @@
-import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import type { GraphQLResolveInfo } from 'graphql';
+import { Arg, Ctx, FieldResolver, ID, Info, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { SessionRow, TenantRow, UserRow } from '../../db/schema.js';
 import type { Context, SignedInContext } from '../../graphql/context.js';
 import { NotFoundError } from '../../graphql/errors.js';
 import type { Connection } from '../../graphql/pagination.js';
+import { selects } from '../../graphql/selection.js';
 import { isUuid } from '../../lib/ids.js';
 import type { UserView } from '../cache/identity-cache.js';
 import { Session } from '../sessions/session.types.js';
@@ -40,6 +42,7 @@ export class UsersResolver {
     @Arg('filter', () => UserFilter, { nullable: true }) filter?: UserFilter | null,
     @Arg('orderBy', () => UserOrder, { nullable: true }) orderBy?: UserOrder | null,
     @Arg('tenantId', () => ID, { nullable: true }) tenantId?: string | null,
+    @Info() info?: GraphQLResolveInfo,
   ): Promise<Connection<UserView>> {
     const scope = tenantId ?? ctx.caller.tenantId;
     if (scope !== ctx.caller.tenantId) {
@@ -47,7 +50,12 @@ export class UsersResolver {
       const tenant = isUuid(scope) ? await ctx.loadersFor(scope).tenantById.load(scope) : null;
       if (!tenant) throw new NotFoundError('Tenant');
     }
-    return listTenantUsers(ctx.services, scope, { first, after, filter, orderBy });
+    const page = await listTenantUsers(ctx.services, scope, { first, after, filter, orderBy });
+    // Sessions asked for on the rows: read them for the whole page now, so that no row waits.
+    if (info && (selects(info, ['edges', 'node', 'sessions']) || selects(info, ['nodes', 'sessions']))) {
+      await ctx.loadersFor(scope).loadActiveSessions(page.nodes.map((user) => user.id));
+    }
+    return page;
   }
 
   @Mutation(() => User, { description: 'ADMINs.' })
@@ -105,7 +113,8 @@ export class UsersResolver {
   @FieldResolver(() => [Session], {
     description: 'Active sessions. The user themself, MODERATORs and ADMINs of the tenant.',
   })
-  sessions(@Root() user: UserRow, @Ctx() ctx: Context): Promise<SessionRow[]> {
-    return ctx.loadersFor(user.tenantId).activeSessionsByUserId.load(user.id);
+  sessions(@Root() user: UserRow, @Ctx() ctx: Context): SessionRow[] | Promise<SessionRow[]> {
+    const loaders = ctx.loadersFor(user.tenantId);
+    return loaders.activeSessionsLoaded(user.id) ?? loaders.activeSessionsByUserId.load(user.id);
   }
 }
