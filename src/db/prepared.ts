@@ -1,3 +1,4 @@
+import { getTableColumns, type Table } from 'drizzle-orm';
 import type { Db } from './client.js';
 
 /**
@@ -18,4 +19,13 @@ export function preparedPerDatabase<Q>(build: (db: Db) => Q): (db: Db) => Q {
     }
     return query;
   };
+}
+
+/**
+ * The columns of a CTE that returns a table's rows (`update … returning`), selected under the
+ * table's own field names: Drizzle then reads them back with the table's own types.
+ */
+export function fieldsOf(table: Table, cte: object): never {
+  const columns = cte as Record<string, unknown>;
+  return Object.fromEntries(Object.keys(getTableColumns(table)).map((key) => [key, columns[key]])) as never;
 }

@@ -14,7 +14,7 @@ export interface AuditEventInput {
 }
 
 /** Strips control characters so that a crafted user agent cannot forge lines in a log viewer. */
-function clean(value: string | null | undefined, max: number): string | null {
+export function auditText(value: string | null | undefined, max: number): string | null {
   if (!value) return null;
   // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
   return value.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').slice(0, max);
@@ -38,8 +38,8 @@ export async function recordAuditEvent(
       action: event.action,
       targetType: event.targetType ?? null,
       targetId: event.targetId ?? null,
-      ipAddress: clean(origin.ip, 64),
-      userAgent: clean(origin.userAgent, 512),
+      ipAddress: auditText(origin.ip, 64),
+      userAgent: auditText(origin.userAgent, 512),
       metadata: event.metadata ?? null,
       createdAt: event.at,
     })

@@ -13,19 +13,20 @@ import {
 } from '../../graphql/errors.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
 import { checkPasswordPolicy } from '../passwords/index.js';
+import { announceAuditEvent } from '../realtime/audit-feed.js';
 import { afterUsersChanged } from '../realtime/changes.js';
 import {
   createSession,
   endSessions,
   findSpentRefreshToken,
+  newRefreshToken,
   rotateRefreshToken,
 } from '../sessions/sessions.service.js';
 import { tenantSettings, tokenLifetimes } from '../tenants/settings.js';
-import { findTenantBySlug } from '../tenants/tenants.queries.js';
 import { normalizeDisplayName, normalizeEmail } from '../users/user-input.js';
-import { findUserByEmail, USERS_EMAIL_UNIQUE } from '../users/users.queries.js';
+import { USERS_EMAIL_UNIQUE } from '../users/users.queries.js';
 import { KeyedSerializer } from './keyed-serializer.js';
-import { clearFailedLogins, reserveLoginAttempt } from './lockout.js';
+import { completeSignIn, reserveLoginAttempt } from './sign-in.queries.js';
 
 export type AuthDeps = Pick<
   Services,
@@ -99,7 +100,7 @@ export async function register(
   input: RegisterInput,
   origin: RequestOrigin,
 ): Promise<AuthResult> {
-  const tenant = await findTenantBySlug(deps.db, input.tenant.trim().toLowerCase());
+  const tenant = await deps.cache.tenantBySlug(input.tenant.trim().toLowerCase());
   if (!tenant) throw new NotFoundError('Tenant');
   const settings = tenantSettings(tenant);
   if (tenant.status !== 'ACTIVE' || !settings.allowSelfRegistration) {
@@ -163,44 +164,49 @@ export interface LoginInput {
 }
 
 /**
- * Sign-ins of one user take turns within this process: reserve an attempt, check the password,
- * settle the count. Counting attempts before the password check is what stops parallel guesses
- * from slipping past the lockout, but it also made parallel *correct* sign-ins (several tabs, a
- * script) count as pending failures and lock the account against themselves. In turn, each
- * correct password clears the count before the next attempt is reserved. Across instances the
- * database reservation still caps attempts; there only `maxFailedLogins` sign-ins of one user in
- * flight on different instances at the same instant could briefly lock the account.
+ * Sign-ins of one account take turns within this process: reserve an attempt, check the
+ * password, settle the count. Counting attempts before the password check is what stops parallel
+ * guesses from slipping past the lockout, but it also made parallel *correct* sign-ins (several
+ * tabs, a script) count as pending failures and lock the account against themselves. In turn,
+ * each correct password clears the count before the next attempt is reserved. Across instances
+ * the database reservation still caps attempts; there only `maxFailedLogins` sign-ins of one user
+ * in flight on different instances at the same instant could briefly lock the account.
  */
 const signInTurns = new KeyedSerializer();
 
 type SignInOutcome =
-  | { kind: 'locked' }
-  | { kind: 'bad_password' }
+  | { kind: 'failed'; reason: LoginFailureReason; user: UserRow | null; verified: boolean }
   | { kind: 'ok'; user: UserRow; session: SessionRow; refreshToken: string };
 
 /**
- * Every failure answers the same UNAUTHENTICATED, after the same amount of work (a password
- * verify runs even when there is no user), so that neither the message nor the time tells an
- * attacker whether an email exists, is locked or is suspended.
+ * Every failure answers the same UNAUTHENTICATED, after the same amount of work (one statement,
+ * and a password verify even when there is no user), so that neither the message nor the time
+ * tells an attacker whether an email exists, is locked or is suspended.
  */
 export async function login(deps: AuthDeps, input: LoginInput, origin: RequestOrigin): Promise<AuthResult> {
-  const tenant = await findTenantBySlug(deps.db, input.tenant.trim().toLowerCase());
+  const tenant = await deps.cache.tenantBySlug(input.tenant.trim().toLowerCase());
   const email = input.email.trim();
-  const user = tenant && email.length <= 254 ? await findUserByEmail(deps.db, tenant.id, email) : undefined;
   const now = deps.clock.now();
-
-  if (!tenant || !user) {
+  if (!tenant || email.length > 254) {
     await deps.hasher.verifyDummy(input.password);
     return loginFailed(deps, origin, tenant, null, 'unknown_user', now);
   }
-  if (tenant.status !== 'ACTIVE' || user.status !== 'ACTIVE') {
-    await deps.hasher.verifyDummy(input.password);
-    return loginFailed(deps, origin, tenant, user, 'suspended', now);
-  }
   const settings = tenantSettings(tenant);
-  const outcome = await signInTurns.run(user.id, async (): Promise<SignInOutcome> => {
-    const attempt = await reserveLoginAttempt(deps.db, user.id, settings, now);
-    if (!attempt.allowed) return { kind: 'locked' };
+  const turn = `${tenant.id}:${email.toLowerCase()}`;
+  const outcome = await signInTurns.run(turn, async (): Promise<SignInOutcome> => {
+    const attempt = await reserveLoginAttempt(deps.db, {
+      tenantId: tenant.id,
+      email,
+      countAttempt: tenant.status === 'ACTIVE',
+      policy: settings,
+      now,
+    });
+    if (!attempt) return { kind: 'failed', reason: 'unknown_user', user: null, verified: false };
+    const { user } = attempt;
+    if (tenant.status !== 'ACTIVE' || user.status !== 'ACTIVE') {
+      return { kind: 'failed', reason: 'suspended', user, verified: false };
+    }
+    if (!attempt.allowed) return { kind: 'failed', reason: 'locked', user, verified: false };
     const verdict = await deps.hasher.verify(input.password, user.passwordHash);
     if (!verdict.ok) {
       if (attempt.locksNow) {
@@ -216,46 +222,33 @@ export async function login(deps: AuthDeps, input: LoginInput, origin: RequestOr
         // lockedUntil is part of the user as MODERATORs and ADMINs see it.
         await afterUsersChanged(deps, tenant.id, [user.id]);
       }
-      return { kind: 'bad_password' };
+      return { kind: 'failed', reason: 'bad_password', user, verified: true };
     }
 
     // Old hashes (another cost or scheme) are upgraded while the plain password is at hand.
     const newHash = verdict.needsRehash ? await deps.hasher.hash(input.password) : undefined;
     const lifetimeSeconds = tokenLifetimes(tenant, deps.config.jwt).refreshTokenTtlSeconds;
-    return transaction(deps.db, async (tx) => {
-      await clearFailedLogins(tx, user.id);
-      const [signedIn] = await tx
-        .update(users)
-        .set({ lastLoginAt: now, ...(newHash ? { passwordHash: newHash } : {}) })
-        .where(eq(users.id, user.id))
-        .returning();
-      const created = await createSession(tx, {
-        tenantId: tenant.id,
-        userId: user.id,
-        origin,
-        now,
-        lifetimeSeconds,
-      });
-      await recordAuditEvent(tx, origin, {
-        tenantId: tenant.id,
-        actorId: user.id,
-        action: 'auth.login.succeeded',
-        targetType: 'session',
-        targetId: created.session.id,
-        at: now,
-      });
-      return { kind: 'ok' as const, user: signedIn ?? user, ...created };
+    const refreshToken = newRefreshToken();
+    const signedIn = await completeSignIn(deps.db, {
+      user,
+      refreshTokenHash: refreshToken.hash,
+      newPasswordHash: newHash,
+      origin,
+      now,
+      expiresAt: new Date(now.getTime() + lifetimeSeconds * 1000),
     });
+    if (!signedIn) return { kind: 'failed', reason: 'unknown_user', user: null, verified: true };
+    await announceAuditEvent(deps.db, signedIn.audit);
+    return { kind: 'ok', user: signedIn.user, session: signedIn.session, refreshToken: refreshToken.token };
   });
-  if (outcome.kind === 'locked') {
+  if (outcome.kind === 'failed') {
     // Outside the turn: a locked account's queue must not wait on bcrypt.
-    await deps.hasher.verifyDummy(input.password);
-    return loginFailed(deps, origin, tenant, user, 'locked', now);
+    if (!outcome.verified) await deps.hasher.verifyDummy(input.password);
+    return loginFailed(deps, origin, tenant, outcome.user, outcome.reason, now);
   }
-  if (outcome.kind === 'bad_password') return loginFailed(deps, origin, tenant, user, 'bad_password', now);
   deps.metrics.loginAttempt('succeeded');
   // lastLoginAt (and a cleared lock) changed.
-  await afterUsersChanged(deps, tenant.id, [user.id]);
+  await afterUsersChanged(deps, tenant.id, [outcome.user.id]);
   return issueTokens(deps, outcome.user, tenant, outcome.session, outcome.refreshToken);
 }
 

@@ -3,6 +3,7 @@ import type { Db } from '../../db/client.js';
 import { sessions, type TenantRow, tenants, type UserRow, users } from '../../db/schema.js';
 import type { Clock } from '../../lib/clock.js';
 import { isUuid } from '../../lib/ids.js';
+import { LruCache } from '../../lib/lru.js';
 import type { Invalidation, InvalidationBus } from './invalidation-bus.js';
 import { type CacheCounters, type Codec, LayeredCache, type SharedLayer } from './layered-cache.js';
 
@@ -85,6 +86,7 @@ export class IdentityCache {
   readonly users: LayeredCache<UserView>;
   readonly tenants: LayeredCache<TenantRow>;
   readonly sessions: LayeredCache<SessionState>;
+  readonly #tenantIdsBySlug = new LruCache<string, string>(10_000);
 
   constructor(
     private readonly db: Db,
@@ -139,6 +141,23 @@ export class IdentityCache {
         .where(and(eq(users.tenantId, tenantId), inArray(users.id, missing)));
       return new Map(rows.map((row) => [row.id, toUserView(row)]));
     });
+  }
+
+  /**
+   * A tenant by its slug (sign-in, sign-up, the public tenantInfo). A slug never changes, so this
+   * process remembers which id it names and reads the row through the cache; a tenant deleted and
+   * created again under the same slug has a new id, and is looked up afresh.
+   */
+  async tenantBySlug(slug: string): Promise<TenantRow | undefined> {
+    const known = this.#tenantIdsBySlug.get(slug);
+    if (known !== undefined) {
+      const tenant = await this.tenant(known);
+      if (tenant?.slug === slug) return tenant;
+      this.#tenantIdsBySlug.delete(slug);
+    }
+    const [row] = await this.db.select().from(tenants).where(eq(tenants.slug, slug)).limit(1);
+    if (row) this.#tenantIdsBySlug.set(slug, row.id);
+    return row;
   }
 
   async tenant(tenantId: string): Promise<TenantRow | undefined> {

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { and, eq, getTableColumns, gt, isNull, type SQL, sql } from 'drizzle-orm';
+import { and, eq, gt, isNull, type SQL, sql } from 'drizzle-orm';
 import type { Db, Executor } from '../../db/client.js';
-import { preparedPerDatabase } from '../../db/prepared.js';
+import { fieldsOf, preparedPerDatabase } from '../../db/prepared.js';
 import {
   type SessionEndReason,
   type SessionRow,
@@ -107,12 +107,9 @@ const rotationStatement = preparedPerDatabase((db: Db) => {
       )
       .returning({ sessionId: spentRefreshTokens.sessionId }),
   );
-  const session = Object.fromEntries(
-    Object.keys(getTableColumns(sessions)).map((key) => [key, rotated[key as keyof typeof rotated]]),
-  ) as unknown as typeof rotated;
   return db
     .with(rotated, spent)
-    .select({ session, user: users, tenant: tenants })
+    .select({ session: fieldsOf(sessions, rotated), user: users, tenant: tenants })
     .from(rotated)
     .innerJoin(users, eq(users.id, rotated.userId))
     .innerJoin(tenants, eq(tenants.id, rotated.tenantId))

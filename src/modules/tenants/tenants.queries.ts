@@ -13,11 +13,6 @@ import {
 
 export const TENANTS_SLUG_UNIQUE = 'tenants_slug_key';
 
-export async function findTenantBySlug(db: Executor, slug: string): Promise<TenantRow | undefined> {
-  const [row] = await db.select().from(tenants).where(eq(tenants.slug, slug)).limit(1);
-  return row;
-}
-
 export async function findTenantById(db: Executor, id: string): Promise<TenantRow | undefined> {
   const [row] = await db.select().from(tenants).where(eq(tenants.id, id)).limit(1);
   return row;

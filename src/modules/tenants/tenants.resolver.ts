@@ -15,7 +15,6 @@ import {
   TenantStats,
 } from './tenant.types.js';
 import type { TenantStatsValue } from './tenant-stats.queries.js';
-import { findTenantBySlug } from './tenants.queries.js';
 import { createTenant, deleteTenant, listAllTenants, updateTenant } from './tenants.service.js';
 
 @Resolver(() => Tenant)
@@ -25,7 +24,7 @@ export class TenantsResolver {
     @Arg('slug', () => String) slug: string,
     @Ctx() ctx: Context,
   ): Promise<PublicTenantInfo | null> {
-    const tenant = await findTenantBySlug(ctx.services.db, slug.trim().toLowerCase());
+    const tenant = await ctx.services.cache.tenantBySlug(slug.trim().toLowerCase());
     if (tenant?.status !== 'ACTIVE') return null;
     const settings = tenantSettings(tenant);
     return {

@@ -17,21 +17,6 @@ import {
 import type { UserView } from '../cache/identity-cache.js';
 import type { UserOrderField } from './user.inputs.js';
 
-/** Case-insensitive, served by the unique (tenant_id, lower(email)) index. */
-export async function findUserByEmail(
-  db: Executor,
-  tenantId: string,
-  email: string,
-): Promise<UserRow | undefined> {
-  const [row] = await db
-    .select()
-    .from(users)
-    // lower() on both sides: the unique index's own folding (JS toLowerCase differs, e.g. for "İ").
-    .where(and(eq(users.tenantId, tenantId), sql`lower(${users.email}) = lower(${email})`))
-    .limit(1);
-  return row;
-}
-
 export async function findUserById(db: Executor, tenantId: string, id: string): Promise<UserRow | undefined> {
   const [row] = await db
     .select()
