@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectDatabase, type Database, executeRows } from '../src/db/client.js';
 import { tenants } from '../src/db/schema.js';
 import { transaction } from '../src/db/transaction.js';
+import { listUsers } from '../src/modules/users/users.queries.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 
 /**
@@ -52,6 +53,32 @@ describe('prepared statements on PostgreSQL', () => {
     expect(inTransaction).toEqual(first);
     const prepared = await preparedOnConnection(database);
     expect(prepared.filter((statement) => statement.includes('"tenants"."slug" = $1'))).toHaveLength(1);
+  });
+
+  it('plans a user search for its own term every time, where one plan cannot suit every term', async () => {
+    const database = await open(true);
+    const [tenant] = await database.db.select().from(tenants).where(eq(tenants.slug, 'acme'));
+    if (!tenant) throw new Error('no tenant');
+    const page = (search: string | null) =>
+      listUsers(database.db, {
+        tenantId: tenant.id,
+        first: 5,
+        after: null,
+        search,
+        role: null,
+        status: null,
+        field: 'CREATED_AT',
+        direction: 'ASC',
+      });
+    for (let i = 0; i < 7; i++) await page(i % 2 ? 'ann' : 'zz');
+    await page(null);
+    const statements = executeRows<{ statement: string }>(
+      await database.db.execute(sql`select statement from pg_prepared_statements`),
+    ).map((row) => row.statement);
+    const lists = statements.filter((statement) => statement.includes('from "users"'));
+    // The page without a search is prepared once; the searches never are.
+    expect(lists).toHaveLength(1);
+    expect(lists[0]).not.toContain(' like ');
   });
 
   it('prepares nothing with DATABASE_PREPARED_STATEMENTS=false (poolers that cannot keep them)', async () => {

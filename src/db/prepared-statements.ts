@@ -15,6 +15,18 @@ type UnsafeOptions = NonNullable<Parameters<Unsafe>[2]>;
  * Pools that cannot keep named statements (PgBouncer in transaction mode before 1.21) turn this
  * off with DATABASE_PREPARED_STATEMENTS=false.
  */
+/**
+ * Statements whose best plan depends on their values (a substring search: a common term is best
+ * found along the sort order, a rare one through the trigram index). PostgreSQL would settle on
+ * one generic plan for a named statement after a few runs; these go unnamed and are planned for
+ * the values of every run.
+ */
+const plannedEveryTime = new Set<string>();
+
+export function planEveryTime(sqlText: string): void {
+  plannedEveryTime.add(sqlText);
+}
+
 export function preparingStatements(client: Sql): Sql {
   return new Proxy(client, {
     get(target, property, receiver) {
@@ -42,5 +54,8 @@ function preparingTransaction(tx: TransactionSql): TransactionSql {
 
 function preparedUnsafe(target: Sql): Unsafe {
   return ((query: string, parameters?: unknown[], options?: UnsafeOptions) =>
-    target.unsafe(query, parameters as never, { ...options, prepare: true })) as Unsafe;
+    target.unsafe(query, parameters as never, {
+      ...options,
+      prepare: !plannedEveryTime.has(query),
+    })) as Unsafe;
 }

@@ -1,6 +1,7 @@
 import { and, count, eq, getTableColumns, or, type SQL, sql } from 'drizzle-orm';
 import type { Db, Executor } from '../../db/client.js';
 import { preparedPerDatabase } from '../../db/prepared.js';
+import { planEveryTime } from '../../db/prepared-statements.js';
 import { type Role, type UserRow, type UserStatus, users } from '../../db/schema.js';
 import type { OrderDirection } from '../../graphql/enums.js';
 import {
@@ -118,7 +119,7 @@ function listStatement(shape: ListShape) {
           id: sql.placeholder('afterId'),
         })
       : undefined;
-    return db
+    const statement = db
       .select({ ...LISTED_COLUMNS, sortValue: sql<string>`${key.asText}` })
       .from(users)
       .where(
@@ -130,6 +131,9 @@ function listStatement(shape: ListShape) {
       .orderBy(...orderByKey(key, users.id, shape.direction))
       .limit(sql.placeholder('limit'))
       .prepare('listUsers');
+    // How many rows a search term matches decides the plan; see planEveryTime.
+    if (shape.search) planEveryTime(statement.getQuery().sql);
+    return statement;
   });
 }
 
