@@ -14,7 +14,7 @@ import { formatError } from './graphql/errors.js';
 import { outcomePlugin, RequestLog, requestLogPlugin } from './graphql/plugins.js';
 import { buildAppSchema } from './graphql/schema.js';
 import { type Clock, systemClock } from './lib/clock.js';
-import { createLogger, type Logger } from './lib/logger.js';
+import { createLogger, flushLogs, type Logger } from './lib/logger.js';
 import { startPeriodicJob } from './lib/periodic.js';
 import { authOperationsPlugin } from './modules/abuse/auth-operations.js';
 import { queryLimits } from './modules/abuse/query-limits.js';
@@ -195,6 +195,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       ],
     });
     await apollo.start();
+    flushLogs(logger);
     httpServer.removeAllListeners('request');
     httpServer.on(
       'request',

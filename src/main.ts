@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { setFlagsFromString } from 'node:v8';
 import { createApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
-import { createLogger } from './lib/logger.js';
+import { createLogger, flushLogs } from './lib/logger.js';
 import { SigningKeyError } from './modules/keys/index.js';
 import { BootstrapError } from './modules/tenants/bootstrap.js';
 
@@ -62,6 +62,7 @@ async function main() {
     },
     `identity API listening on ${url}/graphql`,
   );
+  flushLogs(logger);
 
   let stopping = false;
   const stop = (signal: string) => {

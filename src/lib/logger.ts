@@ -84,6 +84,21 @@ function stdoutBuffer(): pino.DestinationStream {
   return destination;
 }
 
+/**
+ * Writes out what is buffered, before returning: start-up lines (the first administrator's
+ * generated password among them) are out before the service answers its first request.
+ */
+export function flushLogs(logger: Logger): void {
+  const destination = (logger as unknown as Record<symbol, { flushSync?: () => void }>)[
+    pino.symbols.streamSym
+  ];
+  try {
+    destination?.flushSync?.();
+  } catch {
+    // Not yet open (the first write opens it) or closed: nothing to flush.
+  }
+}
+
 function baseOptions(level: string): pino.LoggerOptions {
   return {
     level,
