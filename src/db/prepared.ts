@@ -1,4 +1,4 @@
-import { getTableColumns, type Table } from 'drizzle-orm';
+import { type AnyColumn, getTableColumns, type SQL, sql, type Table } from 'drizzle-orm';
 import type { Db } from './client.js';
 
 /**
@@ -28,4 +28,13 @@ export function preparedPerDatabase<Q>(build: (db: Db) => Q): (db: Db) => Q {
 export function fieldsOf(table: Table, cte: object): never {
   const columns = cte as Record<string, unknown>;
   return Object.fromEntries(Object.keys(getTableColumns(table)).map((key) => [key, columns[key]])) as never;
+}
+
+/**
+ * `column = any($1::uuid[])`: the ids travel as one array parameter, so the statement's text (and
+ * the prepared statement PostgreSQL keeps for it) is the same however many there are. `IN ($1,
+ * $2, …)` would be a statement of its own for every count.
+ */
+export function anyOf(column: AnyColumn, ids: readonly string[]): SQL {
+  return sql`${column} = any(${sql.param([...ids])}::uuid[])`;
 }

@@ -1,5 +1,6 @@
-import { and, eq, inArray } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
+import { anyOf } from '../../db/prepared.js';
 import { sessions, type TenantRow, tenants, type UserRow, users } from '../../db/schema.js';
 import type { Clock } from '../../lib/clock.js';
 import { isUuid } from '../../lib/ids.js';
@@ -138,7 +139,7 @@ export class IdentityCache {
       const rows = await this.db
         .select()
         .from(users)
-        .where(and(eq(users.tenantId, tenantId), inArray(users.id, missing)));
+        .where(and(eq(users.tenantId, tenantId), anyOf(users.id, missing)));
       return new Map(rows.map((row) => [row.id, toUserView(row)]));
     });
   }
@@ -182,7 +183,7 @@ export class IdentityCache {
           endedAt: sessions.endedAt,
         })
         .from(sessions)
-        .where(and(eq(sessions.tenantId, tenantId), inArray(sessions.id, missing)));
+        .where(and(eq(sessions.tenantId, tenantId), anyOf(sessions.id, missing)));
       const states = new Map<string, SessionState>(
         missing.map((id) => [id, { userId: '', expiresAt: new Date(0), ended: true }]),
       );

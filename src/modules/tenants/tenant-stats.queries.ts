@@ -1,5 +1,6 @@
 import { and, count, gt, gte, inArray, isNull } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
+import { anyOf } from '../../db/prepared.js';
 import { auditEvents, type Role, sessions, type UserStatus, users } from '../../db/schema.js';
 
 export interface TenantStatsValue {
@@ -33,19 +34,19 @@ export async function loadTenantStats(
     db
       .select({ tenantId: users.tenantId, role: users.role, status: users.status, n: count() })
       .from(users)
-      .where(inArray(users.tenantId, ids))
+      .where(anyOf(users.tenantId, ids))
       .groupBy(users.tenantId, users.role, users.status),
     db
       .select({ tenantId: sessions.tenantId, n: count() })
       .from(sessions)
-      .where(and(inArray(sessions.tenantId, ids), isNull(sessions.endedAt), gt(sessions.expiresAt, now)))
+      .where(and(anyOf(sessions.tenantId, ids), isNull(sessions.endedAt), gt(sessions.expiresAt, now)))
       .groupBy(sessions.tenantId),
     db
       .select({ tenantId: auditEvents.tenantId, action: auditEvents.action, n: count() })
       .from(auditEvents)
       .where(
         and(
-          inArray(auditEvents.tenantId, ids),
+          anyOf(auditEvents.tenantId, ids),
           inArray(auditEvents.action, [LOGIN_SUCCEEDED, LOGIN_FAILED]),
           gte(auditEvents.createdAt, new Date(now.getTime() - DAY_MS)),
         ),
