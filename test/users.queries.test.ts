@@ -146,6 +146,9 @@ describe('users: filters, search and the cost of nested fields', () => {
     ]);
     expect(emails(ok(await filtered({ search: 'smith@EXAMPLE' })))).toEqual(['alice.smith@example.test']);
     expect(emails(ok(await filtered({ search: '  bobby  ' })))).toEqual(['bob@example.test']);
+    expect(emails(ok(await filtered({ search: 'bobby alison' })))).toEqual(['bob@example.test']);
+    // A match lies within the email or within the display name, never across the two.
+    expect(ok(await filtered({ search: 'example.test alice' })).users.totalCount).toBe(0);
     expect(ok(await filtered({ search: 'nobody-has-this' })).users).toEqual({ totalCount: 0, nodes: [] });
     // An empty search is no filter at all.
     expect(ok(await filtered({ search: '   ' })).users.totalCount).toBe(6);

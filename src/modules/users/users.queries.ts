@@ -1,8 +1,8 @@
-import { and, count, eq, getTableColumns, or, type SQL, sql } from 'drizzle-orm';
+import { and, count, eq, getTableColumns, type SQL, sql } from 'drizzle-orm';
 import type { Db, Executor } from '../../db/client.js';
 import { preparedPerDatabase } from '../../db/prepared.js';
 import { planEveryTime } from '../../db/prepared-statements.js';
-import { type Role, type UserRow, type UserStatus, users } from '../../db/schema.js';
+import { type Role, type UserRow, type UserStatus, userSearchText, users } from '../../db/schema.js';
 import type { OrderDirection } from '../../graphql/enums.js';
 import {
   afterCursor,
@@ -94,13 +94,8 @@ function listFilters(shape: ListShape, value: (name: string) => unknown): SQL | 
     sql`${users.tenantId} = ${value('tenantId')}`,
     shape.role ? sql`${users.role} = ${value('role')}` : undefined,
     shape.status ? sql`${users.status} = ${value('status')}` : undefined,
-    // Both operands are the expressions of the trigram index users_search_trgm_idx.
-    shape.search
-      ? or(
-          sql`lower(${users.email}) like ${pattern}`,
-          sql`coalesce(lower(${users.displayName}), '') like ${pattern}`,
-        )
-      : undefined,
+    // The expression of the trigram index users_search_idx.
+    shape.search ? sql`${userSearchText(users.email, users.displayName)} like ${pattern}` : undefined,
   );
 }
 
