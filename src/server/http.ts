@@ -39,9 +39,11 @@ function inSequence(handlers: RequestHandler[]): RequestHandler {
   return (req, res, next) => {
     let index = 0;
     const step = (error?: unknown): void => {
-      if (error !== undefined && error !== null) return next(error);
       const handler = handlers[index++];
-      if (!handler) return next();
+      if ((error !== undefined && error !== null) || !handler) {
+        next(error ?? undefined);
+        return;
+      }
       try {
         const result: unknown = handler(req, res, step);
         if (result instanceof Promise) result.catch(next);
