@@ -1,4 +1,4 @@
-import { type AnyColumn, getTableColumns, type SQL, sql, type Table } from 'drizzle-orm';
+import { type AnyColumn, getTableColumns, Placeholder, type SQL, sql, type Table } from 'drizzle-orm';
 import type { Db } from './client.js';
 
 /**
@@ -33,8 +33,9 @@ export function fieldsOf(table: Table, cte: object): never {
 /**
  * `column = any($1::uuid[])`: the ids travel as one array parameter, so the statement's text (and
  * the prepared statement PostgreSQL keeps for it) is the same however many there are. `IN ($1,
- * $2, …)` would be a statement of its own for every count.
+ * $2, …)` would be a statement of its own for every count. `ids` may be the placeholder of a
+ * prepared query.
  */
-export function anyOf(column: AnyColumn, ids: readonly string[]): SQL {
-  return sql`${column} = any(${sql.param([...ids])}::uuid[])`;
+export function anyOf(column: AnyColumn, ids: readonly string[] | Placeholder): SQL {
+  return sql`${column} = any(${ids instanceof Placeholder ? ids : sql.param([...ids])}::uuid[])`;
 }

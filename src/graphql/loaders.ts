@@ -1,7 +1,7 @@
 import DataLoader from 'dataloader';
 import { and, asc, gt, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
-import { preparedPerDatabase } from '../db/prepared.js';
+import { anyOf, preparedPerDatabase } from '../db/prepared.js';
 import { type SessionRow, sessions, type TenantRow } from '../db/schema.js';
 import { isUuid } from '../lib/ids.js';
 import type { IdentityCache, UserView } from '../modules/cache/identity-cache.js';
@@ -138,7 +138,7 @@ const activeSessionsOf = preparedPerDatabase((db: Db) =>
     .where(
       and(
         sql`${sessions.tenantId} = ${sql.placeholder('tenantId')}`,
-        sql`${sessions.userId} = any(${sql.placeholder('userIds')}::uuid[])`,
+        anyOf(sessions.userId, sql.placeholder('userIds')),
         isNull(sessions.endedAt),
         gt(sessions.expiresAt, sql.placeholder('now')),
       ),

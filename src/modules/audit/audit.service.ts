@@ -14,10 +14,15 @@ export interface AuditEventInput {
 }
 
 /** Strips control characters so that a crafted user agent cannot forge lines in a log viewer. */
-export function auditText(value: string | null | undefined, max: number): string | null {
+function auditText(value: string | null | undefined, max: number): string | null {
   if (!value) return null;
   // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
   return value.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').slice(0, max);
+}
+
+/** Where an audited request came from, cleaned and cut to the columns' sizes. */
+export function auditOrigin(origin: RequestOrigin): RequestOrigin {
+  return { ip: auditText(origin.ip, 64), userAgent: auditText(origin.userAgent, 512) };
 }
 
 /**
@@ -30,6 +35,7 @@ export async function recordAuditEvent(
   origin: RequestOrigin,
   event: AuditEventInput,
 ): Promise<void> {
+  const { ip, userAgent } = auditOrigin(origin);
   const [row] = await db
     .insert(auditEvents)
     .values({
@@ -38,8 +44,8 @@ export async function recordAuditEvent(
       action: event.action,
       targetType: event.targetType ?? null,
       targetId: event.targetId ?? null,
-      ipAddress: auditText(origin.ip, 64),
-      userAgent: auditText(origin.userAgent, 512),
+      ipAddress: ip,
+      userAgent,
       metadata: event.metadata ?? null,
       createdAt: event.at,
     })

@@ -11,7 +11,8 @@ import {
   users,
 } from '../../db/schema.js';
 import type { RequestOrigin } from '../../graphql/context.js';
-import { auditText } from '../audit/audit.service.js';
+import { auditOrigin } from '../audit/audit.service.js';
+import { sessionOrigin } from '../sessions/sessions.service.js';
 
 /**
  * A sign-in's two writes, each one statement (one round trip, atomic without a transaction): a
@@ -178,6 +179,8 @@ export async function completeSignIn(
     expiresAt: Date;
   },
 ): Promise<{ user: UserRow; session: SessionRow; audit: AuditEventRow } | undefined> {
+  const session = sessionOrigin(input.origin);
+  const audit = auditOrigin(input.origin);
   const [row] = await signInStatement(db).execute({
     userId: input.user.id,
     tenantId: input.user.tenantId,
@@ -185,10 +188,10 @@ export async function completeSignIn(
     auditId: uuidv7(),
     refreshTokenHash: input.refreshTokenHash,
     newPasswordHash: input.newPasswordHash ?? null,
-    sessionIp: input.origin.ip?.slice(0, 64) ?? null,
-    sessionUserAgent: input.origin.userAgent?.slice(0, 512) ?? null,
-    auditIp: auditText(input.origin.ip, 64),
-    auditUserAgent: auditText(input.origin.userAgent, 512),
+    sessionIp: session.ip,
+    sessionUserAgent: session.userAgent,
+    auditIp: audit.ip,
+    auditUserAgent: audit.userAgent,
     now: input.now.toISOString(),
     expiresAt: input.expiresAt.toISOString(),
   });

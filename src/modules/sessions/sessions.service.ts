@@ -24,6 +24,11 @@ export function hashRefreshToken(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();
 }
 
+/** Where a session was opened or last used, cut to the columns' sizes. */
+export function sessionOrigin(origin: RequestOrigin): RequestOrigin {
+  return { ip: origin.ip?.slice(0, 64) ?? null, userAgent: origin.userAgent?.slice(0, 512) ?? null };
+}
+
 export interface NewSession {
   tenantId: string;
   userId: string;
@@ -37,14 +42,15 @@ export async function createSession(
   input: NewSession,
 ): Promise<{ session: SessionRow; refreshToken: string }> {
   const { token, hash } = newRefreshToken();
+  const { ip, userAgent } = sessionOrigin(input.origin);
   const [session] = await db
     .insert(sessions)
     .values({
       tenantId: input.tenantId,
       userId: input.userId,
       refreshTokenHash: hash,
-      ipAddress: input.origin.ip?.slice(0, 64) ?? null,
-      userAgent: input.origin.userAgent?.slice(0, 512) ?? null,
+      ipAddress: ip,
+      userAgent,
       createdAt: input.now,
       lastUsedAt: input.now,
       expiresAt: new Date(input.now.getTime() + input.lifetimeSeconds * 1000),
@@ -132,8 +138,7 @@ export async function rotateRefreshToken(
     oldHash: hashRefreshToken(presented),
     newHash: next.hash,
     now: now.toISOString(),
-    ip: origin.ip?.slice(0, 64) ?? null,
-    userAgent: origin.userAgent?.slice(0, 512) ?? null,
+    ...sessionOrigin(origin),
   });
   if (!row) return undefined;
   return {
