@@ -83,11 +83,19 @@ function migrationsHash(): string {
   return hash.digest('hex').slice(0, 12);
 }
 
-/** Test databases left by killed runs, and templates of older migration sets. */
+/**
+ * Test databases left by killed runs, and templates of older migration sets. Another checkout on
+ * the same PostgreSQL may be testing another migration set right now, so outside CI a template is
+ * dropped only when no test database was cloned from any template for an hour.
+ */
 async function dropLeftovers(admin: postgres.Sql, keep: string) {
+  const quietFor = process.env.CI ? 0 : 3_600_000;
   const rows = await admin<{ datname: string }[]>`
     select datname from pg_database
-    where (datname like 'identity_test_tpl_%' and datname <> ${keep})
+    where (datname like 'identity_test_tpl_%' and datname <> ${keep}
+           and not exists (select 1 from pg_database recent
+                           where recent.datname like 'identity_test_db_%'
+                             and split_part(recent.datname, '_', 4)::bigint > ${Date.now() - quietFor}))
        or (datname like 'identity_test_db_%' and split_part(datname, '_', 4)::bigint < ${Date.now() - 3_600_000})`;
   for (const { datname } of rows) {
     await admin.unsafe(`drop database if exists "${datname}" with (force)`).catch(() => {});
