@@ -74,11 +74,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       pepper: config.passwords.pepper,
       onHashDuration: metrics.observeHash,
     });
+    // Made while the database migrates, before the first sign-in could notice the cost.
+    const dummyReady = hasher.prepareDummy();
     // Instances starting together take turns: one migrates and bootstraps, the others then find it done.
     await database.withAdvisoryLock(LOCKS.startup, async (db) => {
       await runMigrations(database.kind, db);
       await bootstrapSystemTenant(db, { config, hasher, clock, logger });
     });
+    await dummyReady;
     const keys = await SigningKeyStore.open(database.db, {
       keyEncryptionKey: config.jwt.keyEncryptionKey,
       signingKeyJwk: config.jwt.signingKeyJwk,
@@ -183,7 +186,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         // graphql-armor is typed against Apollo's CommonJS build; the objects are the same.
         ...(limits.plugins as unknown as ApolloServerPlugin<Context>[]),
         authOperationsPlugin<Context>(format),
-        metricsPlugin(metrics),
+        metricsPlugin<Context>(metrics, (context) => context.caller !== null),
         requestLogPlugin(requestLog),
         outcomePlugin(services),
         ApolloServerPluginDrainHttpServer({ httpServer }),
@@ -200,7 +203,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     httpServer.on(
       'request',
       createExpressApp(services, apollo, redis, requestLog, {
-        metrics: metricsHandler(metrics.registry, config.metrics.token),
+        metrics: metricsHandler(metrics.registry, config.metrics),
         console: config.graphiql
           ? consoleRouter({ schema, systemTenantSlug: config.systemTenantSlug })
           : undefined,

@@ -271,8 +271,11 @@ export interface Config {
   logLevel: Env['LOG_LEVEL'];
   graphiql: boolean;
   introspection: boolean;
-  /** Bearer token GET /metrics requires; unset: /metrics is open (keep it off the public network). */
-  metrics: { token: string | undefined };
+  /**
+   * Bearer token GET /metrics requires. Unset: /metrics is open outside production and closed to
+   * everyone in production (`closedWithoutToken`).
+   */
+  metrics: { token: string | undefined; closedWithoutToken: boolean };
 }
 
 /**
@@ -359,6 +362,6 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     logLevel: env.LOG_LEVEL,
     graphiql: env.GRAPHIQL ?? !isProduction,
     introspection: env.GRAPHQL_INTROSPECTION ?? !isProduction,
-    metrics: { token: env.METRICS_TOKEN },
+    metrics: { token: env.METRICS_TOKEN, closedWithoutToken: isProduction },
   };
 }

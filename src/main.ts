@@ -62,6 +62,9 @@ async function main() {
     },
     `identity API listening on ${url}/graphql`,
   );
+  if (config.metrics.closedWithoutToken && !config.metrics.token) {
+    logger.warn('GET /metrics answers 401 to everyone: set METRICS_TOKEN to let Prometheus scrape it');
+  }
   flushLogs(logger);
 
   let stopping = false;

@@ -5,6 +5,14 @@ import type { LoginFailureReason } from '../auth/auth.service.js';
 export type LoginOutcome = 'succeeded' | LoginFailureReason;
 
 /**
+ * What `identity_logins_total` shows: whether a sign-in succeeded, never why it failed. Why
+ * (unknown account, wrong password, locked, suspended) is exactly what an attacker probing
+ * accounts wants to learn, and a scrape is a cheap way to learn it; the reason stays in the audit
+ * trail (`auth.login.failed`) and the log, which only operators read.
+ */
+export type PublicLoginOutcome = 'succeeded' | 'failed';
+
+/**
  * What services report as they work. They receive it in `Services` (never a global), so each app
  * instance counts into its own registry and a test can pass its own recorder.
  */
@@ -25,7 +33,7 @@ export interface MetricSources {
   statements?: () => number;
 }
 
-const LOGIN_OUTCOMES: LoginOutcome[] = ['succeeded', 'unknown_user', 'bad_password', 'locked', 'suspended'];
+const LOGIN_OUTCOMES: PublicLoginOutcome[] = ['succeeded', 'failed'];
 
 /** The contract's error codes: the only values the `code` label takes (anything else is INTERNAL_SERVER_ERROR). */
 export const ERROR_CODES = [
@@ -72,7 +80,7 @@ export class AppMetrics implements ServiceMetrics {
     });
     this.logins = new Counter({
       name: 'identity_logins_total',
-      help: 'Sign-in attempts by outcome: succeeded, or why they failed.',
+      help: 'Sign-in attempts by outcome: succeeded or failed (never why: that is in the audit trail).',
       labelNames: ['outcome'],
       registers,
     });
@@ -152,7 +160,7 @@ export class AppMetrics implements ServiceMetrics {
   }
 
   loginAttempt(outcome: LoginOutcome): void {
-    this.logins.labels(outcome).inc();
+    this.logins.labels(outcome === 'succeeded' ? 'succeeded' : 'failed').inc();
   }
 
   refreshTokenReuse(): void {
