@@ -27,7 +27,7 @@ import { connectAuditFeed } from './modules/realtime/audit-feed.js';
 import { cleanUpSessions } from './modules/sessions/session-cleanup.js';
 import { SessionGuard } from './modules/sessions/session-guard.js';
 import { bootstrapSystemTenant } from './modules/tenants/bootstrap.js';
-import { consoleRouter } from './server/console.js';
+import { createConsole } from './server/console.js';
 import { createExpressApp } from './server/http.js';
 import { openSharedState, type SharedState, sharedStateReady } from './server/shared-state.js';
 import { createWebSocketServer } from './server/ws.js';
@@ -205,7 +205,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       createExpressApp(services, apollo, redis, requestLog, {
         metrics: metricsHandler(metrics.registry, config.metrics),
         console: config.graphiql
-          ? consoleRouter({ schema, systemTenantSlug: config.systemTenantSlug })
+          ? createConsole({ schema, systemTenantSlug: config.systemTenantSlug })
           : undefined,
       }),
     );

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
-import { type Request, type Response, Router } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import type { GraphQLSchema } from 'graphql';
 import { CONSOLE_SCRIPT, type ConsoleTab, defaultTabs, type PageConfig, renderPage } from './console.page.js';
 
 const gzip = promisify(gzipCallback);
 
-/** Where the console's files are served, below the GraphQL endpoint. */
+/** Where the console's files are served, below the GraphQL endpoint (/graphql/console/<name>). */
 const ASSET_DIR = 'console/';
 
 export interface ConsoleOptions {
@@ -30,14 +30,25 @@ interface Built {
   tabs: ConsoleTab[];
 }
 
+/** The console's two handlers; the GraphQL endpoint (src/server/http.ts) decides which one runs. */
+export interface GraphQLConsole {
+  /** Whether this request to /graphql is a browser asking for a page (GET or HEAD, Accept: text/html). */
+  wantsPage(req: Request): boolean;
+  /** The console page. */
+  page: RequestHandler;
+  /** One of its files, `<name>` of GET /graphql/console/<name>; unknown names fall through. */
+  asset: RequestHandler;
+}
+
 /**
- * The GraphiQL console at GET /graphql for browsers (Accept: text/html); every other request to
- * /graphql falls through to the API. GraphiQL, its editor workers and styles come from the
- * @graphql-yoga/render-graphiql package and are served from here under content-hashed names, so
- * the page loads nothing from another origin (its Content-Security-Policy says so too).
- * The 9 MB bundle is loaded into memory on the first visit, not at start-up.
+ * The GraphiQL console at GET /graphql for browsers (Accept: text/html). GraphiQL, its editor
+ * workers and styles come from the @graphql-yoga/render-graphiql package and are served from here
+ * under content-hashed names, so the page loads nothing from another origin (its
+ * Content-Security-Policy says so too). The 9 MB bundle is loaded into memory on the first visit,
+ * not at start-up. There is no route of its own here: a GET route for /graphql would make express
+ * answer OPTIONS /graphql by itself (without CORS headers), so the endpoint calls these handlers.
  */
-export function consoleRouter(options: ConsoleOptions): Router {
+export function createConsole(options: ConsoleOptions): GraphQLConsole {
   let built: Promise<Built> | undefined;
   const build = () => {
     built ??= buildAssets(options).catch((error: unknown) => {
@@ -46,38 +57,38 @@ export function consoleRouter(options: ConsoleOptions): Router {
     });
     return built;
   };
-  const router = Router();
-
-  router.get('/graphql', async (req, res, next) => {
-    if (!prefersHtml(req)) return next();
-    const { files, workers, tabs } = await build();
-    // Relative to the page, so the console also works behind a proxy that adds a path prefix.
-    const assets = req.path.endsWith('/') ? ASSET_DIR : `graphql/${ASSET_DIR}`;
-    const page = renderPage({
-      title: 'Identity API console',
-      assets,
-      files,
-      workers,
-      tenant: options.systemTenantSlug,
-      tabs,
-    });
-    res
-      .set({
-        'content-security-policy': CONTENT_SECURITY_POLICY,
-        'cache-control': 'no-cache',
-        'x-content-type-options': 'nosniff',
-        'referrer-policy': 'no-referrer',
-      })
-      .type('html')
-      .send(page);
-  });
-
-  router.get(`/graphql/${ASSET_DIR}:name`, async (req, res, next) => {
-    const asset = (await build()).assets.get(String(req.params.name));
-    if (!asset) return next();
-    await sendAsset(req, res, asset);
-  });
-  return router;
+  return {
+    wantsPage: (req) => (req.method === 'GET' || req.method === 'HEAD') && prefersHtml(req),
+    page: async (req, res) => {
+      const { files, workers, tabs } = await build();
+      // Relative to the page, so the console also works behind a proxy that adds a path prefix.
+      const path = req.originalUrl.split('?', 1)[0] ?? '';
+      const assets = path.endsWith('/') ? ASSET_DIR : `graphql/${ASSET_DIR}`;
+      const page = renderPage({
+        title: 'Identity API console',
+        assets,
+        files,
+        workers,
+        tenant: options.systemTenantSlug,
+        tabs,
+      });
+      res
+        .set({
+          'content-security-policy': CONTENT_SECURITY_POLICY,
+          'cache-control': 'no-cache',
+          'x-content-type-options': 'nosniff',
+          'referrer-policy': 'no-referrer',
+        })
+        .type('html')
+        .send(page);
+    },
+    asset: async (req, res, next) => {
+      const name = /^\/console\/([^/]+)$/.exec(req.path)?.[1];
+      const asset = name === undefined ? undefined : (await build()).assets.get(name);
+      if (!asset) return next();
+      await sendAsset(req, res, asset);
+    },
+  };
 }
 
 /**

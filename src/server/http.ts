@@ -15,6 +15,7 @@ import { ServiceUnavailableError, UnauthenticatedError } from '../graphql/errors
 import { codesOf, RequestLog } from '../graphql/plugins.js';
 import { withoutRedaction } from '../lib/logger.js';
 import { jwksHandler } from '../modules/keys/index.js';
+import type { GraphQLConsole } from './console.js';
 import { pingRedis, type RedisClient, withTimeout } from './redis.js';
 
 /** The client address: the socket's, or X-Forwarded-For's only when TRUST_PROXY says so. */
@@ -55,12 +56,22 @@ function inSequence(handlers: RequestHandler[]): RequestHandler {
   };
 }
 
+/** Runs an express handler that may return a promise; a rejection goes to `next`. */
+function runHandler(handler: RequestHandler, req: Request, res: Response, next: NextFunction): void {
+  try {
+    const result: unknown = handler(req, res, next);
+    if (result instanceof Promise) result.catch(next);
+  } catch (thrown) {
+    next(thrown);
+  }
+}
+
 /** Routes built elsewhere (src/modules/metrics, src/server/console.ts). */
 export interface ExtraRoutes {
   /** GET /metrics. */
   metrics?: RequestHandler;
-  /** The GraphiQL console: GET /graphql for browsers and its files. */
-  console?: RequestHandler;
+  /** The GraphiQL console: GET /graphql for browsers and its files below /graphql/console/. */
+  console?: GraphQLConsole;
 }
 
 export function createExpressApp(
@@ -149,9 +160,23 @@ export function createExpressApp(
     }),
   ]);
 
-  // GraphQL over POST, nearly all of the traffic, is matched first: none of the routes below
-  // answer it, and every router layer a request passes on its way costs it time.
-  app.use('/graphql', (req, res, next) => (req.method === 'POST' ? serveGraphQL(req, res, next) : next()));
+  // Every request to /graphql meets this one handler, which picks by method and path: no other route
+  // may answer /graphql. (A GET route for the console once made express answer CORS preflights,
+  // OPTIONS /graphql, by itself: 200 without CORS headers, so browsers on other origins were blocked.)
+  // It comes first: GraphQL over POST is nearly all of the traffic, and every router layer a request
+  // passes on its way costs it time.
+  const graphqlConsole = routes.console;
+  const graphqlEndpoint: RequestHandler = (req, res, next) => {
+    if (req.method === 'POST' || graphqlConsole === undefined) return serveGraphQL(req, res, next);
+    if (req.path.startsWith('/console/')) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return next();
+      return runHandler(graphqlConsole.asset, req, res, next);
+    }
+    if (graphqlConsole.wantsPage(req)) return runHandler(graphqlConsole.page, req, res, next);
+    // Queries over GET, CORS preflights (OPTIONS), refusals of other methods.
+    return serveGraphQL(req, res, next);
+  };
+  app.use('/graphql', graphqlEndpoint);
 
   // Liveness: answers as long as the process can serve HTTP; touches nothing else.
   app.get('/health', (_req, res) => {
@@ -176,11 +201,6 @@ export function createExpressApp(
   app.get('/.well-known/jwks.json', jwksHandler(services.keys));
 
   if (routes.metrics) app.get('/metrics', routes.metrics);
-  // Ahead of the rest of /graphql: it answers only browsers' GET, the rest falls through.
-  if (routes.console) app.use(routes.console);
-
-  // The rest of /graphql: queries over GET, CORS preflights, refusals of other methods.
-  app.use('/graphql', serveGraphQL);
   // Errors before GraphQL runs (an oversized or malformed body) still answer in the contract's shape.
   app.use(
     (error: Error & { status?: number; type?: string }, _req: Request, res: Response, next: NextFunction) => {

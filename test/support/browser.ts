@@ -1,0 +1,72 @@
+import { createServer, type Server } from 'node:http';
+import { type BrowserContext, chromium } from 'playwright-core';
+import { tempDir } from './process.js';
+
+/**
+ * Debian's Chromium (/usr/bin/chromium, installed by `.ci/run`) driven by playwright-core: no
+ * browser is ever downloaded.
+ */
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+// Without the background-networking flags Chromium keeps trying to reach Google's services.
+export const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+export interface TestBrowser {
+  /** One profile: its pages are tabs of one browser, sharing storage and Web Locks. */
+  context: BrowserContext;
+  close(): Promise<void>;
+}
+
+/** A headless Chromium with a fresh, empty profile. */
+export async function launchChromium(): Promise<TestBrowser> {
+  const profile = tempDir('chromium-profile-');
+  const context = await chromium.launchPersistentContext(profile.path, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_FLAGS,
+  });
+  return {
+    context,
+    async close() {
+      await context.close();
+      profile.remove();
+    },
+  };
+}
+
+export interface StaticSite {
+  /** http://localhost:<port>: another origin than the API's http://127.0.0.1:<port>. */
+  origin: string;
+  close(): Promise<void>;
+}
+
+/** Serves fixed files (path -> [content type, body]) on a port of its own, as a frontend's dev server would. */
+export async function serveStatic(files: Record<string, [type: string, body: string]>): Promise<StaticSite> {
+  const server: Server = createServer((req, res) => {
+    const file = files[(req.url ?? '/').split('?', 1)[0] ?? '/'];
+    if (!file) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': file[0], 'cache-control': 'no-store' }).end(file[1]);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    origin: `http://localhost:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
