@@ -83,6 +83,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     });
     await dummyReady;
     const keys = await SigningKeyStore.open(database.db, {
+      direct: database.withDirect,
       keyEncryptionKey: config.jwt.keyEncryptionKey,
       signingKeyJwk: config.jwt.signingKeyJwk,
       clock,

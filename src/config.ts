@@ -158,6 +158,7 @@ const schema = z
     PORT: int('PORT', 0, 65535, 8006),
     HOST: z.preprocess(emptyToUndefined, z.string().default('0.0.0.0')),
     DATABASE_URL: postgresUrl('DATABASE_URL'),
+    DATABASE_DIRECT_URL: postgresUrl('DATABASE_DIRECT_URL'),
     DATABASE_POOL_MAX: int('DATABASE_POOL_MAX', 1, 500, 10),
     DATABASE_PREPARED_STATEMENTS: optionalBool('DATABASE_PREPARED_STATEMENTS'),
     DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('./.data')),
@@ -214,6 +215,13 @@ const schema = z
     GRAPHQL_INTROSPECTION: optionalBool('GRAPHQL_INTROSPECTION'),
   })
   .superRefine((env, ctx) => {
+    if (env.DATABASE_DIRECT_URL && !env.DATABASE_URL) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['DATABASE_DIRECT_URL'],
+        message: 'DATABASE_DIRECT_URL needs DATABASE_URL (it is the direct way to that same database)',
+      });
+    }
     const topologies = [
       env.REDIS_URL && 'REDIS_URL',
       env.REDIS_CLUSTER_NODES.length > 0 && 'REDIS_CLUSTER_NODES',
@@ -250,7 +258,14 @@ export interface Config {
   isProduction: boolean;
   http: { port: number; host: string; trustProxy: boolean | number | string };
   database:
-    | { kind: 'postgres'; url: string; poolMax: number; preparedStatements?: boolean }
+    | {
+        kind: 'postgres';
+        url: string;
+        /** The database itself, bypassing any pooler (migrations, bootstrap, keys, advisory locks). */
+        directUrl?: string;
+        poolMax: number;
+        preparedStatements?: boolean;
+      }
     | { kind: 'pglite'; dataDir: string | undefined };
   redis: RedisConfig;
   /** Days an ended or expired session is kept (for sessionEnded and the audit trail) before cleanup. */
@@ -324,6 +339,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       ? {
           kind: 'postgres',
           url: env.DATABASE_URL,
+          directUrl: env.DATABASE_DIRECT_URL ?? env.DATABASE_URL,
           poolMax: env.DATABASE_POOL_MAX,
           preparedStatements: env.DATABASE_PREPARED_STATEMENTS ?? true,
         }

@@ -46,14 +46,17 @@ async function sessionRow(id: string) {
 }
 
 describe('refresh tokens at rest', () => {
-  it('are 256 random bits, and the database only ever holds their SHA-256', async () => {
+  it('are the tenant id and 256 random bits, and the database only ever holds their SHA-256', async () => {
     const user = await registerUser(server, tenantSlug);
     const second = await loginUser(server, user);
     const rotated = await refreshOk(user.refreshToken);
     const issued = [user.refreshToken, second.refreshToken, rotated.refreshToken];
+    const tenantId = (await sessionRow(user.sessionId))?.tenantId;
     for (const token of issued) {
-      expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
-      expect(Buffer.from(token, 'base64url')).toHaveLength(32);
+      expect(token).toMatch(/^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/);
+      const [tenant, secret] = token.split('.') as [string, string];
+      expect(Buffer.from(tenant, 'base64url').toString('hex')).toBe(tenantId?.replaceAll('-', ''));
+      expect(Buffer.from(secret, 'base64url')).toHaveLength(32);
     }
     expect(new Set(issued).size).toBe(3);
 
@@ -74,9 +77,41 @@ describe('refresh tokens at rest', () => {
     expect(dump.length).toBeGreaterThan(4);
     const text = dump.join('\n');
     for (const token of issued) {
-      expect(text).not.toContain(token);
-      expect(text).not.toContain(Buffer.from(token, 'base64url').toString('hex'));
+      const secret = token.split('.')[1] as string;
+      expect(text).not.toContain(secret);
+      expect(text).not.toContain(Buffer.from(secret, 'base64url').toString('hex'));
     }
+  });
+});
+
+describe('the tenant inside a refresh token', () => {
+  it("cannot be swapped for another tenant's: the token is refused and its session is untouched", async () => {
+    const user = await registerUser(server, tenantSlug);
+    const elsewhere = await registerUser(server, (await createTenant(server)).slug);
+    const [, secret] = user.refreshToken.split('.') as [string, string];
+    const [otherTenant] = elsewhere.refreshToken.split('.') as [string, string];
+    await expectRefused(`${otherTenant}.${secret}`);
+    await expectRefused(`${'A'.repeat(22)}.${secret}`);
+    expect((await sessionRow(user.sessionId))?.endedAt).toBeNull();
+    expect((await refreshOk(user.refreshToken)).session.id).toBe(user.sessionId);
+  });
+
+  it('is not needed by a token issued before tokens carried it: it still refreshes, once, into a new-format token', async () => {
+    const user = await registerUser(server, tenantSlug);
+    // A session as it was before: its current token is 256 random bits alone, and marked so.
+    const legacy = Buffer.alloc(32, 9).toString('base64url');
+    await server.testDatabase.database.db
+      .update(sessions)
+      .set({ refreshTokenHash: createHash('sha256').update(legacy).digest(), legacyRefreshToken: true })
+      .where(eq(sessions.id, user.sessionId));
+    const refreshed = await refreshOk(legacy);
+    expect(refreshed.session.id).toBe(user.sessionId);
+    expect(refreshed.refreshToken).toMatch(/^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/);
+    expect(await tokenWorks(server, refreshed.accessToken)).toBe(true);
+    expect((await sessionRow(user.sessionId))?.legacyRefreshToken).toBe(false);
+    // Spent, it fails like any unknown token (it cannot be told from one without its tenant).
+    await expectRefused(legacy);
+    expect((await refreshOk(refreshed.refreshToken)).session.id).toBe(user.sessionId);
   });
 });
 

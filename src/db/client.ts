@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { sql } from 'drizzle-orm';
 import type { Logger as DrizzleLogger } from 'drizzle-orm/logger';
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
@@ -37,8 +38,14 @@ export interface Database {
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
   /**
-   * Runs `work` while holding a PostgreSQL advisory lock, so that several instances starting
-   * at once migrate and bootstrap one after another instead of racing.
+   * Runs `work` on a connection of its own to DATABASE_DIRECT_URL (the database itself, not a
+   * pooler), closed afterwards: for work that needs one server session throughout (session-scoped
+   * advisory locks, migrations) or must not depend on a pooler (bootstrap, key generation).
+   */
+  withDirect<T>(work: (db: Db) => Promise<T>): Promise<T>;
+  /**
+   * Runs `work` while holding a PostgreSQL advisory lock (on a direct connection), so that
+   * several instances starting at once migrate and bootstrap one after another instead of racing.
    */
   withAdvisoryLock<T>(key: bigint, work: (db: Db) => Promise<T>): Promise<T>;
   migrate(): Promise<void>;
@@ -54,7 +61,12 @@ export const LOCKS = {
 
 export async function connectDatabase(config: Config['database']): Promise<Database> {
   return config.kind === 'postgres'
-    ? connectPostgres(config.url, config.poolMax, config.preparedStatements ?? true)
+    ? connectPostgres({
+        url: config.url,
+        directUrl: config.directUrl ?? config.url,
+        poolMax: config.poolMax,
+        prepared: config.preparedStatements ?? true,
+      })
     : connectPglite(config.dataDir);
 }
 
@@ -64,12 +76,22 @@ export async function runMigrations(kind: Database['kind'], db: Db): Promise<voi
   else await migratePglite(db as never, { migrationsFolder: MIGRATIONS_FOLDER });
 }
 
-async function connectPostgres(url: string, poolMax: number, prepared: boolean): Promise<Database> {
+async function connectPostgres(options: {
+  url: string;
+  directUrl: string;
+  poolMax: number;
+  prepared: boolean;
+}): Promise<Database> {
+  const { url, directUrl, poolMax, prepared } = options;
   const statements = new StatementCounter();
   const client = postgres(url, {
     max: poolMax,
     idle_timeout: 30,
     connect_timeout: 10,
+    // Off, postgres.js prepares nothing by name, not even its own BEGIN and COMMIT: behind a
+    // pooler in transaction mode a named COMMIT could fail on another server connection, the
+    // driver's ROLLBACK then ran, and a write the service had reported as done was lost.
+    prepare: prepared,
     // postgres.js waits up to 20 s between reconnection attempts after failures by default, so a
     // restarted database would leave requests hanging long after it is back. Retry within 0.5 s.
     backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 0.5),
@@ -82,20 +104,32 @@ async function connectPostgres(url: string, poolMax: number, prepared: boolean):
     logger: statements,
   }) as unknown as Db;
 
-  const withAdvisoryLock = async <T>(key: bigint, work: (lockDb: Db) => Promise<T>): Promise<T> => {
-    // A dedicated connection: an advisory lock belongs to the session that took it.
-    const single = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 10 });
+  const withDirect = async <T>(work: (directDb: Db) => Promise<T>): Promise<T> => {
+    const single = postgres(directUrl, {
+      max: 1,
+      onnotice: () => {},
+      connect_timeout: 10,
+      prepare: prepared,
+      connection: { application_name: 'identity-api' },
+    });
     try {
-      await single`select pg_advisory_lock(${key.toString()}::bigint)`;
-      try {
-        return await work(drizzlePostgres(single, { schema, logger: statements }) as unknown as Db);
-      } finally {
-        await single`select pg_advisory_unlock(${key.toString()}::bigint)`.catch(() => {});
-      }
+      return await work(drizzlePostgres(single, { schema, logger: statements }) as unknown as Db);
     } finally {
       await single.end({ timeout: 5 });
     }
   };
+
+  // A session-scoped advisory lock belongs to the server session that took it: through a pooler
+  // in transaction mode the unlock could run on another one and leave the lock held for good.
+  const withAdvisoryLock = <T>(key: bigint, work: (lockDb: Db) => Promise<T>): Promise<T> =>
+    withDirect(async (lockDb) => {
+      await lockDb.execute(sql`select pg_advisory_lock(${key.toString()}::bigint)`);
+      try {
+        return await work(lockDb);
+      } finally {
+        await lockDb.execute(sql`select pg_advisory_unlock(${key.toString()}::bigint)`).catch(() => {});
+      }
+    });
 
   return {
     kind: 'postgres',
@@ -105,6 +139,7 @@ async function connectPostgres(url: string, poolMax: number, prepared: boolean):
     ping: async () => {
       await client`select 1`;
     },
+    withDirect,
     withAdvisoryLock,
     migrate: () => withAdvisoryLock(LOCKS.startup, (lockDb) => runMigrations('postgres', lockDb)),
     close: () => client.end({ timeout: 5 }),
@@ -129,6 +164,7 @@ async function connectPglite(dataDir: string | undefined): Promise<Database> {
       await client.query('select 1');
     },
     // One process owns an embedded database, so there is nobody to race with.
+    withDirect: async (work) => work(db),
     withAdvisoryLock: async (_key, work) => work(db),
     migrate: () => runMigrations('pglite', db),
     close: () => client.close(),

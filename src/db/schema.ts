@@ -3,11 +3,13 @@ import {
   type AnyPgColumn,
   boolean,
   customType,
+  foreignKey,
   index,
   integer,
   jsonb,
   pgEnum,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   uniqueIndex,
@@ -16,8 +18,11 @@ import {
 import { v7 as uuidv7 } from 'uuid';
 
 /**
- * The tables. Every tenant-owned table carries tenant_id, and every index that serves a lookup
- * starts with it, so each query stays inside one tenant (and the data can later be sharded by it).
+ * The tables. Every tenant-owned table carries tenant_id as the first column of its primary key
+ * and of every unique key, and its foreign keys to other tenant-owned tables include tenant_id:
+ * the tables can be distributed by tenant_id (Citus) or hash-partitioned by it unchanged, and a
+ * statement that names the tenant reaches one shard. `tenants` and `signing_keys` are the
+ * reference tables (copied to every node). See "Scaling out" in docs/architecture.md.
  */
 
 /**
@@ -64,6 +69,12 @@ const id = () =>
     .primaryKey()
     .$defaultFn(() => uuidv7());
 
+/** The id of a tenant-owned row: unique with tenant_id (the primary key is `(tenant_id, id)`). */
+const ownedId = () =>
+  uuid('id')
+    .notNull()
+    .$defaultFn(() => uuidv7());
+
 /** Stored as jsonb; read through `tenantSettingsWithDefaults` so new settings get their defaults. */
 export interface TenantSettingsValue {
   allowSelfRegistration: boolean;
@@ -95,7 +106,7 @@ export const tenants = pgTable(
 export const users = pgTable(
   'users',
   {
-    id: id(),
+    id: ownedId(),
     tenantId: uuid('tenant_id')
       .notNull()
       .references(() => tenants.id, { onDelete: 'cascade' }),
@@ -110,6 +121,9 @@ export const users = pgTable(
     ...timestamps,
   },
   (t) => [
+    primaryKey({ name: 'users_pkey', columns: [t.tenantId, t.id] }),
+    // A system ADMIN names a user by id alone (user(id:), userEvents): one lookup that fans out.
+    index('users_id_idx').on(t.id),
     uniqueIndex('users_tenant_email_key').on(t.tenantId, sql`lower(${t.email})`),
     index('users_tenant_created_at_id_idx').on(t.tenantId, t.createdAt, t.id),
     index('users_tenant_display_name_id_idx').on(
@@ -132,15 +146,19 @@ export const users = pgTable(
 export const sessions = pgTable(
   'sessions',
   {
-    id: id(),
+    id: ownedId(),
     tenantId: uuid('tenant_id')
       .notNull()
       .references(() => tenants.id, { onDelete: 'cascade' }),
-    userId: uuid('user_id')
-      .notNull()
-      .references(() => users.id, { onDelete: 'cascade' }),
+    userId: uuid('user_id').notNull(),
     /** SHA-256 of the current refresh token; the token itself is never stored. */
     refreshTokenHash: bytea('refresh_token_hash').notNull(),
+    /**
+     * The current refresh token is one issued before refresh tokens carried their tenant (true
+     * only for sessions older than that change, until their next rotation): such a token is
+     * found through sessions_legacy_refresh_token_idx, without the tenant.
+     */
+    legacyRefreshToken: boolean('legacy_refresh_token').notNull().default(false),
     rotationCounter: integer('rotation_counter').notNull().default(0),
     ipAddress: text('ip_address'),
     userAgent: text('user_agent'),
@@ -152,7 +170,17 @@ export const sessions = pgTable(
     endReason: sessionEndReasonEnum('end_reason'),
   },
   (t) => [
-    uniqueIndex('sessions_refresh_token_hash_key').on(t.refreshTokenHash),
+    primaryKey({ name: 'sessions_pkey', columns: [t.tenantId, t.id] }),
+    foreignKey({
+      name: 'sessions_user_fk',
+      columns: [t.tenantId, t.userId],
+      foreignColumns: [users.tenantId, users.id],
+    }).onDelete('cascade'),
+    uniqueIndex('sessions_refresh_token_hash_key').on(t.tenantId, t.refreshTokenHash),
+    // A system ADMIN revokes a session by id alone: one lookup that fans out.
+    index('sessions_id_idx').on(t.id),
+    // Old-format tokens (no tenant inside) still in flight; rotations never add to this index.
+    index('sessions_legacy_refresh_token_idx').on(t.refreshTokenHash).where(sql`${t.legacyRefreshToken}`),
     index('sessions_tenant_user_active_idx')
       .on(t.tenantId, t.userId, t.createdAt)
       .where(sql`${t.endedAt} is null`),
@@ -162,28 +190,40 @@ export const sessions = pgTable(
 );
 
 /**
- * Refresh tokens already exchanged. Presenting one again is a sign the token was stolen,
- * so the session it belongs to is ended. Rows go away with their session.
+ * Refresh tokens already exchanged. Presenting one again after the reuse grace is a sign the token
+ * was stolen, so the session it belongs to is ended. Rows go away with their session.
  */
 export const spentRefreshTokens = pgTable(
   'spent_refresh_tokens',
   {
-    tokenHash: bytea('token_hash').primaryKey(),
     tenantId: uuid('tenant_id')
       .notNull()
       .references(() => tenants.id, { onDelete: 'cascade' }),
-    sessionId: uuid('session_id')
-      .notNull()
-      .references(() => sessions.id, { onDelete: 'cascade' }),
+    tokenHash: bytea('token_hash').notNull(),
+    sessionId: uuid('session_id').notNull(),
     spentAt: timestamp('spent_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    /**
+     * The token that replaced this one, encrypted with a key derived from this (spent) token: only
+     * whoever presents the spent token can read it, so a second tab refreshing with it within the
+     * grace is handed the session's current token. Never readable from the database alone.
+     */
+    successor: bytea('successor'),
   },
-  (t) => [index('spent_refresh_tokens_session_idx').on(t.sessionId)],
+  (t) => [
+    primaryKey({ name: 'spent_refresh_tokens_pkey', columns: [t.tenantId, t.tokenHash] }),
+    foreignKey({
+      name: 'spent_refresh_tokens_session_fk',
+      columns: [t.tenantId, t.sessionId],
+      foreignColumns: [sessions.tenantId, sessions.id],
+    }).onDelete('cascade'),
+    index('spent_refresh_tokens_session_idx').on(t.tenantId, t.sessionId),
+  ],
 );
 
 export const auditEvents = pgTable(
   'audit_events',
   {
-    id: id(),
+    id: ownedId(),
     tenantId: uuid('tenant_id')
       .notNull()
       .references(() => tenants.id, { onDelete: 'cascade' }),
@@ -198,6 +238,7 @@ export const auditEvents = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },
   (t) => [
+    primaryKey({ name: 'audit_events_pkey', columns: [t.tenantId, t.id] }),
     index('audit_events_tenant_created_at_idx').on(t.tenantId, t.createdAt.desc(), t.id.desc()),
     index('audit_events_tenant_action_idx').on(t.tenantId, t.action, t.createdAt.desc()),
     index('audit_events_created_at_idx').on(t.createdAt),

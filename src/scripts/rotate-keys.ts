@@ -17,6 +17,7 @@ async function main(): Promise<void> {
   try {
     await database.migrate();
     const store = await SigningKeyStore.open(database.db, {
+      direct: database.withDirect,
       keyEncryptionKey: config.jwt.keyEncryptionKey,
       clock: systemClock,
       maxAccessTokenTtlSeconds: config.jwt.accessTokenTtlSeconds,

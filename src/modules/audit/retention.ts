@@ -20,13 +20,14 @@ export async function purgeAuditEvents(db: Db, cutoff: Date): Promise<number> {
       );
       if (!lock?.locked) return -1;
       const doomed = tx
-        .select({ id: auditEvents.id })
+        .select({ tenantId: auditEvents.tenantId, id: auditEvents.id })
         .from(auditEvents)
         .where(lt(auditEvents.createdAt, cutoff))
         .limit(BATCH);
       const rows = await tx
         .delete(auditEvents)
-        .where(sql`${auditEvents.id} in (${doomed})`)
+        // The whole key: on a table distributed or partitioned by tenant, id alone is no key.
+        .where(sql`(${auditEvents.tenantId}, ${auditEvents.id}) in (${doomed})`)
         .returning({ id: auditEvents.id });
       return rows.length;
     });

@@ -1,4 +1,4 @@
-import { eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import { isUniqueViolation } from '../../db/errors.js';
 import { type SessionRow, sessions, type TenantRow, type UserRow, users } from '../../db/schema.js';
 import { transaction } from '../../db/transaction.js';
@@ -18,8 +18,10 @@ import { afterUsersChanged } from '../realtime/changes.js';
 import {
   createSession,
   endSessions,
+  findLegacySessionTenant,
   findSpentRefreshToken,
   newRefreshToken,
+  parseRefreshToken,
   rotateRefreshToken,
 } from '../sessions/sessions.service.js';
 import { tenantSettings, tokenLifetimes } from '../tenants/settings.js';
@@ -228,7 +230,7 @@ export async function login(deps: AuthDeps, input: LoginInput, origin: RequestOr
     // Old hashes (another cost or scheme) are upgraded while the plain password is at hand.
     const newHash = verdict.needsRehash ? await deps.hasher.hash(input.password) : undefined;
     const lifetimeSeconds = tokenLifetimes(tenant, deps.config.jwt).refreshTokenTtlSeconds;
-    const refreshToken = newRefreshToken();
+    const refreshToken = newRefreshToken(tenant.id);
     const signedIn = await completeSignIn(deps.db, {
       user,
       refreshTokenHash: refreshToken.hash,
@@ -289,19 +291,33 @@ export async function refresh(
   presented: string,
   origin: RequestOrigin,
 ): Promise<RefreshOutcome> {
-  if (presented.length < 20 || presented.length > 200)
-    throw new UnauthenticatedError('Invalid refresh token.');
+  const token = presented.length <= 200 ? parseRefreshToken(presented) : undefined;
+  if (!token) throw new UnauthenticatedError('Invalid refresh token.');
   const now = deps.clock.now();
-  const rotation = await rotateRefreshToken(deps.db, presented, now, origin);
+  // The tenant travels inside the token; a token from before that is found by its hash once.
+  const tenantId =
+    token.kind === 'current' ? token.tenantId : await findLegacySessionTenant(deps.db, token.hash);
+  if (!tenantId) throw new UnauthenticatedError('Invalid refresh token.');
+  const rotation = await rotateRefreshToken(
+    deps.db,
+    { token: presented, tenantId, hash: token.hash },
+    now,
+    origin,
+  );
   if (rotation) {
     const { user, tenant, session, refreshToken } = rotation;
     return { result: await issueTokens(deps, user, tenant, session, refreshToken) };
   }
   // Not the current token of a usable session. A token exchanged before is reuse: its session ends.
   const reuse = await transaction(deps.db, async (tx) => {
-    const spent = await findSpentRefreshToken(tx, presented);
+    const spent = await findSpentRefreshToken(tx, tenantId, token.hash);
     if (!spent) return undefined;
-    const ended = await endSessions(tx, eq(sessions.id, spent.sessionId), 'REFRESH_TOKEN_REUSE', now);
+    const ended = await endSessions(
+      tx,
+      and(eq(sessions.tenantId, spent.tenantId), eq(sessions.id, spent.sessionId)),
+      'REFRESH_TOKEN_REUSE',
+      now,
+    );
     if (ended.length > 0) {
       await recordAuditEvent(tx, origin, {
         tenantId: spent.tenantId,
@@ -313,7 +329,12 @@ export async function refresh(
         at: now,
       });
     }
-    return { ...spent, endedNow: ended.length > 0 };
+    return {
+      sessionId: spent.sessionId,
+      tenantId: spent.tenantId,
+      userId: spent.userId,
+      endedNow: ended.length > 0,
+    };
   });
   if (!reuse) throw new UnauthenticatedError('Invalid refresh token.');
   deps.metrics.refreshTokenReuse();

@@ -48,7 +48,7 @@ const reserveStatement = preparedPerDatabase((db: Db) => {
       .from(target)
       .where(
         and(
-          sql`${users.id} = ${target.id}`,
+          sql`${users.tenantId} = ${target.tenantId} and ${users.id} = ${target.id}`,
           sql`${target.status} = 'ACTIVE' and ${p('countAttempt')}::boolean`,
           or(isNull(users.lockedUntil), sql`${users.lockedUntil} <= ${p('now')}::timestamptz`),
         ),
@@ -114,7 +114,7 @@ const signInStatement = preparedPerDatabase((db: Db) => {
         // A hash of another cost or scheme is replaced while the plain password is at hand.
         passwordHash: sql`coalesce(${p('newPasswordHash')}::text, ${users.passwordHash})`,
       })
-      .where(sql`${users.id} = ${p('userId')}`)
+      .where(sql`${users.tenantId} = ${p('tenantId')} and ${users.id} = ${p('userId')}`)
       .returning(),
   );
   const session = db.$with('session').as(

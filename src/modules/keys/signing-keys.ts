@@ -46,6 +46,11 @@ export interface SigningKeyStoreOptions {
   signingKeyJwk?: string;
   clock: Clock;
   maxAccessTokenTtlSeconds: number;
+  /**
+   * Where keys are generated and rotated (under a lock): a connection to the database itself
+   * rather than through a pooler. Default: the store's own handle.
+   */
+  direct?: <T>(work: (db: Db) => Promise<T>) => Promise<T>;
   /** Told when a reload triggered by an unknown kid fails (the token is then simply rejected). */
   onReloadError?: (error: unknown) => void;
 }
@@ -215,10 +220,12 @@ export class SigningKeyStore {
   }
 
   #inLockedTransaction<T>(work: (tx: Executor) => Promise<T>): Promise<T> {
-    return this.#db.transaction(async (tx) => {
-      await tx.execute(sql`select pg_advisory_xact_lock(${SIGNING_KEY_LOCK.toString()}::bigint)`);
-      return work(tx);
-    });
+    const inTransaction = (db: Db) =>
+      db.transaction(async (tx) => {
+        await tx.execute(sql`select pg_advisory_xact_lock(${SIGNING_KEY_LOCK.toString()}::bigint)`);
+        return work(tx);
+      });
+    return this.#options.direct ? this.#options.direct(inTransaction) : inTransaction(this.#db);
   }
 
   async #insertNewKey(tx: Executor): Promise<string> {

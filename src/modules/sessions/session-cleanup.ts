@@ -34,16 +34,16 @@ export async function cleanUpSessions(db: Db, now: Date, retentionDays: number):
       if (!lock?.locked) return undefined;
       const expired = await tx.execute(sql`
         update ${sessions} set ended_at = expires_at, end_reason = 'EXPIRED'
-        where id in (
-          select id from ${sessions}
+        where (tenant_id, id) in (
+          select tenant_id, id from ${sessions}
           where coalesce(ended_at, expires_at) <= ${now.toISOString()}::timestamptz and ended_at is null
           limit ${BATCH}
         )
         returning id`);
       const deleted = await tx.execute(sql`
         delete from ${sessions}
-        where id in (
-          select id from ${sessions}
+        where (tenant_id, id) in (
+          select tenant_id, id from ${sessions}
           where coalesce(ended_at, expires_at) < ${cutoff.toISOString()}::timestamptz
           limit ${BATCH}
         )

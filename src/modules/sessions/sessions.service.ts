@@ -13,15 +13,42 @@ import {
   users,
 } from '../../db/schema.js';
 import type { RequestOrigin } from '../../graphql/context.js';
+import { sealSuccessor } from './refresh-successor.js';
 
-/** Refresh tokens are 256 random bits; only their SHA-256 is stored. */
-export function newRefreshToken(): { token: string; hash: Buffer } {
-  const token = randomBytes(32).toString('base64url');
+/**
+ * A refresh token is its session's tenant id and 256 random bits, `<tenant>.<secret>` (both
+ * base64url; opaque to clients). The tenant inside lets refresh and reuse detection find the
+ * session by `(tenant_id, hash)`: one shard of a table distributed by tenant. Only the SHA-256 of
+ * the whole token is stored. Tokens issued before carried no tenant (`<secret>` alone): see
+ * `parseRefreshToken`.
+ */
+export function newRefreshToken(tenantId: string): { token: string; hash: Buffer } {
+  const tenant = Buffer.from(tenantId.replaceAll('-', ''), 'hex').toString('base64url');
+  const token = `${tenant}.${randomBytes(32).toString('base64url')}`;
   return { token, hash: hashRefreshToken(token) };
 }
 
 export function hashRefreshToken(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();
+}
+
+/** What a presented refresh token says about itself; undefined when it is no token of ours. */
+export type PresentedRefreshToken =
+  | { kind: 'current'; tenantId: string; hash: Buffer }
+  | { kind: 'legacy'; hash: Buffer };
+
+const SECRET = /^[A-Za-z0-9_-]{43}$/;
+const TENANT = /^[A-Za-z0-9_-]{22}$/;
+
+export function parseRefreshToken(token: string): PresentedRefreshToken | undefined {
+  const dot = token.indexOf('.');
+  if (dot < 0) return SECRET.test(token) ? { kind: 'legacy', hash: hashRefreshToken(token) } : undefined;
+  const tenant = token.slice(0, dot);
+  if (!TENANT.test(tenant) || !SECRET.test(token.slice(dot + 1))) return undefined;
+  const hex = Buffer.from(tenant, 'base64url').toString('hex');
+  if (hex.length !== 32) return undefined;
+  const tenantId = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  return { kind: 'current', tenantId, hash: hashRefreshToken(token) };
 }
 
 /** Where a session was opened or last used, cut to the columns' sizes. */
@@ -41,7 +68,7 @@ export async function createSession(
   db: Executor,
   input: NewSession,
 ): Promise<{ session: SessionRow; refreshToken: string }> {
-  const { token, hash } = newRefreshToken();
+  const { token, hash } = newRefreshToken(input.tenantId);
   const { ip, userAgent } = sessionOrigin(input.origin);
   const [session] = await db
     .insert(sessions)
@@ -73,8 +100,9 @@ const placeholder = (name: string) => sql.placeholder(name);
 /**
  * One statement for the whole rotation, so it costs one round trip and no transaction: swap the
  * stored hash (compare-and-swap: of two concurrent refreshes with the same token only one
- * matches), record the old token as spent, and read the user and tenant for the new access
- * token. A session whose user or tenant is no longer ACTIVE does not match at all.
+ * matches), record the old token as spent (with its successor sealed for the reuse grace), and
+ * read the user and tenant for the new access token. A session whose user or tenant is no longer
+ * ACTIVE does not match at all. Every table is reached with the tenant id from the token.
  */
 const rotationStatement = preparedPerDatabase((db: Db) => {
   const rotated = db.$with('rotated').as(
@@ -82,6 +110,7 @@ const rotationStatement = preparedPerDatabase((db: Db) => {
       .update(sessions)
       .set({
         refreshTokenHash: sql`${placeholder('newHash')}`,
+        legacyRefreshToken: false,
         rotationCounter: sql`${sessions.rotationCounter} + 1`,
         lastUsedAt: sql`${placeholder('now')}`,
         ipAddress: sql`coalesce(${placeholder('ip')}, ${sessions.ipAddress})`,
@@ -89,11 +118,13 @@ const rotationStatement = preparedPerDatabase((db: Db) => {
       })
       .where(
         and(
+          sql`${sessions.tenantId} = ${placeholder('tenantId')}`,
           sql`${sessions.refreshTokenHash} = ${placeholder('oldHash')}`,
           isNull(sessions.endedAt),
           sql`${sessions.expiresAt} > ${placeholder('now')}`,
           sql`exists (select 1 from ${users} join ${tenants} on ${tenants.id} = ${users.tenantId}
-            where ${users.id} = ${sessions.userId} and ${users.status} = 'ACTIVE' and ${tenants.status} = 'ACTIVE')`,
+            where ${users.tenantId} = ${sessions.tenantId} and ${users.id} = ${sessions.userId}
+            and ${users.status} = 'ACTIVE' and ${tenants.status} = 'ACTIVE')`,
         ),
       )
       .returning(),
@@ -104,10 +135,11 @@ const rotationStatement = preparedPerDatabase((db: Db) => {
       .select((qb) =>
         qb
           .select({
-            tokenHash: sql`${placeholder('oldHash')}::bytea`.as('token_hash'),
             tenantId: rotated.tenantId,
+            tokenHash: sql`${placeholder('oldHash')}::bytea`.as('token_hash'),
             sessionId: rotated.id,
             spentAt: sql`${placeholder('now')}::timestamptz`.as('spent_at'),
+            successor: sql`${placeholder('successor')}::bytea`.as('successor'),
           })
           .from(rotated),
       )
@@ -117,10 +149,25 @@ const rotationStatement = preparedPerDatabase((db: Db) => {
     .with(rotated, spent)
     .select({ session: fieldsOf(sessions, rotated), user: users, tenant: tenants })
     .from(rotated)
-    .innerJoin(users, eq(users.id, rotated.userId))
+    .innerJoin(users, and(eq(users.tenantId, rotated.tenantId), eq(users.id, rotated.userId)))
     .innerJoin(tenants, eq(tenants.id, rotated.tenantId))
     .prepare('rotateRefreshToken');
 });
+
+/**
+ * The tenant of a session whose current refresh token is one issued before tokens carried their
+ * tenant. Such sessions were open when that change was deployed; their next rotation hands out a
+ * new-format token, so this look-up (the only refresh path that does not know the tenant, and so
+ * fans out) serves each of them once at most.
+ */
+export async function findLegacySessionTenant(db: Executor, hash: Buffer): Promise<string | undefined> {
+  const [row] = await db
+    .select({ tenantId: sessions.tenantId })
+    .from(sessions)
+    .where(and(sql`${sessions.legacyRefreshToken}`, eq(sessions.refreshTokenHash, hash)))
+    .limit(1);
+  return row?.tenantId;
+}
 
 /**
  * Exchanges a refresh token for a new one; undefined when the token is not the current one of an
@@ -128,15 +175,17 @@ const rotationStatement = preparedPerDatabase((db: Db) => {
  */
 export async function rotateRefreshToken(
   db: Db,
-  presented: string,
+  presented: { token: string; tenantId: string; hash: Buffer },
   now: Date,
   origin: RequestOrigin,
 ): Promise<Rotation | undefined> {
-  const next = newRefreshToken();
+  const next = newRefreshToken(presented.tenantId);
   // Placeholders in SQL skip Drizzle's value mapping: the time goes in as the text a column would send.
   const [row] = await rotationStatement(db).execute({
-    oldHash: hashRefreshToken(presented),
+    tenantId: presented.tenantId,
+    oldHash: presented.hash,
     newHash: next.hash,
+    successor: sealSuccessor(presented.token, next.token),
     now: now.toISOString(),
     ...sessionOrigin(origin),
   });
@@ -149,23 +198,37 @@ export async function rotateRefreshToken(
   };
 }
 
+export interface SpentRefreshToken {
+  sessionId: string;
+  tenantId: string;
+  userId: string;
+  spentAt: Date;
+  successor: Buffer | null;
+}
+
 /**
  * The session a refresh token was already exchanged for, if it was: presenting it again is a sign
- * it was stolen, and the caller ends that session.
+ * it was stolen (after the reuse grace), and the caller ends that session.
  */
 export async function findSpentRefreshToken(
   db: Executor,
-  presented: string,
-): Promise<{ sessionId: string; tenantId: string; userId: string } | undefined> {
+  tenantId: string,
+  hash: Buffer,
+): Promise<SpentRefreshToken | undefined> {
   const [spent] = await db
     .select({
       sessionId: spentRefreshTokens.sessionId,
       tenantId: spentRefreshTokens.tenantId,
       userId: sessions.userId,
+      spentAt: spentRefreshTokens.spentAt,
+      successor: spentRefreshTokens.successor,
     })
     .from(spentRefreshTokens)
-    .innerJoin(sessions, eq(sessions.id, spentRefreshTokens.sessionId))
-    .where(eq(spentRefreshTokens.tokenHash, hashRefreshToken(presented)))
+    .innerJoin(
+      sessions,
+      and(eq(sessions.tenantId, spentRefreshTokens.tenantId), eq(sessions.id, spentRefreshTokens.sessionId)),
+    )
+    .where(and(eq(spentRefreshTokens.tenantId, tenantId), eq(spentRefreshTokens.tokenHash, hash)))
     .limit(1);
   return spent;
 }
