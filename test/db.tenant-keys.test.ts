@@ -220,5 +220,6 @@ describe('upgrading a database that has data (PGlite)', () => {
     } finally {
       await client.close();
     }
-  });
+    // PGlite starts a fresh cluster and applies every migration twice: seconds on a busy machine.
+  }, 180_000);
 });
