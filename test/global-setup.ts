@@ -85,11 +85,11 @@ function migrationsHash(): string {
 
 /**
  * Test databases left by killed runs, and templates of older migration sets. Another checkout on
- * the same PostgreSQL may be testing another migration set right now, so outside CI a template is
- * dropped only when no test database was cloned from any template for an hour.
+ * the same PostgreSQL may be testing another migration set right now, so a template is dropped only
+ * when no test database was cloned from any template for an hour.
  */
 async function dropLeftovers(admin: postgres.Sql, keep: string) {
-  const quietFor = process.env.CI ? 0 : 3_600_000;
+  const quietFor = 3_600_000;
   const rows = await admin<{ datname: string }[]>`
     select datname from pg_database
     where (datname like 'identity_test_tpl_%' and datname <> ${keep}
