@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import type { GraphQLResolveInfo } from 'graphql';
 import type { Config } from '../config.js';
 import type { Database, Db } from '../db/client.js';
-import type { Role } from '../db/schema.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import type { AuthRateLimiter } from '../modules/abuse/rate-limits.js';
@@ -11,6 +11,7 @@ import type { ServiceMetrics } from '../modules/metrics/index.js';
 import type { PasswordHasher } from '../modules/passwords/index.js';
 import type { EventBus } from '../modules/realtime/event-bus.js';
 import type { SessionGuard } from '../modules/sessions/session-guard.js';
+import type { Caller } from './caller.js';
 import { ForbiddenError, UnauthenticatedError } from './errors.js';
 import { createLoaders, createPlatformLoaders, type Loaders, type PlatformLoaders } from './loaders.js';
 
@@ -34,29 +35,19 @@ export interface Services {
   metrics: ServiceMetrics;
 }
 
-/** Who is calling, as proven by a verified access token whose session is still active. */
-export interface Caller {
-  userId: string;
-  tenantId: string;
-  role: Role;
-  sessionId: string;
-  tokenId: string;
-  /** An ADMIN of the system tenant: may reach every tenant. */
-  isSystemAdmin: boolean;
-  /** When the access token expires (a WebSocket is closed then). */
-  tokenExpiresAt?: Date;
-}
-
 /** Where a request comes from; recorded on sessions and audit events. */
 export interface RequestOrigin {
   ip: string | null;
   userAgent: string | null;
 }
 
+export type { Caller, UserCaller } from './caller.js';
+
 export interface Context {
   requestId: string;
   services: Services;
-  caller: Caller | null;
+  /** Fixed when the operation starts; nothing inside the operation replaces it. */
+  readonly caller: Caller | null;
   origin: RequestOrigin;
   /** DataLoaders for the caller's tenant (every query they run filters by it). */
   loaders: Loaders;
@@ -72,14 +63,14 @@ export interface Context {
 }
 
 export interface SignedInContext extends Context {
-  caller: Caller;
+  readonly caller: Caller;
 }
 
 /**
  * One request's context. State lives in own fields and behaviour on the prototype, because Apollo
  * hands resolvers a shallow copy (`Object.assign(Object.create(prototype), ctx)`) and a
  * subscription re-authorizing an event assigns a fresh context's fields onto its own: both keep
- * working, and the methods read the caller through `this` (`adoptCaller` sets it on the copy).
+ * working, and the methods read the caller through `this`.
  */
 class RequestContext implements Context {
   loaders: Loaders;
@@ -87,10 +78,12 @@ class RequestContext implements Context {
   requestLogger: Logger | undefined = undefined;
   otherTenantLoaders = new Map<string, Loaders>();
   platform: PlatformLoaders | undefined = undefined;
+  /** See answerAsSignedIn: the contexts of this operation's sign-in answers, by response key. */
+  signedInAnswers: Map<string, Context> | undefined = undefined;
 
   constructor(
     readonly services: Services,
-    public caller: Caller | null,
+    readonly caller: Caller | null,
     readonly origin: RequestOrigin,
     readonly requestId: string,
   ) {
@@ -153,6 +146,7 @@ export async function authenticate(services: Services, token: string): Promise<C
     sessionGuard.checkInMemory(claims.sid, claims.tid, claims.sub) ??
     (await sessionGuard.assertActive(claims.sid, claims.tid, claims.sub));
   return {
+    kind: 'user',
     userId: claims.sub,
     tenantId: claims.tid,
     role: active.role,
@@ -171,14 +165,32 @@ export function bearerToken(header: unknown): string | null {
 }
 
 /**
- * After a sign-in on an anonymous request, the rest of the answer (the payload's user, tenant
- * and sessions) is resolved as the newly signed-in user would see it.
+ * The answer of a sign-in (`login`, `register`, `refresh`) describes the new session: its user,
+ * tenant and sessions are read as that user would read them. Only that field's own answer is:
+ * the operation's caller stays the one it started with, so a sign-in can never lend its rights
+ * to the fields after it (nor change the permission verdicts already remembered for them). Every
+ * field below the sign-in's root field is resolved with a context of its own for the new caller
+ * (`contextAt`, called by the permission layer for every field).
  */
-export function adoptCaller(ctx: Context, caller: Caller): void {
-  if (ctx.caller) return;
-  ctx.caller = caller;
-  if (ctx instanceof RequestContext) ctx.requestLogger = undefined;
-  ctx.loaders = createLoaders(ctx.services.db, ctx.services.cache, caller.tenantId, () =>
-    ctx.services.clock.now(),
+export function answerAsSignedIn(ctx: Context, info: GraphQLResolveInfo, caller: Caller): void {
+  if (!(ctx instanceof RequestContext)) return;
+  ctx.signedInAnswers ??= new Map();
+  ctx.signedInAnswers.set(
+    String(info.path.key),
+    new RequestContext(ctx.services, caller, ctx.origin, ctx.requestId),
   );
+}
+
+/**
+ * The context a field at `info.path` resolves with: the operation's own, or, below a sign-in's
+ * root field, the context of that sign-in's answer.
+ */
+export function contextAt(ctx: Context, info: GraphQLResolveInfo): Context {
+  const answers = (ctx as RequestContext).signedInAnswers;
+  if (answers === undefined) return ctx;
+  let path = info.path;
+  while (path.prev) path = path.prev;
+  // The root field itself (the sign-in) still runs with the operation's context.
+  if (path === info.path) return ctx;
+  return answers.get(String(path.key)) ?? ctx;
 }

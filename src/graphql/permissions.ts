@@ -14,7 +14,7 @@ import { realtimeRules } from '../modules/realtime/realtime.rules.js';
 import { sessionsRules } from '../modules/sessions/sessions.rules.js';
 import { tenantsRules } from '../modules/tenants/tenants.rules.js';
 import { usersRules } from '../modules/users/users.rules.js';
-import type { Context } from './context.js';
+import { type Context, contextAt } from './context.js';
 import { ForbiddenError } from './errors.js';
 import { allow, deny, isAuthenticated, RULE_SHAPES, type ShieldRule, type Verdict } from './rules.js';
 
@@ -100,9 +100,27 @@ export function forgetVerdicts(ctx: object): void {
   verdictsByContext.delete(ctx);
 }
 
+/**
+ * A field behind its rule. The rule and the resolver see the context of the field's place in the
+ * answer (`contextAt`): the operation's own, whose caller never changes, or below a sign-in, that
+ * sign-in's answer's own.
+ */
 function guarded(rule: ShieldRule, resolve: GraphQLFieldResolver<unknown, Context>) {
-  if (rule === allow) return resolve;
-  return (parent: unknown, args: Record<string, unknown>, ctx: Context, info: GraphQLResolveInfo) => {
+  if (rule === allow) {
+    return (
+      parent: unknown,
+      args: Record<string, unknown>,
+      operationCtx: Context,
+      info: GraphQLResolveInfo,
+    ) => resolve(parent, args, contextAt(operationCtx, info), info);
+  }
+  return (
+    parent: unknown,
+    args: Record<string, unknown>,
+    operationCtx: Context,
+    info: GraphQLResolveInfo,
+  ) => {
+    const ctx = contextAt(operationCtx, info);
     const verdict = verdictOf(rule, parent, args, ctx, info);
     if (verdict === true) return resolve(parent, args, ctx, info);
     if (verdict instanceof Promise) {

@@ -1,5 +1,6 @@
 import { Arg, Ctx, FieldResolver, ID, Int, Query, Resolver, Root } from 'type-graphql';
 import type { AuditEventRow } from '../../db/schema.js';
+import { requireRole, requireTenantReach } from '../../graphql/caller.js';
 import type { Context, SignedInContext } from '../../graphql/context.js';
 import { BadUserInputError } from '../../graphql/errors.js';
 import { type Connection, validateFirst } from '../../graphql/pagination.js';
@@ -22,11 +23,15 @@ export class AuditResolver {
     @Arg('tenantId', () => ID, { nullable: true }) tenantId?: string | null,
   ): Promise<Connection<AuditEventRow>> {
     const size = validateFirst(first);
-    // The permission rule already limited tenantId to system ADMINs; an unknown tenant has no events.
+    // The permission rule decided this already; the same rule again, where the data is read.
+    requireRole(ctx.caller, 'ADMIN');
     if (tenantId !== undefined && tenantId !== null && !isUuid(tenantId)) {
       throw BadUserInputError.field('tenantId', 'tenantId must be an id (a UUID).');
     }
-    return listAuditEvents(ctx.services.db, tenantId ?? ctx.caller.tenantId, {
+    const scope = tenantId ?? ctx.caller.tenantId;
+    requireTenantReach(ctx.caller, scope);
+    // An unknown tenant has no events.
+    return listAuditEvents(ctx.services.db, scope, {
       filter: filter ?? {},
       first: size,
       after,

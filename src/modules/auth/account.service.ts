@@ -2,6 +2,7 @@ import { and, eq } from 'drizzle-orm';
 import { isUniqueViolation } from '../../db/errors.js';
 import { type UserRow, users } from '../../db/schema.js';
 import { transaction } from '../../db/transaction.js';
+import { requireRole } from '../../graphql/caller.js';
 import type { Caller, RequestOrigin, Services } from '../../graphql/context.js';
 import { BadUserInputError, ConflictError, NotFoundError } from '../../graphql/errors.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
@@ -16,7 +17,9 @@ import { assertPasswordPolicy } from './auth.service.js';
 
 export type AccountDeps = Pick<Services, 'db' | 'clock' | 'hasher' | 'cache' | 'events'>;
 
+/** The caller's own row; GUESTs change nothing of their account (the same rule as the schema's). */
 async function loadSelf(deps: AccountDeps, caller: Caller): Promise<UserRow> {
+  requireRole(caller, 'USER');
   const user = await findUserById(deps.db, caller.tenantId, caller.userId);
   if (!user) throw new NotFoundError('User');
   return user;

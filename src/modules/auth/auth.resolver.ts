@@ -1,6 +1,7 @@
-import { Arg, Ctx, Int, Mutation, Query, Resolver } from 'type-graphql';
+import type { GraphQLResolveInfo } from 'graphql';
+import { Arg, Ctx, Info, Int, Mutation, Query, Resolver } from 'type-graphql';
 import type { UserRow } from '../../db/schema.js';
-import { adoptCaller, type Context, type SignedInContext } from '../../graphql/context.js';
+import { answerAsSignedIn, type Context, type SignedInContext } from '../../graphql/context.js';
 import { NotFoundError, UnauthenticatedError } from '../../graphql/errors.js';
 import type { UserView } from '../cache/identity-cache.js';
 import { afterSessionsEnded, logout, logoutAll } from '../sessions/session-end.service.js';
@@ -16,18 +17,20 @@ import {
   UpdateMeInput,
 } from './auth.types.js';
 
-function signedIn(ctx: Context, result: AuthResult): AuthResult {
-  // The payload belongs to the new session, whoever a Bearer token sent along names: a client that
-  // signs in to a second account while still sending the first one's token (an auth link adds it
-  // to every request) must get the second account's payload, not FORBIDDEN on its fields.
-  ctx.caller = null;
-  adoptCaller(ctx, {
+/**
+ * A sign-in answers with its tokens and describes the new session as its user sees it, whoever a
+ * Bearer token sent along names (an auth link adds one to every request). It never becomes the
+ * caller of the operation: the fields after it still run as the operation's own caller.
+ */
+function signedIn(ctx: Context, info: GraphQLResolveInfo, result: AuthResult): AuthResult {
+  answerAsSignedIn(ctx, info, {
+    kind: 'user',
     userId: result.user.id,
     tenantId: result.user.tenantId,
     role: result.user.role,
     sessionId: result.session.id,
     tokenId: '',
-    // Only what the payload's own fields need; a real token check decides system access.
+    // Only what the answer's own fields need; a real token check decides system access.
     isSystemAdmin: false,
   });
   return result;
@@ -39,22 +42,28 @@ export class AuthResolver {
   async register(
     @Arg('input', () => RegisterInput) input: RegisterInput,
     @Ctx() ctx: Context,
+    @Info() info: GraphQLResolveInfo,
   ): Promise<AuthResult> {
     await ctx.services.authRateLimiter.consume(ctx.origin.ip);
-    return signedIn(ctx, await register(ctx.services, input, ctx.origin));
+    return signedIn(ctx, info, await register(ctx.services, input, ctx.origin));
   }
 
   @Mutation(() => AuthPayload, { description: 'Public.' })
-  async login(@Arg('input', () => LoginInput) input: LoginInput, @Ctx() ctx: Context): Promise<AuthResult> {
+  async login(
+    @Arg('input', () => LoginInput) input: LoginInput,
+    @Ctx() ctx: Context,
+    @Info() info: GraphQLResolveInfo,
+  ): Promise<AuthResult> {
     // Every attempt counts, aliased or repeated ones in the same operation included.
     await ctx.services.authRateLimiter.consume(ctx.origin.ip);
-    return signedIn(ctx, await login(ctx.services, input, ctx.origin));
+    return signedIn(ctx, info, await login(ctx.services, input, ctx.origin));
   }
 
   @Mutation(() => AuthPayload, { description: 'Public: the refresh token is the credential.' })
   async refresh(
     @Arg('input', () => RefreshInput) input: RefreshInput,
     @Ctx() ctx: Context,
+    @Info() info: GraphQLResolveInfo,
   ): Promise<AuthResult> {
     await ctx.services.authRateLimiter.consume(ctx.origin.ip);
     const outcome = await refresh(ctx.services, input.refreshToken, ctx.origin);
@@ -69,7 +78,7 @@ export class AuthResolver {
       }
       throw new UnauthenticatedError('Invalid refresh token.');
     }
-    return signedIn(ctx, outcome.result);
+    return signedIn(ctx, info, outcome.result);
   }
 
   @Mutation(() => Boolean, { description: 'Ends the current session.' })

@@ -1,4 +1,5 @@
 import { Ctx, Query, Resolver } from 'type-graphql';
+import { requireSystemAdmin } from '../../graphql/caller.js';
 import type { SignedInContext } from '../../graphql/context.js';
 import { CacheStats } from './cache.types.js';
 import { readCacheStats } from './cache-stats.js';
@@ -7,6 +8,7 @@ import { readCacheStats } from './cache-stats.js';
 export class CacheResolver {
   @Query(() => CacheStats, { description: 'System ADMINs only.' })
   cacheStats(@Ctx() ctx: SignedInContext): Promise<CacheStats> {
+    requireSystemAdmin(ctx.caller);
     const { cache, config, logger } = ctx.services;
     return readCacheStats(cache, config.redis.keyPrefix, logger);
   }

@@ -2,6 +2,7 @@ import { and, eq, gt, isNull } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 import { type SessionEndReason, sessions } from '../../db/schema.js';
 import { transaction } from '../../db/transaction.js';
+import { hasRole } from '../../graphql/caller.js';
 import type { Caller, RequestOrigin, Services } from '../../graphql/context.js';
 import { NotFoundError } from '../../graphql/errors.js';
 import { isUuid } from '../../lib/ids.js';
@@ -116,17 +117,21 @@ export async function logoutAll(
 }
 
 /**
- * Ends one session. `scope` says whose sessions the caller may end: their own, any in a tenant
- * (tenant ADMINs), or any at all (system ADMINs). Anything outside it is NOT_FOUND, exactly
- * like an id that does not exist.
+ * Ends one session. Whose sessions the caller may end follows from who they are: their own, any
+ * in their tenant (tenant ADMINs), or any at all (system ADMINs). Anything outside that is
+ * NOT_FOUND, exactly like an id that does not exist.
  */
 export async function revokeSession(
   deps: SessionEndDeps,
   caller: Caller,
   origin: RequestOrigin,
   sessionId: string,
-  scope: { kind: 'own' } | { kind: 'tenant'; tenantId: string } | { kind: 'any' },
 ): Promise<boolean> {
+  const scope = caller.isSystemAdmin
+    ? ({ kind: 'any' } as const)
+    : hasRole(caller, 'ADMIN')
+      ? ({ kind: 'tenant', tenantId: caller.tenantId } as const)
+      : ({ kind: 'own' } as const);
   if (!isUuid(sessionId)) throw new NotFoundError('Session');
   const now = deps.clock.now();
   const owner =

@@ -16,14 +16,7 @@ export class SessionsResolver {
 
   @Mutation(() => Boolean, { description: "Ends one session: one's own, or any in the tenant for ADMINs." })
   revokeSession(@Arg('id', () => ID) id: string, @Ctx() ctx: SignedInContext): Promise<boolean> {
-    const { caller } = ctx;
-    // Whose sessions this caller can reach; anything else answers like a missing id.
-    const scope = caller.isSystemAdmin
-      ? ({ kind: 'any' } as const)
-      : caller.role === 'ADMIN'
-        ? ({ kind: 'tenant', tenantId: caller.tenantId } as const)
-        : ({ kind: 'own' } as const);
-    return revokeSession(ctx.services, caller, ctx.origin, id, scope);
+    return revokeSession(ctx.services, ctx.caller, ctx.origin, id);
   }
 
   @FieldResolver(() => User)

@@ -1,7 +1,8 @@
 import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { TenantRow, UserRow } from '../../db/schema.js';
+import { reachesTenant, requireRole } from '../../graphql/caller.js';
 import type { Context, SignedInContext } from '../../graphql/context.js';
-import { NotFoundError } from '../../graphql/errors.js';
+import { ForbiddenError, NotFoundError } from '../../graphql/errors.js';
 import type { Connection } from '../../graphql/pagination.js';
 import { isUuid } from '../../lib/ids.js';
 import { tenantSettings } from './settings.js';
@@ -16,6 +17,12 @@ import {
 } from './tenant.types.js';
 import type { TenantStatsValue } from './tenant-stats.queries.js';
 import { createTenant, deleteTenant, listAllTenants, updateTenant } from './tenants.service.js';
+
+/** The rule of Tenant.settings and Tenant.stats (administersTenant), checked again where they are read. */
+function requireTenantAdmin(ctx: Context, tenant: TenantRow): void {
+  requireRole(ctx.caller, 'ADMIN');
+  if (!reachesTenant(ctx.caller, tenant.id)) throw new ForbiddenError();
+}
 
 @Resolver(() => Tenant)
 export class TenantsResolver {
@@ -56,7 +63,7 @@ export class TenantsResolver {
     @Arg('after', () => String, { nullable: true }) after?: string | null,
     @Arg('search', () => String, { nullable: true }) search?: string | null,
   ): Promise<Connection<TenantRow>> {
-    return listAllTenants(ctx.services, { first, after, search });
+    return listAllTenants(ctx.services, ctx.caller, { first, after, search });
   }
 
   @Mutation(() => CreateTenantPayload, { description: 'System ADMINs.' })
@@ -84,12 +91,14 @@ export class TenantsResolver {
   }
 
   @FieldResolver(() => TenantSettings, { description: 'Tenant ADMINs and system ADMINs only.' })
-  settings(@Root() tenant: TenantRow): TenantSettings {
+  settings(@Root() tenant: TenantRow, @Ctx() ctx: Context): TenantSettings {
+    requireTenantAdmin(ctx, tenant);
     return tenantSettings(tenant);
   }
 
   @FieldResolver(() => TenantStats, { description: 'Tenant ADMINs and system ADMINs only.' })
   async stats(@Root() tenant: TenantRow, @Ctx() ctx: SignedInContext): Promise<TenantStatsValue> {
+    requireTenantAdmin(ctx, tenant);
     // A system ADMIN's page of tenants shares one batch: three queries for the whole page.
     const loader = ctx.caller.isSystemAdmin
       ? ctx.platformLoaders().tenantStats

@@ -2,6 +2,7 @@ import { eq } from 'drizzle-orm';
 import { isUniqueViolation } from '../../db/errors.js';
 import { sessions, type TenantRow, tenants, type UserRow, users } from '../../db/schema.js';
 import { transaction } from '../../db/transaction.js';
+import { requireRole, requireSystemAdmin } from '../../graphql/caller.js';
 import type { Caller, RequestOrigin, Services } from '../../graphql/context.js';
 import {
   BadUserInputError,
@@ -27,10 +28,13 @@ export type TenantAdminDeps = Pick<Services, 'db' | 'clock' | 'hasher' | 'cache'
 
 const tenantNotFound = () => new NotFoundError('Tenant');
 
+/** System ADMINs: every tenant. */
 export function listAllTenants(
   deps: Pick<Services, 'db'>,
+  caller: Caller,
   args: { first?: number | null; after?: string | null; search?: string | null },
 ): Promise<Connection<TenantRow>> {
+  requireSystemAdmin(caller);
   const first = validateFirst(args.first);
   const search = args.search?.trim() ?? '';
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it rejects
@@ -50,6 +54,7 @@ export async function createTenant(
   input: CreateTenantInput,
   origin: RequestOrigin,
 ): Promise<{ tenant: TenantRow; admin: UserRow }> {
+  requireSystemAdmin(caller);
   const errors: FieldError[] = [];
   const slug = checkSlug(input.slug);
   const name = checkTenantName(input.name);
@@ -139,6 +144,7 @@ export async function updateTenant(
   input: UpdateTenantInput,
   origin: RequestOrigin,
 ): Promise<TenantRow> {
+  requireRole(caller, 'ADMIN');
   if (!isUuid(id) || (!caller.isSystemAdmin && id !== caller.tenantId)) throw tenantNotFound();
   if (input.status !== undefined && !caller.isSystemAdmin) {
     throw new ForbiddenError("Only system ADMINs can change a tenant's status.");
@@ -208,6 +214,7 @@ export async function deleteTenant(
   id: string,
   origin: RequestOrigin,
 ): Promise<boolean> {
+  requireSystemAdmin(caller);
   if (!isUuid(id)) throw tenantNotFound();
   const now = deps.clock.now();
   const ended = await transaction(deps.db, async (tx) => {

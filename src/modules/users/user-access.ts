@@ -39,13 +39,17 @@ export function assertCanManage(caller: Caller, target: Pick<UserRow, 'role'>): 
   }
 }
 
-/** MODERATORs may change only the status of USERs and GUESTs. */
+/**
+ * ADMINs may change anything (within assertCanGrant/assertCanManage); MODERATORs only the status
+ * of USERs and GUESTs; nobody else anything.
+ */
 export function assertModeratorMayUpdate(
   caller: Caller,
   fields: string[],
   target?: Pick<UserRow, 'role'>,
 ): void {
-  if (caller.role !== 'MODERATOR') return;
+  if (caller.role === 'ADMIN') return;
+  if (caller.role !== 'MODERATOR') throw new ForbiddenError();
   const message = 'MODERATORs may change only the status of USERs and GUESTs.';
   if (fields.some((field) => field !== 'status')) throw new ForbiddenError(message);
   if (target && target.role !== 'USER' && target.role !== 'GUEST') throw new ForbiddenError(message);

@@ -1,6 +1,7 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Ctx, FieldResolver, ID, Info, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { SessionRow, TenantRow, UserRow } from '../../db/schema.js';
+import { requireRole } from '../../graphql/caller.js';
 import type { Context, SignedInContext } from '../../graphql/context.js';
 import { NotFoundError } from '../../graphql/errors.js';
 import type { Connection } from '../../graphql/pagination.js';
@@ -28,6 +29,7 @@ export class UsersResolver {
       "Null when no such user exists in the caller's tenant (any tenant for system ADMINs); never reveals other tenants.",
   })
   async user(@Arg('id', () => ID) id: string, @Ctx() ctx: SignedInContext): Promise<UserView | null> {
+    requireRole(ctx.caller, 'MODERATOR');
     if (!isUuid(id)) return null;
     if (!ctx.caller.isSystemAdmin) return ctx.loaders.userById.load(id);
     const tenantId = await findUserTenantId(ctx.services.db, id);
@@ -50,7 +52,7 @@ export class UsersResolver {
       const tenant = isUuid(scope) ? await ctx.loadersFor(scope).tenantById.load(scope) : null;
       if (!tenant) throw new NotFoundError('Tenant');
     }
-    const page = await listTenantUsers(ctx.services, scope, { first, after, filter, orderBy });
+    const page = await listTenantUsers(ctx.services, ctx.caller, scope, { first, after, filter, orderBy });
     // Sessions asked for on the rows: read them for the whole page now, so that no row waits.
     if (info && (selects(info, ['edges', 'node', 'sessions']) || selects(info, ['nodes', 'sessions']))) {
       await ctx.loadersFor(scope).loadActiveSessions(page.nodes.map((user) => user.id));
@@ -114,6 +116,7 @@ export class UsersResolver {
     description: 'Active sessions. The user themself, MODERATORs and ADMINs of the tenant.',
   })
   sessions(@Root() user: UserRow, @Ctx() ctx: Context): SessionRow[] | Promise<SessionRow[]> {
+    if (ctx.caller?.userId !== user.id) requireRole(ctx.caller, 'MODERATOR');
     const loaders = ctx.loadersFor(user.tenantId);
     return loaders.activeSessionsLoaded(user.id) ?? loaders.activeSessionsByUserId.load(user.id);
   }

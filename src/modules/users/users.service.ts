@@ -2,15 +2,10 @@ import { and, eq } from 'drizzle-orm';
 import { isUniqueViolation } from '../../db/errors.js';
 import { type Role, type UserRow, type UserStatus, users } from '../../db/schema.js';
 import { transaction } from '../../db/transaction.js';
+import { requireRole, requireTenantReach } from '../../graphql/caller.js';
 import type { Caller, RequestOrigin, Services } from '../../graphql/context.js';
 import type { OrderDirection } from '../../graphql/enums.js';
-import {
-  BadUserInputError,
-  ConflictError,
-  type FieldError,
-  ForbiddenError,
-  NotFoundError,
-} from '../../graphql/errors.js';
+import { BadUserInputError, ConflictError, type FieldError, NotFoundError } from '../../graphql/errors.js';
 import { type Connection, validateFirst } from '../../graphql/pagination.js';
 import { isUuid } from '../../lib/ids.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
@@ -45,11 +40,15 @@ export interface ListUsersArgs {
   orderBy?: { field: UserOrderField; direction: OrderDirection } | null;
 }
 
+/** MODERATORs and ADMINs list their own tenant's users; system ADMINs any tenant's. */
 export function listTenantUsers(
   deps: Pick<Services, 'db'>,
+  caller: Caller,
   tenantId: string,
   args: ListUsersArgs,
 ): Promise<Connection<UserView>> {
+  requireRole(caller, 'MODERATOR');
+  requireTenantReach(caller, tenantId);
   const first = validateFirst(args.first);
   const search = args.filter?.search?.trim() ?? '';
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it rejects
@@ -78,8 +77,9 @@ export async function createUser(
   input: CreateUserInput,
   origin: RequestOrigin,
 ): Promise<UserRow> {
+  requireRole(caller, 'ADMIN');
   const tenantId = input.tenantId ?? caller.tenantId;
-  if (tenantId !== caller.tenantId && !caller.isSystemAdmin) throw new ForbiddenError();
+  requireTenantReach(caller, tenantId);
   const tenant = isUuid(tenantId) ? await findTenantById(deps.db, tenantId) : undefined;
   if (!tenant) throw new NotFoundError('Tenant');
   const settings = tenantSettings(tenant);
@@ -170,6 +170,7 @@ export async function updateUser(
   input: UpdateUserInput,
   origin: RequestOrigin,
 ): Promise<UserRow> {
+  requireRole(caller, 'MODERATOR');
   const requested = validateUpdate(input);
   assertModeratorMayUpdate(caller, Object.keys(requested));
   if (requested.role) assertCanGrant(caller, requested.role);
@@ -228,6 +229,7 @@ export async function deleteUser(
   id: string,
   origin: RequestOrigin,
 ): Promise<boolean> {
+  requireRole(caller, 'ADMIN');
   const tenantId = await reachableUserTenant(deps, caller, id);
   const now = deps.clock.now();
   const ended = await transaction(deps.db, async (tx) => {
@@ -262,6 +264,7 @@ export async function unlockUser(
   id: string,
   origin: RequestOrigin,
 ): Promise<UserRow> {
+  requireRole(caller, 'MODERATOR');
   const tenantId = await reachableUserTenant(deps, caller, id);
   const now = deps.clock.now();
   const unlocked = await transaction(deps.db, async (tx) => {
