@@ -195,6 +195,7 @@ const schema = z
     JWT_AUDIENCE: z.preprocess(emptyToUndefined, z.string().default('identity-api')),
     ACCESS_TOKEN_TTL_SECONDS: int('ACCESS_TOKEN_TTL_SECONDS', 60, 86_400, 900),
     REFRESH_TOKEN_TTL_SECONDS: int('REFRESH_TOKEN_TTL_SECONDS', 300, 7_776_000, 604_800),
+    REFRESH_REUSE_GRACE_SECONDS: int('REFRESH_REUSE_GRACE_SECONDS', 0, 300, 10),
     BCRYPT_COST: int('BCRYPT_COST', 4, 16, 12),
     PASSWORD_PEPPER: keyMaterial('PASSWORD_PEPPER', 16),
     KEY_ENCRYPTION_KEY: keyMaterial('KEY_ENCRYPTION_KEY', 32),
@@ -277,6 +278,11 @@ export interface Config {
     audience: string;
     accessTokenTtlSeconds: number;
     refreshTokenTtlSeconds: number;
+    /**
+     * A refresh token presented again this soon after its rotation is a second tab or a retry,
+     * not a theft: it is answered with the session's current refresh token. 0: never.
+     */
+    refreshReuseGraceSeconds: number;
     signingKeyJwk: string | undefined;
     keyEncryptionKey: string | undefined;
   };
@@ -369,6 +375,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       audience: env.JWT_AUDIENCE,
       accessTokenTtlSeconds: env.ACCESS_TOKEN_TTL_SECONDS,
       refreshTokenTtlSeconds: env.REFRESH_TOKEN_TTL_SECONDS,
+      refreshReuseGraceSeconds: env.REFRESH_REUSE_GRACE_SECONDS,
       signingKeyJwk: env.SIGNING_KEY_JWK,
       keyEncryptionKey: env.KEY_ENCRYPTION_KEY,
     },

@@ -82,6 +82,8 @@ describe('audit trail', () => {
     server.clock.advance(1_000);
     const REFRESH = 'mutation ($t: String!) { refresh(input: { refreshToken: $t }) { refreshToken } }';
     await ok(REFRESH, { t: signedIn.refreshToken });
+    // Past the reuse grace (REFRESH_REUSE_GRACE_SECONDS, 10 s): this is reuse, not a second tab.
+    server.clock.advance(10_001);
     expect((await call(REFRESH, { t: signedIn.refreshToken })).errors?.[0]?.extensions?.code).toBe(
       'UNAUTHENTICATED',
     );

@@ -55,6 +55,8 @@ describe('audit events', () => {
     await server.gql('mutation ($t: String!) { refresh(input: { refreshToken: $t }) { accessToken } }', {
       t: registered.refreshToken,
     });
+    // Past the reuse grace: the second use is reuse.
+    server.clock.advance(10_001);
     await server.gql('mutation ($t: String!) { refresh(input: { refreshToken: $t }) { accessToken } }', {
       t: registered.refreshToken,
     });

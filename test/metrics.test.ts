@@ -120,6 +120,8 @@ describe('GET /metrics', () => {
       });
     const before = sample(await metrics(), 'identity_refresh_token_reuse_total') ?? Number.NaN;
     expect((await refresh(refreshToken)).errors).toBeUndefined();
+    // Past the reuse grace: the second use is reuse.
+    server.clock.advance(10_001);
     expect((await refresh(refreshToken)).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     expect(sample(await metrics(), 'identity_refresh_token_reuse_total')).toBe(before + 1);
   });

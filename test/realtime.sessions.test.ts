@@ -110,6 +110,8 @@ describe('sessionEnded', () => {
 
     const stolen = await loginUser(server, user);
     expect((await attemptRefresh(server, stolen.refreshToken)).data?.refresh).toBeTruthy();
+    // Past the reuse grace: the second use is reuse.
+    server.clock.advance(10_001);
     expect(errorCode(await attemptRefresh(server, stolen.refreshToken))).toBe('UNAUTHENTICATED');
     expect((await watcher.next()).sessionEnded).toMatchObject({
       sessionId: stolen.sessionId,

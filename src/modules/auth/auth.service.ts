@@ -17,6 +17,7 @@ import { announceAuditEvent } from '../realtime/audit-feed.js';
 import { afterUsersChanged } from '../realtime/changes.js';
 import {
   createSession,
+  currentTokenAfterSpent,
   endSessions,
   findLegacySessionTenant,
   findSpentRefreshToken,
@@ -308,7 +309,18 @@ export async function refresh(
     const { user, tenant, session, refreshToken } = rotation;
     return { result: await issueTokens(deps, user, tenant, session, refreshToken) };
   }
-  // Not the current token of a usable session. A token exchanged before is reuse: its session ends.
+  // Not the current token of a usable session. Exchanged moments ago, it is a second tab or a
+  // retry: it gets the session's current token. Exchanged earlier, it is reuse: its session ends.
+  const graceMs = deps.config.jwt.refreshReuseGraceSeconds * 1000;
+  if (graceMs > 0) {
+    const spent = await findSpentRefreshToken(deps.db, tenantId, token.hash);
+    if (spent && now.getTime() - spent.spentAt.getTime() <= graceMs) {
+      const current = await currentTokenAfterSpent(deps.db, spent, presented, now);
+      if (!current) throw new UnauthenticatedError('Invalid refresh token.');
+      const { user, tenant, session, refreshToken } = current;
+      return { result: await issueTokens(deps, user, tenant, session, refreshToken) };
+    }
+  }
   const reuse = await transaction(deps.db, async (tx) => {
     const spent = await findSpentRefreshToken(tx, tenantId, token.hash);
     if (!spent) return undefined;

@@ -13,7 +13,7 @@ import {
   users,
 } from '../../db/schema.js';
 import type { RequestOrigin } from '../../graphql/context.js';
-import { sealSuccessor } from './refresh-successor.js';
+import { openSuccessor, sealSuccessor } from './refresh-successor.js';
 
 /**
  * A refresh token is its session's tenant id and 256 random bits, `<tenant>.<secret>` (both
@@ -231,6 +231,57 @@ export async function findSpentRefreshToken(
     .where(and(eq(spentRefreshTokens.tenantId, tenantId), eq(spentRefreshTokens.tokenHash, hash)))
     .limit(1);
   return spent;
+}
+
+/** What the reuse grace hands back: the session, who it belongs to, and its current token. */
+export type GraceAnswer = Rotation;
+
+/**
+ * Within the reuse grace: the session's current refresh token, read through the successors sealed
+ * for each spent token (a spent token opens the token that replaced it, which opens the next if
+ * that one was spent too, up to the current one). Undefined when the chain does not lead to the
+ * current token of an active session whose user and tenant are active: then nothing is handed out.
+ */
+export async function currentTokenAfterSpent(
+  db: Executor,
+  spent: SpentRefreshToken,
+  presented: string,
+  now: Date,
+): Promise<GraceAnswer | undefined> {
+  let token = presented;
+  let sealed = spent.successor;
+  // A few steps at most: tokens rotated several times within seconds.
+  for (let step = 0; step < 16 && sealed; step++) {
+    const next = openSuccessor(token, sealed);
+    if (next === undefined) return undefined;
+    token = next;
+    const hash = hashRefreshToken(token);
+    const [row] = await db
+      .select({ session: sessions, user: users, tenant: tenants })
+      .from(sessions)
+      .innerJoin(users, and(eq(users.tenantId, sessions.tenantId), eq(users.id, sessions.userId)))
+      .innerJoin(tenants, eq(tenants.id, sessions.tenantId))
+      .where(
+        and(
+          eq(sessions.tenantId, spent.tenantId),
+          eq(sessions.id, spent.sessionId),
+          eq(sessions.refreshTokenHash, hash),
+          isNull(sessions.endedAt),
+          gt(sessions.expiresAt, now),
+          eq(users.status, 'ACTIVE'),
+          eq(tenants.status, 'ACTIVE'),
+        ),
+      )
+      .limit(1);
+    if (row) return { ...row, refreshToken: token };
+    const [again] = await db
+      .select({ successor: spentRefreshTokens.successor })
+      .from(spentRefreshTokens)
+      .where(and(eq(spentRefreshTokens.tenantId, spent.tenantId), eq(spentRefreshTokens.tokenHash, hash)))
+      .limit(1);
+    sealed = again?.successor ?? null;
+  }
+  return undefined;
 }
 
 export interface EndedSession {
