@@ -161,10 +161,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       });
     const requestLog = new RequestLog();
     const httpServer = options.httpServer ?? createServer();
-    const ws = createWebSocketServer(httpServer, schema, services, {
-      ...limits,
-      introspection: config.introspection,
-    });
+    const ws = createWebSocketServer(
+      httpServer,
+      schema,
+      services,
+      { ...limits, introspection: config.introspection },
+      format,
+    );
     const redisClient = redis;
     metrics.watch({
       pool: () => database.poolStats(),

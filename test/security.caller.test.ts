@@ -364,10 +364,12 @@ describe('security: services re-check the rules the schema enforces', () => {
     ];
     const refused: Record<string, string | undefined> = {};
     for (const [what, attempt] of attempts) {
-      refused[what] = await Promise.resolve().then(attempt).then(
-        () => 'allowed',
-        (error: { extensions?: { code?: string } }) => error.extensions?.code,
-      );
+      refused[what] = await Promise.resolve()
+        .then(attempt)
+        .then(
+          () => 'allowed',
+          (error: { extensions?: { code?: string } }) => error.extensions?.code,
+        );
     }
     expect(refused).toEqual(Object.fromEntries(attempts.map(([what]) => [what, 'FORBIDDEN'])));
     expect(await statusOfUser(server, system, target.id)).toBe('ACTIVE');

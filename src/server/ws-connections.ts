@@ -1,5 +1,6 @@
 import type { WebSocket } from 'ws';
 import type { Caller, Services } from '../graphql/context.js';
+import { ROLE_RANK } from '../graphql/enums.js';
 import { UnauthenticatedError } from '../graphql/errors.js';
 
 /**
@@ -11,6 +12,7 @@ export const CLOSE = {
   unauthorized: { code: 4401, reason: 'Unauthorized' },
   tokenExpired: { code: 4401, reason: 'Token expired' },
   sessionEnded: { code: 4403, reason: 'Session ended' },
+  permissionsChanged: { code: 4401, reason: 'Permissions changed' },
   unavailable: { code: 1013, reason: 'Subscriptions unavailable; try again later' },
 } as const;
 
@@ -34,8 +36,13 @@ export interface ConnectionWatchOptions {
 /**
  * Keeps every open WebSocket honest after it was accepted: closed with 4401 when its access
  * token expires, with 4403 within a second of its session ending on any instance (every
- * instance hears of ended sessions through the cache invalidations), and with 1013 while Redis
- * is unreachable (events could not reach it; the client reconnects once it is back).
+ * instance hears of ended sessions through the cache invalidations), with 4401 "Permissions
+ * changed" when its user is demoted (or loses system rights), and with 1013 while Redis is
+ * unreachable (events could not reach it; the client reconnects once it is back).
+ *
+ * The close is a courtesy to the client, not the protection: every operation on the socket is
+ * authenticated again when it starts (ws.ts), so nothing sent during the grace before a close
+ * runs with rights the caller no longer has.
  */
 export class ConnectionWatch {
   readonly #connections = new Map<WebSocket, Connection>();
@@ -55,6 +62,14 @@ export class ConnectionWatch {
       if (change?.kind === 'keys' && change.entity === 'session') {
         const ended = new Set(change.ids);
         this.#closeWhere((c) => ended.has(c.caller.sessionId), CLOSE.sessionEnded, this.#graceMs);
+      } else if (change?.kind === 'keys' && change.entity === 'user') {
+        const changed = new Set(change.ids);
+        for (const [socket, connection] of this.#connections) {
+          const { caller } = connection;
+          if (!connection.closing && caller.tenantId === change.tenantId && changed.has(caller.userId)) {
+            void this.#recheck(socket, connection, this.#graceMs);
+          }
+        }
       } else if (change?.kind === 'tenant') {
         this.#closeWhere((c) => c.caller.tenantId === change.tenantId, CLOSE.sessionEnded, this.#graceMs);
       }
@@ -75,6 +90,25 @@ export class ConnectionWatch {
     socket.once('close', () => this.#connections.delete(socket));
   }
 
+  /** The caller as the connection's latest operation found them (their role may have changed). */
+  update(socket: WebSocket, caller: Caller): void {
+    const connection = this.#connections.get(socket);
+    if (connection) connection.caller = caller;
+  }
+
+  /** Whether the connection's access token has expired by the service's clock. */
+  tokenExpired(socket: WebSocket): boolean {
+    const expiresAt = this.#connections.get(socket)?.caller.tokenExpiresAt;
+    return expiresAt !== undefined && expiresAt.getTime() <= this.services.clock.now().getTime();
+  }
+
+  /** Closes one connection at once (its session or token no longer passes). */
+  closeNow(socket: WebSocket, close: Close): void {
+    const connection = this.#connections.get(socket);
+    if (connection) connection.closing = true;
+    socket.close(close.code, close.reason);
+  }
+
   close(): void {
     this.#closed = true;
     clearInterval(this.#timer);
@@ -91,6 +125,33 @@ export class ConnectionWatch {
     }
   }
 
+  /**
+   * Reads the connection's session, user and tenant as they are now: closes it when the session
+   * no longer passes (4403) or the user's rights shrank (4401, the client reconnects with a
+   * fresh token and today's role), after `delayMs` so that the events announcing the change
+   * reach the client first.
+   */
+  async #recheck(socket: WebSocket, connection: Connection, delayMs: number): Promise<void> {
+    connection.checkedAt = this.services.clock.now().getTime();
+    const { sessionId, tenantId, userId, role, isSystemAdmin } = connection.caller;
+    let close: Close | undefined;
+    try {
+      const active = await this.services.sessionGuard.assertActive(sessionId, tenantId, userId);
+      const systemAdminNow = active.role === 'ADMIN' && active.tenantIsSystem;
+      if (ROLE_RANK[active.role] < ROLE_RANK[role] || (isSystemAdmin && !systemAdminNow)) {
+        close = CLOSE.permissionsChanged;
+      }
+    } catch (error) {
+      // Only a definite "no": a database hiccup must not disconnect everyone.
+      if (error instanceof UnauthenticatedError) close = CLOSE.sessionEnded;
+    }
+    if (!close || connection.closing || !this.#connections.has(socket)) return;
+    connection.closing = true;
+    const { code, reason } = close;
+    if (delayMs > 0) setTimeout(() => socket.close(code, reason), delayMs).unref();
+    else socket.close(code, reason);
+  }
+
   async #sweep(): Promise<void> {
     if (this.#sweeping || this.#closed) return;
     this.#sweeping = true;
@@ -103,17 +164,7 @@ export class ConnectionWatch {
       );
       for (const [socket, connection] of this.#connections) {
         if (connection.closing || now - connection.checkedAt < this.#recheckMs) continue;
-        connection.checkedAt = now;
-        const { sessionId, tenantId, userId } = connection.caller;
-        try {
-          await this.services.sessionGuard.assertActive(sessionId, tenantId, userId);
-        } catch (error) {
-          // Only a definite "no": a database hiccup must not disconnect everyone.
-          if (error instanceof UnauthenticatedError && !connection.closing) {
-            connection.closing = true;
-            socket.close(CLOSE.sessionEnded.code, CLOSE.sessionEnded.reason);
-          }
-        }
+        await this.#recheck(socket, connection, 0);
       }
     } finally {
       this.#sweeping = false;

@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import type { GraphQLSchema } from 'graphql';
+import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import {
@@ -7,30 +7,40 @@ import {
   bearerToken,
   type Caller,
   createContextInner,
+  type RequestOrigin,
   type Services,
 } from '../graphql/context.js';
-import { formatError, UnauthenticatedError } from '../graphql/errors.js';
+import { UnauthenticatedError } from '../graphql/errors.js';
 import { type OperationLimits, prepareOperation } from '../modules/abuse/query-limits.js';
 import { CLOSE, ConnectionWatch } from './ws-connections.js';
 
 type ConnectionExtra = {
-  caller?: Caller;
-  ip?: string | null;
-  userAgent?: string | null;
+  /** The access token the connection was opened with; every operation is authenticated by it. */
+  token?: string;
+  origin?: RequestOrigin;
 };
+
+/** The one error formatter of the service (HTTP uses the same): coded, masked, logged once. */
+export type ErrorFormatter = (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
 
 /**
  * GraphQL over WebSocket on the same path as HTTP. A connection must present a valid access
  * token in `connectionParams.authorization` ("Bearer …"); without one it is refused (4401)
  * before anything can be subscribed, and while Redis is unreachable every connection is refused
  * or closed with 1013 (see ConnectionWatch and the README's close codes).
+ *
+ * Every operation on an open connection is then authenticated again, exactly as an HTTP request
+ * is: the token still valid, its session still active, the user still active, and the role
+ * read now. The operation runs with that caller, fixed for its life; a connection whose session
+ * or user no longer passes is answered UNAUTHENTICATED and closed.
  */
 export function createWebSocketServer(
   httpServer: Server,
   schema: GraphQLSchema,
   services: Services,
   /** The HTTP endpoint's operation limits, so that the WebSocket is no way around them. */
-  limits?: OperationLimits,
+  limits: OperationLimits,
+  formatError: ErrorFormatter,
 ) {
   const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql', maxPayload: 100 * 1024 });
   const watch = new ConnectionWatch(services);
@@ -41,6 +51,9 @@ export function createWebSocketServer(
     socket.close(close.code, close.reason);
     return false;
   };
+  const format = (errors: readonly GraphQLError[]) =>
+    errors.map((error) => formatError(error.toJSON(), error));
+
   const cleanup = useServer<Record<string, unknown>, ConnectionExtra>(
     {
       schema,
@@ -48,8 +61,9 @@ export function createWebSocketServer(
         if (!services.events.available) return refuse(ctx.extra.socket, CLOSE.unavailable);
         const token = bearerToken(ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization);
         if (!token) return refuse(ctx.extra.socket, CLOSE.unauthorized);
+        let caller: Caller;
         try {
-          ctx.extra.caller = await authenticate(services, token);
+          caller = await authenticate(services, token);
         } catch (error) {
           // A token we cannot accept, or a database we cannot ask right now.
           return refuse(
@@ -57,29 +71,50 @@ export function createWebSocketServer(
             error instanceof UnauthenticatedError ? CLOSE.unauthorized : CLOSE.unavailable,
           );
         }
-        watch.add(ctx.extra.socket, ctx.extra.caller);
+        watch.add(ctx.extra.socket, caller);
         const request = (
           ctx.extra as unknown as {
             request?: { socket?: { remoteAddress?: string }; headers?: Record<string, string> };
           }
         ).request;
-        ctx.extra.ip = request?.socket?.remoteAddress?.replace(/^::ffff:/, '') ?? null;
-        ctx.extra.userAgent = request?.headers?.['user-agent']?.slice(0, 512) ?? null;
+        ctx.extra.token = token;
+        ctx.extra.origin = {
+          ip: request?.socket?.remoteAddress?.replace(/^::ffff:/, '') ?? null,
+          userAgent: request?.headers?.['user-agent']?.slice(0, 512) ?? null,
+        };
         return true;
       },
-      onSubscribe: limits ? (_ctx, _id, payload) => prepareOperation(schema, payload, limits) : undefined,
-      context: (ctx) =>
-        createContextInner(services, ctx.extra.caller ?? null, {
-          ip: ctx.extra.ip ?? null,
-          userAgent: ctx.extra.userAgent ?? null,
-        }),
-      onError: (_ctx, _id, _payload, errors) =>
-        errors.map((error) => {
-          const formatted = formatError(error.toJSON(), error, {
-            maskUnexpected: services.config.isProduction,
-          });
-          return Object.assign(error, { extensions: formatted.extensions, message: formatted.message });
-        }),
+      onSubscribe: async (ctx, _id, payload) => {
+        const { socket, token } = ctx.extra;
+        let caller: Caller;
+        try {
+          if (!token) throw new UnauthenticatedError();
+          caller = await authenticate(services, token);
+        } catch (error) {
+          if (error instanceof UnauthenticatedError) {
+            // The session ended, the user was suspended or the token expired since the
+            // connection opened: this operation is refused, then the connection is closed.
+            const close = watch.tokenExpired(socket) ? CLOSE.tokenExpired : CLOSE.sessionEnded;
+            setImmediate(() => watch.closeNow(socket, close));
+            return [error];
+          }
+          return [new GraphQLError('unavailable', { originalError: error as Error })];
+        }
+        watch.update(socket, caller);
+        const prepared = prepareOperation(schema, payload, limits);
+        if (!('document' in prepared)) return prepared;
+        return {
+          ...prepared,
+          contextValue: createContextInner(
+            services,
+            caller,
+            ctx.extra.origin ?? { ip: null, userAgent: null },
+          ),
+        };
+      },
+      onNext: (_ctx, _id, _payload, _args, result) =>
+        result.errors ? { ...result, errors: format(result.errors) } : undefined,
+      onError: (_ctx, _id, _payload, errors) => format(errors),
     },
     wsServer,
   );
