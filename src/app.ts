@@ -24,6 +24,11 @@ import { AccessTokens, SigningKeyStore } from './modules/keys/index.js';
 import { AppMetrics, metricsHandler, metricsPlugin } from './modules/metrics/index.js';
 import { PasswordHasher } from './modules/passwords/index.js';
 import { connectAuditFeed } from './modules/realtime/audit-feed.js';
+import { createClientRateLimiter } from './modules/service-accounts/client-rate-limit.js';
+import { OAuthMetrics } from './modules/service-accounts/oauth.metrics.js';
+import { oauthRouter } from './modules/service-accounts/oauth.routes.js';
+import { createServiceAccountsRuntime } from './modules/service-accounts/runtime.js';
+import { purgeRevokedTokens } from './modules/service-accounts/service-accounts.queries.js';
 import { cleanUpSessions } from './modules/sessions/session-cleanup.js';
 import { SessionGuard } from './modules/sessions/session-guard.js';
 import { bootstrapSystemTenant } from './modules/tenants/bootstrap.js';
@@ -116,6 +121,15 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       redis,
       logger,
     });
+    const serviceAccounts = createServiceAccountsRuntime({
+      db,
+      clock,
+      logger,
+      cache,
+      tokens,
+      pepper: config.credentialPepper,
+      systemTenantSlug: config.systemTenantSlug,
+    });
     const services: Services = {
       config,
       database,
@@ -130,7 +144,18 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       events,
       authRateLimiter,
       metrics,
+      serviceAccounts,
     };
+    // Tokens issued and credentials used, written once a minute per account (see usage.ts).
+    const stopUsageFlush = startPeriodicJob({
+      name: 'service-account-usage',
+      intervalMs: 60_000,
+      logger,
+      work: async () => {
+        await serviceAccounts.usage.flush();
+        await purgeRevokedTokens(database.db, clock.now());
+      },
+    });
     const stopAuditPurge = startPeriodicJob({
       name: 'audit-retention',
       intervalMs: 60 * 60_000,
@@ -208,6 +233,16 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       'request',
       createExpressApp(services, apollo, redis, requestLog, {
         metrics: metricsHandler(metrics.registry, config.metrics),
+        oauth: (ipOf) =>
+          oauthRouter({
+            services,
+            clientLimiter: createClientRateLimiter({
+              pointsPerMinute: config.rateLimit.clientPerMinute,
+              redis,
+            }),
+            metrics: new OAuthMetrics(metrics.registry),
+            ipOf,
+          }),
         console: config.graphiql
           ? createConsole({ schema, systemTenantSlug: config.systemTenantSlug })
           : undefined,
@@ -237,6 +272,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           clearInterval(keyReload);
           await stopAuditPurge();
           await stopSessionCleanup();
+          await stopUsageFlush();
+          // What this instance counted since the last minute is written before it goes.
+          await serviceAccounts.usage.flush().catch(() => {});
           await apollo.stop();
           await shared?.close();
           if (ownsDatabase) await database.close();

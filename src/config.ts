@@ -191,7 +191,27 @@ const schema = z
     ),
     BOOTSTRAP_ADMIN_EMAIL: optionalString,
     BOOTSTRAP_ADMIN_PASSWORD: optionalString,
-    JWT_ISSUER: z.preprocess(emptyToUndefined, z.string().default('identity-api')),
+    PUBLIC_URL: z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .refine(
+          (v) => {
+            try {
+              const url = new URL(v);
+              return (url.protocol === 'http:' || url.protocol === 'https:') && !url.search && !url.hash;
+            } catch {
+              return false;
+            }
+          },
+          {
+            message:
+              'PUBLIC_URL must be an absolute http(s) URL without query or fragment, e.g. https://id.example.com',
+          },
+        )
+        .optional(),
+    ),
+    JWT_ISSUER: optionalString,
     JWT_AUDIENCE: z.preprocess(emptyToUndefined, z.string().default('identity-api')),
     ACCESS_TOKEN_TTL_SECONDS: int('ACCESS_TOKEN_TTL_SECONDS', 60, 86_400, 900),
     REFRESH_TOKEN_TTL_SECONDS: int('REFRESH_TOKEN_TTL_SECONDS', 300, 7_776_000, 604_800),
@@ -201,6 +221,8 @@ const schema = z
     KEY_ENCRYPTION_KEY: keyMaterial('KEY_ENCRYPTION_KEY', 32),
     SIGNING_KEY_JWK: optionalString,
     RATE_LIMIT_AUTH_PER_MINUTE: int('RATE_LIMIT_AUTH_PER_MINUTE', 1, 100_000, 30),
+    RATE_LIMIT_CLIENT_PER_MINUTE: int('RATE_LIMIT_CLIENT_PER_MINUTE', 1, 10_000_000, 3_000),
+    CREDENTIAL_PEPPER: keyMaterial('CREDENTIAL_PEPPER', 16),
     AUDIT_RETENTION_DAYS: int('AUDIT_RETENTION_DAYS', 1, 36_500, 365),
     TRUST_PROXY: trustProxy,
     LOG_LEVEL: z.preprocess(
@@ -258,6 +280,11 @@ export interface Config {
   env: Env['NODE_ENV'];
   isProduction: boolean;
   http: { port: number; host: string; trustProxy: boolean | number | string };
+  /**
+   * The service's public base URL, without a trailing slash: the default issuer and the base of
+   * the OAuth metadata's URLs. Instances behind one address share it.
+   */
+  publicUrl: string;
   database:
     | {
         kind: 'postgres';
@@ -287,7 +314,14 @@ export interface Config {
     keyEncryptionKey: string | undefined;
   };
   passwords: { bcryptCost: number; pepper: string | undefined };
-  rateLimit: { authPerMinute: number };
+  /**
+   * authPerMinute: sign-in, sign-up, refresh and failed client authentications, per IP.
+   * clientPerMinute: requests of one correctly authenticated OAuth client to the token,
+   * introspection and revocation endpoints.
+   */
+  rateLimit: { authPerMinute: number; clientPerMinute: number };
+  /** Mixed into the hashes of client secrets and API keys (HMAC-SHA-256); unset: plain SHA-256. */
+  credentialPepper: string | undefined;
   auditRetentionDays: number;
   logLevel: Env['LOG_LEVEL'];
   graphiql: boolean;
@@ -337,10 +371,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   }
   const env = parsed.data;
   const isProduction = env.NODE_ENV === 'production';
+  const publicUrl = (env.PUBLIC_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, '');
   return {
     env: env.NODE_ENV,
     isProduction,
     http: { port: env.PORT, host: env.HOST, trustProxy: env.TRUST_PROXY },
+    publicUrl,
     database: env.DATABASE_URL
       ? {
           kind: 'postgres',
@@ -371,7 +407,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     systemTenantSlug: env.SYSTEM_TENANT_SLUG,
     bootstrapAdmin: { email: env.BOOTSTRAP_ADMIN_EMAIL, password: env.BOOTSTRAP_ADMIN_PASSWORD },
     jwt: {
-      issuer: env.JWT_ISSUER,
+      issuer: env.JWT_ISSUER ?? publicUrl,
       audience: env.JWT_AUDIENCE,
       accessTokenTtlSeconds: env.ACCESS_TOKEN_TTL_SECONDS,
       refreshTokenTtlSeconds: env.REFRESH_TOKEN_TTL_SECONDS,
@@ -380,7 +416,11 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       keyEncryptionKey: env.KEY_ENCRYPTION_KEY,
     },
     passwords: { bcryptCost: env.BCRYPT_COST, pepper: env.PASSWORD_PEPPER },
-    rateLimit: { authPerMinute: env.RATE_LIMIT_AUTH_PER_MINUTE },
+    rateLimit: {
+      authPerMinute: env.RATE_LIMIT_AUTH_PER_MINUTE,
+      clientPerMinute: env.RATE_LIMIT_CLIENT_PER_MINUTE,
+    },
+    credentialPepper: env.CREDENTIAL_PEPPER,
     auditRetentionDays: env.AUDIT_RETENTION_DAYS,
     logLevel: env.LOG_LEVEL,
     graphiql: env.GRAPHIQL ?? !isProduction,

@@ -257,6 +257,123 @@ export const signingKeys = pgTable('signing_keys', {
   retiredAt: timestamp('retired_at', { withTimezone: true, mode: 'date' }),
 });
 
+export const serviceAccountStatusEnum = pgEnum('service_account_status', ['ACTIVE', 'DISABLED']);
+export type ServiceAccountStatus = (typeof serviceAccountStatusEnum.enumValues)[number];
+
+/**
+ * Machine callers of one tenant. A deleted account is gone (its secrets and keys with it); the
+ * audit trail keeps its history. Key (tenant_id, id), as every tenant-owned table to come.
+ */
+export const serviceAccounts = pgTable(
+  'service_accounts',
+  {
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    id: uuid('id')
+      .notNull()
+      .$defaultFn(() => uuidv7()),
+    name: text('name').notNull(),
+    description: text('description'),
+    scopes: text('scopes').array().notNull().default(sql`'{}'::text[]`),
+    status: serviceAccountStatusEnum('status').notNull().default('ACTIVE'),
+    ...timestamps,
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true, mode: 'date' }),
+  },
+  (t) => [
+    primaryKey({ name: 'service_accounts_pkey', columns: [t.tenantId, t.id] }),
+    index('service_accounts_tenant_created_at_idx').on(t.tenantId, t.createdAt, t.id),
+    // System ADMINs name an account by its id alone (then act within its tenant).
+    index('service_accounts_id_idx').on(t.id),
+  ],
+);
+
+/**
+ * Client secrets of a service account: HMAC-SHA-256 (server pepper) of the secret, never the
+ * secret. A rotated-out secret keeps working until expires_at (the grace period), then is deleted.
+ */
+export const serviceAccountSecrets = pgTable(
+  'service_account_secrets',
+  {
+    tenantId: uuid('tenant_id').notNull(),
+    id: uuid('id')
+      .notNull()
+      .$defaultFn(() => uuidv7()),
+    serviceAccountId: uuid('service_account_id').notNull(),
+    secretHash: bytea('secret_hash').notNull(),
+    hint: text('hint').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }),
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true, mode: 'date' }),
+  },
+  (t) => [
+    primaryKey({ name: 'service_account_secrets_pkey', columns: [t.tenantId, t.id] }),
+    foreignKey({
+      name: 'service_account_secrets_account_fk',
+      columns: [t.tenantId, t.serviceAccountId],
+      foreignColumns: [serviceAccounts.tenantId, serviceAccounts.id],
+    }).onDelete('cascade'),
+    index('service_account_secrets_account_idx').on(t.tenantId, t.serviceAccountId),
+  ],
+);
+
+/**
+ * API keys (`idk_…`, carrying their tenant id so a lookup stays in one tenant): the hash is the
+ * lookup key; `prefix` (the first 8 characters) is what lists show.
+ */
+export const apiKeys = pgTable(
+  'api_keys',
+  {
+    tenantId: uuid('tenant_id').notNull(),
+    id: uuid('id')
+      .notNull()
+      .$defaultFn(() => uuidv7()),
+    serviceAccountId: uuid('service_account_id').notNull(),
+    name: text('name').notNull(),
+    prefix: text('prefix').notNull(),
+    keyHash: bytea('key_hash').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }),
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true, mode: 'date' }),
+    revokedAt: timestamp('revoked_at', { withTimezone: true, mode: 'date' }),
+  },
+  (t) => [
+    primaryKey({ name: 'api_keys_pkey', columns: [t.tenantId, t.id] }),
+    foreignKey({
+      name: 'api_keys_account_fk',
+      columns: [t.tenantId, t.serviceAccountId],
+      foreignColumns: [serviceAccounts.tenantId, serviceAccounts.id],
+    }).onDelete('cascade'),
+    uniqueIndex('api_keys_tenant_key_hash_key').on(t.tenantId, t.keyHash),
+    index('api_keys_account_idx').on(t.tenantId, t.serviceAccountId, t.createdAt),
+    index('api_keys_id_idx').on(t.id),
+  ],
+);
+
+/** Access tokens a service revoked before their expiry (RFC 7009); rows go once the token would have expired. */
+export const revokedServiceTokens = pgTable(
+  'revoked_service_tokens',
+  {
+    tenantId: uuid('tenant_id').notNull(),
+    jti: uuid('jti').notNull(),
+    serviceAccountId: uuid('service_account_id').notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
+  },
+  (t) => [
+    primaryKey({ name: 'revoked_service_tokens_pkey', columns: [t.tenantId, t.jti] }),
+    foreignKey({
+      name: 'revoked_service_tokens_account_fk',
+      columns: [t.tenantId, t.serviceAccountId],
+      foreignColumns: [serviceAccounts.tenantId, serviceAccounts.id],
+    }).onDelete('cascade'),
+    index('revoked_service_tokens_account_idx').on(t.tenantId, t.serviceAccountId, t.expiresAt),
+  ],
+);
+
+export type ServiceAccountRow = typeof serviceAccounts.$inferSelect;
+export type ServiceAccountSecretRow = typeof serviceAccountSecrets.$inferSelect;
+export type ApiKeyRow = typeof apiKeys.$inferSelect;
+
 export type TenantRow = typeof tenants.$inferSelect;
 export type UserRow = typeof users.$inferSelect;
 export type SessionRow = typeof sessions.$inferSelect;

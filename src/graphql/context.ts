@@ -10,6 +10,7 @@ import type { AccessTokens, SigningKeyStore } from '../modules/keys/index.js';
 import type { ServiceMetrics } from '../modules/metrics/index.js';
 import type { PasswordHasher } from '../modules/passwords/index.js';
 import type { EventBus } from '../modules/realtime/event-bus.js';
+import type { ServiceAccountsRuntime } from '../modules/service-accounts/runtime.js';
 import type { SessionGuard } from '../modules/sessions/session-guard.js';
 import type { Caller } from './caller.js';
 import { ForbiddenError, UnauthenticatedError } from './errors.js';
@@ -33,6 +34,8 @@ export interface Services {
   authRateLimiter: AuthRateLimiter;
   /** Counters the services feed (sign-ins, refresh-token reuse); see modules/metrics. */
   metrics: ServiceMetrics;
+  /** Service accounts' credential checks, caches and usage counts. */
+  serviceAccounts: ServiceAccountsRuntime;
 }
 
 /** Where a request comes from; recorded on sessions and audit events. */

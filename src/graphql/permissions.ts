@@ -11,6 +11,7 @@ import { auditRules } from '../modules/audit/audit.rules.js';
 import { authRules } from '../modules/auth/auth.rules.js';
 import { cacheRules } from '../modules/cache/cache.rules.js';
 import { realtimeRules } from '../modules/realtime/realtime.rules.js';
+import { serviceAccountsRules } from '../modules/service-accounts/service-accounts.rules.js';
 import { sessionsRules } from '../modules/sessions/sessions.rules.js';
 import { tenantsRules } from '../modules/tenants/tenants.rules.js';
 import { usersRules } from '../modules/users/users.rules.js';
@@ -55,6 +56,7 @@ export const ruleMap = mergeRules(
   auditRules,
   cacheRules,
   realtimeRules,
+  serviceAccountsRules,
 );
 
 /**

@@ -5,6 +5,10 @@ import { AuditResolver } from '../modules/audit/audit.resolver.js';
 import { AuthResolver } from '../modules/auth/auth.resolver.js';
 import { CacheResolver } from '../modules/cache/cache.resolver.js';
 import { RealtimeResolver } from '../modules/realtime/realtime.resolver.js';
+import {
+  ApiKeysResolver,
+  ServiceAccountsResolver,
+} from '../modules/service-accounts/service-accounts.resolver.js';
 import { SessionsResolver } from '../modules/sessions/sessions.resolver.js';
 import { TenantsResolver } from '../modules/tenants/tenants.resolver.js';
 import { UsersResolver } from '../modules/users/users.resolver.js';
@@ -18,6 +22,8 @@ export const resolvers = [
   AuditResolver,
   CacheResolver,
   RealtimeResolver,
+  ServiceAccountsResolver,
+  ApiKeysResolver,
 ] as const;
 
 /**

@@ -72,6 +72,8 @@ export interface ExtraRoutes {
   metrics?: RequestHandler;
   /** The GraphiQL console: GET /graphql for browsers and its files below /graphql/console/. */
   console?: GraphQLConsole;
+  /** OAuth metadata, token, introspection and revocation (src/modules/service-accounts). */
+  oauth?: (ipOf: (req: Request) => string | null) => RequestHandler;
 }
 
 export function createExpressApp(
@@ -201,6 +203,7 @@ export function createExpressApp(
   app.get('/.well-known/jwks.json', jwksHandler(services.keys));
 
   if (routes.metrics) app.get('/metrics', routes.metrics);
+  if (routes.oauth) app.use(routes.oauth(ipOf));
   // Errors before GraphQL runs (an oversized or malformed body) still answer in the contract's shape.
   app.use(
     (error: Error & { status?: number; type?: string }, _req: Request, res: Response, next: NextFunction) => {

@@ -76,7 +76,8 @@ export async function startTestServer(
     if (ownsDatabase) await testDatabase.drop();
     throw error;
   }
-  const url = await app.listen(0, '127.0.0.1');
+  // Port 0 unless the test chose one (e.g. to name it in PUBLIC_URL, the tokens' issuer).
+  const url = await app.listen(config.http.port, '127.0.0.1');
   return {
     url,
     app,

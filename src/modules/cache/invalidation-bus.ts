@@ -10,7 +10,7 @@ export type Invalidation =
   /** Everything remembered about one tenant (it was deleted). */
   | { kind: 'tenant'; tenantId: string };
 
-export type CachedEntity = 'user' | 'tenant' | 'session';
+export type CachedEntity = 'user' | 'tenant' | 'session' | 'serviceAccount' | 'apiKey';
 
 /**
  * Carries invalidations between the instances of one deployment. `publish` applies a change here
@@ -239,7 +239,7 @@ export class RedisInvalidationBus extends BaseBus implements InvalidationBus {
 }
 
 const isString = (value: unknown): value is string => typeof value === 'string' && value.length > 0;
-const ENTITIES = new Set<unknown>(['user', 'tenant', 'session']);
+const ENTITIES = new Set<unknown>(['user', 'tenant', 'session', 'serviceAccount', 'apiKey']);
 
 function parseMessage(text: string): Message | undefined {
   let value: { from?: unknown; id?: unknown; changes?: unknown };

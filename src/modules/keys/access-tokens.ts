@@ -22,6 +22,36 @@ export interface AccessTokenClaims {
   exp: number;
 }
 
+/**
+ * A service account's access token (client credentials, RFC 9068): no session and no role, but
+ * the client, its scopes, and the client secret it was issued against (`csi`), so that rotating
+ * that secret out ends the token too.
+ */
+export interface ServiceTokenClaims {
+  sub: string;
+  tid: string;
+  client_id: string;
+  scope: string;
+  csi: string;
+  jti: string;
+  iat: number;
+  exp: number;
+}
+
+export type AnyTokenClaims = AccessTokenClaims | ServiceTokenClaims;
+
+export function isServiceToken(claims: Readonly<AnyTokenClaims>): claims is Readonly<ServiceTokenClaims> {
+  return 'client_id' in claims;
+}
+
+export interface ServiceTokenInput {
+  sub: string;
+  tid: string;
+  clientId: string;
+  scope: string;
+  secretId: string;
+}
+
 export interface AccessTokenInput {
   sub: string;
   tid: string;
@@ -38,11 +68,12 @@ export interface AccessTokensOptions {
 }
 
 const STRING_CLAIMS = ['sub', 'tid', 'role', 'sid', 'jti'] as const;
+const SERVICE_STRING_CLAIMS = ['sub', 'tid', 'client_id', 'csi', 'jti'] as const;
 
 export class AccessTokens {
   readonly #keys: SigningKeyStore;
   readonly #options: AccessTokensOptions;
-  readonly #verified: LruCache<string, { claims: Readonly<AccessTokenClaims>; kid: string }>;
+  readonly #verified: LruCache<string, { claims: Readonly<AnyTokenClaims>; kid: string }>;
 
   constructor(keys: SigningKeyStore, options: AccessTokensOptions) {
     this.#keys = keys;
@@ -70,11 +101,58 @@ export class AccessTokens {
     return { token, expiresAt: new Date(exp * 1000), jti };
   }
 
+  /** Signs a service account's access token (client credentials). */
+  async signService(
+    claims: ServiceTokenInput,
+    ttlSeconds: number,
+  ): Promise<{ token: string; expiresAt: Date; jti: string }> {
+    const { kid, alg, privateKey } = this.#keys.active();
+    const iat = Math.floor(this.#options.clock.now().getTime() / 1000);
+    const exp = iat + ttlSeconds;
+    const jti = randomUUID();
+    const token = await new SignJWT({
+      tid: claims.tid,
+      client_id: claims.clientId,
+      scope: claims.scope,
+      csi: claims.secretId,
+    })
+      .setProtectedHeader({ alg, kid, typ: ACCESS_TOKEN_TYPE })
+      .setIssuer(this.#options.issuer)
+      .setAudience(this.#options.audience)
+      .setSubject(claims.sub)
+      .setJti(jti)
+      .setIssuedAt(iat)
+      .setExpirationTime(exp)
+      .sign(privateKey);
+    return { token, expiresAt: new Date(exp * 1000), jti };
+  }
+
+  get issuer(): string {
+    return this.#options.issuer;
+  }
+
+  get audience(): string {
+    return this.#options.audience;
+  }
+
+  /** A user's token this process verified before (see `rememberedAny`). */
+  remembered(token: string): Readonly<AccessTokenClaims> | undefined {
+    const claims = this.rememberedAny(token);
+    return claims && !isServiceToken(claims) ? (claims as Readonly<AccessTokenClaims>) : undefined;
+  }
+
+  /** A user's token: its claims, or UnauthenticatedError (a service's token is refused here). */
+  async verify(token: string): Promise<Readonly<AccessTokenClaims>> {
+    const claims = await this.verifyAny(token);
+    if (isServiceToken(claims)) throw new UnauthenticatedError();
+    return claims as Readonly<AccessTokenClaims>;
+  }
+
   /**
    * The claims of a token this process verified before and that is still valid, without waiting
-   * on anything; undefined otherwise (then `verify` checks it).
+   * on anything; undefined otherwise (then `verifyAny` checks it).
    */
-  remembered(token: string): Readonly<AccessTokenClaims> | undefined {
+  rememberedAny(token: string): Readonly<AnyTokenClaims> | undefined {
     if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) return undefined;
     const cacheKey = cacheKeyOf(token);
     const cached = this.#verified.get(cacheKey);
@@ -86,12 +164,12 @@ export class AccessTokens {
     return undefined;
   }
 
-  /** Resolves the token's claims, or throws UnauthenticatedError whatever went wrong. */
-  async verify(token: string): Promise<Readonly<AccessTokenClaims>> {
+  /** Resolves a user's or a service's token claims, or throws UnauthenticatedError whatever went wrong. */
+  async verifyAny(token: string): Promise<Readonly<AnyTokenClaims>> {
     if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) {
       throw new UnauthenticatedError();
     }
-    const remembered = this.remembered(token);
+    const remembered = this.rememberedAny(token);
     if (remembered) return remembered;
     const now = this.#options.clock.now();
     const cacheKey = cacheKeyOf(token);
@@ -129,7 +207,7 @@ export class AccessTokens {
         audience: this.#options.audience,
         clockTolerance: CLOCK_TOLERANCE_SECONDS,
         currentDate: now,
-        requiredClaims: ['iat', 'exp', ...STRING_CLAIMS],
+        requiredClaims: ['iat', 'exp', 'sub', 'tid', 'jti'],
       },
     );
     return { payload, kid: protectedHeader.kid ?? '' };
@@ -141,7 +219,8 @@ function cacheKeyOf(token: string): string {
   return hash('sha256', token, 'base64url');
 }
 
-function toClaims(payload: JWTPayload): AccessTokenClaims | undefined {
+function toClaims(payload: JWTPayload): AnyTokenClaims | undefined {
+  if (payload.client_id !== undefined) return toServiceClaims(payload);
   for (const name of STRING_CLAIMS) {
     const value = payload[name];
     if (typeof value !== 'string' || value.length === 0) return undefined;
@@ -153,6 +232,28 @@ function toClaims(payload: JWTPayload): AccessTokenClaims | undefined {
     tid: payload.tid as string,
     role: payload.role as string,
     sid: payload.sid as string,
+    jti: payload.jti as string,
+    iat: iat as number,
+    exp: exp as number,
+  };
+}
+
+function toServiceClaims(payload: JWTPayload): ServiceTokenClaims | undefined {
+  for (const name of SERVICE_STRING_CLAIMS) {
+    const value = payload[name];
+    if (typeof value !== 'string' || value.length === 0) return undefined;
+  }
+  // A service's token never carries a session or a role: one that does is not ours.
+  if (payload.sid !== undefined || payload.role !== undefined || typeof payload.scope !== 'string')
+    return undefined;
+  const { iat, exp } = payload;
+  if (!Number.isFinite(iat) || !Number.isFinite(exp)) return undefined;
+  return {
+    sub: payload.sub as string,
+    tid: payload.tid as string,
+    client_id: payload.client_id as string,
+    scope: payload.scope,
+    csi: payload.csi as string,
     jti: payload.jti as string,
     iat: iat as number,
     exp: exp as number,

@@ -4,7 +4,11 @@ export {
   type AccessTokenInput,
   AccessTokens,
   type AccessTokensOptions,
+  type AnyTokenClaims,
   CLOCK_TOLERANCE_SECONDS,
+  isServiceToken,
+  type ServiceTokenClaims,
+  type ServiceTokenInput,
 } from './access-tokens.js';
 export { JWKS_CACHE_CONTROL, jwksHandler } from './jwks.route.js';
 export { KeyEncrypter, SigningKeyError } from './key-encryption.js';

@@ -8,7 +8,12 @@ import { NotFoundError } from '../../graphql/errors.js';
 import { isUuid } from '../../lib/ids.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
 import { type SessionEndedPayload, topics } from '../realtime/topics.js';
-import { type EndedSession, endSessions } from './sessions.service.js';
+import {
+  type EndedSession,
+  endSessions,
+  findLegacySessionTenant,
+  parseRefreshToken,
+} from './sessions.service.js';
 
 export type SessionEndDeps = Pick<Services, 'db' | 'clock' | 'cache' | 'events'>;
 
@@ -147,4 +152,48 @@ export async function revokeSession(
   }));
   if (ended.length === 0) throw new NotFoundError('Session');
   return true;
+}
+
+/**
+ * Ends the session a refresh token belongs to (OAuth token revocation, RFC 7009: holding the
+ * token is the proof). Unknown, spent or already ended tokens change nothing; the answer is the
+ * same either way, so it tells nothing about the token.
+ */
+export async function endSessionByRefreshToken(
+  deps: SessionEndDeps,
+  refreshToken: string,
+  origin: RequestOrigin,
+): Promise<boolean> {
+  const presented = refreshToken.length <= 200 ? parseRefreshToken(refreshToken) : undefined;
+  if (!presented) return false;
+  // The tenant is in the token; a token of the older shape names its tenant through its session.
+  const tenantId =
+    presented.kind === 'current'
+      ? presented.tenantId
+      : await findLegacySessionTenant(deps.db, presented.hash);
+  if (!tenantId) return false;
+  const now = deps.clock.now();
+  const ended = await transaction(deps.db, async (tx) => {
+    const rows = await endSessions(
+      tx,
+      and(eq(sessions.tenantId, tenantId), eq(sessions.refreshTokenHash, presented.hash)),
+      'LOGOUT',
+      now,
+    );
+    const session = rows[0];
+    if (session) {
+      await recordAuditEvent(tx, origin, {
+        tenantId: session.tenantId,
+        actorId: session.userId,
+        action: 'auth.logout',
+        targetType: 'session',
+        targetId: session.id,
+        metadata: { via: 'oauth_revocation' },
+        at: now,
+      });
+    }
+    return rows;
+  });
+  await afterSessionsEnded(deps, ended, 'LOGOUT');
+  return ended.length > 0;
 }

@@ -1,0 +1,81 @@
+import type { Services } from '../../graphql/context.js';
+import { UnauthenticatedError } from '../../graphql/errors.js';
+import { isServiceToken } from '../keys/index.js';
+import { looksLikeApiKey } from './credentials.js';
+import type { ServicePrincipal } from './service-principal.js';
+
+export type IntrospectionAnswer = { active: false } | ({ active: true } & Record<string, unknown>);
+
+const INACTIVE: IntrospectionAnswer = Object.freeze({ active: false });
+
+/** Refusals of the token itself are "inactive"; anything else (PostgreSQL down) is an error. */
+function inactiveIfRefused(error: unknown): undefined {
+  if (error instanceof UnauthenticatedError) return undefined;
+  throw error;
+}
+
+/**
+ * RFC 7662: what the API would do with this token right now, decided by the very checks a
+ * request makes (signature, expiry, the session, user, tenant and account as they are now).
+ * Tokens of tenants the introspecting client may not see are as inactive as unknown ones.
+ */
+export async function introspect(
+  services: Services,
+  token: string,
+  caller: { tenantId: string; reachesAllTenants: boolean },
+): Promise<IntrospectionAnswer> {
+  if (token.length === 0 || token.length > 8192) return INACTIVE;
+  const visible = (tenantId: string) => caller.reachesAllTenants || tenantId === caller.tenantId;
+  const { issuer, audience } = services.tokens;
+  const auth = services.serviceAccounts.auth;
+
+  if (looksLikeApiKey(token)) {
+    const principal = await auth.fromApiKey(token, { recordUse: false }).catch(inactiveIfRefused);
+    if (!principal || !visible(principal.tenantId)) return INACTIVE;
+    return serviceAnswer(principal, issuer, audience);
+  }
+  // Refresh tokens and anything else opaque are not introspected: inactive.
+  if (token.split('.').length !== 3) return INACTIVE;
+  const claims = await services.tokens.verifyAny(token).catch(inactiveIfRefused);
+  if (!claims || !visible(claims.tid)) return INACTIVE;
+  if (isServiceToken(claims)) {
+    const principal = await auth.fromAccessToken(claims, { recordUse: false }).catch(inactiveIfRefused);
+    return principal ? serviceAnswer(principal, issuer, audience) : INACTIVE;
+  }
+  const active = await services.sessionGuard
+    .assertActive(claims.sid, claims.tid, claims.sub)
+    .catch(inactiveIfRefused);
+  if (!active) return INACTIVE;
+  return {
+    active: true,
+    token_type: 'Bearer',
+    sub: claims.sub,
+    tid: claims.tid,
+    sid: claims.sid,
+    // The role the API would act with now, which may differ from the one the token was issued with.
+    role: active.role,
+    jti: claims.jti,
+    exp: claims.exp,
+    iat: claims.iat,
+    iss: issuer,
+    aud: audience,
+  };
+}
+
+function serviceAnswer(principal: ServicePrincipal, issuer: string, audience: string): IntrospectionAnswer {
+  const { credential } = principal;
+  const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
+  return {
+    active: true,
+    token_type: 'Bearer',
+    sub: principal.serviceAccountId,
+    tid: principal.tenantId,
+    client_id: principal.clientId,
+    scope: principal.scopes.join(' '),
+    ...(credential.type === 'token' ? { jti: credential.jti } : {}),
+    ...(credential.expiresAt ? { exp: seconds(credential.expiresAt) } : {}),
+    iat: seconds(credential.issuedAt),
+    iss: issuer,
+    aud: audience,
+  };
+}

@@ -1,0 +1,353 @@
+import type { ApiKeyRow, ServiceAccountRow } from '../../db/schema.js';
+import { transaction } from '../../db/transaction.js';
+import { type Caller, requireRole } from '../../graphql/caller.js';
+import type { RequestOrigin, Services } from '../../graphql/context.js';
+import { ForbiddenError, NotFoundError } from '../../graphql/errors.js';
+import { type Connection, validateFirst } from '../../graphql/pagination.js';
+import { isUuid } from '../../lib/ids.js';
+import { recordAuditEvent } from '../audit/audit.service.js';
+import { findTenantById } from '../tenants/tenants.queries.js';
+import type { CredentialCache } from './credential-cache.js';
+import {
+  API_KEY_SHOWN_LENGTH,
+  type CredentialHasher,
+  clientIdOf,
+  newApiKey,
+  newClientSecret,
+  secretHint,
+} from './credentials.js';
+import {
+  apiKeyHashesOf,
+  deleteServiceAccountRow,
+  findApiKey,
+  findApiKeyTenantId,
+  findServiceAccount,
+  findServiceAccountTenantId,
+  insertApiKey,
+  insertSecret,
+  insertServiceAccount,
+  listServiceAccounts,
+  lockServiceAccount,
+  markApiKeyRevoked,
+  retireSecrets,
+  updateServiceAccountRow,
+} from './service-accounts.queries.js';
+import {
+  validateApiKey,
+  validateCreate,
+  validateGraceSeconds,
+  validateUpdate,
+} from './service-accounts.validation.js';
+
+/**
+ * Managing service accounts: the rules, no SQL. Every change and its audit event share one
+ * transaction; the credential caches of every instance are invalidated after the commit and
+ * before the answer, so a disabled account or a revoked key is refused at its very next request.
+ */
+
+export type ServiceAccountDeps = Pick<Services, 'db' | 'clock'> & {
+  credentials: CredentialCache;
+  credentialHasher: CredentialHasher;
+};
+
+/** Who is acting, as these rules need it. */
+export interface Actor {
+  id: string;
+  tenantId: string;
+  /** A system ADMIN: reaches every tenant. */
+  reachesAllTenants: boolean;
+  type: 'USER' | 'SERVICE';
+}
+
+export interface IssuedCredentials {
+  account: ServiceAccountRow;
+  clientId: string;
+  clientSecret: string;
+}
+
+/**
+ * Service accounts are managed by ADMINs (system ADMINs: of any tenant). The shield rules decide
+ * that for every field; each function here checks it again against the caller it is handed.
+ */
+export function adminActor(caller: Caller | null | undefined): Actor {
+  const admin = requireRole(caller, 'ADMIN');
+  return { id: admin.userId, tenantId: admin.tenantId, reachesAllTenants: admin.isSystemAdmin, type: 'USER' };
+}
+
+const accountNotFound = () => new NotFoundError('Service account');
+const apiKeyNotFound = () => new NotFoundError('API key');
+
+function auditMetadata(actor: Actor, metadata: Record<string, unknown>): Record<string, unknown> {
+  return actor.type === 'SERVICE' ? { ...metadata, actorType: 'SERVICE' } : metadata;
+}
+
+/** The tenant an account named by id is in, as far as the actor may see: else NOT_FOUND. */
+async function tenantOfAccount(deps: ServiceAccountDeps, actor: Actor, id: string): Promise<string> {
+  if (!isUuid(id)) throw accountNotFound();
+  if (!actor.reachesAllTenants) return actor.tenantId;
+  const tenantId = await findServiceAccountTenantId(deps.db, id);
+  if (!tenantId) throw accountNotFound();
+  return tenantId;
+}
+
+export async function findReachableServiceAccount(
+  deps: ServiceAccountDeps,
+  caller: Caller,
+  id: string,
+): Promise<ServiceAccountRow | null> {
+  const actor = adminActor(caller);
+  if (!isUuid(id)) return null;
+  const tenantId = actor.reachesAllTenants ? await findServiceAccountTenantId(deps.db, id) : actor.tenantId;
+  return (tenantId && (await findServiceAccount(deps.db, tenantId, id))) || null;
+}
+
+export async function listTenantServiceAccounts(
+  deps: ServiceAccountDeps,
+  caller: Caller,
+  args: { first?: number | null; after?: string | null; tenantId?: string | null },
+): Promise<Connection<ServiceAccountRow>> {
+  const actor = adminActor(caller);
+  const first = validateFirst(args.first);
+  const tenantId = args.tenantId ?? actor.tenantId;
+  if (tenantId !== actor.tenantId) {
+    if (!actor.reachesAllTenants) throw new ForbiddenError('Only system ADMINs may act on another tenant.');
+    if (!isUuid(tenantId) || !(await findTenantById(deps.db, tenantId))) throw new NotFoundError('Tenant');
+  }
+  return listServiceAccounts(deps.db, { tenantId, first, after: args.after ?? null });
+}
+
+export async function createServiceAccount(
+  deps: ServiceAccountDeps,
+  caller: Caller,
+  input: { name: string; description?: string | null; scopes: string[]; tenantId?: string | null },
+  origin: RequestOrigin,
+): Promise<IssuedCredentials> {
+  const actor = adminActor(caller);
+  const fields = validateCreate(input);
+  const tenantId = input.tenantId ?? actor.tenantId;
+  if (tenantId !== actor.tenantId && !actor.reachesAllTenants) {
+    throw new ForbiddenError('Only system ADMINs may act on another tenant.');
+  }
+  if (!isUuid(tenantId) || !(await findTenantById(deps.db, tenantId))) throw new NotFoundError('Tenant');
+  const clientSecret = newClientSecret();
+  const now = deps.clock.now();
+  const account = await transaction(deps.db, async (tx) => {
+    const row = await insertServiceAccount(tx, { tenantId, ...fields, at: now });
+    const secret = await insertSecret(tx, {
+      tenantId,
+      serviceAccountId: row.id,
+      secretHash: deps.credentialHasher.hash(clientSecret),
+      hint: secretHint(clientSecret),
+      at: now,
+    });
+    await recordAuditEvent(tx, origin, {
+      tenantId,
+      actorId: actor.id,
+      action: 'service_account.created',
+      targetType: 'service_account',
+      targetId: row.id,
+      metadata: auditMetadata(actor, { name: row.name, scopes: row.scopes, secretId: secret.id }),
+      at: now,
+    });
+    return row;
+  });
+  return { account, clientId: clientIdOf(tenantId, account.id), clientSecret };
+}
+
+export async function updateServiceAccount(
+  deps: ServiceAccountDeps,
+  caller: Caller,
+  id: string,
+  input: Parameters<typeof validateUpdate>[0],
+  origin: RequestOrigin,
+): Promise<ServiceAccountRow> {
+  const actor = adminActor(caller);
+  const requested = validateUpdate(input);
+  const tenantId = await tenantOfAccount(deps, actor, id);
+  const now = deps.clock.now();
+  const outcome = await transaction(deps.db, async (tx) => {
+    const current = await lockServiceAccount(tx, tenantId, id);
+    if (!current) throw accountNotFound();
+    const fields = Object.keys(requested).filter((field) => {
+      const before = current[field as keyof typeof requested];
+      const after = requested[field as keyof typeof requested];
+      return JSON.stringify(before) !== JSON.stringify(after);
+    });
+    if (fields.length === 0) return { account: current, fields };
+    const account = await updateServiceAccountRow(tx, tenantId, id, requested, now);
+    if (!account) throw accountNotFound();
+    await recordAuditEvent(tx, origin, {
+      tenantId,
+      actorId: actor.id,
+      action: 'service_account.updated',
+      targetType: 'service_account',
+      targetId: id,
+      metadata: auditMetadata(actor, {
+        fields,
+        ...(requested.scopes ? { scopes: account.scopes } : {}),
+        ...(requested.status ? { status: account.status } : {}),
+      }),
+      at: now,
+    });
+    return { account, fields };
+  });
+  if (outcome.fields.length > 0) await deps.credentials.invalidate(tenantId, id);
+  return outcome.account;
+}
+
+export async function deleteServiceAccount(
+  deps: ServiceAccountDeps,
+  caller: Caller,
+  id: string,
+  origin: RequestOrigin,
+): Promise<boolean> {
+  const actor = adminActor(caller);
+  const tenantId = await tenantOfAccount(deps, actor, id);
+  const now = deps.clock.now();
+  const keyHashes = await transaction(deps.db, async (tx) => {
+    const current = await lockServiceAccount(tx, tenantId, id);
+    if (!current) throw accountNotFound();
+    const hashes = await apiKeyHashesOf(tx, tenantId, id);
+    await deleteServiceAccountRow(tx, tenantId, id);
+    await recordAuditEvent(tx, origin, {
+      tenantId,
+      actorId: actor.id,
+      action: 'service_account.deleted',
+      targetType: 'service_account',
+      targetId: id,
+      metadata: auditMetadata(actor, { name: current.name, apiKeys: hashes.length }),
+      at: now,
+    });
+    return hashes;
+  });
+  await deps.credentials.invalidate(tenantId, id, keyHashes);
+  return true;
+}
+
+/**
+ * Issues a new client secret. The old ones stop at once (grace 0), or keep working for
+ * `graceSeconds` so that the service can switch without a gap; tokens issued with a secret end
+ * with it.
+ */
+export async function rotateServiceAccountSecret(
+  deps: ServiceAccountDeps,
+  caller: Caller,
+  id: string,
+  input: { graceSeconds?: number | null } | null | undefined,
+  origin: RequestOrigin,
+): Promise<IssuedCredentials> {
+  const actor = adminActor(caller);
+  const grace = validateGraceSeconds(input?.graceSeconds);
+  const tenantId = await tenantOfAccount(deps, actor, id);
+  const clientSecret = newClientSecret();
+  const now = deps.clock.now();
+  const until = grace === 0 ? null : new Date(now.getTime() + grace * 1000);
+  const account = await transaction(deps.db, async (tx) => {
+    const current = await lockServiceAccount(tx, tenantId, id);
+    if (!current) throw accountNotFound();
+    await retireSecrets(tx, tenantId, id, now, until);
+    const secret = await insertSecret(tx, {
+      tenantId,
+      serviceAccountId: id,
+      secretHash: deps.credentialHasher.hash(clientSecret),
+      hint: secretHint(clientSecret),
+      at: now,
+    });
+    const updated = await updateServiceAccountRow(tx, tenantId, id, {}, now);
+    await recordAuditEvent(tx, origin, {
+      tenantId,
+      actorId: actor.id,
+      action: 'service_account.secret_rotated',
+      targetType: 'service_account',
+      targetId: id,
+      metadata: auditMetadata(actor, { graceSeconds: grace, secretId: secret.id }),
+      at: now,
+    });
+    return updated ?? current;
+  });
+  await deps.credentials.invalidate(tenantId, id);
+  return { account, clientId: clientIdOf(tenantId, id), clientSecret };
+}
+
+export async function createApiKey(
+  deps: ServiceAccountDeps,
+  caller: Caller,
+  input: { serviceAccountId: string; name: string; expiresAt?: Date | null },
+  origin: RequestOrigin,
+): Promise<{ apiKey: ApiKeyRow; key: string }> {
+  const actor = adminActor(caller);
+  const now = deps.clock.now();
+  const fields = validateApiKey(input, now);
+  const tenantId = await tenantOfAccount(deps, actor, input.serviceAccountId);
+  const key = newApiKey(tenantId);
+  const apiKey = await transaction(deps.db, async (tx) => {
+    const account = await lockServiceAccount(tx, tenantId, input.serviceAccountId);
+    if (!account) throw accountNotFound();
+    const row = await insertApiKey(tx, {
+      tenantId,
+      serviceAccountId: account.id,
+      name: fields.name,
+      prefix: key.slice(0, API_KEY_SHOWN_LENGTH),
+      keyHash: deps.credentialHasher.hash(key),
+      expiresAt: fields.expiresAt,
+      at: now,
+    });
+    await recordAuditEvent(tx, origin, {
+      tenantId,
+      actorId: actor.id,
+      action: 'service_account.api_key_created',
+      targetType: 'api_key',
+      targetId: row.id,
+      metadata: auditMetadata(actor, {
+        serviceAccountId: account.id,
+        name: row.name,
+        prefix: row.prefix,
+        expiresAt: row.expiresAt?.toISOString() ?? null,
+      }),
+      at: now,
+    });
+    return row;
+  });
+  return { apiKey, key };
+}
+
+export function revokeApiKey(
+  deps: ServiceAccountDeps,
+  caller: Caller,
+  id: string,
+  origin: RequestOrigin,
+): Promise<boolean> {
+  return revokeApiKeyAs(deps, adminActor(caller), id, origin);
+}
+
+/** Revokes a key as `actor`: an ADMIN, or (OAuth revocation) the key's own service account. */
+export async function revokeApiKeyAs(
+  deps: ServiceAccountDeps,
+  actor: Actor,
+  id: string,
+  origin: RequestOrigin,
+): Promise<boolean> {
+  if (!isUuid(id)) throw apiKeyNotFound();
+  const tenantId = actor.reachesAllTenants ? await findApiKeyTenantId(deps.db, id) : actor.tenantId;
+  if (!tenantId) throw apiKeyNotFound();
+  const now = deps.clock.now();
+  const revoked = await transaction(deps.db, async (tx) => {
+    const existing = await findApiKey(tx, tenantId, id);
+    if (!existing) throw apiKeyNotFound();
+    const row = await markApiKeyRevoked(tx, tenantId, id, now);
+    // Already revoked: nothing changes, and nothing is recorded twice.
+    if (!row) return existing;
+    await recordAuditEvent(tx, origin, {
+      tenantId,
+      actorId: actor.id,
+      action: 'service_account.api_key_revoked',
+      targetType: 'api_key',
+      targetId: id,
+      metadata: auditMetadata(actor, { serviceAccountId: row.serviceAccountId, prefix: row.prefix }),
+      at: now,
+    });
+    return row;
+  });
+  await deps.credentials.invalidate(tenantId, revoked.serviceAccountId, [revoked.keyHash]);
+  return true;
+}

@@ -1,0 +1,138 @@
+import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
+import type { ApiKeyRow, ServiceAccountRow, ServiceAccountSecretRow } from '../../db/schema.js';
+import { PageInfo } from '../../graphql/pagination.js';
+
+export const ServiceAccountStatus = { ACTIVE: 'ACTIVE', DISABLED: 'DISABLED' } as const;
+registerEnumType(ServiceAccountStatus, { name: 'ServiceAccountStatus' });
+
+/** What a client may read of a secret: never its hash. */
+@ObjectType('ClientSecretInfo')
+export class ClientSecretInfo
+  implements Pick<ServiceAccountSecretRow, 'id' | 'hint' | 'createdAt' | 'expiresAt' | 'lastUsedAt'>
+{
+  @Field(() => ID)
+  id!: string;
+
+  @Field(() => String, { description: 'The last 4 characters, to tell secrets apart.' })
+  hint!: string;
+
+  @Field(() => Date)
+  createdAt!: Date;
+
+  @Field(() => Date, {
+    nullable: true,
+    description: 'Set while a rotated-out secret still works (grace period).',
+  })
+  expiresAt!: Date | null;
+
+  @Field(() => Date, { nullable: true })
+  lastUsedAt!: Date | null;
+}
+
+/** An API key as lists show it: its prefix, never the key or its hash. */
+@ObjectType('ApiKey')
+export class ApiKey
+  implements
+    Pick<ApiKeyRow, 'id' | 'name' | 'prefix' | 'createdAt' | 'expiresAt' | 'lastUsedAt' | 'revokedAt'>
+{
+  @Field(() => ID)
+  id!: string;
+
+  @Field(() => String)
+  name!: string;
+
+  @Field(() => String, { description: 'The first characters of the key, shown in lists, e.g. idk_3f9a.' })
+  prefix!: string;
+
+  @Field(() => Date)
+  createdAt!: Date;
+
+  @Field(() => Date, { nullable: true })
+  expiresAt!: Date | null;
+
+  @Field(() => Date, { nullable: true })
+  lastUsedAt!: Date | null;
+
+  @Field(() => Date, { nullable: true })
+  revokedAt!: Date | null;
+}
+
+@ObjectType('ServiceAccount')
+export class ServiceAccount
+  implements
+    Pick<
+      ServiceAccountRow,
+      'id' | 'name' | 'description' | 'scopes' | 'createdAt' | 'updatedAt' | 'lastUsedAt'
+    >
+{
+  @Field(() => ID)
+  id!: string;
+
+  @Field(() => String)
+  name!: string;
+
+  @Field(() => String, { nullable: true })
+  description!: string | null;
+
+  @Field(() => [String])
+  scopes!: string[];
+
+  @Field(() => ServiceAccountStatus)
+  status!: keyof typeof ServiceAccountStatus;
+
+  @Field(() => Date)
+  createdAt!: Date;
+
+  @Field(() => Date)
+  updatedAt!: Date;
+
+  @Field(() => Date, { nullable: true })
+  lastUsedAt!: Date | null;
+}
+
+@ObjectType('ServiceAccountEdge')
+export class ServiceAccountEdge {
+  @Field(() => String)
+  cursor!: string;
+
+  @Field(() => ServiceAccount)
+  node!: ServiceAccountRow;
+}
+
+@ObjectType('ServiceAccountConnection')
+export class ServiceAccountConnection {
+  @Field(() => [ServiceAccountEdge])
+  edges!: ServiceAccountEdge[];
+
+  @Field(() => [ServiceAccount])
+  nodes!: ServiceAccountRow[];
+
+  @Field(() => PageInfo)
+  pageInfo!: PageInfo;
+
+  @Field(() => Int)
+  totalCount!: Promise<number>;
+}
+
+@ObjectType('ServiceAccountCredentials', {
+  description: 'Returned once: the secret is stored only as a hash.',
+})
+export class ServiceAccountCredentials {
+  @Field(() => ServiceAccount)
+  serviceAccount!: ServiceAccountRow;
+
+  @Field(() => String)
+  clientId!: string;
+
+  @Field(() => String)
+  clientSecret!: string;
+}
+
+@ObjectType('CreatedApiKey', { description: 'Returned once: the key is stored only as a hash.' })
+export class CreatedApiKey {
+  @Field(() => ApiKey)
+  apiKey!: ApiKeyRow;
+
+  @Field(() => String)
+  key!: string;
+}
