@@ -6,6 +6,7 @@ import { requireRole } from '../../graphql/caller.js';
 import type { Caller, RequestOrigin, Services } from '../../graphql/context.js';
 import { BadUserInputError, ConflictError, NotFoundError } from '../../graphql/errors.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
+import { assertAcceptablePassword } from '../passwords/index.js';
 import { afterUsersChanged } from '../realtime/changes.js';
 import { afterSessionsEnded } from '../sessions/session-end.service.js';
 import { endUserSessions } from '../sessions/sessions.service.js';
@@ -13,7 +14,6 @@ import { tenantSettings } from '../tenants/settings.js';
 import { findTenantById } from '../tenants/tenants.queries.js';
 import { checkDisplayName, checkEmail } from '../users/user-input.js';
 import { findUserById, USERS_EMAIL_UNIQUE } from '../users/users.queries.js';
-import { assertPasswordPolicy } from './auth.service.js';
 
 export type AccountDeps = Pick<Services, 'db' | 'clock' | 'hasher' | 'cache' | 'events'>;
 
@@ -109,12 +109,12 @@ export async function changePassword(
   if (!tenant) throw new NotFoundError('Tenant');
   const verdict = await deps.hasher.verify(input.currentPassword, user.passwordHash);
   if (!verdict.ok) throw wrongCurrentPassword();
-  assertPasswordPolicy(
-    input.newPassword,
-    tenantSettings(tenant).passwordMinLength,
-    user.email,
-    'newPassword',
-  );
+  assertAcceptablePassword(input.newPassword, {
+    field: 'newPassword',
+    minLength: tenantSettings(tenant).passwordMinLength,
+    email: user.email,
+    userInputs: [user.displayName ?? '', tenant.slug, tenant.name],
+  });
   const passwordHash = await deps.hasher.hash(input.newPassword);
   const now = deps.clock.now();
   const ended = await transaction(deps.db, async (tx) => {

@@ -4,7 +4,6 @@ import { type SessionRow, sessions, type TenantRow, type UserRow, users } from '
 import { transaction } from '../../db/transaction.js';
 import type { RequestOrigin, Services } from '../../graphql/context.js';
 import {
-  BadUserInputError,
   ConflictError,
   ForbiddenError,
   InvalidCredentialsError,
@@ -12,7 +11,7 @@ import {
   UnauthenticatedError,
 } from '../../graphql/errors.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
-import { checkPasswordPolicy } from '../passwords/index.js';
+import { assertAcceptablePassword } from '../passwords/index.js';
 import { announceAuditEvent } from '../realtime/audit-feed.js';
 import { afterUsersChanged } from '../realtime/changes.js';
 import {
@@ -48,19 +47,6 @@ export interface AuthResult {
 
 /** Why a sign-in failed: recorded in the audit trail, never told to the client. */
 export type LoginFailureReason = 'unknown_user' | 'bad_password' | 'locked' | 'suspended';
-
-/** Throws BAD_USER_INPUT naming each broken password rule (never the password itself). */
-export function assertPasswordPolicy(
-  password: string,
-  minLength: number,
-  email: string,
-  field: string,
-): void {
-  const violations = checkPasswordPolicy(password, { minLength, email });
-  if (violations.length > 0) {
-    throw new BadUserInputError(violations.map((v) => ({ field, message: v.message })));
-  }
-}
 
 export async function issueTokens(
   deps: Pick<AuthDeps, 'tokens' | 'config' | 'clock'>,
@@ -111,7 +97,12 @@ export async function register(
   }
   const email = normalizeEmail(input.email);
   const displayName = normalizeDisplayName(input.displayName);
-  assertPasswordPolicy(input.password, settings.passwordMinLength, email, 'password');
+  assertAcceptablePassword(input.password, {
+    field: 'password',
+    minLength: settings.passwordMinLength,
+    email,
+    userInputs: [displayName ?? '', tenant.slug, tenant.name],
+  });
   const passwordHash = await deps.hasher.hash(input.password);
   const now = deps.clock.now();
   const { lifetimeSeconds } = {

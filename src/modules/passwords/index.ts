@@ -6,6 +6,11 @@ export {
   type VerifyResult,
 } from './hasher.js';
 export {
+  assertAcceptablePassword,
+  type PasswordCheck,
+  passwordFieldErrors,
+} from './passwords.validation.js';
+export {
   checkPasswordPolicy,
   codePointLength,
   MAX_PASSWORD_LENGTH,
@@ -14,3 +19,9 @@ export {
   type PasswordRule,
   type PasswordRuleViolation,
 } from './policy.js';
+export {
+  estimateStrength,
+  MAX_ESTIMATED_LENGTH,
+  MIN_STRENGTH_SCORE,
+  type StrengthEstimate,
+} from './strength.js';

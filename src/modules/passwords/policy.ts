@@ -1,11 +1,19 @@
 import { isCommonPassword } from './common-passwords.js';
+import { estimateStrength, MIN_STRENGTH_SCORE, strengthMessage } from './strength.js';
 
-// NIST SP 800-63B §3.1.1.2 / OWASP ASVS 5 §6.2: length and blocklists only,
-// no composition rules. Length is counted in code points after NFKC so that
-// what the user sees (and what the hasher hashes) is what gets counted.
+// NIST SP 800-63B §3.1.1.2 / OWASP ASVS 5 §6.2: length, blocklists and a check against guessable
+// patterns (keyboard walks, repeats, sequences, dictionary words), no composition rules. Length is
+// counted in code points after NFKC so that what the user sees (and what the hasher hashes) is
+// what gets counted.
 export const MAX_PASSWORD_LENGTH = 256;
 
-export type PasswordRule = 'TOO_SHORT' | 'TOO_LONG' | 'NUL_CHARACTER' | 'COMMON' | 'CONTAINS_EMAIL';
+export type PasswordRule =
+  | 'TOO_SHORT'
+  | 'TOO_LONG'
+  | 'NUL_CHARACTER'
+  | 'COMMON'
+  | 'CONTAINS_EMAIL'
+  | 'GUESSABLE';
 
 export interface PasswordRuleViolation {
   rule: PasswordRule;
@@ -16,6 +24,8 @@ export interface PasswordRuleViolation {
 export interface PasswordPolicyOptions {
   minLength: number;
   email?: string;
+  /** Other words the account makes easy to guess (display name, tenant slug or name). */
+  userInputs?: readonly string[];
 }
 
 export function normalizePassword(password: string): string {
@@ -80,6 +90,17 @@ export function checkPasswordPolicy(password: string, opts: PasswordPolicyOption
         rule: 'CONTAINS_EMAIL',
         message: "Password must not contain the email address's name part.",
       });
+    }
+  }
+  // The estimate is the expensive rule (milliseconds, where the others take microseconds), and its
+  // advice would only repeat a broken rule above: it runs when everything else passed.
+  if (violations.length === 0) {
+    const estimate = estimateStrength(normalized, [
+      ...(opts.email ? [opts.email] : []),
+      ...(opts.userInputs ?? []),
+    ]);
+    if (estimate.score < MIN_STRENGTH_SCORE) {
+      violations.push({ rule: 'GUESSABLE', message: strengthMessage(estimate) });
     }
   }
   return violations;

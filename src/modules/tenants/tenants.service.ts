@@ -14,7 +14,7 @@ import {
 import { type Connection, validateFirst } from '../../graphql/pagination.js';
 import { isUuid } from '../../lib/ids.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
-import { checkPasswordPolicy } from '../passwords/index.js';
+import { passwordFieldErrors } from '../passwords/index.js';
 import { afterTenantChanged } from '../realtime/changes.js';
 import { afterSessionsEnded } from '../sessions/session-end.service.js';
 import { type EndedSession, endSessions } from '../sessions/sessions.service.js';
@@ -63,11 +63,14 @@ export async function createTenant(
   for (const checked of [slug, name, email, displayName]) if ('error' in checked) errors.push(checked.error);
   const settings = checkSettings(defaultTenantSettings(deps.config.jwt, false), input.settings);
   errors.push(...settings.errors);
-  const policy = checkPasswordPolicy(input.adminPassword, {
-    minLength: settings.value.passwordMinLength,
-    email: 'value' in email ? email.value : undefined,
-  });
-  errors.push(...policy.map((v) => ({ field: 'adminPassword', message: v.message })));
+  errors.push(
+    ...passwordFieldErrors(input.adminPassword, {
+      field: 'adminPassword',
+      minLength: settings.value.passwordMinLength,
+      email: 'value' in email ? email.value : undefined,
+      userInputs: [input.slug, input.name],
+    }),
+  );
   if (
     errors.length > 0 ||
     !('value' in slug && 'value' in name && 'value' in email && 'value' in displayName)

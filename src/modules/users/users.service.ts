@@ -10,7 +10,7 @@ import { type Connection, validateFirst } from '../../graphql/pagination.js';
 import { isUuid } from '../../lib/ids.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
 import type { UserView } from '../cache/identity-cache.js';
-import { checkPasswordPolicy } from '../passwords/index.js';
+import { passwordFieldErrors } from '../passwords/index.js';
 import { afterUsersChanged } from '../realtime/changes.js';
 import { afterSessionsEnded } from '../sessions/session-end.service.js';
 import { type EndedSession, endUserSessions } from '../sessions/sessions.service.js';
@@ -91,11 +91,14 @@ export async function createUser(
   if ('error' in email) errors.push(email.error);
   const displayName = checkDisplayName(input.displayName);
   if ('error' in displayName) errors.push(displayName.error);
-  const policy = checkPasswordPolicy(input.password, {
-    minLength: settings.passwordMinLength,
-    email: 'value' in email ? email.value : undefined,
-  });
-  errors.push(...policy.map((v) => ({ field: 'password', message: v.message })));
+  errors.push(
+    ...passwordFieldErrors(input.password, {
+      field: 'password',
+      minLength: settings.passwordMinLength,
+      email: 'value' in email ? email.value : undefined,
+      userInputs: ['value' in displayName ? (displayName.value ?? '') : ''],
+    }),
+  );
   if (errors.length > 0 || !('value' in email) || !('value' in displayName)) {
     throw new BadUserInputError(errors);
   }
