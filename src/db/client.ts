@@ -24,7 +24,7 @@ export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.m
 /** Counts SQL statements sent, so tests and benchmarks can assert queries per operation. */
 export class StatementCounter implements DrizzleLogger {
   count = 0;
-  logQuery(): void {
+  logQuery(_query: string, _params: unknown[]): void {
     this.count += 1;
   }
 }

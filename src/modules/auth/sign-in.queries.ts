@@ -48,7 +48,9 @@ const reserveStatement = preparedPerDatabase((db: Db) => {
       .from(target)
       .where(
         and(
-          sql`${users.tenantId} = ${target.tenantId} and ${users.id} = ${target.id}`,
+          // The tenant as a value, not only through the join: the statement then reaches one
+          // partition (or shard) when planned, rather than every one.
+          sql`${users.tenantId} = ${p('tenantId')} and ${users.id} = ${target.id}`,
           sql`${target.status} = 'ACTIVE' and ${p('countAttempt')}::boolean`,
           or(isNull(users.lockedUntil), sql`${users.lockedUntil} <= ${p('now')}::timestamptz`),
         ),

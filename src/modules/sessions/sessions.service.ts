@@ -123,7 +123,7 @@ const rotationStatement = preparedPerDatabase((db: Db) => {
           isNull(sessions.endedAt),
           sql`${sessions.expiresAt} > ${placeholder('now')}`,
           sql`exists (select 1 from ${users} join ${tenants} on ${tenants.id} = ${users.tenantId}
-            where ${users.tenantId} = ${sessions.tenantId} and ${users.id} = ${sessions.userId}
+            where ${users.tenantId} = ${placeholder('tenantId')} and ${users.id} = ${sessions.userId}
             and ${users.status} = 'ACTIVE' and ${tenants.status} = 'ACTIVE')`,
         ),
       )
@@ -149,8 +149,12 @@ const rotationStatement = preparedPerDatabase((db: Db) => {
     .with(rotated, spent)
     .select({ session: fieldsOf(sessions, rotated), user: users, tenant: tenants })
     .from(rotated)
-    .innerJoin(users, and(eq(users.tenantId, rotated.tenantId), eq(users.id, rotated.userId)))
-    .innerJoin(tenants, eq(tenants.id, rotated.tenantId))
+    // The tenant as a value (not only through the join), so the plan reaches one partition or shard.
+    .innerJoin(
+      users,
+      and(sql`${users.tenantId} = ${placeholder('tenantId')}`, eq(users.id, rotated.userId)),
+    )
+    .innerJoin(tenants, sql`${tenants.id} = ${placeholder('tenantId')}`)
     .prepare('rotateRefreshToken');
 });
 
