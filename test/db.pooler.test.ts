@@ -78,6 +78,8 @@ describe.skipIf(!PGBOUNCER && !inCi)('through PgBouncer in transaction mode', ()
           RATE_LIMIT_AUTH_PER_MINUTE: '100000',
           BOOTSTRAP_ADMIN_EMAIL: ADMIN.email,
           BOOTSTRAP_ADMIN_PASSWORD: ADMIN.password,
+          // One deployment behind one address: a token of one instance is good at the other.
+          PUBLIC_URL: 'http://identity.pooler.test',
         }),
       );
     }
