@@ -62,7 +62,12 @@ export interface App {
  * servers. Nothing listens until `listen` is called.
  */
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
-  const logger = options.logger ?? createLogger(config.logLevel);
+  const logger =
+    options.logger ??
+    createLogger(config.logLevel, undefined, {
+      format: config.logFormat,
+      colors: config.logToTerminal,
+    });
   const clock = options.clock ?? systemClock;
   // Building the schema is CPU work alone: it runs in the first wait for PostgreSQL (connecting,
   // migrating, hashing the first admin's password) instead of after them.

@@ -233,6 +233,10 @@ const schema = z
         })
         .default('info'),
     ),
+    LOG_FORMAT: z.preprocess(
+      (value) => (typeof value === 'string' ? emptyToUndefined(value.toLowerCase()) : value),
+      z.enum(['json', 'pretty'], { message: 'LOG_FORMAT must be json or pretty' }).optional(),
+    ),
     GRAPHIQL: optionalBool('GRAPHIQL'),
     METRICS_TOKEN: keyMaterial('METRICS_TOKEN', 16),
     GRAPHQL_INTROSPECTION: optionalBool('GRAPHQL_INTROSPECTION'),
@@ -324,6 +328,10 @@ export interface Config {
   credentialPepper: string | undefined;
   auditRetentionDays: number;
   logLevel: Env['LOG_LEVEL'];
+  /** LOG_FORMAT, or else pretty on a terminal outside production and JSON otherwise. */
+  logFormat: 'json' | 'pretty';
+  /** Whether standard output is a terminal (colours in pretty lines). */
+  logToTerminal: boolean;
   graphiql: boolean;
   introspection: boolean;
   /**
@@ -355,7 +363,10 @@ export class ConfigError extends Error {
 }
 
 /** Parses the environment. Throws ConfigError naming every variable that is wrong. */
-export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
+export function loadConfig(
+  source: Record<string, string | undefined> = process.env,
+  terminal: { stdoutIsTty: boolean } = { stdoutIsTty: process.stdout.isTTY === true },
+): Config {
   const parsed = schema.safeParse(source);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
@@ -423,6 +434,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     credentialPepper: env.CREDENTIAL_PEPPER,
     auditRetentionDays: env.AUDIT_RETENTION_DAYS,
     logLevel: env.LOG_LEVEL,
+    logFormat: env.LOG_FORMAT ?? (terminal.stdoutIsTty && !isProduction ? 'pretty' : 'json'),
+    logToTerminal: terminal.stdoutIsTty,
     graphiql: env.GRAPHIQL ?? !isProduction,
     introspection: env.GRAPHQL_INTROSPECTION ?? !isProduction,
     metrics: { token: env.METRICS_TOKEN, closedWithoutToken: isProduction },

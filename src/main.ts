@@ -26,7 +26,10 @@ async function main() {
     }
     throw error;
   }
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, undefined, {
+    format: config.logFormat,
+    colors: config.logToTerminal,
+  });
   const started = Date.now();
   // Listen before the database is ready: liveness answers at once, everything else says
   // "starting" (503) until the service can really serve.

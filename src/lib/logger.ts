@@ -1,9 +1,14 @@
+import { createRequire } from 'node:module';
 import { type Logger, pino } from 'pino';
+import type * as PinoPretty from 'pino-pretty';
 
 export type { Logger };
 
+/** `json`: one JSON object a line, for machines (production). `pretty`: coloured lines for a person at a terminal. */
+export type LogFormat = 'json' | 'pretty';
+
 /**
- * Structured JSON logs. Anything that could carry a credential is redacted by path, wherever
+ * Structured JSON logs (or the same lines made readable, see LogFormat). Anything that could carry a credential is redacted by path, wherever
  * it appears in a log object, so a careless `log.info({ input })` cannot leak a password.
  */
 export const REDACTED_PATHS = [
@@ -63,11 +68,43 @@ export function serializeError(error: unknown): unknown {
   return serialized;
 }
 
-export function createLogger(level: string, destination: pino.DestinationStream = stdoutBuffer()): Logger {
-  return pino(
-    { ...baseOptions(level), redact: { paths: REDACTED_PATHS, censor: '[redacted]' } },
-    destination,
-  );
+export interface LoggerOptions {
+  format?: LogFormat;
+  /** Colours in pretty lines (when they go to a terminal). */
+  colors?: boolean;
+}
+
+export function createLogger(
+  level: string,
+  destination: pino.DestinationStream = stdoutBuffer(),
+  options: LoggerOptions = {},
+): Logger {
+  const stream =
+    options.format === 'pretty' ? prettyLines(destination, options.colors ?? false) : destination;
+  return pino({ ...baseOptions(level), redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }, stream);
+}
+
+// pino-pretty is read from node_modules (not bundled) and only when pretty lines are asked for.
+const require = createRequire(import.meta.url);
+
+/**
+ * Each JSON line turned into a human one, in this thread and into the same destination: the
+ * buffered, chunked writes stay, and flushLogs still reaches them (a pino transport would move the
+ * formatting to a worker that flushLogs cannot flush).
+ */
+function prettyLines(destination: pino.DestinationStream, colors: boolean): pino.DestinationStream {
+  const { prettyFactory } = require('pino-pretty') as typeof PinoPretty;
+  const prettify = prettyFactory({
+    colorize: colors,
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname,service',
+    singleLine: false,
+  });
+  const flushable = destination as pino.DestinationStream & { flushSync?: () => void };
+  return {
+    write: (line: string) => flushable.write(prettify(line)),
+    flushSync: () => flushable.flushSync?.(),
+  } as pino.DestinationStream;
 }
 
 /** How long a line may wait in the buffer when the service is quiet. */
