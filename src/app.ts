@@ -22,6 +22,9 @@ import { createAuthRateLimiter } from './modules/abuse/rate-limits.js';
 import { purgeAuditEvents } from './modules/audit/retention.js';
 import { AccessTokens, SigningKeyStore } from './modules/keys/index.js';
 import { AppMetrics, metricsHandler, metricsPlugin } from './modules/metrics/index.js';
+import { CeremonyStore } from './modules/mfa/ceremony-store.js';
+import { purgeLoginChallenges } from './modules/mfa/mfa.queries.js';
+import { TotpSecretBox } from './modules/mfa/secret-box.js';
 import { PasswordHasher } from './modules/passwords/index.js';
 import { connectAuditFeed } from './modules/realtime/audit-feed.js';
 import { createClientRateLimiter } from './modules/service-accounts/client-rate-limit.js';
@@ -150,6 +153,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       authRateLimiter,
       metrics,
       serviceAccounts,
+      mfa: {
+        secrets: new TotpSecretBox(config.jwt.keyEncryptionKey),
+        ceremonies: new CeremonyStore(redis, shared.health, logger, () => clock.now().getTime()),
+      },
     };
     // Tokens issued and credentials used, written once a minute per account (see usage.ts).
     const stopUsageFlush = startPeriodicJob({
@@ -179,6 +186,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       work: async () => {
         const done = await cleanUpSessions(database.db, clock.now(), config.sessionRetentionDays);
         if (done.expired + done.deleted > 0) logger.info(done, 'cleaned up sessions');
+        // Second steps of sign-ins live five minutes; a day later nothing refers to them.
+        const challenges = await purgeLoginChallenges(
+          database.db,
+          new Date(clock.now().getTime() - 86_400_000),
+        );
+        if (challenges > 0) logger.info({ challenges }, 'removed old sign-in challenges');
       },
     });
 

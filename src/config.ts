@@ -134,6 +134,18 @@ const trustProxy = z.preprocess(
     }),
 );
 
+/** The origin (scheme, host, port) of an absolute http(s) URL that is nothing but an origin. */
+function originOf(value: string): string | undefined {
+  try {
+    const url = new URL(value);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') return undefined;
+    if (url.pathname !== '/' || url.search || url.hash || url.username || url.password) return undefined;
+    return url.origin;
+  } catch {
+    return undefined;
+  }
+}
+
 const keyMaterial = (name: string, minBytes: number) =>
   z.preprocess(
     emptyToUndefined,
@@ -240,6 +252,32 @@ const schema = z
     GRAPHIQL: optionalBool('GRAPHIQL'),
     METRICS_TOKEN: keyMaterial('METRICS_TOKEN', 16),
     GRAPHQL_INTROSPECTION: optionalBool('GRAPHQL_INTROSPECTION'),
+    WEBAUTHN_RP_ID: z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .regex(
+          /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/,
+          {
+            message:
+              'WEBAUTHN_RP_ID must be a lowercase domain name without scheme or port, e.g. example.com',
+          },
+        )
+        .optional(),
+    ),
+    WEBAUTHN_ORIGINS: z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .optional()
+        .refine((v) => v === undefined || v.split(',').every((part) => originOf(part.trim()) !== undefined), {
+          message:
+            'WEBAUTHN_ORIGINS must be a comma-separated list of origins, e.g. https://app.example.com,https://admin.example.com',
+        })
+        .transform((v) =>
+          v === undefined ? [] : v.split(',').map((part) => originOf(part.trim()) as string),
+        ),
+    ),
   })
   .superRefine((env, ctx) => {
     if (env.DATABASE_DIRECT_URL && !env.DATABASE_URL) {
@@ -339,6 +377,8 @@ export interface Config {
    * everyone in production (`closedWithoutToken`).
    */
   metrics: { token: string | undefined; closedWithoutToken: boolean };
+  /** Passkeys: the relying-party id and the origins ceremonies may come from. */
+  webauthn: { rpId: string; origins: string[] };
 }
 
 /**
@@ -439,5 +479,9 @@ export function loadConfig(
     graphiql: env.GRAPHIQL ?? !isProduction,
     introspection: env.GRAPHQL_INTROSPECTION ?? !isProduction,
     metrics: { token: env.METRICS_TOKEN, closedWithoutToken: isProduction },
+    webauthn: {
+      rpId: env.WEBAUTHN_RP_ID ?? 'localhost',
+      origins: env.WEBAUTHN_ORIGINS.length > 0 ? env.WEBAUTHN_ORIGINS : [`http://localhost:${env.PORT}`],
+    },
   };
 }

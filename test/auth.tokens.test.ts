@@ -61,8 +61,10 @@ describe('issued access tokens', () => {
     expect(header).toEqual({ alg: 'EdDSA', typ: 'at+jwt', kid: expect.any(String) });
     const claims = jose.decodeJwt(user.accessToken);
     expect(Object.keys(claims).sort()).toEqual(
-      ['aud', 'exp', 'iat', 'iss', 'jti', 'role', 'sid', 'sub', 'tid'].sort(),
+      ['amr', 'aud', 'exp', 'iat', 'iss', 'jti', 'role', 'sid', 'sub', 'tid'].sort(),
     );
+    // How the session was authenticated (RFC 8176): a password alone here.
+    expect(claims.amr).toEqual(['pwd']);
     expect(claims).toMatchObject({
       iss: server.config.jwt.issuer,
       aud: server.config.jwt.audience,

@@ -1,6 +1,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import {
   type AnyPgColumn,
+  bigint,
   boolean,
   customType,
   foreignKey,
@@ -47,6 +48,7 @@ export const sessionEndReasonEnum = pgEnum('session_end_reason', [
   'TENANT_SUSPENDED',
   'TENANT_DELETED',
   'EXPIRED',
+  'MFA_RESET',
 ]);
 
 export type Role = (typeof roleEnum.enumValues)[number];
@@ -84,6 +86,8 @@ export interface TenantSettingsValue {
   lockoutMinutes: number;
   accessTokenTtlSeconds: number;
   refreshTokenTtlSeconds: number;
+  /** Roles whose users must enrol a second factor before their sessions may do anything else. */
+  mfaRequiredForRoles: Role[];
 }
 
 export const tenants = pgTable(
@@ -118,6 +122,11 @@ export const users = pgTable(
     failedLoginCount: integer('failed_login_count').notNull().default(0),
     lockedUntil: timestamp('locked_until', { withTimezone: true, mode: 'date' }),
     lastLoginAt: timestamp('last_login_at', { withTimezone: true, mode: 'date' }),
+    /**
+     * The user has a confirmed TOTP or a passkey. Kept in step with those tables by every write
+     * to them (same transaction), so that sign-in and the per-request policy check read one row.
+     */
+    mfaEnabled: boolean('mfa_enabled').notNull().default(false),
     ...timestamps,
   },
   (t) => [
@@ -168,6 +177,11 @@ export const sessions = pgTable(
     expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
     endedAt: timestamp('ended_at', { withTimezone: true, mode: 'date' }),
     endReason: sessionEndReasonEnum('end_reason'),
+    /**
+     * How the session was authenticated (RFC 8176 values: pwd, otp, hwk, swk, mfa), carried in
+     * every access token of the session as `amr`; a refresh keeps it.
+     */
+    amr: text('amr').array().notNull().default(sql`'{pwd}'::text[]`),
   },
   (t) => [
     primaryKey({ name: 'sessions_pkey', columns: [t.tenantId, t.id] }),
@@ -373,6 +387,118 @@ export const revokedServiceTokens = pgTable(
 export type ServiceAccountRow = typeof serviceAccounts.$inferSelect;
 export type ServiceAccountSecretRow = typeof serviceAccountSecrets.$inferSelect;
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
+export type MfaTotpRow = typeof mfaTotp.$inferSelect;
+export type PasskeyRow = typeof passkeys.$inferSelect;
+export type MfaLoginChallengeRow = typeof mfaLoginChallenges.$inferSelect;
+
+/** A user's TOTP authenticator: one per user; unconfirmed until the first code is entered. */
+export const mfaTotp = pgTable(
+  'mfa_totp',
+  {
+    tenantId: uuid('tenant_id').notNull(),
+    userId: uuid('user_id').notNull(),
+    /** The base32 secret in an `enc:v1:` envelope (KEY_ENCRYPTION_KEY), or `plain:` without one. */
+    secret: text('secret').notNull(),
+    confirmedAt: timestamp('confirmed_at', { withTimezone: true, mode: 'date' }),
+    /** The last 30-second time step a code was accepted for: a code works once (no replay). */
+    lastUsedStep: bigint('last_used_step', { mode: 'number' }),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ name: 'mfa_totp_pkey', columns: [t.tenantId, t.userId] }),
+    foreignKey({
+      name: 'mfa_totp_user_fkey',
+      columns: [t.tenantId, t.userId],
+      foreignColumns: [users.tenantId, users.id],
+    }).onDelete('cascade'),
+  ],
+);
+
+/** Single-use recovery codes, stored only as hashes. */
+export const mfaRecoveryCodes = pgTable(
+  'mfa_recovery_codes',
+  {
+    tenantId: uuid('tenant_id').notNull(),
+    userId: uuid('user_id').notNull(),
+    codeHash: bytea('code_hash').notNull(),
+    usedAt: timestamp('used_at', { withTimezone: true, mode: 'date' }),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ name: 'mfa_recovery_codes_pkey', columns: [t.tenantId, t.userId, t.codeHash] }),
+    foreignKey({
+      name: 'mfa_recovery_codes_user_fkey',
+      columns: [t.tenantId, t.userId],
+      foreignColumns: [users.tenantId, users.id],
+    }).onDelete('cascade'),
+  ],
+);
+
+/** WebAuthn credentials (passkeys), bound to the tenant they were registered in. */
+export const passkeys = pgTable(
+  'passkeys',
+  {
+    tenantId: uuid('tenant_id').notNull(),
+    id: uuid('id')
+      .notNull()
+      .$defaultFn(() => uuidv7()),
+    userId: uuid('user_id').notNull(),
+    /** The authenticator's credential id, base64url. */
+    credentialId: text('credential_id').notNull(),
+    publicKey: bytea('public_key').notNull(),
+    /** The signature counter last seen; 0 for authenticators that do not count. */
+    signCount: bigint('sign_count', { mode: 'number' }).notNull().default(0),
+    transports: text('transports').array().notNull().default(sql`'{}'::text[]`),
+    /** singleDevice (a hardware-bound key) or multiDevice (synced). */
+    deviceType: text('device_type').notNull(),
+    backedUp: boolean('backed_up').notNull().default(false),
+    name: text('name').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true, mode: 'date' }),
+  },
+  (t) => [
+    primaryKey({ name: 'passkeys_pkey', columns: [t.tenantId, t.id] }),
+    uniqueIndex('passkeys_tenant_credential_key').on(t.tenantId, t.credentialId),
+    index('passkeys_tenant_user_idx').on(t.tenantId, t.userId),
+    foreignKey({
+      name: 'passkeys_user_fkey',
+      columns: [t.tenantId, t.userId],
+      foreignColumns: [users.tenantId, users.id],
+    }).onDelete('cascade'),
+  ],
+);
+
+/**
+ * The pending second step of a password sign-in: the mfaToken handed out with MFA_REQUIRED,
+ * stored as its hash, bound to the user, single use, short-lived, and ended after a few wrong
+ * second factors.
+ */
+export const mfaLoginChallenges = pgTable(
+  'mfa_login_challenges',
+  {
+    tenantId: uuid('tenant_id').notNull(),
+    id: uuid('id')
+      .notNull()
+      .$defaultFn(() => uuidv7()),
+    userId: uuid('user_id').notNull(),
+    tokenHash: bytea('token_hash').notNull(),
+    failedAttempts: integer('failed_attempts').notNull().default(0),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
+    /** Set when the challenge was used up: completed, or ended by too many wrong factors. */
+    endedAt: timestamp('ended_at', { withTimezone: true, mode: 'date' }),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ name: 'mfa_login_challenges_pkey', columns: [t.tenantId, t.id] }),
+    uniqueIndex('mfa_login_challenges_token_key').on(t.tenantId, t.tokenHash),
+    index('mfa_login_challenges_expires_idx').on(t.expiresAt),
+    foreignKey({
+      name: 'mfa_login_challenges_user_fkey',
+      columns: [t.tenantId, t.userId],
+      foreignColumns: [users.tenantId, users.id],
+    }).onDelete('cascade'),
+  ],
+);
 
 export type TenantRow = typeof tenants.$inferSelect;
 export type UserRow = typeof users.$inferSelect;

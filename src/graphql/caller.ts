@@ -26,6 +26,12 @@ export interface UserCaller {
   readonly isSystemAdmin: boolean;
   /** When the access token expires (a WebSocket is closed then). */
   readonly tokenExpiresAt?: Date;
+  /**
+   * The tenant requires a second factor for the caller's role and they have none yet: only the
+   * enrolment operations (and me, mySessions, logout) answer; everything else is
+   * MFA_ENROLLMENT_REQUIRED.
+   */
+  readonly mfaEnrollmentRequired?: boolean;
 }
 
 /*

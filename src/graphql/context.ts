@@ -8,6 +8,8 @@ import type { AuthRateLimiter } from '../modules/abuse/rate-limits.js';
 import type { IdentityCache } from '../modules/cache/identity-cache.js';
 import type { AccessTokens, SigningKeyStore } from '../modules/keys/index.js';
 import type { ServiceMetrics } from '../modules/metrics/index.js';
+import type { CeremonyStore } from '../modules/mfa/ceremony-store.js';
+import type { TotpSecretBox } from '../modules/mfa/secret-box.js';
 import type { PasswordHasher } from '../modules/passwords/index.js';
 import type { EventBus } from '../modules/realtime/event-bus.js';
 import type { ServiceAccountsRuntime } from '../modules/service-accounts/runtime.js';
@@ -36,6 +38,8 @@ export interface Services {
   metrics: ServiceMetrics;
   /** Service accounts' credential checks, caches and usage counts. */
   serviceAccounts: ServiceAccountsRuntime;
+  /** Second factors: TOTP secrets' sealing, and WebAuthn challenges between start and finish. */
+  mfa: { secrets: TotpSecretBox; ceremonies: CeremonyStore };
 }
 
 /** Where a request comes from; recorded on sessions and audit events. */
@@ -157,6 +161,7 @@ export async function authenticate(services: Services, token: string): Promise<C
     tokenId: claims.jti,
     isSystemAdmin: active.role === 'ADMIN' && active.tenantIsSystem,
     tokenExpiresAt: new Date(claims.exp * 1000),
+    mfaEnrollmentRequired: active.mfaEnrollmentRequired,
   };
 }
 

@@ -19,6 +19,7 @@ export const SessionEndReason = {
   TENANT_SUSPENDED: 'TENANT_SUSPENDED',
   TENANT_DELETED: 'TENANT_DELETED',
   EXPIRED: 'EXPIRED',
+  MFA_RESET: 'MFA_RESET',
 } as const satisfies Record<SessionEndReasonValue, SessionEndReasonValue>;
 
 /** Higher roles include every right of the lower ones. */
@@ -34,5 +35,6 @@ registerEnumType(SessionEndReason, {
     TENANT_SUSPENDED: { description: 'The tenant was suspended.' },
     TENANT_DELETED: { description: 'The tenant was deleted.' },
     EXPIRED: { description: 'The session reached its absolute lifetime.' },
+    MFA_RESET: { description: "An ADMIN reset the user's second factors (resetUserMfa)." },
   },
 });

@@ -13,6 +13,8 @@ export type ErrorCode =
   | 'CONFLICT'
   | 'RATE_LIMITED'
   | 'QUERY_REJECTED'
+  | 'MFA_REQUIRED'
+  | 'MFA_ENROLLMENT_REQUIRED'
   | 'INTERNAL_SERVER_ERROR';
 
 export interface FieldError {
@@ -92,6 +94,29 @@ export class QueryRejectedError extends AppError {
 }
 
 /**
+ * The password was right and a second factor is needed: `mfaToken` continues this sign-in with
+ * completeMfaLogin (or startPasskeyAuthentication); `methods` are the factors the user has.
+ */
+export class MfaRequiredError extends AppError {
+  constructor(mfaToken: string, methods: readonly string[]) {
+    super('MFA_REQUIRED', 'A second factor is required to finish signing in.', {
+      mfaToken,
+      methods: [...methods],
+    });
+  }
+}
+
+/** The tenant requires a second factor for the caller's role and the caller has none yet. */
+export class MfaEnrollmentRequiredError extends AppError {
+  constructor() {
+    super(
+      'MFA_ENROLLMENT_REQUIRED',
+      'Set up a second factor (an authenticator app or a passkey) before doing anything else.',
+    );
+  }
+}
+
+/**
  * A dependency the request needs (PostgreSQL) is not available right now. The contract has no
  * code of its own for it: INTERNAL_SERVER_ERROR with a message that says to try again, and never
  * the driver's message or a stack. Over HTTP, before GraphQL runs, it is a 503 with Retry-After.
@@ -115,6 +140,8 @@ const CONTRACT_CODES = new Set<string>([
   'CONFLICT',
   'RATE_LIMITED',
   'QUERY_REJECTED',
+  'MFA_REQUIRED',
+  'MFA_ENROLLMENT_REQUIRED',
   'INTERNAL_SERVER_ERROR',
 ]);
 

@@ -10,6 +10,7 @@ import {
 import { auditRules } from '../modules/audit/audit.rules.js';
 import { authRules } from '../modules/auth/auth.rules.js';
 import { cacheRules } from '../modules/cache/cache.rules.js';
+import { AVAILABLE_DURING_MFA_ENROLLMENT, mfaRules } from '../modules/mfa/mfa.rules.js';
 import { realtimeRules } from '../modules/realtime/realtime.rules.js';
 import { serviceAccountsRules } from '../modules/service-accounts/service-accounts.rules.js';
 import { sessionsRules } from '../modules/sessions/sessions.rules.js';
@@ -17,7 +18,16 @@ import { tenantsRules } from '../modules/tenants/tenants.rules.js';
 import { usersRules } from '../modules/users/users.rules.js';
 import { type Context, contextAt } from './context.js';
 import { ForbiddenError } from './errors.js';
-import { allow, deny, isAuthenticated, RULE_SHAPES, type ShieldRule, type Verdict } from './rules.js';
+import {
+  allow,
+  and,
+  deny,
+  isAuthenticated,
+  mfaEnrollmentSettled,
+  RULE_SHAPES,
+  type ShieldRule,
+  type Verdict,
+} from './rules.js';
 
 type RuleMap = Record<string, Record<string, ShieldRule>>;
 
@@ -57,7 +67,20 @@ export const ruleMap = mergeRules(
   cacheRules,
   realtimeRules,
   serviceAccountsRules,
+  mfaRules,
 );
+
+const ROOT_TYPES = new Set(['Query', 'Mutation', 'Subscription']);
+
+/**
+ * A signed-in caller who must first enrol a second factor reaches only the root fields an
+ * enrolling session needs; public fields (rule `allow`) need no caller and stay open.
+ */
+function withEnrollmentPolicy(typeName: string, fieldName: string, rule: ShieldRule): ShieldRule {
+  if (!ROOT_TYPES.has(typeName) || rule === allow || rule === deny) return rule;
+  if (AVAILABLE_DURING_MFA_ENROLLMENT.has(`${typeName}.${fieldName}`)) return rule;
+  return and(mfaEnrollmentSettled, rule);
+}
 
 /**
  * Puts every field of the schema behind its rule, in place. Every field needs an explicit rule:
@@ -87,7 +110,7 @@ export function applyPermissions(schema: GraphQLSchema, rules: RuleMap = ruleMap
   for (const type of Object.values(types)) {
     if (!isObjectType(type) || isIntrospectionType(type)) continue;
     for (const field of Object.values(type.getFields())) {
-      const rule = rules[type.name]?.[field.name] ?? deny;
+      const rule = withEnrollmentPolicy(type.name, field.name, rules[type.name]?.[field.name] ?? deny);
       field.resolve = guarded(rule, field.resolve ?? defaultFieldResolver);
     }
   }

@@ -2,7 +2,7 @@ import { allow, deny, rule, and as shieldAnd, not as shieldNot, or as shieldOr }
 import type { Role } from '../db/schema.js';
 import { hasRole, reachesTenant } from './caller.js';
 import type { Context } from './context.js';
-import { ForbiddenError, UnauthenticatedError } from './errors.js';
+import { ForbiddenError, MfaEnrollmentRequiredError, UnauthenticatedError } from './errors.js';
 
 /**
  * The building blocks of every permission: graphql-shield rules and combinators, each also
@@ -61,6 +61,15 @@ export function not(negated: ShieldRule, error?: Error): ShieldRule {
 
 export const isAuthenticated = callerRule('isAuthenticated', (ctx) =>
   ctx.caller ? true : new UnauthenticatedError(),
+);
+
+/**
+ * The caller is not held to enrolling a second factor first (see Caller.mfaEnrollmentRequired).
+ * The permission layer puts it in front of every root field but the few an enrolling session
+ * needs.
+ */
+export const mfaEnrollmentSettled = callerRule('mfaEnrollmentSettled', (ctx) =>
+  ctx.caller?.mfaEnrollmentRequired ? new MfaEnrollmentRequiredError() : true,
 );
 
 // The predicates are caller.ts's, which the services use to re-check the same rules.

@@ -4,6 +4,7 @@ import { buildSchema, type PubSub } from 'type-graphql';
 import { AuditResolver } from '../modules/audit/audit.resolver.js';
 import { AuthResolver } from '../modules/auth/auth.resolver.js';
 import { CacheResolver } from '../modules/cache/cache.resolver.js';
+import { MfaResolver } from '../modules/mfa/mfa.resolver.js';
 import { RealtimeResolver } from '../modules/realtime/realtime.resolver.js';
 import {
   ApiKeysResolver,
@@ -24,6 +25,7 @@ export const resolvers = [
   RealtimeResolver,
   ServiceAccountsResolver,
   ApiKeysResolver,
+  MfaResolver,
 ] as const;
 
 /**

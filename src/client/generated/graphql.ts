@@ -36,6 +36,8 @@ export type SessionEndReason =
   /** The session reached its absolute lifetime. */
   | 'EXPIRED'
   | 'LOGOUT'
+  /** An ADMIN reset the user's second factors (resetUserMfa). */
+  | 'MFA_RESET'
   | 'PASSWORD_CHANGED'
   | 'REFRESH_TOKEN_REUSE'
   | 'REVOKED'

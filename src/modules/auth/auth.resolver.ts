@@ -22,7 +22,7 @@ import {
  * Bearer token sent along names (an auth link adds one to every request). It never becomes the
  * caller of the operation: the fields after it still run as the operation's own caller.
  */
-function signedIn(ctx: Context, info: GraphQLResolveInfo, result: AuthResult): AuthResult {
+export function signedIn(ctx: Context, info: GraphQLResolveInfo, result: AuthResult): AuthResult {
   answerAsSignedIn(ctx, info, {
     kind: 'user',
     userId: result.user.id,

@@ -7,10 +7,12 @@ import {
   ConflictError,
   ForbiddenError,
   InvalidCredentialsError,
+  MfaRequiredError,
   NotFoundError,
   UnauthenticatedError,
 } from '../../graphql/errors.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
+import { findFactorsForLogin, methodsOf, openSecondStep } from '../mfa/second-step.js';
 import { assertAcceptablePassword } from '../passwords/index.js';
 import { announceAuditEvent } from '../realtime/audit-feed.js';
 import { afterUsersChanged } from '../realtime/changes.js';
@@ -46,7 +48,12 @@ export interface AuthResult {
 }
 
 /** Why a sign-in failed: recorded in the audit trail, never told to the client. */
-export type LoginFailureReason = 'unknown_user' | 'bad_password' | 'locked' | 'suspended';
+export type LoginFailureReason =
+  | 'unknown_user'
+  | 'bad_password'
+  | 'bad_second_factor'
+  | 'locked'
+  | 'suspended';
 
 export async function issueTokens(
   deps: Pick<AuthDeps, 'tokens' | 'config' | 'clock'>,
@@ -63,7 +70,7 @@ export async function issueTokens(
     Math.min(accessTokenTtlSeconds, Math.floor((session.expiresAt.getTime() - now) / 1000)),
   );
   const access = await deps.tokens.sign(
-    { sub: user.id, tid: tenant.id, role: user.role, sid: session.id },
+    { sub: user.id, tid: tenant.id, role: user.role, sid: session.id, amr: session.amr ?? ['pwd'] },
     ttl,
   );
   return {
@@ -170,6 +177,7 @@ const signInTurns = new KeyedSerializer();
 
 type SignInOutcome =
   | { kind: 'failed'; reason: LoginFailureReason; user: UserRow | null; verified: boolean }
+  | { kind: 'second_factor'; mfaToken: string; methods: string[] }
   | { kind: 'ok'; user: UserRow; session: SessionRow; refreshToken: string };
 
 /**
@@ -221,6 +229,21 @@ export async function login(deps: AuthDeps, input: LoginInput, origin: RequestOr
 
     // Old hashes (another cost or scheme) are upgraded while the plain password is at hand.
     const newHash = verdict.needsRehash ? await deps.hasher.hash(input.password) : undefined;
+    // Only after a right password: a wrong one never tells whether a second factor is on.
+    if (user.mfaEnabled) {
+      const factors = await findFactorsForLogin(deps, user);
+      if (methodsOf(factors).length > 0) {
+        const second = await openSecondStep(deps, {
+          user,
+          factors,
+          unlock: attempt.locksNow,
+          newPasswordHash: newHash,
+          origin,
+          now,
+        });
+        return { kind: 'second_factor', ...second };
+      }
+    }
     const lifetimeSeconds = tokenLifetimes(tenant, deps.config.jwt).refreshTokenTtlSeconds;
     const refreshToken = newRefreshToken(tenant.id);
     const signedIn = await completeSignIn(deps.db, {
@@ -239,6 +262,10 @@ export async function login(deps: AuthDeps, input: LoginInput, origin: RequestOr
     // Outside the turn: a locked account's queue must not wait on bcrypt.
     if (!outcome.verified) await deps.hasher.verifyDummy(input.password);
     return loginFailed(deps, origin, tenant, outcome.user, outcome.reason, now);
+  }
+  if (outcome.kind === 'second_factor') {
+    deps.metrics.loginAttempt('mfa_required');
+    throw new MfaRequiredError(outcome.mfaToken, outcome.methods);
   }
   deps.metrics.loginAttempt('succeeded');
   // lastLoginAt (and a cleared lock) changed.

@@ -25,6 +25,9 @@ import { sessionOrigin } from '../sessions/sessions.service.js';
 
 const p = (name: string) => sql.placeholder(name);
 
+/** Authentication method references (RFC 8176) a session can record. */
+export type AmrValue = 'pwd' | 'otp' | 'hwk' | 'swk' | 'mfa';
+
 const reserveStatement = preparedPerDatabase((db: Db) => {
   const target = db.$with('target').as(
     db
@@ -132,6 +135,7 @@ const signInStatement = preparedPerDatabase((db: Db) => {
         createdAt: sql`${p('now')}::timestamptz`,
         lastUsedAt: sql`${p('now')}::timestamptz`,
         expiresAt: sql`${p('expiresAt')}::timestamptz`,
+        amr: sql`${p('amr')}::text[]`,
       })
       .returning(),
   );
@@ -147,7 +151,7 @@ const signInStatement = preparedPerDatabase((db: Db) => {
         targetId: sql`${p('sessionId')}::uuid`,
         ipAddress: sql`${p('auditIp')}::text`,
         userAgent: sql`${p('auditUserAgent')}::text`,
-        metadata: null,
+        metadata: sql`${p('auditMetadata')}::jsonb`,
         createdAt: sql`${p('now')}::timestamptz`,
       })
       .returning(),
@@ -179,8 +183,11 @@ export async function completeSignIn(
     origin: RequestOrigin;
     now: Date;
     expiresAt: Date;
+    /** How the user proved who they are (RFC 8176); a password alone when omitted. */
+    amr?: readonly AmrValue[];
   },
 ): Promise<{ user: UserRow; session: SessionRow; audit: AuditEventRow } | undefined> {
+  const amr = input.amr ?? ['pwd'];
   const session = sessionOrigin(input.origin);
   const audit = auditOrigin(input.origin);
   const [row] = await signInStatement(db).execute({
@@ -196,6 +203,9 @@ export async function completeSignIn(
     auditUserAgent: audit.userAgent,
     now: input.now.toISOString(),
     expiresAt: input.expiresAt.toISOString(),
+    // A Postgres array literal: the values are fixed words, never input.
+    amr: `{${amr.join(',')}}`,
+    auditMetadata: input.amr ? JSON.stringify({ amr }) : null,
   });
   return row as { user: UserRow; session: SessionRow; audit: AuditEventRow } | undefined;
 }

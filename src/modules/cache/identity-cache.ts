@@ -39,6 +39,8 @@ const userCodec: Codec<UserView> = {
       ...(u as unknown as UserView),
       lockedUntil: maybeDate(u.lockedUntil),
       lastLoginAt: maybeDate(u.lastLoginAt),
+      // Copies cached before the column existed lack it.
+      mfaEnabled: u.mfaEnabled === true,
       createdAt: date(u.createdAt),
       updatedAt: date(u.updatedAt),
     };

@@ -20,6 +20,8 @@ export interface AccessTokenClaims {
   jti: string;
   iat: number;
   exp: number;
+  /** How the session was authenticated (RFC 8176), e.g. ["pwd"] or ["pwd", "otp", "mfa"]. */
+  amr?: readonly string[];
 }
 
 /**
@@ -57,6 +59,7 @@ export interface AccessTokenInput {
   tid: string;
   role: string;
   sid: string;
+  amr?: readonly string[];
 }
 
 export interface AccessTokensOptions {
@@ -89,7 +92,12 @@ export class AccessTokens {
     const iat = Math.floor(this.#options.clock.now().getTime() / 1000);
     const exp = iat + ttlSeconds;
     const jti = randomUUID();
-    const token = await new SignJWT({ tid: claims.tid, role: claims.role, sid: claims.sid })
+    const token = await new SignJWT({
+      tid: claims.tid,
+      role: claims.role,
+      sid: claims.sid,
+      ...(claims.amr ? { amr: [...claims.amr] } : {}),
+    })
       .setProtectedHeader({ alg, kid, typ: ACCESS_TOKEN_TYPE })
       .setIssuer(this.#options.issuer)
       .setAudience(this.#options.audience)
@@ -225,9 +233,10 @@ function toClaims(payload: JWTPayload): AnyTokenClaims | undefined {
     const value = payload[name];
     if (typeof value !== 'string' || value.length === 0) return undefined;
   }
-  const { iat, exp } = payload;
+  const { iat, exp, amr } = payload;
   if (!Number.isFinite(iat) || !Number.isFinite(exp)) return undefined;
   return {
+    ...(Array.isArray(amr) && amr.every((v) => typeof v === 'string') ? { amr: amr as string[] } : {}),
     sub: payload.sub as string,
     tid: payload.tid as string,
     role: payload.role as string,

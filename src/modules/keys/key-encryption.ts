@@ -31,9 +31,13 @@ export class KeyEncrypter {
   // An ES private field: invisible to JSON.stringify, util.inspect and enumeration.
   readonly #key: Buffer;
 
-  constructor(keyEncryptionKey: string) {
+  /**
+   * `purpose` is the HKDF info: each kind of secret wrapped with KEY_ENCRYPTION_KEY (signing
+   * keys, TOTP secrets) gets its own derived key, so an envelope of one kind never opens as another.
+   */
+  constructor(keyEncryptionKey: string, purpose: string = HKDF_INFO) {
     if (!keyEncryptionKey) throw new SigningKeyError('KEY_ENCRYPTION_KEY is empty');
-    this.#key = Buffer.from(hkdfSync('sha256', keyEncryptionKey, HKDF_SALT, HKDF_INFO, 32));
+    this.#key = Buffer.from(hkdfSync('sha256', keyEncryptionKey, HKDF_SALT, purpose, 32));
   }
 
   encrypt(kid: string, plaintext: string): string {

@@ -2,15 +2,17 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import type { PoolStats } from '../../db/in-flight.js';
 import type { LoginFailureReason } from '../auth/auth.service.js';
 
-export type LoginOutcome = 'succeeded' | LoginFailureReason;
+/** mfa_required: the password was right and a second factor was asked for (not yet a sign-in). */
+export type LoginOutcome = 'succeeded' | 'mfa_required' | LoginFailureReason;
 
 /**
  * What `identity_logins_total` shows: whether a sign-in succeeded, never why it failed. Why
  * (unknown account, wrong password, locked, suspended) is exactly what an attacker probing
  * accounts wants to learn, and a scrape is a cheap way to learn it; the reason stays in the audit
- * trail (`auth.login.failed`) and the log, which only operators read.
+ * trail (`auth.login.failed`) and the log, which only operators read. `mfa_required` (a right
+ * password, a second factor still to come) tells nothing the answer itself did not.
  */
-export type PublicLoginOutcome = 'succeeded' | 'failed';
+export type PublicLoginOutcome = 'succeeded' | 'mfa_required' | 'failed';
 
 /**
  * What services report as they work. They receive it in `Services` (never a global), so each app
@@ -33,7 +35,7 @@ export interface MetricSources {
   statements?: () => number;
 }
 
-const LOGIN_OUTCOMES: PublicLoginOutcome[] = ['succeeded', 'failed'];
+const LOGIN_OUTCOMES: PublicLoginOutcome[] = ['succeeded', 'mfa_required', 'failed'];
 
 /** The contract's error codes: the only values the `code` label takes (anything else is INTERNAL_SERVER_ERROR). */
 export const ERROR_CODES = [
@@ -44,6 +46,8 @@ export const ERROR_CODES = [
   'CONFLICT',
   'RATE_LIMITED',
   'QUERY_REJECTED',
+  'MFA_REQUIRED',
+  'MFA_ENROLLMENT_REQUIRED',
   'INTERNAL_SERVER_ERROR',
 ] as const;
 const KNOWN_CODES = new Set<string>(ERROR_CODES);
@@ -160,7 +164,7 @@ export class AppMetrics implements ServiceMetrics {
   }
 
   loginAttempt(outcome: LoginOutcome): void {
-    this.logins.labels(outcome === 'succeeded' ? 'succeeded' : 'failed').inc();
+    this.logins.labels(outcome === 'succeeded' || outcome === 'mfa_required' ? outcome : 'failed').inc();
   }
 
   refreshTokenReuse(): void {

@@ -3,6 +3,7 @@ import { ROLE_RANK } from '../../graphql/enums.js';
 import {
   BadUserInputError,
   ForbiddenError,
+  MfaEnrollmentRequiredError,
   NotFoundError,
   UnauthenticatedError,
 } from '../../graphql/errors.js';
@@ -30,6 +31,13 @@ function signedIn(ctx: Context): Caller {
   return ctx.caller;
 }
 
+/** Only sessionEnded is open to a session that must enrol a second factor first. */
+function enrolled(ctx: Context): Caller {
+  const caller = signedIn(ctx);
+  if (caller.mfaEnrollmentRequired) throw new MfaEnrollmentRequiredError();
+  return caller;
+}
+
 /** The caller's own sessions. Delivered even for the session of this very connection. */
 export async function subscribeSessionEnded(
   ctx: Context,
@@ -49,7 +57,7 @@ export async function subscribeUserChanged(
   ctx: Context,
   id: string | null | undefined,
 ): Promise<AsyncIterableIterator<UserChangedPayload>> {
-  const caller = signedIn(ctx);
+  const caller = enrolled(ctx);
   const target = id ?? caller.userId;
   let tenantId = caller.tenantId;
   const authorize = (current: Caller) => {
@@ -73,7 +81,7 @@ export async function subscribeAuditEvents(
   ctx: Context,
   tenantIdArgument: string | null | undefined,
 ): Promise<AsyncIterableIterator<AuditEventPayload>> {
-  const caller = signedIn(ctx);
+  const caller = enrolled(ctx);
   const tenantId = tenantIdArgument ?? caller.tenantId;
   if (!isUuid(tenantId)) throw BadUserInputError.field('tenantId', 'tenantId must be an id (a UUID).');
   const authorize = (current: Caller) => {
@@ -141,6 +149,7 @@ class AuthorizedStream<T> implements AsyncIterableIterator<T> {
       ...before,
       role: active.role,
       isSystemAdmin: active.role === 'ADMIN' && active.tenantIsSystem,
+      mfaEnrollmentRequired: active.mfaEnrollmentRequired,
     };
     this.options.authorize(caller);
     // Fresh loaders and a fresh permission cache for this event, with the caller as they are now.

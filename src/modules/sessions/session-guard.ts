@@ -10,6 +10,8 @@ export interface ActiveSession {
   role: Role;
   tenantIsSystem: boolean;
   expiresAt: Date;
+  /** The tenant requires a second factor for this role and the user has none: enrolment only. */
+  mfaEnrollmentRequired: boolean;
 }
 
 /**
@@ -74,6 +76,8 @@ export class SessionGuard {
       role: user.role,
       tenantIsSystem: tenant.slug === this.systemTenantSlug,
       expiresAt: session.expiresAt,
+      mfaEnrollmentRequired:
+        user.mfaEnabled !== true && (tenant.settings.mfaRequiredForRoles ?? []).includes(user.role),
     };
   }
 

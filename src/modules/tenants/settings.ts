@@ -18,6 +18,7 @@ export const BASE_TENANT_SETTINGS: TenantSettingsValue = {
   lockoutMinutes: 15,
   accessTokenTtlSeconds: 900,
   refreshTokenTtlSeconds: 604_800,
+  mfaRequiredForRoles: [],
 };
 
 /** Settings a new tenant starts with: token lifetimes follow the server's configuration. */

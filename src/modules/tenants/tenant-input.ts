@@ -1,4 +1,4 @@
-import type { TenantSettingsValue } from '../../db/schema.js';
+import type { Role as RoleValue, TenantSettingsValue } from '../../db/schema.js';
 import type { FieldError } from '../../graphql/errors.js';
 import { SETTING_BOUNDS } from './settings.js';
 import type { TenantSettingsInput } from './tenant.inputs.js';
@@ -7,6 +7,8 @@ export const TENANT_NAME_MAX_LENGTH = 100;
 const SLUG = /^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$/;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it rejects
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+const ROLE_ORDER: readonly RoleValue[] = ['ADMIN', 'MODERATOR', 'USER', 'GUEST'];
 
 type Checked<T> = { value: T } | { error: FieldError };
 
@@ -67,6 +69,12 @@ export function checkSettings(
       errors.push({ field: path, message: 'defaultRole cannot be ADMIN.' });
       continue;
     }
+    if (name === 'mfaRequiredForRoles') {
+      // Kept in rank order without repeats, so that equal settings compare equal.
+      const roles = given as RoleValue[];
+      Object.assign(value, { [name]: ROLE_ORDER.filter((role) => roles.includes(role)) });
+      continue;
+    }
     Object.assign(value, { [name]: given });
   }
   if (errors.length === 0 && value.accessTokenTtlSeconds > value.refreshTokenTtlSeconds) {
@@ -76,7 +84,7 @@ export function checkSettings(
     });
   }
   const changed = (Object.keys(value) as (keyof TenantSettingsValue)[])
-    .filter((name) => value[name] !== base[name])
+    .filter((name) => JSON.stringify(value[name]) !== JSON.stringify(base[name]))
     .map((name) => `${field}.${name}`);
   return { value, changed, errors };
 }

@@ -28,6 +28,9 @@ export class TenantSettingsInput implements Partial<Record<keyof TenantSettingsV
 
   @Field(() => Int, { nullable: true, description: '300 to 7776000.' })
   refreshTokenTtlSeconds?: number | null;
+
+  @Field(() => [Role], { nullable: true, description: 'Roles that must use a second factor.' })
+  mfaRequiredForRoles?: RoleValue[] | null;
 }
 
 @InputType('CreateTenantInput')

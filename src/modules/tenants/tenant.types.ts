@@ -34,6 +34,12 @@ export class TenantSettings implements TenantSettingsValue {
 
   @Field(() => Int)
   refreshTokenTtlSeconds!: number;
+
+  @Field(() => [Role], {
+    description:
+      'Roles whose users must enrol a second factor (MFA_ENROLLMENT_REQUIRED until they do). Default [].',
+  })
+  mfaRequiredForRoles!: RoleValue[];
 }
 
 /** `settings` and `stats` are resolved separately: they are for ADMINs only. */

@@ -35,6 +35,7 @@ export const tenantsRules = {
     lockoutMinutes: isAuthenticated,
     accessTokenTtlSeconds: isAuthenticated,
     refreshTokenTtlSeconds: isAuthenticated,
+    mfaRequiredForRoles: isAuthenticated,
   },
   TenantStats: {
     totalUsers: isAuthenticated,

@@ -16,6 +16,7 @@ export class User
       | 'status'
       | 'lockedUntil'
       | 'lastLoginAt'
+      | 'mfaEnabled'
       | 'createdAt'
       | 'updatedAt'
     >
@@ -43,6 +44,11 @@ export class User
 
   @Field(() => Date, { nullable: true })
   lastLoginAt!: Date | null;
+
+  @Field(() => Boolean, {
+    description: 'True when the user has TOTP or a passkey. The user themself, MODERATORs and ADMINs.',
+  })
+  mfaEnabled!: boolean;
 
   @Field(() => Date)
   createdAt!: Date;

@@ -42,6 +42,7 @@ export const usersRules = {
     status: isAuthenticated,
     lockedUntil: or(isSelf, atLeastModerator),
     lastLoginAt: isAuthenticated,
+    mfaEnabled: or(isSelf, atLeastModerator),
     createdAt: isAuthenticated,
     updatedAt: isAuthenticated,
     sessions: or(isSelf, atLeastModerator),

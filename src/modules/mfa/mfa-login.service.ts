@@ -1,0 +1,284 @@
+import type { TenantRow, UserRow } from '../../db/schema.js';
+import { transaction } from '../../db/transaction.js';
+import type { RequestOrigin, Services } from '../../graphql/context.js';
+import { BadUserInputError, NotFoundError, UnauthenticatedError } from '../../graphql/errors.js';
+import { recordAuditEvent } from '../audit/audit.service.js';
+import { type AuthResult, issueTokens } from '../auth/auth.service.js';
+import { type AmrValue, completeSignIn } from '../auth/sign-in.queries.js';
+import { announceAuditEvent } from '../realtime/audit-feed.js';
+import { afterUsersChanged } from '../realtime/changes.js';
+import { newRefreshToken } from '../sessions/sessions.service.js';
+import { tenantSettings, tokenLifetimes } from '../tenants/settings.js';
+import { findUserById } from '../users/users.queries.js';
+import {
+  acceptTotpStep,
+  countFailedSecondFactor,
+  endLoginChallenge,
+  findOpenLoginChallenge,
+  findTotp,
+  recordLoginChallengeFailure,
+  spendRecoveryCode,
+} from './mfa.queries.js';
+import { parseMfaToken } from './mfa.validation.js';
+import {
+  type PasskeyChallengeValue,
+  startPasskeyLogin,
+  startPasskeySecondFactor,
+  takeCeremony,
+  verifyPasskeyAssertion,
+} from './passkeys.service.js';
+import { hashRecoveryCode, normalizeRecoveryCode } from './recovery-codes.js';
+import { hashMfaToken, MAX_SECOND_FACTOR_TRIES, type MfaMethodValue } from './second-step.js';
+import { matchTotp } from './totp.js';
+
+/**
+ * Finishing a sign-in with a second factor (completeMfaLogin), and passkey sign-ins. The
+ * challenge they finish is opened by login (second-step.ts).
+ */
+
+export type MfaLoginDeps = Pick<
+  Services,
+  'db' | 'clock' | 'cache' | 'events' | 'mfa' | 'config' | 'tokens' | 'metrics' | 'logger'
+>;
+
+const secondStepEnded = () =>
+  new UnauthenticatedError('This sign-in has expired or was already used: sign in again with your password.');
+const factorRefused = () => new UnauthenticatedError('The second factor was not accepted.');
+
+interface OpenSecondStep {
+  challengeId: string;
+  failedAttempts: number;
+  user: UserRow;
+  tenant: TenantRow;
+}
+
+/** The open challenge an mfaToken names, with its user and tenant as they are now. */
+async function findSecondStep(deps: MfaLoginDeps, mfaToken: string): Promise<OpenSecondStep> {
+  const parsed = parseMfaToken(mfaToken);
+  if (!parsed) throw secondStepEnded();
+  const now = deps.clock.now();
+  const challenge = await findOpenLoginChallenge(deps.db, parsed.tenantId, hashMfaToken(mfaToken), now);
+  if (!challenge) throw secondStepEnded();
+  const [user, tenant] = await Promise.all([
+    findUserById(deps.db, challenge.tenantId, challenge.userId),
+    deps.cache.tenant(challenge.tenantId),
+  ]);
+  if (!user || !tenant || user.status !== 'ACTIVE' || tenant.status !== 'ACTIVE') throw secondStepEnded();
+  // Locked meanwhile (by wrong factors here or elsewhere): the lock holds for this step too.
+  if (user.lockedUntil && user.lockedUntil > now) throw secondStepEnded();
+  return { challengeId: challenge.id, failedAttempts: challenge.failedAttempts, user, tenant };
+}
+
+export interface CompleteMfaLoginInput {
+  mfaToken: string;
+  method: MfaMethodValue;
+  code?: string | null;
+  challengeId?: string | null;
+  passkeyResponse?: Record<string, unknown> | null;
+}
+
+export async function completeMfaLogin(
+  deps: MfaLoginDeps,
+  input: CompleteMfaLoginInput,
+  origin: RequestOrigin,
+): Promise<AuthResult> {
+  if ((input.method === 'TOTP' || input.method === 'RECOVERY_CODE') && !input.code) {
+    throw BadUserInputError.field('code', 'The code is required for this method.');
+  }
+  if (input.method === 'PASSKEY' && (!input.challengeId || !input.passkeyResponse)) {
+    throw BadUserInputError.field(
+      'passkeyResponse',
+      'challengeId and passkeyResponse are required for PASSKEY.',
+    );
+  }
+  const step = await findSecondStep(deps, input.mfaToken);
+  const amr = await checkSecondFactor(deps, step, input);
+  if (!amr) return refuseSecondFactor(deps, step, input.method, origin);
+  const now = deps.clock.now();
+  // Single use: of two requests finishing one challenge, one signs in.
+  if (!(await endLoginChallenge(deps.db, step.tenant.id, step.challengeId, now))) throw secondStepEnded();
+  return openSession(deps, step.user, step.tenant, ['pwd', ...amr], origin);
+}
+
+async function checkSecondFactor(
+  deps: MfaLoginDeps,
+  step: OpenSecondStep,
+  input: CompleteMfaLoginInput,
+): Promise<AmrValue[] | undefined> {
+  const { user } = step;
+  const now = deps.clock.now();
+  switch (input.method) {
+    case 'TOTP': {
+      const totp = await findTotp(deps.db, user.tenantId, user.id);
+      if (!totp?.confirmedAt) return undefined;
+      const secret = deps.mfa.secrets.open(user.tenantId, user.id, totp.secret);
+      const matched = secret === undefined ? undefined : matchTotp(secret, input.code ?? '', now);
+      if (matched === undefined) return undefined;
+      // Once per time step: a code seen (or intercepted) before does not work again.
+      const accepted = await acceptTotpStep(deps.db, {
+        tenantId: user.tenantId,
+        userId: user.id,
+        step: matched,
+      });
+      return accepted ? ['otp', 'mfa'] : undefined;
+    }
+    case 'RECOVERY_CODE': {
+      const normalized = normalizeRecoveryCode(input.code ?? '');
+      if (!normalized) return undefined;
+      const spent = await spendRecoveryCode(deps.db, {
+        tenantId: user.tenantId,
+        userId: user.id,
+        codeHash: hashRecoveryCode(user.id, normalized),
+        now,
+      });
+      return spent ? ['otp', 'mfa'] : undefined;
+    }
+    case 'PASSKEY': {
+      const ceremony = await takeCeremony(deps, input.challengeId ?? '', 'mfa');
+      if (!ceremony || ceremony.loginChallengeId !== step.challengeId) return undefined;
+      const verified = await verifyPasskeyAssertion(deps, {
+        tenantId: user.tenantId,
+        userId: user.id,
+        challenge: ceremony.challenge,
+        response: input.passkeyResponse ?? {},
+        requireUserVerification: false,
+      });
+      return verified ? [verified.amr[0] as AmrValue, 'mfa'] : undefined;
+    }
+  }
+}
+
+async function refuseSecondFactor(
+  deps: MfaLoginDeps,
+  step: OpenSecondStep,
+  method: MfaMethodValue,
+  origin: RequestOrigin,
+): Promise<never> {
+  const now = deps.clock.now();
+  const settings = tenantSettings(step.tenant);
+  const lockedNow = await transaction(deps.db, async (tx) => {
+    const challenge = await recordLoginChallengeFailure(tx, {
+      tenantId: step.tenant.id,
+      id: step.challengeId,
+      maxAttempts: MAX_SECOND_FACTOR_TRIES,
+      now,
+    });
+    const locked = await countFailedSecondFactor(tx, {
+      tenantId: step.tenant.id,
+      userId: step.user.id,
+      maxFailedLogins: settings.maxFailedLogins,
+      lockoutMinutes: settings.lockoutMinutes,
+      now,
+    });
+    await recordAuditEvent(tx, origin, {
+      tenantId: step.tenant.id,
+      actorId: null,
+      action: 'auth.login.failed',
+      targetType: 'user',
+      targetId: step.user.id,
+      metadata: {
+        reason: 'bad_second_factor',
+        method,
+        challengeId: step.challengeId,
+        challengeEnded: challenge?.ended ?? true,
+      },
+      at: now,
+    });
+    if (locked) {
+      await recordAuditEvent(tx, origin, {
+        tenantId: step.tenant.id,
+        actorId: null,
+        action: 'auth.lockout',
+        targetType: 'user',
+        targetId: step.user.id,
+        metadata: { maxFailedLogins: settings.maxFailedLogins, lockoutMinutes: settings.lockoutMinutes },
+        at: now,
+      });
+    }
+    return locked;
+  });
+  deps.metrics.loginAttempt('bad_second_factor');
+  if (lockedNow) await afterUsersChanged(deps, step.tenant.id, [step.user.id]);
+  throw factorRefused();
+}
+
+/** Opens the session of a completed sign-in: clears the failed count, records `amr`, audits. */
+async function openSession(
+  deps: MfaLoginDeps,
+  user: UserRow,
+  tenant: TenantRow,
+  amr: AmrValue[],
+  origin: RequestOrigin,
+): Promise<AuthResult> {
+  const now = deps.clock.now();
+  const lifetimeSeconds = tokenLifetimes(tenant, deps.config.jwt).refreshTokenTtlSeconds;
+  const refreshToken = newRefreshToken(tenant.id);
+  const signedIn = await completeSignIn(deps.db, {
+    user,
+    refreshTokenHash: refreshToken.hash,
+    newPasswordHash: undefined,
+    origin,
+    now,
+    expiresAt: new Date(now.getTime() + lifetimeSeconds * 1000),
+    amr: [...new Set(amr)],
+  });
+  if (!signedIn) throw secondStepEnded();
+  await announceAuditEvent(deps.db, signedIn.audit);
+  deps.metrics.loginAttempt('succeeded');
+  await afterUsersChanged(deps, tenant.id, [user.id]);
+  return issueTokens(deps, signedIn.user, tenant, signedIn.session, refreshToken.token);
+}
+
+/**
+ * Starts a passkey ceremony: a usernameless sign-in to a tenant (`tenant`), or the second step
+ * of a password sign-in (`mfaToken`, which stays open until completeMfaLogin).
+ */
+export async function startPasskeyAuthentication(
+  deps: MfaLoginDeps,
+  input: { tenant?: string | null; mfaToken?: string | null },
+): Promise<PasskeyChallengeValue> {
+  if ((input.tenant ? 1 : 0) + (input.mfaToken ? 1 : 0) !== 1) {
+    throw BadUserInputError.field(
+      'tenant',
+      'Give either tenant (a passkey sign-in) or mfaToken (a second step).',
+    );
+  }
+  if (input.mfaToken) {
+    const step = await findSecondStep(deps, input.mfaToken);
+    return startPasskeySecondFactor(deps, {
+      tenantId: step.tenant.id,
+      userId: step.user.id,
+      loginChallengeId: step.challengeId,
+    });
+  }
+  const tenant = await deps.cache.tenantBySlug((input.tenant ?? '').trim().toLowerCase());
+  if (tenant?.status !== 'ACTIVE') throw new NotFoundError('Tenant');
+  return startPasskeyLogin(deps, tenant.id);
+}
+
+const passkeyRefused = () => new UnauthenticatedError('The passkey was not accepted.');
+
+/** A passwordless sign-in: the passkey (with user verification) is both factors. */
+export async function finishPasskeyLogin(
+  deps: MfaLoginDeps,
+  input: { challengeId: string; response: Record<string, unknown> },
+  origin: RequestOrigin,
+): Promise<AuthResult> {
+  const ceremony = await takeCeremony(deps, input.challengeId, 'login');
+  if (!ceremony) throw passkeyRefused();
+  const verified = await verifyPasskeyAssertion(deps, {
+    tenantId: ceremony.tenantId,
+    challenge: ceremony.challenge,
+    response: input.response,
+    requireUserVerification: true,
+  });
+  if (!verified) throw passkeyRefused();
+  const [user, tenant] = await Promise.all([
+    findUserById(deps.db, ceremony.tenantId, verified.passkey.userId),
+    deps.cache.tenant(ceremony.tenantId),
+  ]);
+  const now = deps.clock.now();
+  if (!user || !tenant || user.status !== 'ACTIVE' || tenant.status !== 'ACTIVE') throw passkeyRefused();
+  if (user.lockedUntil && user.lockedUntil > now) throw passkeyRefused();
+  return openSession(deps, user, tenant, verified.amr, origin);
+}

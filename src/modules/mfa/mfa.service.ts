@@ -1,0 +1,281 @@
+import type { PasskeyRow, UserRow } from '../../db/schema.js';
+import { transaction } from '../../db/transaction.js';
+import { type Caller, requireRole } from '../../graphql/caller.js';
+import type { RequestOrigin, Services } from '../../graphql/context.js';
+import { BadUserInputError, ConflictError, NotFoundError } from '../../graphql/errors.js';
+import { recordAuditEvent } from '../audit/audit.service.js';
+import { afterUsersChanged } from '../realtime/changes.js';
+import { afterSessionsEnded } from '../sessions/session-end.service.js';
+import { endUserSessions } from '../sessions/sessions.service.js';
+import { assertCanManage, reachableUserTenant, userNotFound } from '../users/user-access.js';
+import { findUserById, lockUser } from '../users/users.queries.js';
+import {
+  acceptTotpStep,
+  deleteAllPasskeys,
+  deleteRecoveryCodes,
+  deleteTotp,
+  findMfaFactors,
+  findTotp,
+  listPasskeys,
+  replaceRecoveryCodes,
+  spendRecoveryCode,
+  storePendingTotp,
+  syncMfaEnabled,
+} from './mfa.queries.js';
+import { hashRecoveryCode, newRecoveryCodes, normalizeRecoveryCode } from './recovery-codes.js';
+import { matchTotp, newTotpSecret, otpauthUri } from './totp.js';
+
+/**
+ * Enrolling and removing second factors, by the user themself (and resetUserMfa by an ADMIN).
+ * Every change writes its audit event in its own transaction, keeps users.mfa_enabled in step,
+ * and once committed invalidates the user everywhere and tells `userChanged` subscribers.
+ */
+
+export type MfaDeps = Pick<Services, 'db' | 'clock' | 'cache' | 'events' | 'hasher' | 'mfa' | 'config'>;
+
+export interface MfaStatusValue {
+  totpEnabled: boolean;
+  passkeys: PasskeyRow[];
+  recoveryCodesRemaining: number;
+}
+
+export async function mfaStatus(deps: Pick<MfaDeps, 'db'>, caller: Caller): Promise<MfaStatusValue> {
+  const [factors, passkeys] = await Promise.all([
+    findMfaFactors(deps.db, caller.tenantId, caller.userId),
+    listPasskeys(deps.db, caller.tenantId, caller.userId),
+  ]);
+  return {
+    totpEnabled: factors.totpEnabled,
+    passkeys,
+    recoveryCodesRemaining: factors.recoveryCodesRemaining,
+  };
+}
+
+async function currentUser(deps: Pick<MfaDeps, 'db'>, caller: Caller): Promise<UserRow> {
+  const user = await findUserById(deps.db, caller.tenantId, caller.userId);
+  if (!user) throw userNotFound();
+  return user;
+}
+
+export async function startTotpEnrollment(
+  deps: MfaDeps,
+  caller: Caller,
+  origin: RequestOrigin,
+): Promise<{ secret: string; otpauthUri: string }> {
+  const [user, tenant] = await Promise.all([currentUser(deps, caller), deps.cache.tenant(caller.tenantId)]);
+  const secret = newTotpSecret();
+  const now = deps.clock.now();
+  await transaction(deps.db, async (tx) => {
+    const stored = await storePendingTotp(tx, {
+      tenantId: caller.tenantId,
+      userId: caller.userId,
+      sealedSecret: deps.mfa.secrets.seal(caller.tenantId, caller.userId, secret),
+      now,
+    });
+    if (!stored) {
+      throw new ConflictError(
+        'totp',
+        'An authenticator app is already set up: disable it first to replace it.',
+      );
+    }
+    await recordAuditEvent(tx, origin, {
+      tenantId: caller.tenantId,
+      actorId: caller.userId,
+      action: 'mfa.totp.enrollment_started',
+      targetType: 'user',
+      targetId: caller.userId,
+      at: now,
+    });
+  });
+  return { secret, otpauthUri: otpauthUri(secret, tenant?.name ?? 'Identity', user.email) };
+}
+
+const invalidCode = (field = 'code') =>
+  BadUserInputError.field(field, 'The code is not valid: enter the current code from the authenticator app.');
+
+export async function confirmTotpEnrollment(
+  deps: MfaDeps,
+  caller: Caller,
+  code: string,
+  origin: RequestOrigin,
+): Promise<string[]> {
+  const totp = await findTotp(deps.db, caller.tenantId, caller.userId);
+  if (!totp) throw BadUserInputError.field('code', 'Start the set-up first (startTotpEnrollment).');
+  if (totp.confirmedAt) throw new ConflictError('totp', 'The authenticator app is already set up.');
+  const secret = deps.mfa.secrets.open(caller.tenantId, caller.userId, totp.secret);
+  const now = deps.clock.now();
+  const step = secret === undefined ? undefined : matchTotp(secret, code, now);
+  if (step === undefined) throw invalidCode();
+  const codes = newRecoveryCodes();
+  await transaction(deps.db, async (tx) => {
+    const confirmed = await acceptTotpStep(tx, {
+      tenantId: caller.tenantId,
+      userId: caller.userId,
+      step,
+      confirmAt: now,
+    });
+    if (!confirmed) throw invalidCode();
+    await replaceRecoveryCodes(tx, {
+      tenantId: caller.tenantId,
+      userId: caller.userId,
+      hashes: codes.map((c) => hashRecoveryCode(caller.userId, normalizeRecoveryCode(c) as string)),
+      now,
+    });
+    await syncMfaEnabled(tx, caller.tenantId, caller.userId, now);
+    await recordAuditEvent(tx, origin, {
+      tenantId: caller.tenantId,
+      actorId: caller.userId,
+      action: 'mfa.totp.enabled',
+      targetType: 'user',
+      targetId: caller.userId,
+      metadata: { recoveryCodes: codes.length },
+      at: now,
+    });
+  });
+  await afterUsersChanged(deps, caller.tenantId, [caller.userId]);
+  return codes;
+}
+
+/**
+ * Proves the caller holds their second factor: a current TOTP code (accepted once per time
+ * step) or an unused recovery code (spent by this). Runs on `db`, usually the transaction of the
+ * change it authorizes, so a spent code comes back if that change fails.
+ */
+async function proveSecondFactor(
+  deps: MfaDeps,
+  db: Parameters<typeof acceptTotpStep>[0],
+  caller: Caller,
+  code: string,
+  now: Date,
+): Promise<'totp' | 'recovery_code' | undefined> {
+  const recovery = normalizeRecoveryCode(code);
+  if (recovery) {
+    const spent = await spendRecoveryCode(db, {
+      tenantId: caller.tenantId,
+      userId: caller.userId,
+      codeHash: hashRecoveryCode(caller.userId, recovery),
+      now,
+    });
+    return spent ? 'recovery_code' : undefined;
+  }
+  const totp = await findTotp(db, caller.tenantId, caller.userId);
+  if (!totp?.confirmedAt) return undefined;
+  const secret = deps.mfa.secrets.open(caller.tenantId, caller.userId, totp.secret);
+  const step = secret === undefined ? undefined : matchTotp(secret, code, now);
+  if (step === undefined) return undefined;
+  const accepted = await acceptTotpStep(db, { tenantId: caller.tenantId, userId: caller.userId, step });
+  return accepted ? 'totp' : undefined;
+}
+
+export async function disableTotp(
+  deps: MfaDeps,
+  caller: Caller,
+  input: { code?: string | null; currentPassword?: string | null },
+  origin: RequestOrigin,
+): Promise<boolean> {
+  const totp = await findTotp(deps.db, caller.tenantId, caller.userId);
+  if (!totp?.confirmedAt) throw new NotFoundError('Authenticator app');
+  const now = deps.clock.now();
+  if (!input.code && !input.currentPassword) {
+    throw BadUserInputError.field('code', 'Give a current code, a recovery code or your password.');
+  }
+  let passwordProven = false;
+  if (!input.code && input.currentPassword) {
+    const user = await currentUser(deps, caller);
+    passwordProven = (await deps.hasher.verify(input.currentPassword, user.passwordHash)).ok;
+    if (!passwordProven) throw BadUserInputError.field('currentPassword', 'The password is not correct.');
+  }
+  await transaction(deps.db, async (tx) => {
+    const proof = passwordProven
+      ? 'password'
+      : await proveSecondFactor(deps, tx, caller, input.code ?? '', now);
+    if (!proof) throw invalidCode();
+    await deleteTotp(tx, caller.tenantId, caller.userId);
+    const factors = await findMfaFactors(tx, caller.tenantId, caller.userId);
+    // Recovery codes back up the other factors; with none left they go too.
+    if (factors.passkeyCount === 0) await deleteRecoveryCodes(tx, caller.tenantId, caller.userId);
+    await syncMfaEnabled(tx, caller.tenantId, caller.userId, now);
+    await recordAuditEvent(tx, origin, {
+      tenantId: caller.tenantId,
+      actorId: caller.userId,
+      action: 'mfa.totp.disabled',
+      targetType: 'user',
+      targetId: caller.userId,
+      metadata: { proof },
+      at: now,
+    });
+  });
+  await afterUsersChanged(deps, caller.tenantId, [caller.userId]);
+  return true;
+}
+
+export async function regenerateRecoveryCodes(
+  deps: MfaDeps,
+  caller: Caller,
+  code: string,
+  origin: RequestOrigin,
+): Promise<string[]> {
+  const now = deps.clock.now();
+  const codes = newRecoveryCodes();
+  await transaction(deps.db, async (tx) => {
+    const proof = await proveSecondFactor(deps, tx, caller, code, now);
+    if (!proof) throw invalidCode();
+    await replaceRecoveryCodes(tx, {
+      tenantId: caller.tenantId,
+      userId: caller.userId,
+      hashes: codes.map((c) => hashRecoveryCode(caller.userId, normalizeRecoveryCode(c) as string)),
+      now,
+    });
+    await recordAuditEvent(tx, origin, {
+      tenantId: caller.tenantId,
+      actorId: caller.userId,
+      action: 'mfa.recovery_codes.regenerated',
+      targetType: 'user',
+      targetId: caller.userId,
+      metadata: { proof, recoveryCodes: codes.length },
+      at: now,
+    });
+  });
+  // The remaining count is part of myMfa; nothing the User type shows changed.
+  return codes;
+}
+
+/**
+ * An ADMIN removes every second factor of a user (lost phone and codes) and ends all their
+ * sessions (MFA_RESET): whoever held the factors must sign in again with the password alone,
+ * and enrol afresh where the tenant requires it.
+ */
+export async function resetUserMfa(
+  deps: MfaDeps,
+  caller: Caller,
+  userId: string,
+  origin: RequestOrigin,
+): Promise<boolean> {
+  // The shield lets only ADMINs here; the service holds to that whoever calls it.
+  requireRole(caller, 'ADMIN');
+  const tenantId = await reachableUserTenant(deps, caller, userId);
+  const now = deps.clock.now();
+  const ended = await transaction(deps.db, async (tx) => {
+    const target = await lockUser(tx, tenantId, userId);
+    if (!target) throw userNotFound();
+    assertCanManage(caller, target);
+    const totp = await deleteTotp(tx, tenantId, userId);
+    const passkeys = await deleteAllPasskeys(tx, tenantId, userId);
+    const recoveryCodes = await deleteRecoveryCodes(tx, tenantId, userId);
+    await syncMfaEnabled(tx, tenantId, userId, now);
+    const sessions = await endUserSessions(tx, tenantId, userId, 'MFA_RESET', now);
+    await recordAuditEvent(tx, origin, {
+      tenantId,
+      actorId: caller.userId,
+      action: 'mfa.reset',
+      targetType: 'user',
+      targetId: userId,
+      metadata: { totp, passkeys, recoveryCodes, sessionsEnded: sessions.length },
+      at: now,
+    });
+    return sessions;
+  });
+  await afterSessionsEnded(deps, ended, 'MFA_RESET');
+  await afterUsersChanged(deps, tenantId, [userId]);
+  return true;
+}

@@ -1,0 +1,78 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { UserRow } from '../../db/schema.js';
+import { transaction } from '../../db/transaction.js';
+import type { RequestOrigin, Services } from '../../graphql/context.js';
+import { recordAuditEvent } from '../audit/audit.service.js';
+import { findMfaFactors, insertLoginChallenge, type MfaFactors, releaseLoginAttempt } from './mfa.queries.js';
+
+/**
+ * The second step of a sign-in. A right password for an account with a second factor opens a
+ * challenge instead of a session: its mfaToken is single use, lives five minutes, belongs to one
+ * user, and ends after MAX_SECOND_FACTOR_TRIES wrong factors. Each wrong factor also counts as a
+ * failed sign-in toward the account's lockout.
+ */
+
+export const MFA_TOKEN_TTL_MS = 5 * 60_000;
+export const MAX_SECOND_FACTOR_TRIES = 3;
+
+export type MfaMethodValue = 'TOTP' | 'RECOVERY_CODE' | 'PASSKEY';
+
+export function methodsOf(factors: MfaFactors): MfaMethodValue[] {
+  const methods: MfaMethodValue[] = [];
+  if (factors.totpEnabled) methods.push('TOTP');
+  if (factors.recoveryCodesRemaining > 0) methods.push('RECOVERY_CODE');
+  if (factors.passkeyCount > 0) methods.push('PASSKEY');
+  return methods;
+}
+
+export const hashMfaToken = (token: string) => createHash('sha256').update(token, 'utf8').digest();
+
+/**
+ * Called by login once the password is right and the user has a second factor (`factors`):
+ * gives back the attempt, opens the challenge and audits it, all in one transaction.
+ */
+export async function openSecondStep(
+  deps: Pick<Services, 'db'>,
+  input: {
+    user: UserRow;
+    factors: MfaFactors;
+    unlock: boolean;
+    newPasswordHash: string | undefined;
+    origin: RequestOrigin;
+    now: Date;
+  },
+): Promise<{ mfaToken: string; methods: MfaMethodValue[] }> {
+  const { user, now } = input;
+  const mfaToken = `${user.tenantId}.${randomBytes(32).toString('base64url')}`;
+  const methods = methodsOf(input.factors);
+  await transaction(deps.db, async (tx) => {
+    await releaseLoginAttempt(tx, {
+      tenantId: user.tenantId,
+      userId: user.id,
+      unlock: input.unlock,
+      newPasswordHash: input.newPasswordHash,
+    });
+    const challenge = await insertLoginChallenge(tx, {
+      tenantId: user.tenantId,
+      userId: user.id,
+      tokenHash: hashMfaToken(mfaToken),
+      now,
+      expiresAt: new Date(now.getTime() + MFA_TOKEN_TTL_MS),
+    });
+    await recordAuditEvent(tx, input.origin, {
+      tenantId: user.tenantId,
+      actorId: null,
+      action: 'auth.login.mfa_required',
+      targetType: 'user',
+      targetId: user.id,
+      metadata: { challengeId: challenge.id, methods },
+      at: now,
+    });
+  });
+  return { mfaToken, methods };
+}
+
+/** The factors of a user whose row says a second factor is on: login decides with them. */
+export function findFactorsForLogin(deps: Pick<Services, 'db'>, user: UserRow): Promise<MfaFactors> {
+  return findMfaFactors(deps.db, user.tenantId, user.id);
+}
