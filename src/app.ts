@@ -142,6 +142,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       config,
       database,
       db,
+      readDb: database.readDb === database.db ? db : database.readDb,
       clock,
       logger,
       hasher,

@@ -171,6 +171,7 @@ const schema = z
     HOST: z.preprocess(emptyToUndefined, z.string().default('0.0.0.0')),
     DATABASE_URL: postgresUrl('DATABASE_URL'),
     DATABASE_DIRECT_URL: postgresUrl('DATABASE_DIRECT_URL'),
+    DATABASE_READ_URL: postgresUrl('DATABASE_READ_URL'),
     DATABASE_POOL_MAX: int('DATABASE_POOL_MAX', 1, 500, 10),
     DATABASE_PREPARED_STATEMENTS: optionalBool('DATABASE_PREPARED_STATEMENTS'),
     DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('./.data')),
@@ -287,6 +288,13 @@ const schema = z
         message: 'DATABASE_DIRECT_URL needs DATABASE_URL (it is the direct way to that same database)',
       });
     }
+    if (env.DATABASE_READ_URL && !env.DATABASE_URL) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['DATABASE_READ_URL'],
+        message: 'DATABASE_READ_URL needs DATABASE_URL (it is a read replica of that database)',
+      });
+    }
     const topologies = [
       env.REDIS_URL && 'REDIS_URL',
       env.REDIS_CLUSTER_NODES.length > 0 && 'REDIS_CLUSTER_NODES',
@@ -333,6 +341,8 @@ export interface Config {
         url: string;
         /** The database itself, bypassing any pooler (migrations, bootstrap, keys, advisory locks). */
         directUrl?: string;
+        /** A streaming replica, for lag-tolerant admin reads only (see Services.readDb). */
+        readUrl?: string;
         poolMax: number;
         preparedStatements?: boolean;
       }
@@ -433,6 +443,7 @@ export function loadConfig(
           kind: 'postgres',
           url: env.DATABASE_URL,
           directUrl: env.DATABASE_DIRECT_URL ?? env.DATABASE_URL,
+          readUrl: env.DATABASE_READ_URL,
           poolMax: env.DATABASE_POOL_MAX,
           preparedStatements: env.DATABASE_PREPARED_STATEMENTS ?? true,
         }

@@ -32,6 +32,8 @@ export class StatementCounter implements DrizzleLogger {
 export interface Database {
   kind: 'postgres' | 'pglite';
   db: Db;
+  /** The read replica's pool (DATABASE_READ_URL) for lag-tolerant reads; `db` when there is none. */
+  readDb: Db;
   statements: StatementCounter;
   /** Connections in use and operations waiting (for the metrics). */
   poolStats(): PoolStats;
@@ -64,6 +66,7 @@ export async function connectDatabase(config: Config['database']): Promise<Datab
     ? connectPostgres({
         url: config.url,
         directUrl: config.directUrl ?? config.url,
+        readUrl: config.readUrl,
         poolMax: config.poolMax,
         prepared: config.preparedStatements ?? true,
       })
@@ -79,10 +82,11 @@ export async function runMigrations(kind: Database['kind'], db: Db): Promise<voi
 async function connectPostgres(options: {
   url: string;
   directUrl: string;
+  readUrl?: string;
   poolMax: number;
   prepared: boolean;
 }): Promise<Database> {
-  const { url, directUrl, poolMax, prepared } = options;
+  const { url, directUrl, readUrl, poolMax, prepared } = options;
   const statements = new StatementCounter();
   const client = postgres(url, {
     max: poolMax,
@@ -103,6 +107,25 @@ async function connectPostgres(options: {
     schema,
     logger: statements,
   }) as unknown as Db;
+
+  // The replica's own pool, as large as the primary's; its statements are counted with the rest.
+  const replica = readUrl
+    ? postgres(readUrl, {
+        max: poolMax,
+        idle_timeout: 30,
+        connect_timeout: 10,
+        prepare: prepared,
+        backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 0.5),
+        onnotice: () => {},
+        connection: { application_name: 'identity-api-read' },
+      })
+    : undefined;
+  const readDb = replica
+    ? (drizzlePostgres(prepared ? preparingStatements(replica) : replica, {
+        schema,
+        logger: statements,
+      }) as unknown as Db)
+    : db;
 
   const withDirect = async <T>(work: (directDb: Db) => Promise<T>): Promise<T> => {
     const single = postgres(directUrl, {
@@ -134,6 +157,7 @@ async function connectPostgres(options: {
   return {
     kind: 'postgres',
     db,
+    readDb,
     statements,
     poolStats: () => inFlight.stats(),
     ping: async () => {
@@ -142,7 +166,9 @@ async function connectPostgres(options: {
     withDirect,
     withAdvisoryLock,
     migrate: () => withAdvisoryLock(LOCKS.startup, (lockDb) => runMigrations('postgres', lockDb)),
-    close: () => client.end({ timeout: 5 }),
+    close: async () => {
+      await Promise.all([client.end({ timeout: 5 }), replica?.end({ timeout: 5 })]);
+    },
   };
 }
 
@@ -157,6 +183,7 @@ async function connectPglite(dataDir: string | undefined): Promise<Database> {
   return {
     kind: 'pglite',
     db,
+    readDb: db,
     statements,
     // One embedded connection, always open; PGlite queues queries internally.
     poolStats: () => ({ max: 1, inUse: 1, waiting: 0 }),

@@ -23,6 +23,12 @@ export interface Services {
   config: Config;
   database: Database;
   db: Db;
+  /**
+   * Where lag-tolerant admin reads go (tenant statistics, audit, user and tenant lists): the read
+   * replica of DATABASE_READ_URL, or `db`. Never for anything that decides access (session
+   * checks, cache refills, password checks, spent tokens) nor inside a write.
+   */
+  readDb: Db;
   clock: Clock;
   logger: Logger;
   hasher: PasswordHasher;
@@ -94,9 +100,7 @@ class RequestContext implements Context {
     readonly origin: RequestOrigin,
     readonly requestId: string,
   ) {
-    this.loaders = createLoaders(services.db, services.cache, caller?.tenantId ?? null, () =>
-      services.clock.now(),
-    );
+    this.loaders = createLoaders(services, caller?.tenantId ?? null, () => services.clock.now());
   }
 
   get logger(): Logger {
@@ -115,7 +119,7 @@ class RequestContext implements Context {
     let loaders = this.otherTenantLoaders.get(tenantId);
     if (!loaders) {
       const { services } = this;
-      loaders = createLoaders(services.db, services.cache, tenantId, () => services.clock.now());
+      loaders = createLoaders(services, tenantId, () => services.clock.now());
       this.otherTenantLoaders.set(tenantId, loaders);
     }
     return loaders;
@@ -124,7 +128,7 @@ class RequestContext implements Context {
   platformLoaders(): PlatformLoaders {
     if (!this.caller?.isSystemAdmin) throw new ForbiddenError();
     const { services } = this;
-    this.platform ??= createPlatformLoaders(services.db, () => services.clock.now());
+    this.platform ??= createPlatformLoaders(services.readDb, () => services.clock.now());
     return this.platform;
   }
 }

@@ -52,6 +52,8 @@ class TenantLoaders implements Loaders {
 
   constructor(
     private readonly db: Db,
+    /** Statistics only: they may lag (see Services.readDb). */
+    private readonly readDb: Db,
     private readonly cache: IdentityCache,
     readonly tenantId: string | null,
     private readonly now: () => Date,
@@ -118,9 +120,9 @@ class TenantLoaders implements Loaders {
 
   get tenantStats(): DataLoader<string, TenantStatsValue | null> {
     this.#tenantStats ??= new DataLoader(async (ids) => {
-      const { tenantId, db } = this;
+      const { tenantId, readDb } = this;
       if (tenantId === null || !ids.includes(tenantId)) return ids.map(() => null);
-      const stats = await loadTenantStats(db, [tenantId], this.now());
+      const stats = await loadTenantStats(readDb, [tenantId], this.now());
       return ids.map((id) => stats.get(id) ?? null);
     });
     return this.#tenantStats;
@@ -148,12 +150,11 @@ const activeSessionsOf = preparedPerDatabase((db: Db) =>
 );
 
 export function createLoaders(
-  db: Db,
-  cache: IdentityCache,
+  services: { db: Db; readDb?: Db; cache: IdentityCache },
   tenantId: string | null,
   now: () => Date = () => new Date(),
 ): Loaders {
-  return new TenantLoaders(db, cache, tenantId, now);
+  return new TenantLoaders(services.db, services.readDb ?? services.db, services.cache, tenantId, now);
 }
 
 /** Statistics of a whole page of tenants in three queries instead of three per tenant. */

@@ -21,7 +21,7 @@ export interface PostgresProcess {
 }
 
 /** The newest PostgreSQL of Debian's packages (/usr/lib/postgresql/<version>/bin). */
-function binaries(): string {
+export function binaries(): string {
   const root = '/usr/lib/postgresql';
   const versions = existsSync(root)
     ? readdirSync(root)

@@ -31,7 +31,8 @@ export class AuditResolver {
     const scope = tenantId ?? ctx.caller.tenantId;
     requireTenantReach(ctx.caller, scope);
     // An unknown tenant has no events.
-    return listAuditEvents(ctx.services.db, scope, {
+    // The trail may come from a read replica: a moment behind, never wrong.
+    return listAuditEvents(ctx.services.readDb, scope, {
       filter: filter ?? {},
       first: size,
       after,

@@ -30,7 +30,7 @@ const tenantNotFound = () => new NotFoundError('Tenant');
 
 /** System ADMINs: every tenant. */
 export function listAllTenants(
-  deps: Pick<Services, 'db'>,
+  deps: Pick<Services, 'readDb'>,
   caller: Caller,
   args: { first?: number | null; after?: string | null; search?: string | null },
 ): Promise<Connection<TenantRow>> {
@@ -44,7 +44,8 @@ export function listAllTenants(
       'Search must be at most 200 characters, without control characters.',
     );
   }
-  return listTenants(deps.db, { first, after: args.after ?? null, search: search.toLowerCase() || null });
+  // May come from a read replica (a moment behind).
+  return listTenants(deps.readDb, { first, after: args.after ?? null, search: search.toLowerCase() || null });
 }
 
 /** Creates a tenant and its first ADMIN together: both exist afterwards, or neither does. */

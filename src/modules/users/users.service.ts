@@ -42,7 +42,7 @@ export interface ListUsersArgs {
 
 /** MODERATORs and ADMINs list their own tenant's users; system ADMINs any tenant's. */
 export function listTenantUsers(
-  deps: Pick<Services, 'db'>,
+  deps: Pick<Services, 'readDb'>,
   caller: Caller,
   tenantId: string,
   args: ListUsersArgs,
@@ -58,7 +58,8 @@ export function listTenantUsers(
       `Search must be at most ${EMAIL_MAX_LENGTH} characters, without control characters.`,
     );
   }
-  return listUsers(deps.db, {
+  // An ADMIN's list may lag a moment behind writes: it may come from a read replica.
+  return listUsers(deps.readDb, {
     tenantId,
     first,
     after: args.after ?? null,
