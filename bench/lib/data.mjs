@@ -125,11 +125,13 @@ export async function createRefreshableSessions(sql, tenantId, users, count) {
   const tokens = [];
   const now = Date.now();
   const created = new Date(now - 60_000).toISOString();
+  // The service's format: the session's tenant id, then 256 random bits (both base64url).
+  const tenant = Buffer.from(tenantId.replaceAll('-', ''), 'hex').toString('base64url');
   const stream = await sql`copy sessions (id, tenant_id, user_id, refresh_token_hash, ip_address, user_agent,
     created_at, last_used_at, expires_at) from stdin`.writable();
   let chunk = [];
   for (let i = 0; i < count; i++) {
-    const token = `bench-${randomBytes(32).toString('base64url')}`;
+    const token = `${tenant}.${randomBytes(32).toString('base64url')}`;
     tokens.push(token);
     const hash = createHash('sha256').update(token, 'utf8').digest('hex');
     chunk.push(
