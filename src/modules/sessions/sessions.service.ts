@@ -145,17 +145,19 @@ const rotationStatement = preparedPerDatabase((db: Db) => {
       )
       .returning({ sessionId: spentRefreshTokens.sessionId }),
   );
-  return db
-    .with(rotated, spent)
-    .select({ session: fieldsOf(sessions, rotated), user: users, tenant: tenants })
-    .from(rotated)
-    // The tenant as a value (not only through the join), so the plan reaches one partition or shard.
-    .innerJoin(
-      users,
-      and(sql`${users.tenantId} = ${placeholder('tenantId')}`, eq(users.id, rotated.userId)),
-    )
-    .innerJoin(tenants, sql`${tenants.id} = ${placeholder('tenantId')}`)
-    .prepare('rotateRefreshToken');
+  return (
+    db
+      .with(rotated, spent)
+      .select({ session: fieldsOf(sessions, rotated), user: users, tenant: tenants })
+      .from(rotated)
+      // The tenant as a value (not only through the join), so the plan reaches one partition or shard.
+      .innerJoin(
+        users,
+        and(sql`${users.tenantId} = ${placeholder('tenantId')}`, eq(users.id, rotated.userId)),
+      )
+      .innerJoin(tenants, sql`${tenants.id} = ${placeholder('tenantId')}`)
+      .prepare('rotateRefreshToken')
+  );
 });
 
 /**
