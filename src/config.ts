@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { redactCredentials } from './lib/redact.js';
 
 /**
  * Every setting the service reads, validated once at start-up. The result is a plain value
@@ -157,172 +159,173 @@ const keyMaterial = (name: string, minBytes: number) =>
       .optional(),
   );
 
-const schema = z
-  .object({
-    NODE_ENV: z.preprocess(
-      emptyToUndefined,
-      z
-        .enum(['development', 'production', 'test'], {
-          message: 'NODE_ENV must be development, production or test',
-        })
-        .default('development'),
-    ),
-    PORT: int('PORT', 0, 65535, 8006),
-    HOST: z.preprocess(emptyToUndefined, z.string().default('0.0.0.0')),
-    DATABASE_URL: postgresUrl('DATABASE_URL'),
-    DATABASE_DIRECT_URL: postgresUrl('DATABASE_DIRECT_URL'),
-    DATABASE_READ_URL: postgresUrl('DATABASE_READ_URL'),
-    DATABASE_POOL_MAX: int('DATABASE_POOL_MAX', 1, 500, 10),
-    DATABASE_PREPARED_STATEMENTS: optionalBool('DATABASE_PREPARED_STATEMENTS'),
-    DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('./.data')),
-    REDIS_URL: redisUrl,
-    REDIS_KEY_PREFIX: z.preprocess(
-      emptyToUndefined,
-      z
-        .string()
-        .regex(/^[A-Za-z0-9:_.-]{0,64}$/, {
-          message: 'REDIS_KEY_PREFIX may hold up to 64 letters, digits and : _ . -',
-        })
-        .default('identity:'),
-    ),
-    REDIS_CLUSTER_NODES: hostPorts('REDIS_CLUSTER_NODES'),
-    REDIS_SENTINELS: hostPorts('REDIS_SENTINELS'),
-    REDIS_SENTINEL_NAME: optionalString,
-    REDIS_PASSWORD: optionalString,
-    REDIS_SENTINEL_PASSWORD: optionalString,
-    REDIS_TLS: optionalBool('REDIS_TLS'),
-    SESSION_RETENTION_DAYS: int('SESSION_RETENTION_DAYS', 1, 3_650, 7),
-    SYSTEM_TENANT_SLUG: z.preprocess(
-      emptyToUndefined,
-      z
-        .string()
-        .regex(/^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$/, {
-          message:
-            'SYSTEM_TENANT_SLUG must be 3-63 lowercase letters, digits or hyphens, not starting or ending with a hyphen',
-        })
-        .default('system'),
-    ),
-    BOOTSTRAP_ADMIN_EMAIL: optionalString,
-    BOOTSTRAP_ADMIN_PASSWORD: optionalString,
-    PUBLIC_URL: z.preprocess(
-      emptyToUndefined,
-      z
-        .string()
-        .refine(
-          (v) => {
-            try {
-              const url = new URL(v);
-              return (url.protocol === 'http:' || url.protocol === 'https:') && !url.search && !url.hash;
-            } catch {
-              return false;
-            }
-          },
-          {
-            message:
-              'PUBLIC_URL must be an absolute http(s) URL without query or fragment, e.g. https://id.example.com',
-          },
-        )
-        .optional(),
-    ),
-    JWT_ISSUER: optionalString,
-    JWT_AUDIENCE: z.preprocess(emptyToUndefined, z.string().default('identity-api')),
-    ACCESS_TOKEN_TTL_SECONDS: int('ACCESS_TOKEN_TTL_SECONDS', 60, 86_400, 900),
-    REFRESH_TOKEN_TTL_SECONDS: int('REFRESH_TOKEN_TTL_SECONDS', 300, 7_776_000, 604_800),
-    REFRESH_REUSE_GRACE_SECONDS: int('REFRESH_REUSE_GRACE_SECONDS', 0, 300, 10),
-    BCRYPT_COST: int('BCRYPT_COST', 4, 16, 12),
-    PASSWORD_PEPPER: keyMaterial('PASSWORD_PEPPER', 16),
-    KEY_ENCRYPTION_KEY: keyMaterial('KEY_ENCRYPTION_KEY', 32),
-    SIGNING_KEY_JWK: optionalString,
-    RATE_LIMIT_AUTH_PER_MINUTE: int('RATE_LIMIT_AUTH_PER_MINUTE', 1, 100_000, 30),
-    RATE_LIMIT_CLIENT_PER_MINUTE: int('RATE_LIMIT_CLIENT_PER_MINUTE', 1, 10_000_000, 3_000),
-    CREDENTIAL_PEPPER: keyMaterial('CREDENTIAL_PEPPER', 16),
-    AUDIT_RETENTION_DAYS: int('AUDIT_RETENTION_DAYS', 1, 36_500, 365),
-    TRUST_PROXY: trustProxy,
-    LOG_LEVEL: z.preprocess(
-      emptyToUndefined,
-      z
-        .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
-          message: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
-        })
-        .default('info'),
-    ),
-    LOG_FORMAT: z.preprocess(
-      (value) => (typeof value === 'string' ? emptyToUndefined(value.toLowerCase()) : value),
-      z.enum(['json', 'pretty'], { message: 'LOG_FORMAT must be json or pretty' }).optional(),
-    ),
-    GRAPHIQL: optionalBool('GRAPHIQL'),
-    METRICS_TOKEN: keyMaterial('METRICS_TOKEN', 16),
-    GRAPHQL_INTROSPECTION: optionalBool('GRAPHQL_INTROSPECTION'),
-    WEBAUTHN_RP_ID: z.preprocess(
-      emptyToUndefined,
-      z
-        .string()
-        .regex(
-          /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/,
-          {
-            message:
-              'WEBAUTHN_RP_ID must be a lowercase domain name without scheme or port, e.g. example.com',
-          },
-        )
-        .optional(),
-    ),
-    WEBAUTHN_ORIGINS: z.preprocess(
-      emptyToUndefined,
-      z
-        .string()
-        .optional()
-        .refine((v) => v === undefined || v.split(',').every((part) => originOf(part.trim()) !== undefined), {
-          message:
-            'WEBAUTHN_ORIGINS must be a comma-separated list of origins, e.g. https://app.example.com,https://admin.example.com',
-        })
-        .transform((v) =>
-          v === undefined ? [] : v.split(',').map((part) => originOf(part.trim()) as string),
-        ),
-    ),
-  })
-  .superRefine((env, ctx) => {
-    if (env.DATABASE_DIRECT_URL && !env.DATABASE_URL) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['DATABASE_DIRECT_URL'],
-        message: 'DATABASE_DIRECT_URL needs DATABASE_URL (it is the direct way to that same database)',
-      });
-    }
-    if (env.DATABASE_READ_URL && !env.DATABASE_URL) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['DATABASE_READ_URL'],
-        message: 'DATABASE_READ_URL needs DATABASE_URL (it is a read replica of that database)',
-      });
-    }
-    const topologies = [
-      env.REDIS_URL && 'REDIS_URL',
-      env.REDIS_CLUSTER_NODES.length > 0 && 'REDIS_CLUSTER_NODES',
-      env.REDIS_SENTINELS.length > 0 && 'REDIS_SENTINELS',
-    ].filter(Boolean);
-    if (topologies.length > 1) {
-      ctx.addIssue({
-        code: 'custom',
-        path: [String(topologies[1])],
-        message: `Set only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS (got ${topologies.join(' and ')})`,
-      });
-    }
-    if (env.REDIS_SENTINELS.length > 0 && !env.REDIS_SENTINEL_NAME) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['REDIS_SENTINEL_NAME'],
+const variables = z.object({
+  NODE_ENV: z.preprocess(
+    emptyToUndefined,
+    z
+      .enum(['development', 'production', 'test'], {
+        message: 'NODE_ENV must be development, production or test',
+      })
+      .default('development'),
+  ),
+  PORT: int('PORT', 0, 65535, 8006),
+  HOST: z.preprocess(emptyToUndefined, z.string().default('0.0.0.0')),
+  DATABASE_URL: postgresUrl('DATABASE_URL'),
+  DATABASE_DIRECT_URL: postgresUrl('DATABASE_DIRECT_URL'),
+  DATABASE_READ_URL: postgresUrl('DATABASE_READ_URL'),
+  DATABASE_POOL_MAX: int('DATABASE_POOL_MAX', 1, 500, 10),
+  DATABASE_PREPARED_STATEMENTS: optionalBool('DATABASE_PREPARED_STATEMENTS'),
+  DATABASE_WAIT_SECONDS: int('DATABASE_WAIT_SECONDS', 0, 3_600, 60),
+  DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('./.data')),
+  REDIS_URL: redisUrl,
+  REDIS_KEY_PREFIX: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .regex(/^[A-Za-z0-9:_.-]{0,64}$/, {
+        message: 'REDIS_KEY_PREFIX may hold up to 64 letters, digits and : _ . -',
+      })
+      .default('identity:'),
+  ),
+  REDIS_CLUSTER_NODES: hostPorts('REDIS_CLUSTER_NODES'),
+  REDIS_SENTINELS: hostPorts('REDIS_SENTINELS'),
+  REDIS_SENTINEL_NAME: optionalString,
+  REDIS_PASSWORD: optionalString,
+  REDIS_SENTINEL_PASSWORD: optionalString,
+  REDIS_TLS: optionalBool('REDIS_TLS'),
+  SESSION_RETENTION_DAYS: int('SESSION_RETENTION_DAYS', 1, 3_650, 7),
+  SYSTEM_TENANT_SLUG: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .regex(/^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$/, {
         message:
-          'REDIS_SENTINEL_NAME (the master group name the Sentinels monitor, e.g. mymaster) must be set with REDIS_SENTINELS',
-      });
-    }
-    if (env.BOOTSTRAP_ADMIN_PASSWORD && !env.BOOTSTRAP_ADMIN_EMAIL) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['BOOTSTRAP_ADMIN_EMAIL'],
-        message: 'BOOTSTRAP_ADMIN_EMAIL must be set when BOOTSTRAP_ADMIN_PASSWORD is',
-      });
-    }
-  });
+          'SYSTEM_TENANT_SLUG must be 3-63 lowercase letters, digits or hyphens, not starting or ending with a hyphen',
+      })
+      .default('system'),
+  ),
+  BOOTSTRAP_ADMIN_EMAIL: optionalString,
+  BOOTSTRAP_ADMIN_PASSWORD: optionalString,
+  PUBLIC_URL: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .refine(
+        (v) => {
+          try {
+            const url = new URL(v);
+            return (url.protocol === 'http:' || url.protocol === 'https:') && !url.search && !url.hash;
+          } catch {
+            return false;
+          }
+        },
+        {
+          message:
+            'PUBLIC_URL must be an absolute http(s) URL without query or fragment, e.g. https://id.example.com',
+        },
+      )
+      .optional(),
+  ),
+  JWT_ISSUER: optionalString,
+  JWT_AUDIENCE: z.preprocess(emptyToUndefined, z.string().default('identity-api')),
+  ACCESS_TOKEN_TTL_SECONDS: int('ACCESS_TOKEN_TTL_SECONDS', 60, 86_400, 900),
+  REFRESH_TOKEN_TTL_SECONDS: int('REFRESH_TOKEN_TTL_SECONDS', 300, 7_776_000, 604_800),
+  REFRESH_REUSE_GRACE_SECONDS: int('REFRESH_REUSE_GRACE_SECONDS', 0, 300, 10),
+  BCRYPT_COST: int('BCRYPT_COST', 4, 16, 12),
+  PASSWORD_PEPPER: keyMaterial('PASSWORD_PEPPER', 16),
+  KEY_ENCRYPTION_KEY: keyMaterial('KEY_ENCRYPTION_KEY', 32),
+  SIGNING_KEY_JWK: optionalString,
+  RATE_LIMIT_AUTH_PER_MINUTE: int('RATE_LIMIT_AUTH_PER_MINUTE', 1, 100_000, 30),
+  RATE_LIMIT_CLIENT_PER_MINUTE: int('RATE_LIMIT_CLIENT_PER_MINUTE', 1, 10_000_000, 3_000),
+  CREDENTIAL_PEPPER: keyMaterial('CREDENTIAL_PEPPER', 16),
+  AUDIT_RETENTION_DAYS: int('AUDIT_RETENTION_DAYS', 1, 36_500, 365),
+  TRUST_PROXY: trustProxy,
+  LOG_LEVEL: z.preprocess(
+    emptyToUndefined,
+    z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+        message: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
+      })
+      .default('info'),
+  ),
+  LOG_FORMAT: z.preprocess(
+    (value) => (typeof value === 'string' ? emptyToUndefined(value.toLowerCase()) : value),
+    z.enum(['json', 'pretty'], { message: 'LOG_FORMAT must be json or pretty' }).optional(),
+  ),
+  GRAPHIQL: optionalBool('GRAPHIQL'),
+  METRICS_TOKEN: keyMaterial('METRICS_TOKEN', 16),
+  GRAPHQL_INTROSPECTION: optionalBool('GRAPHQL_INTROSPECTION'),
+  WEBAUTHN_RP_ID: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .regex(
+        /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/,
+        {
+          message: 'WEBAUTHN_RP_ID must be a lowercase domain name without scheme or port, e.g. example.com',
+        },
+      )
+      .optional(),
+  ),
+  WEBAUTHN_ORIGINS: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .optional()
+      .refine((v) => v === undefined || v.split(',').every((part) => originOf(part.trim()) !== undefined), {
+        message:
+          'WEBAUTHN_ORIGINS must be a comma-separated list of origins, e.g. https://app.example.com,https://admin.example.com',
+      })
+      .transform((v) => (v === undefined ? [] : v.split(',').map((part) => originOf(part.trim()) as string))),
+  ),
+});
+
+/** Every environment variable the service reads (each may also be given as `<NAME>_FILE`). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(variables.shape);
+
+const schema = variables.superRefine((env, ctx) => {
+  if (env.DATABASE_DIRECT_URL && !env.DATABASE_URL) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['DATABASE_DIRECT_URL'],
+      message: 'DATABASE_DIRECT_URL needs DATABASE_URL (it is the direct way to that same database)',
+    });
+  }
+  if (env.DATABASE_READ_URL && !env.DATABASE_URL) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['DATABASE_READ_URL'],
+      message: 'DATABASE_READ_URL needs DATABASE_URL (it is a read replica of that database)',
+    });
+  }
+  const topologies = [
+    env.REDIS_URL && 'REDIS_URL',
+    env.REDIS_CLUSTER_NODES.length > 0 && 'REDIS_CLUSTER_NODES',
+    env.REDIS_SENTINELS.length > 0 && 'REDIS_SENTINELS',
+  ].filter(Boolean);
+  if (topologies.length > 1) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [String(topologies[1])],
+      message: `Set only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS (got ${topologies.join(' and ')})`,
+    });
+  }
+  if (env.REDIS_SENTINELS.length > 0 && !env.REDIS_SENTINEL_NAME) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['REDIS_SENTINEL_NAME'],
+      message:
+        'REDIS_SENTINEL_NAME (the master group name the Sentinels monitor, e.g. mymaster) must be set with REDIS_SENTINELS',
+    });
+  }
+  if (env.BOOTSTRAP_ADMIN_PASSWORD && !env.BOOTSTRAP_ADMIN_EMAIL) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['BOOTSTRAP_ADMIN_EMAIL'],
+      message: 'BOOTSTRAP_ADMIN_EMAIL must be set when BOOTSTRAP_ADMIN_PASSWORD is',
+    });
+  }
+});
 
 export type Env = z.infer<typeof schema>;
 
@@ -347,6 +350,8 @@ export interface Config {
         preparedStatements?: boolean;
       }
     | { kind: 'pglite'; dataDir: string | undefined };
+  /** How long start-up (and each command-line tool) waits for PostgreSQL to accept connections. */
+  databaseWaitSeconds: number;
   redis: RedisConfig;
   /** Days an ended or expired session is kept (for sessionEnded and the audit trail) before cleanup. */
   sessionRetentionDays: number;
@@ -412,23 +417,58 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-/** Parses the environment. Throws ConfigError naming every variable that is wrong. */
+/** Replaces each `<NAME>_FILE` of a known variable with the file's contents as `<NAME>`. */
+function readFileVariables(source: Record<string, string | undefined>) {
+  const env: Record<string, string | undefined> = { ...source };
+  const fromFile = new Set<string>();
+  const problems: string[] = [];
+  for (const name of CONFIG_VARIABLES) {
+    const path = emptyToUndefined(source[`${name}_FILE`]);
+    if (typeof path !== 'string') continue;
+    if (emptyToUndefined(source[name]) !== undefined) {
+      problems.push(`Set ${name} or ${name}_FILE, not both`);
+      continue;
+    }
+    try {
+      env[name] = readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+      fromFile.add(name);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code;
+      problems.push(`${name}_FILE: cannot read ${JSON.stringify(path)} (${why ?? (error as Error).message})`);
+    }
+  }
+  return { env, fromFile, problems };
+}
+
+/** Variables whose values are never shown, not even in an error about them. */
+const SECRET = /PASSWORD|KEY|PEPPER|JWK|^METRICS_TOKEN$/;
+
+/**
+ * Parses the environment. Throws ConfigError naming every variable that is wrong. Any variable
+ * may instead be read from a file named by `<NAME>_FILE` (the Docker and Kubernetes secrets
+ * convention), one trailing newline removed.
+ */
 export function loadConfig(
   source: Record<string, string | undefined> = process.env,
   terminal: { stdoutIsTty: boolean } = { stdoutIsTty: process.stdout.isTTY === true },
 ): Config {
-  const parsed = schema.safeParse(source);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => {
+  const { env: input, fromFile, problems: fileProblems } = readFileVariables(source);
+  const parsed = schema.safeParse(input);
+  if (fileProblems.length > 0 || !parsed.success) {
+    const problems = (parsed.success ? [] : parsed.error.issues).map((issue) => {
       const variable = String(issue.path[0] ?? 'environment');
-      const got = source[variable];
-      const secret = /PASSWORD|KEY|PEPPER|JWK|^METRICS_TOKEN$/.test(variable);
-      const shown = got === undefined || secret ? '' : ` (got ${JSON.stringify(got)})`;
+      const got = input[variable];
+      const hidden = got === undefined || SECRET.test(variable) || fromFile.has(variable);
+      const shown = hidden ? '' : ` (got ${JSON.stringify(got)})`;
+      const where = fromFile.has(variable) ? ` (read from ${variable}_FILE)` : '';
       return issue.message.startsWith(variable)
-        ? `${issue.message}${shown}`
-        : `${variable}: ${issue.message}${shown}`;
+        ? `${issue.message}${where}${shown}`
+        : `${variable}: ${issue.message}${where}${shown}`;
     });
-    throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+    throw new ConfigError(
+      redactCredentials(`Invalid configuration: ${[...fileProblems, ...problems].join('; ')}`),
+    );
   }
   const env = parsed.data;
   const isProduction = env.NODE_ENV === 'production';
@@ -448,6 +488,7 @@ export function loadConfig(
           preparedStatements: env.DATABASE_PREPARED_STATEMENTS ?? true,
         }
       : { kind: 'pglite', dataDir: env.DATA_DIR === ':memory:' ? undefined : env.DATA_DIR },
+    databaseWaitSeconds: env.DATABASE_WAIT_SECONDS,
     redis: {
       mode: env.REDIS_URL
         ? 'standalone'

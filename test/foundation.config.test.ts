@@ -1,6 +1,8 @@
-import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config.js';
-import { freePort, runServerProcess } from './support/process.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../src/config.js';
+import { freePort, runServerProcess, tempDir } from './support/process.js';
 
 describe('configuration', () => {
   it('has safe defaults: port 8006, embedded database in ./.data, no Redis', () => {
@@ -54,5 +56,108 @@ describe('configuration', () => {
     const lines = server.output().trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain(variable);
+  });
+});
+
+describe('credentials in configuration errors', () => {
+  it.each([
+    [{ DATABASE_URL: 'postgres://admin:s3cret-pw@db.example:notaport/identity' }, 'DATABASE_URL'],
+    [{ DATABASE_URL: 'mysql://admin:s3cret-pw@db.example/identity' }, 'DATABASE_URL'],
+    [{ DATABASE_URL: 'admin:s3cret-pw@db.example/identity' }, 'DATABASE_URL'],
+    [{ REDIS_URL: 'http://default:s3cret-pw@cache.example:6379' }, 'REDIS_URL'],
+    [{ REDIS_URL: 'redis//:s3cret-pw@cache.example:6379' }, 'REDIS_URL'],
+  ])('%o: names the variable and the host, never the password', (env, variable) => {
+    let message = '';
+    try {
+      loadConfig(env);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain(variable);
+    expect(message).toContain('example');
+    expect(message).not.toContain('s3cret-pw');
+  });
+
+  it('the real process prints one line without the password', async () => {
+    const server = runServerProcess({
+      PORT: String(await freePort()),
+      DATABASE_URL: 'postgres://admin:s3cret-pw@db.example:notaport/identity',
+    });
+    expect(await server.exited).toBe(1);
+    const lines = server.output().trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('postgres://admin:***@db.example');
+    expect(server.output()).not.toContain('s3cret-pw');
+  });
+});
+
+describe('variables read from files (NAME_FILE)', () => {
+  const dir = tempDir('identity-secrets-');
+  afterAll(() => dir.remove());
+  const secret = (name: string, content: string) => {
+    const path = join(dir.path, name);
+    writeFileSync(path, content);
+    return path;
+  };
+
+  it('reads any variable from the file, without its trailing newline', () => {
+    const config = loadConfig({
+      PASSWORD_PEPPER_FILE: secret('pepper', 'a-pepper-from-a-docker-secret\n'),
+      DATABASE_URL_FILE: secret('db', 'postgres://app:pw@db:5432/identity\n'),
+      PORT_FILE: secret('port', '9123'),
+    });
+    expect(config.passwords.pepper).toBe('a-pepper-from-a-docker-secret');
+    expect(config.database).toMatchObject({ kind: 'postgres', url: 'postgres://app:pw@db:5432/identity' });
+    expect(config.http.port).toBe(9123);
+  });
+
+  it.each([
+    [
+      () => ({ PASSWORD_PEPPER: 'x'.repeat(20), PASSWORD_PEPPER_FILE: secret('both', 'y'.repeat(20)) }),
+      /Set PASSWORD_PEPPER or PASSWORD_PEPPER_FILE, not both/,
+    ],
+    [
+      () => ({ METRICS_TOKEN_FILE: join(dir.path, 'missing') }),
+      /METRICS_TOKEN_FILE: cannot read .* \(no such file\)/,
+    ],
+    [
+      () => ({ KEY_ENCRYPTION_KEY_FILE: secret('short-kek', 'too-short-secret') }),
+      /KEY_ENCRYPTION_KEY must be at least 32 characters long.* \(read from KEY_ENCRYPTION_KEY_FILE\)/,
+    ],
+  ])('explains a problem with a file in one line, never echoing what it holds', (env, message) => {
+    expect(() => loadConfig(env())).toThrow(message);
+    expect(() => loadConfig(env())).not.toThrow(/too-short-secret|yyyy/);
+  });
+
+  it('does not echo a non-secret value read from a file either', () => {
+    expect(() => loadConfig({ PORT_FILE: secret('bad-port', 'not-a-port') })).toThrow(/PORT must be/);
+    expect(() => loadConfig({ PORT_FILE: secret('bad-port', 'not-a-port') })).not.toThrow(/not-a-port/);
+  });
+});
+
+describe('documentation of the configuration', () => {
+  const root = new URL('..', import.meta.url).pathname;
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const example = readFileSync(join(root, '.env.example'), 'utf8');
+
+  it.each(CONFIG_VARIABLES)('%s is in the README table and in .env.example with its default', (name) => {
+    expect(readme).toMatch(new RegExp(`^\\| \`${name}\` \\|`, 'm'));
+    const line = new RegExp(`^${name}=(.*)$`, 'm').exec(example);
+    expect(line, `${name}= line in .env.example`).not.toBeNull();
+    // The line before it says what it means.
+    const before = example.slice(0, line?.index).trimEnd().split('\n').pop() ?? '';
+    expect(before).toMatch(/^# \S/);
+  });
+
+  it('.env.example holds nothing the service does not read', () => {
+    const listed = [...example.matchAll(/^([A-Z][A-Z0-9_]*)=/gm)].map((match) => match[1]);
+    expect(listed.filter((name) => !CONFIG_VARIABLES.includes(name as string))).toEqual([]);
+  });
+
+  it('.env.example, loaded as it is, is a valid configuration with the documented defaults', () => {
+    const env = Object.fromEntries(
+      [...example.matchAll(/^([A-Z][A-Z0-9_]*)=(.*)$/gm)].map((match) => [match[1], match[2]]),
+    );
+    expect(loadConfig(env)).toEqual(loadConfig({}));
   });
 });
