@@ -8,7 +8,8 @@ import {
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import type { GraphQLFormattedError } from 'graphql';
 import type { Config } from './config.js';
-import { connectDatabase, type Database, LOCKS, runMigrations } from './db/client.js';
+import { type Database, LOCKS, runMigrations } from './db/client.js';
+import { openDatabase } from './db/wait-for-database.js';
 import type { Context, Services } from './graphql/context.js';
 import { formatError } from './graphql/errors.js';
 import { outcomePlugin, RequestLog, requestLogPlugin } from './graphql/plugins.js';
@@ -76,7 +77,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   // migrating, hashing the first admin's password) instead of after them.
   const schemaBuild = new Promise<void>((resolve) => setImmediate(resolve)).then(() => buildAppSchema());
   schemaBuild.catch(() => {}); // awaited below; a failure before that must not go unhandled
-  const database = options.database ?? (await connectDatabase(config.database));
+  const database =
+    options.database ??
+    (await openDatabase(config, {
+      warn: (message) => logger.warn(message),
+      info: (message) => logger.info(message),
+    }));
   const ownsDatabase = !options.database;
   let shared: SharedState | undefined;
   try {

@@ -2,8 +2,11 @@ import 'reflect-metadata';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { setFlagsFromString } from 'node:v8';
 import { createApp } from './app.js';
-import { ConfigError, loadConfig } from './config.js';
+import { type Config, ConfigError, loadConfig } from './config.js';
+import { DatabaseUnavailableError } from './db/wait-for-database.js';
+import { DataDirError, lockDataDir } from './lib/data-dir-lock.js';
 import { createLogger, flushLogs } from './lib/logger.js';
+import { redactCredentials } from './lib/redact.js';
 import { SigningKeyError } from './modules/keys/index.js';
 import { BootstrapError } from './modules/tenants/bootstrap.js';
 
@@ -15,16 +18,39 @@ const SHUTDOWN_DEADLINE_MS = 10_000;
 // throughput (docs/benchmarks.md, "rss"). V8 reads this flag at every collection.
 setFlagsFromString('--heap-growing-percent=100');
 
+/** Stops the process with one line for the operator (never a stack, never a credential). */
+function fail(message: string): never {
+  console.error(redactCredentials(message));
+  process.exit(1);
+}
+
+const USAGE = `usage: npm start  (or: node dist/bundle/main.js)
+
+Serves the identity API: GraphQL and WebSocket at /graphql, /health, /ready, /metrics and
+/.well-known/jwks.json, on PORT (default 8006). Configured by environment variables only (each
+may also be read from a file named by <NAME>_FILE); README.md and .env.example list them all.
+Without DATABASE_URL the data lives in an embedded database in DATA_DIR (default ./.data).`;
+
 async function main() {
-  let config: ReturnType<typeof loadConfig>;
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    console.log(USAGE);
+    return;
+  }
+  let config: Config;
   try {
     config = loadConfig(process.env);
   } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(1);
-    }
+    if (error instanceof ConfigError) fail(error.message);
     throw error;
+  }
+  // Before listening: a second process on the same embedded database stops here, saying why.
+  if (config.database.kind === 'pglite' && config.database.dataDir) {
+    try {
+      lockDataDir(config.database.dataDir);
+    } catch (error) {
+      if (error instanceof DataDirError) fail(`Start-up failed: ${error.message}`);
+      throw error;
+    }
   }
   const logger = createLogger(config.logLevel, undefined, {
     format: config.logFormat,
@@ -37,23 +63,32 @@ async function main() {
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
     httpServer.listen(config.http.port, config.http.host, () => resolve());
-  }).catch((error: Error) => {
-    console.error(
-      `Start-up failed: cannot listen on ${config.http.host}:${config.http.port}: ${error.message}`,
-    );
-    process.exit(1);
-  });
+  }).catch((error: Error) =>
+    fail(`Start-up failed: cannot listen on ${config.http.host}:${config.http.port}: ${error.message}`),
+  );
+  // Stopped while starting: nothing is served yet, so leave at once (exit handlers release the
+  // data directory's lock, which the default action of the signal would not run).
+  const early = (signal: NodeJS.Signals) => {
+    console.error(`Stopped by ${signal} while starting.`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.on('SIGTERM', early);
+  process.on('SIGINT', early);
   const app = await createApp(config, { logger, httpServer }).catch((error: unknown) => {
-    if (error instanceof BootstrapError || error instanceof SigningKeyError) {
-      console.error(`Start-up failed: ${error.message}`);
-    } else {
-      const where =
-        config.database.kind === 'postgres'
-          ? 'the PostgreSQL server at DATABASE_URL'
-          : `the embedded database in ${config.database.dataDir ?? 'memory'}`;
-      console.error(`Start-up failed: could not prepare ${where}: ${(error as Error).message}`);
+    flushLogs(logger);
+    if (
+      error instanceof BootstrapError ||
+      error instanceof SigningKeyError ||
+      error instanceof DataDirError ||
+      error instanceof DatabaseUnavailableError
+    ) {
+      fail(`Start-up failed: ${error.message}`);
     }
-    process.exit(1);
+    const where =
+      config.database.kind === 'postgres'
+        ? 'the PostgreSQL server at DATABASE_URL'
+        : `the embedded database in ${config.database.dataDir ?? 'memory'}`;
+    fail(`Start-up failed: could not prepare ${where}: ${describeError(error)}`);
   });
   const url = app.url();
   logger.info(
@@ -92,19 +127,42 @@ async function main() {
       },
     );
   };
+  process.off('SIGTERM', early);
+  process.off('SIGINT', early);
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
+/** Some failures (file-system errors from the embedded database among them) carry no message. */
+function describeError(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return error.message || (code ? `${error.name} ${code}` : error.name);
+  }
+  return String(error);
+}
+
+const STARTING_BODY = JSON.stringify({
+  errors: [
+    {
+      message: 'The service is starting; try again in a moment.',
+      extensions: { code: 'SERVICE_UNAVAILABLE' },
+    },
+  ],
+});
+
+/** Answers while the service starts: liveness yes, anything else 503 with Retry-After. */
 function startingUp(req: IncomingMessage, res: ServerResponse) {
-  res.setHeader('content-type', 'application/json');
-  if (req.url === '/health') {
+  res.setHeader('content-type', 'application/json; charset=utf-8');
+  const path = (req.url ?? '/').split('?')[0];
+  if (path === '/health') {
     res.end('{"status":"ok"}');
     return;
   }
   res.statusCode = 503;
   res.setHeader('retry-after', '1');
-  res.end('{"status":"starting"}');
+  res.setHeader('cache-control', 'no-store');
+  res.end(path === '/graphql' ? STARTING_BODY : '{"status":"starting"}');
 }
 
 void main();

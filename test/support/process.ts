@@ -33,11 +33,15 @@ export interface ServerProcess {
 }
 
 /** Runs the built server (`node dist/bundle/main.js`, what `npm start` runs) as its own process with exactly `env`. */
-export function runServerProcess(env: Record<string, string>): ServerProcess & { port: number | undefined } {
+export function runServerProcess(
+  env: Record<string, string>,
+  options: { uid?: number; gid?: number } = {},
+): ServerProcess & { port: number | undefined } {
   const child = spawn(process.execPath, ['dist/bundle/main.js'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...options,
   });
   let output = '';
   child.stdout?.on('data', (chunk) => {
