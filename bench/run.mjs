@@ -78,9 +78,17 @@ const { values, positionals } = parseArgs({
     db: { type: 'string' },
     'keep-db': { type: 'boolean', default: false },
     list: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
   },
 });
 
+if (values.help) {
+  // The usage is this file's opening comment.
+  const source = readFileSync(fileURLToPath(import.meta.url), 'utf8');
+  const header = source.slice(0, source.indexOf('\nimport ')).split('\n');
+  console.log(header.map((line) => line.replace(/^\/\/ ?/, '')).join('\n'));
+  process.exit(0);
+}
 if (values.list) {
   for (const s of SCENARIOS) console.log(`${s.name.padEnd(12)} ${s.title}`);
   process.exit(0);

@@ -16,6 +16,8 @@ function newestMtime(dir) {
 
 export async function buildIfNeeded(root = process.cwd()) {
   const marker = join(root, BUNDLE);
+  // A production image ships dist/ without the sources: nothing to compare, nothing to build.
+  if (!existsSync(join(root, 'src')) && existsSync(marker)) return;
   const sources = Math.max(
     newestMtime(join(root, 'src')),
     statSync(join(root, 'package-lock.json')).mtimeMs,

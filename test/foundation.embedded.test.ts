@@ -19,7 +19,7 @@ describe('embedded database (PGlite)', () => {
       expect(await first.stop()).toBe(0);
     }
     // The generated admin password is printed once, on the first start only.
-    const password = /generated password (\S+)/.exec(first.output())?.[1];
+    const password = /generated password:\s+(\S+)/.exec(first.output())?.[1];
     expect(password).toBeTruthy();
 
     const second = runServerProcess({ PORT: port, DATA_DIR: dataDir.path, BCRYPT_COST: '4' });

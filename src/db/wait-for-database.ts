@@ -164,7 +164,7 @@ export async function openDatabase(
   }
   const database = await connectDatabase(settings);
   try {
-    await waitForDatabase(database, settings.url, {
+    await waitForDatabase(database, settings.directUrl ?? settings.url, {
       timeoutMs: config.databaseWaitSeconds * 1000,
       onWait: report.warn,
       onCreated: report.info,

@@ -1,22 +1,18 @@
 import 'reflect-metadata';
-import { ConfigError, loadConfig } from '../config.js';
-import { connectDatabase } from '../db/client.js';
+import { cliConfig, runCli, withDatabase } from './cli.js';
 
-/** `npm run db:migrate`: applies pending migrations to DATABASE_URL (or the embedded database). */
-try {
-  const config = loadConfig(process.env);
-  const database = await connectDatabase(config.database);
-  try {
-    await database.migrate();
+await runCli({
+  usage: `
+usage: npm run db:migrate
+
+Applies pending migrations (drizzle/) to DATABASE_URL, or to the embedded database in DATA_DIR
+when DATABASE_URL is unset. The server also applies them at every start; this is for applying
+them ahead of a deployment. On PostgreSQL, instances starting at the same time take turns.`,
+  run: async () => {
+    const config = cliConfig();
+    await withDatabase(config, async () => {});
     console.log(
-      `Migrations applied (${config.database.kind === 'postgres' ? 'PostgreSQL' : `embedded, ${config.database.dataDir}`}).`,
+      `Migrations applied (${config.database.kind === 'postgres' ? 'PostgreSQL' : `embedded, ${config.database.dataDir ?? 'in memory'}`}).`,
     );
-  } finally {
-    await database.close();
-  }
-} catch (error) {
-  console.error(
-    error instanceof ConfigError ? error.message : `Migration failed: ${(error as Error).message}`,
-  );
-  process.exit(1);
-}
+  },
+});

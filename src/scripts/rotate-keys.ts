@@ -1,37 +1,52 @@
-import { loadConfig } from '../config.js';
-import { connectDatabase } from '../db/client.js';
+import 'reflect-metadata';
 import { systemClock } from '../lib/clock.js';
-import { SigningKeyStore } from '../modules/keys/index.js';
+import { recordAuditEvent } from '../modules/audit/audit.service.js';
+import { SigningKeyError, SigningKeyStore } from '../modules/keys/index.js';
+import { ensureSystemTenant } from '../modules/tenants/bootstrap.js';
+import { cliConfig, runCli, withDatabase } from './cli.js';
 
-/**
- * `npm run keys:rotate`: retires the active signing key and makes a new one. Running instances
- * pick the new key up on their next reload (a token with an unknown kid triggers one), and tokens
- * signed with the old key keep verifying until they expire.
- */
-async function main(): Promise<void> {
-  const config = loadConfig();
-  if (config.jwt.signingKeyJwk) {
-    throw new Error('SIGNING_KEY_JWK is set, so the service signs with that key: rotate by replacing it');
-  }
-  const database = await connectDatabase(config.database);
-  try {
-    await database.migrate();
-    const store = await SigningKeyStore.open(database.db, {
-      direct: database.withDirect,
-      keyEncryptionKey: config.jwt.keyEncryptionKey,
-      clock: systemClock,
-      maxAccessTokenTtlSeconds: config.jwt.accessTokenTtlSeconds,
+await runCli({
+  usage: `
+usage: npm run keys:rotate
+       (in the Docker image: node dist/scripts/rotate-keys.js)
+
+Retires the active signing key and makes a new one. Running instances pick the new key up on
+their next reload (a token with an unknown kid triggers one, and every instance reloads each
+minute); tokens signed with the old key keep verifying until they expire. Written to the audit
+trail of the system tenant. Not available while SIGNING_KEY_JWK pins the key (replace it instead).
+
+Uses the same configuration as the server (DATABASE_URL, or the embedded database in DATA_DIR,
+which must not be in use by a running server: stop it first).`,
+  run: async () => {
+    const config = cliConfig();
+    if (config.jwt.signingKeyJwk) {
+      throw new SigningKeyError(
+        'SIGNING_KEY_JWK is set, so the service signs with that key: rotate by replacing it',
+      );
+    }
+    const { kid, retiredKid } = await withDatabase(config, async (database) => {
+      const store = await SigningKeyStore.open(database.db, {
+        direct: database.withDirect,
+        keyEncryptionKey: config.jwt.keyEncryptionKey,
+        clock: systemClock,
+        maxAccessTokenTtlSeconds: config.jwt.accessTokenTtlSeconds,
+      });
+      return store.rotate(async (tx, rotated) => {
+        const system = await ensureSystemTenant(tx, { config, clock: systemClock });
+        await recordAuditEvent(
+          tx,
+          { ip: null, userAgent: 'keys:rotate (command line)' },
+          {
+            tenantId: system.id,
+            actorId: null,
+            action: 'keys.rotated',
+            // Key ids are thumbprints, not uuids: they go in the metadata.
+            metadata: { kid: rotated.kid, retiredKid: rotated.retiredKid ?? null, via: 'keys:rotate' },
+            at: systemClock.now(),
+          },
+        );
+      });
     });
-    const { kid, retiredKid } = await store.rotate();
     console.log(`Rotated signing key: new kid ${kid}, retired ${retiredKid ?? '(none)'}`);
-  } finally {
-    await database.close();
-  }
-}
-
-main().catch((error: unknown) => {
-  // ConfigError and SigningKeyError messages are written to be shown and never carry secrets;
-  // a one-liner beats a stack trace for an operator.
-  console.error(error instanceof Error ? error.message : String(error));
-  process.exitCode = 1;
+  },
 });

@@ -3,7 +3,8 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { ConfigError, loadConfig } from '../config.js';
-import { connectDatabase } from '../db/client.js';
+import { openDatabase } from '../db/wait-for-database.js';
+import { redactCredentials } from '../lib/redact.js';
 import { PasswordHasher } from '../modules/passwords/index.js';
 import { defaultTenantSettings } from '../modules/tenants/settings.js';
 
@@ -28,6 +29,25 @@ import { defaultTenantSettings } from '../modules/tenants/settings.js';
  */
 
 const DEFAULT_PASSWORD = 'seeded password 2024!';
+
+const USAGE = `usage: npm run db:seed -- [--tenants N] [--users N] [--sizes a,b,…] [--prefix p] [--password pw]
+                        [--bcrypt-cost n] [--sessions r] [--seed n] [--json]
+
+Fills the PostgreSQL database at DATABASE_URL with realistic tenants, users and sessions (COPY;
+one password hash shared by every user), for benchmarks and for trying the console on a large
+tenant. The embedded database is not supported.
+
+  --tenants N      tenants to create (default 10); users are split evenly between them
+  --users N        users in all (default 10000)
+  --sizes a,b,…    users per tenant instead (overrides --tenants/--users)
+  --prefix p       tenant slugs p-1, p-2, … (default "seed"); they must not exist yet
+  --password pw    every seeded user's password (default "${DEFAULT_PASSWORD}")
+  --bcrypt-cost n  cost of that one hash (default: BCRYPT_COST)
+  --sessions r     sessions per user on average (default 0.15; a quarter of them ended)
+  --seed n         random seed, for the same data twice (default: random)
+  --json           print a JSON summary on stdout (progress goes to stderr)
+
+Every tenant gets admin@<slug>.example (ADMIN) and moderator@<slug>.example (MODERATOR).`;
 const DAY = 86_400_000;
 
 // Common names, roughly by frequency; picked with a Zipf-like skew so some are common and some rare.
@@ -120,6 +140,7 @@ interface SeedOptions {
 
 function parseOptions(): SeedOptions {
   const { values } = parseArgs({
+    strict: true,
     options: {
       tenants: { type: 'string', default: '10' },
       users: { type: 'string', default: '10000' },
@@ -183,7 +204,8 @@ async function main() {
     return Date.now();
   };
 
-  const database = await connectDatabase(config.database);
+  const say = (message: string) => log(message);
+  const database = await openDatabase(config, { warn: say, info: say });
   try {
     await database.migrate();
   } finally {
@@ -382,7 +404,16 @@ async function main() {
   );
 }
 
-main().catch((error: unknown) => {
-  console.error(error instanceof ConfigError ? error.message : `Seeding failed: ${(error as Error).message}`);
-  process.exit(1);
-});
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  console.log(USAGE);
+} else {
+  main().catch((error: unknown) => {
+    const unknownOption = (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION';
+    console.error(
+      error instanceof ConfigError || unknownOption
+        ? `${(error as Error).message}${unknownOption ? `\n\n${USAGE}` : ''}`
+        : redactCredentials(`Seeding failed: ${(error as Error).message}`),
+    );
+    process.exit(unknownOption ? 2 : 1);
+  });
+}

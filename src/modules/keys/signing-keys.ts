@@ -123,7 +123,13 @@ export class SigningKeyStore {
     return { keys };
   }
 
-  async rotate(): Promise<{ kid: string; retiredKid?: string }> {
+  /**
+   * Retires the active key and makes a new one. `record` runs in the same transaction (the audit
+   * trail's entry for the rotation), so a rotation is never left unrecorded.
+   */
+  async rotate(
+    record?: (tx: Executor, rotated: { kid: string; retiredKid?: string }) => Promise<void>,
+  ): Promise<{ kid: string; retiredKid?: string }> {
     if (this.#pinned) {
       throw new SigningKeyError(
         'SIGNING_KEY_JWK pins the signing key: rotate by replacing SIGNING_KEY_JWK instead',
@@ -136,7 +142,9 @@ export class SigningKeyStore {
         .where(isNull(signingKeys.retiredAt))
         .returning({ kid: signingKeys.kid });
       const kid = await this.#insertNewKey(tx);
-      return { kid, retiredKid: retired[0]?.kid };
+      const rotated = { kid, retiredKid: retired[0]?.kid };
+      await record?.(tx, rotated);
+      return rotated;
     });
     await this.reload();
     return result;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
 import type { Config } from '../../config.js';
-import type { Db } from '../../db/client.js';
+import type { Db, Executor } from '../../db/client.js';
 import { type TenantRow, tenants, users } from '../../db/schema.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
@@ -15,35 +15,60 @@ export class BootstrapError extends Error {
   override name = 'BootstrapError';
 }
 
+/** Creates the system tenant when it is missing; returns it. */
+export async function ensureSystemTenant(
+  db: Executor,
+  deps: { config: Pick<Config, 'systemTenantSlug' | 'jwt'>; clock: Clock },
+): Promise<TenantRow> {
+  const now = deps.clock.now();
+  await db
+    .insert(tenants)
+    .values({
+      slug: deps.config.systemTenantSlug,
+      name: 'System',
+      settings: defaultTenantSettings(deps.config.jwt, true),
+      createdAt: now,
+      updatedAt: now,
+    })
+    .onConflictDoNothing({ target: tenants.slug });
+  const [system] = await db.select().from(tenants).where(eq(tenants.slug, deps.config.systemTenantSlug));
+  if (!system) throw new BootstrapError('The system tenant could not be created.');
+  return system;
+}
+
 /**
  * Makes sure the system tenant exists and has an ADMIN. Runs under the start-up advisory lock,
  * so instances starting together cannot create two of either.
  */
 export async function bootstrapSystemTenant(
   db: Db,
-  deps: { config: Config; hasher: PasswordHasher; clock: Clock; logger: Logger },
+  deps: {
+    config: Config;
+    hasher: PasswordHasher;
+    clock: Clock;
+    logger: Logger;
+    /** Where a generated password is shown (default: stderr, whatever the log level). */
+    announce?: (text: string) => void;
+  },
 ): Promise<TenantRow> {
   const { config, hasher, clock, logger } = deps;
   const now = clock.now();
-  await db
-    .insert(tenants)
-    .values({
-      slug: config.systemTenantSlug,
-      name: 'System',
-      settings: defaultTenantSettings(config.jwt, true),
-      createdAt: now,
-      updatedAt: now,
-    })
-    .onConflictDoNothing({ target: tenants.slug });
-  const [system] = await db.select().from(tenants).where(eq(tenants.slug, config.systemTenantSlug));
-  if (!system) throw new BootstrapError('The system tenant could not be created.');
+  const system = await ensureSystemTenant(db, { config, clock });
 
   const [admin] = await db
-    .select({ id: users.id })
+    .select({ id: users.id, email: users.email })
     .from(users)
     .where(and(eq(users.tenantId, system.id), eq(users.role, 'ADMIN'), eq(users.status, 'ACTIVE')))
     .limit(1);
-  if (admin) return system;
+  if (admin) {
+    if (config.bootstrapAdmin.email || config.bootstrapAdmin.password) {
+      logger.warn(
+        { tenant: config.systemTenantSlug },
+        `BOOTSTRAP_ADMIN_EMAIL/BOOTSTRAP_ADMIN_PASSWORD are ignored: the system tenant already has an ADMIN (they only apply to the first start). To set an administrator's password now, run \`npm run admin:reset -- --email <email>\`.`,
+      );
+    }
+    return system;
+  }
 
   const configured = config.bootstrapAdmin;
   let email = GENERATED_ADMIN_EMAIL;
@@ -61,7 +86,7 @@ export async function bootstrapSystemTenant(
       throw new BootstrapError(`BOOTSTRAP_ADMIN_PASSWORD: ${violations.map((v) => v.message).join(' ')}`);
     }
   } else {
-    password = randomBytes(18).toString('base64url');
+    password = generatePassword();
     generated = true;
   }
 
@@ -78,12 +103,61 @@ export async function bootstrapSystemTenant(
     })
     .onConflictDoNothing();
   if (generated) {
-    // Printed once, on purpose: there is no other way to learn it.
+    // The only way to learn it, so it goes to a human on stderr whatever LOG_LEVEL says; the
+    // structured log says that it happened, never the password.
     logger.warn(
-      `Created the first system administrator ${email} in tenant "${config.systemTenantSlug}" with the generated password ${password} — sign in and change it now with the changePassword mutation (or set BOOTSTRAP_ADMIN_EMAIL and BOOTSTRAP_ADMIN_PASSWORD before the first start).`,
+      { email, tenant: config.systemTenantSlug },
+      'created the first system administrator with a generated password (printed once on stderr)',
+    );
+    (deps.announce ?? printToStderr)(
+      framePassword({
+        title: 'First system administrator created',
+        tenant: config.systemTenantSlug,
+        email,
+        password,
+        after: [
+          'Sign in and change it now (changePassword), or set BOOTSTRAP_ADMIN_EMAIL and',
+          'BOOTSTRAP_ADMIN_PASSWORD before the first start. Lost it? npm run admin:reset -- --email',
+          `${email} sets a new one.`,
+        ],
+      }),
     );
   } else {
     logger.info({ email, tenant: config.systemTenantSlug }, 'created the first system administrator');
   }
   return system;
+}
+
+/** A random password well above the policy's minimum (24 characters from 18 random bytes). */
+export function generatePassword(): string {
+  return randomBytes(18).toString('base64url');
+}
+
+export function printToStderr(text: string): void {
+  process.stderr.write(text);
+}
+
+/**
+ * A block a person notices in a scrolling log, with the password on a line of its own (after
+ * "generated password:", which scripts may look for).
+ */
+export function framePassword(shown: {
+  title: string;
+  tenant: string;
+  email: string;
+  password: string;
+  after: string[];
+}): string {
+  const lines = [
+    shown.title,
+    '',
+    `  tenant:             ${shown.tenant}`,
+    `  email:              ${shown.email}`,
+    `  generated password: ${shown.password}`,
+    '',
+    'This password is shown only this once.',
+    ...shown.after,
+  ];
+  const rule = '='.repeat(Math.max(...lines.map((line) => line.length)) + 4);
+  return `\n${rule}\n${lines.map((line) => `  ${line}`).join('\n')}\n${rule}\n\n`;
 }
