@@ -24,7 +24,9 @@ ENV NODE_ENV=production \
 COPY package.json package-lock.json ./
 # --ignore-scripts: nothing in the production tree needs an install script (native modules such as
 # @node-rs/bcrypt ship prebuilt per-platform packages).
-COPY scripts/patch-postgres.mjs ./scripts/
+# The helpers `npm start` and the CLIs (`npm run db:migrate`, `keys:rotate`, `admin:reset`,
+# `db:seed`) run through; with no src/ in the image they run the shipped dist/ without building.
+COPY scripts ./scripts
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && node scripts/patch-postgres.mjs \
  && npm cache clean --force
@@ -34,7 +36,9 @@ COPY --from=build /app/dist ./dist
 # SQL migrations, applied at start from <root>/drizzle.
 COPY drizzle ./drizzle
 
-# Writable state (PGlite data directory when DATABASE_URL is unset, and the like).
+# Writable state (PGlite data directory when DATABASE_URL is unset, and the like). A volume
+# mounted here keeps this owner when Docker creates it; a host directory must belong to uid 1000
+# (`chown -R 1000:1000 <dir>`), or the service stops saying so.
 RUN mkdir -p /data && chown node:node /data
 VOLUME ["/data"]
 
@@ -50,4 +54,7 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
 
 # Node runs as PID 1 and receives SIGTERM directly (graceful shutdown is the server's job); use
 # `docker run --init` (compose: `init: true`) to also forward signals and reap stray processes.
+# Command-line tools in a running container, e.g.:
+#   docker compose exec api node dist/scripts/admin-reset.js --email admin@example.com
+#   docker compose exec api npm run keys:rotate
 CMD ["node", "dist/bundle/main.js"]
