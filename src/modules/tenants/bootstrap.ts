@@ -159,5 +159,5 @@ export function framePassword(shown: {
     ...shown.after,
   ];
   const rule = '='.repeat(Math.max(...lines.map((line) => line.length)) + 4);
-  return `\n${rule}\n${lines.map((line) => `  ${line}`).join('\n')}\n${rule}\n\n`;
+  return `\n${rule}\n${lines.map((line) => (line ? `  ${line}` : '')).join('\n')}\n${rule}\n\n`;
 }
