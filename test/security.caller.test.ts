@@ -13,7 +13,7 @@ import {
   isScalarType,
 } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { authenticate } from '../src/graphql/context.js';
+import { authenticateUser } from '../src/graphql/context.js';
 import { ForbiddenError } from '../src/graphql/errors.js';
 import { updateMe } from '../src/modules/auth/account.service.js';
 import { revokeSession } from '../src/modules/sessions/session-end.service.js';
@@ -325,7 +325,7 @@ describe('security: services re-check the rules the schema enforces', () => {
   it('refuses callers below the rule in every administrative service', async () => {
     const services = server.app.services;
     const origin = { ip: null, userAgent: null };
-    const asCaller = async (actor: Actor) => authenticate(services, actor.token);
+    const asCaller = async (actor: Actor) => authenticateUser(services, actor.token);
     const user = await asCaller(await makeActor(server, tenant, 'USER'));
     const guest = await asCaller(await makeActor(server, tenant, 'GUEST'));
     const moderator = await asCaller(await makeActor(server, tenant, 'MODERATOR'));
@@ -384,7 +384,7 @@ describe('security: services re-check the rules the schema enforces', () => {
     const services = server.app.services;
     const moderator = await makeActor(server, tenant, 'MODERATOR');
     const victim = await makeActor(server, tenant, 'USER');
-    const caller = await authenticate(services, moderator.token);
+    const caller = await authenticateUser(services, moderator.token);
     await expect(
       revokeSession(services, caller, { ip: null, userAgent: null }, victim.sessionId),
     ).rejects.toMatchObject({ extensions: { code: 'NOT_FOUND' } });

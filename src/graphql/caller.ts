@@ -11,7 +11,7 @@ import { ForbiddenError, UnauthenticatedError } from './errors.js';
  * stand beside a user: code that needs a user narrows on `kind` and cannot mistake one for the
  * other.
  */
-export type Caller = UserCaller;
+export type Caller = UserCaller | ServiceCaller;
 
 /** A person signed in to a tenant, through one session. */
 export interface UserCaller {
@@ -34,6 +34,24 @@ export interface UserCaller {
   readonly mfaEnrollmentRequired?: boolean;
 }
 
+/**
+ * A service account calling for itself (an access token from POST /oauth/token, or an API key).
+ * It has no role and no session: what it may do is its scopes, in its own tenant (a system-tenant
+ * account may name another tenant where a field takes one, as a system ADMIN may).
+ */
+export interface ServiceCaller {
+  readonly kind: 'service';
+  readonly serviceAccountId: string;
+  readonly tenantId: string;
+  readonly clientId: string;
+  /** The scopes this request carries: the token's, cut to what the account holds now. */
+  readonly scopes: readonly string[];
+  /** The account belongs to the system tenant. */
+  readonly reachesAllTenants: boolean;
+  /** An access token's expiry (a WebSocket is closed then); API keys: their expiry, if any. */
+  readonly tokenExpiresAt?: Date;
+}
+
 /*
  * The access rules, as plain predicates on a caller. The shield rules (rules.ts) decide each
  * field with them, and every service that acts re-checks them against the caller it was handed
@@ -41,19 +59,62 @@ export interface UserCaller {
  * anywhere else (a script, a subscription, a future transport) is no way around the rule.
  */
 
-/** The caller's role is at least `min` in their own tenant. */
+/** The caller is a person whose role is at least `min` in their own tenant (a service has no role). */
 export function hasRole(caller: Caller | null | undefined, min: Role): boolean {
-  return caller != null && ROLE_RANK[caller.role] >= ROLE_RANK[min];
+  return caller?.kind === 'user' && ROLE_RANK[caller.role] >= ROLE_RANK[min];
 }
 
-/** The caller may act in `tenantId`: their own tenant, or any tenant for a system ADMIN. */
+/** The caller is a service holding `scope`. */
+export function hasScope(caller: Caller | null | undefined, scope: string): boolean {
+  return caller?.kind === 'service' && caller.scopes.includes(scope);
+}
+
+/** A system ADMIN, or a service account of the system tenant: may reach every tenant. */
+export function isSystemWide(caller: Caller | null | undefined): boolean {
+  if (!caller) return false;
+  return caller.kind === 'user' ? caller.isSystemAdmin : caller.reachesAllTenants;
+}
+
+/** The caller may act in `tenantId`: their own tenant, or any tenant for a system ADMIN (or system service). */
 export function reachesTenant(caller: Caller | null | undefined, tenantId: string): boolean {
-  return caller != null && (caller.tenantId === tenantId || caller.isSystemAdmin);
+  return caller != null && (caller.tenantId === tenantId || isSystemWide(caller));
 }
 
-/** A signed-in caller, or UNAUTHENTICATED. */
+/** The id recorded as the actor of what the caller does: the user's, or the service account's. */
+export function actorIdOf(caller: Caller): string {
+  return caller.kind === 'user' ? caller.userId : caller.serviceAccountId;
+}
+
+/**
+ * The actor fields of an audit event: `actorId`, and for a service `actorType: "SERVICE"`
+ * (recorded in the event's metadata).
+ */
+export function auditActor(caller: Caller): { actorId: string; actorType?: 'SERVICE' } {
+  return caller.kind === 'user'
+    ? { actorId: caller.userId }
+    : { actorId: caller.serviceAccountId, actorType: 'SERVICE' };
+}
+
+/** Any signed-in caller, person or service, or UNAUTHENTICATED. */
+export function requireSignedIn(caller: Caller | null | undefined): Caller {
+  if (!caller) throw new UnauthenticatedError();
+  return caller;
+}
+
+/**
+ * A signed-in person, or UNAUTHENTICATED; a service is FORBIDDEN (what is asked is a person's
+ * own: their profile, sessions, password).
+ */
 export function requireCaller(caller: Caller | null | undefined): UserCaller {
   if (!caller) throw new UnauthenticatedError();
+  if (caller.kind !== 'user') throw new ForbiddenError();
+  return caller;
+}
+
+/** A person with at least role `min`, or a service holding `scope`; else UNAUTHENTICATED / FORBIDDEN. */
+export function requireRoleOrScope(caller: Caller | null | undefined, min: Role, scope: string): Caller {
+  if (!caller) throw new UnauthenticatedError();
+  if (!hasRole(caller, min) && !hasScope(caller, scope)) throw new ForbiddenError();
   return caller;
 }
 

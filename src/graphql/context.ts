@@ -6,15 +6,17 @@ import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import type { AuthRateLimiter } from '../modules/abuse/rate-limits.js';
 import type { IdentityCache } from '../modules/cache/identity-cache.js';
-import type { AccessTokens, SigningKeyStore } from '../modules/keys/index.js';
+import { type AccessTokens, isServiceToken, type SigningKeyStore } from '../modules/keys/index.js';
 import type { ServiceMetrics } from '../modules/metrics/index.js';
 import type { CeremonyStore } from '../modules/mfa/ceremony-store.js';
 import type { TotpSecretBox } from '../modules/mfa/secret-box.js';
 import type { PasswordHasher } from '../modules/passwords/index.js';
 import type { EventBus } from '../modules/realtime/event-bus.js';
+import { looksLikeApiKey } from '../modules/service-accounts/credentials.js';
 import type { ServiceAccountsRuntime } from '../modules/service-accounts/runtime.js';
+import type { ServicePrincipal } from '../modules/service-accounts/service-principal.js';
 import type { SessionGuard } from '../modules/sessions/session-guard.js';
-import type { Caller } from './caller.js';
+import { actorIdOf, type Caller, isSystemWide, type ServiceCaller, type UserCaller } from './caller.js';
 import { ForbiddenError, UnauthenticatedError } from './errors.js';
 import { createLoaders, createPlatformLoaders, type Loaders, type PlatformLoaders } from './loaders.js';
 
@@ -54,7 +56,7 @@ export interface RequestOrigin {
   userAgent: string | null;
 }
 
-export type { Caller, UserCaller } from './caller.js';
+export type { Caller, ServiceCaller, UserCaller } from './caller.js';
 
 export interface Context {
   requestId: string;
@@ -107,7 +109,7 @@ class RequestContext implements Context {
     this.requestLogger ??= this.services.logger.child({
       requestId: this.requestId,
       tenantId: this.caller?.tenantId,
-      userId: this.caller?.userId,
+      userId: this.caller ? actorIdOf(this.caller) : undefined,
     });
     return this.requestLogger;
   }
@@ -115,7 +117,7 @@ class RequestContext implements Context {
   loadersFor(tenantId: string): Loaders {
     if (!this.caller) throw new UnauthenticatedError();
     if (tenantId === this.caller.tenantId) return this.loaders;
-    if (!this.caller.isSystemAdmin) throw new ForbiddenError();
+    if (!isSystemWide(this.caller)) throw new ForbiddenError();
     let loaders = this.otherTenantLoaders.get(tenantId);
     if (!loaders) {
       const { services } = this;
@@ -126,7 +128,7 @@ class RequestContext implements Context {
   }
 
   platformLoaders(): PlatformLoaders {
-    if (!this.caller?.isSystemAdmin) throw new ForbiddenError();
+    if (this.caller?.kind !== 'user' || !this.caller.isSystemAdmin) throw new ForbiddenError();
     const { services } = this;
     this.platform ??= createPlatformLoaders(services.readDb, () => services.clock.now());
     return this.platform;
@@ -146,8 +148,33 @@ export function createContextInner(
   return new RequestContext(services, caller, origin, requestId);
 }
 
-/** Checks a bearer token: signature and claims, then that its session is still active. */
+/**
+ * Checks a bearer token: a person's access token (signature and claims, then that its session
+ * is still active), or a service's access token or API key (checked against its account as it
+ * is now). `users` alone: a service's credentials are refused (UNAUTHENTICATED).
+ */
 export async function authenticate(services: Services, token: string): Promise<Caller> {
+  const auth = services.serviceAccounts.auth;
+  if (looksLikeApiKey(token)) return serviceCaller(await auth.fromApiKey(token));
+  const claims = services.tokens.rememberedAny(token) ?? (await services.tokens.verifyAny(token));
+  if (isServiceToken(claims)) return serviceCaller(await auth.fromAccessToken(claims));
+  return authenticateUser(services, token);
+}
+
+function serviceCaller(principal: ServicePrincipal): ServiceCaller {
+  return {
+    kind: 'service',
+    serviceAccountId: principal.serviceAccountId,
+    tenantId: principal.tenantId,
+    clientId: principal.clientId,
+    scopes: principal.scopes,
+    reachesAllTenants: principal.reachesAllTenants,
+    tokenExpiresAt: principal.credential.expiresAt ?? undefined,
+  };
+}
+
+/** A person's access token only (WebSocket connections are for people's apps). */
+export async function authenticateUser(services: Services, token: string): Promise<UserCaller> {
   // Most requests carry a token this process has seen, whose session, user and tenant are in
   // memory: then nothing here waits.
   const { tokens, sessionGuard } = services;

@@ -13,6 +13,10 @@ import { cacheRules } from '../modules/cache/cache.rules.js';
 import { AVAILABLE_DURING_MFA_ENROLLMENT, mfaRules } from '../modules/mfa/mfa.rules.js';
 import { realtimeRules } from '../modules/realtime/realtime.rules.js';
 import { serviceAccountsRules } from '../modules/service-accounts/service-accounts.rules.js';
+import {
+  type ScopeRuleMap,
+  serviceScopeRules,
+} from '../modules/service-accounts/service-accounts.scope-rules.js';
 import { sessionsRules } from '../modules/sessions/sessions.rules.js';
 import { tenantsRules } from '../modules/tenants/tenants.rules.js';
 import { usersRules } from '../modules/users/users.rules.js';
@@ -24,6 +28,7 @@ import {
   deny,
   isAuthenticated,
   mfaEnrollmentSettled,
+  or,
   RULE_SHAPES,
   type ShieldRule,
   type Verdict,
@@ -93,8 +98,13 @@ function withEnrollmentPolicy(typeName: string, fieldName: string, rule: ShieldR
  * per request, the rest per field, synchronously. A rule it does not know is asked through
  * graphql-shield's own `resolve`.
  */
-export function applyPermissions(schema: GraphQLSchema, rules: RuleMap = ruleMap): GraphQLSchema {
+export function applyPermissions(
+  schema: GraphQLSchema,
+  roleRules: RuleMap = ruleMap,
+  scopeRules: ScopeRuleMap = serviceScopeRules,
+): GraphQLSchema {
   const types = schema.getTypeMap();
+  const rules = withScopes(schema, roleRules, scopeRules);
   for (const [typeName, fields] of Object.entries(rules)) {
     const type = types[typeName];
     const missing = Object.keys(fields).filter(
@@ -115,6 +125,30 @@ export function applyPermissions(schema: GraphQLSchema, rules: RuleMap = ruleMap
     }
   }
   return schema;
+}
+
+/**
+ * Joins each field's rule with the scope rule that opens it to services: `or(rule, scope)`. A
+ * scope rule for a field this schema lacks is left out: some scopes name operations that other
+ * parts of the API add.
+ */
+function withScopes(schema: GraphQLSchema, roleRules: RuleMap, scopeRules: ScopeRuleMap): RuleMap {
+  const joined: RuleMap = {};
+  for (const [typeName, fields] of Object.entries(roleRules)) joined[typeName] = { ...fields };
+  const types = schema.getTypeMap();
+  for (const [typeName, fields] of Object.entries(scopeRules)) {
+    const type = types[typeName];
+    if (!isObjectType(type)) continue;
+    const present = Object.keys(type.getFields());
+    for (const [field, scopeRule] of Object.entries(fields)) {
+      for (const name of field === '*' ? present : present.includes(field) ? [field] : []) {
+        joined[typeName] ??= {};
+        const own = joined[typeName][name];
+        joined[typeName][name] = own === undefined || own === deny ? scopeRule : or(own, scopeRule);
+      }
+    }
+  }
+  return joined;
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { ApolloServerPlugin, GraphQLRequestListener } from '@apollo/server';
 import { type DocumentNode, type GraphQLFormattedError, Kind, type SelectionSetNode } from 'graphql';
 import { recordAuditEvent } from '../modules/audit/audit.service.js';
+import { actorIdOf, auditActor } from './caller.js';
 import type { Context, Services } from './context.js';
 
 /** What the GraphQL layer adds to a request's log line. */
@@ -51,7 +52,7 @@ export function requestLogPlugin(log: RequestLog): ApolloServerPlugin<Context> {
       // The client's own name when none of the document's operations matched it: cut short.
       details.operationName = (operationName ?? request.operationName)?.slice(0, 100) ?? null;
       details.tenantId = ctx?.caller?.tenantId ?? null;
-      details.userId = ctx?.caller?.userId ?? null;
+      details.userId = ctx?.caller ? actorIdOf(ctx.caller) : null;
       details.errorCodes = codes;
     },
   };
@@ -93,11 +94,14 @@ export function outcomePlugin(
       if (caller && denied.length > 0) {
         await recordAuditEvent(services.db, contextValue.origin, {
           tenantId: caller.tenantId,
-          actorId: caller.userId,
+          ...auditActor(caller),
           action: 'authz.denied',
           targetType: null,
           targetId: null,
-          metadata: { paths: denied.map((error) => error.path?.join('.') ?? null), role: caller.role },
+          metadata: {
+            paths: denied.map((error) => error.path?.join('.') ?? null),
+            ...(caller.kind === 'user' ? { role: caller.role } : { scopes: caller.scopes }),
+          },
           at: services.clock.now(),
         }).catch((error: unknown) => services.logger.warn({ err: error }, 'could not record authz.denied'));
       }

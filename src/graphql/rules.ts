@@ -1,6 +1,6 @@
 import { allow, deny, rule, and as shieldAnd, not as shieldNot, or as shieldOr } from 'graphql-shield';
 import type { Role } from '../db/schema.js';
-import { hasRole, reachesTenant } from './caller.js';
+import { hasScope as hasCallerScope, hasRole, reachesTenant } from './caller.js';
 import type { Context } from './context.js';
 import { ForbiddenError, MfaEnrollmentRequiredError, UnauthenticatedError } from './errors.js';
 
@@ -41,7 +41,7 @@ function callerRule(name: string, check: (ctx: Context) => Verdict): ShieldRule 
 }
 
 /** A rule that looks at the object being read or the arguments: decided for each field. */
-function objectRule(name: string, check: Check): ShieldRule {
+export function objectRule(name: string, check: Check): ShieldRule {
   return described(rule(name, { cache: 'no_cache' })(check), { kind: 'check', check, perCaller: false });
 }
 
@@ -59,8 +59,12 @@ export function not(negated: ShieldRule, error?: Error): ShieldRule {
   return described(shieldNot(negated, error), { kind: 'not', rule: negated, error });
 }
 
+/**
+ * A signed-in person. A service caller is not one: every field a service may reach is opened to
+ * it by a scope rule (`hasScope`), so a field with no scope rule stays closed to services.
+ */
 export const isAuthenticated = callerRule('isAuthenticated', (ctx) =>
-  ctx.caller ? true : new UnauthenticatedError(),
+  ctx.caller ? ctx.caller.kind === 'user' : new UnauthenticatedError(),
 );
 
 /**
@@ -69,8 +73,28 @@ export const isAuthenticated = callerRule('isAuthenticated', (ctx) =>
  * needs.
  */
 export const mfaEnrollmentSettled = callerRule('mfaEnrollmentSettled', (ctx) =>
-  ctx.caller?.mfaEnrollmentRequired ? new MfaEnrollmentRequiredError() : true,
+  ctx.caller?.kind === 'user' && ctx.caller.mfaEnrollmentRequired ? new MfaEnrollmentRequiredError() : true,
 );
+
+/** Any service caller (for plumbing such as PageInfo, reachable only through scoped fields). */
+export const isService = callerRule('isService', (ctx) =>
+  ctx.caller ? ctx.caller.kind === 'service' : new UnauthenticatedError(),
+);
+
+const scopeRules = new Map<string, ShieldRule>();
+
+/** A service caller holding `scope` (see the contract's scope list); people are not services. */
+export function hasScope(scope: string): ShieldRule {
+  let scopeRule = scopeRules.get(scope);
+  if (!scopeRule) {
+    scopeRule = callerRule(`hasScope(${scope})`, (ctx) => {
+      if (!ctx.caller) return new UnauthenticatedError();
+      return hasCallerScope(ctx.caller, scope);
+    });
+    scopeRules.set(scope, scopeRule);
+  }
+  return scopeRule;
+}
 
 // The predicates are caller.ts's, which the services use to re-check the same rules.
 function roleRule(min: Role) {
@@ -86,13 +110,13 @@ export const isAdmin = roleRule('ADMIN');
 
 export const isSystemAdmin = callerRule('isSystemAdmin', (ctx) => {
   if (!ctx.caller) return new UnauthenticatedError();
-  return ctx.caller.isSystemAdmin;
+  return ctx.caller.kind === 'user' && ctx.caller.isSystemAdmin;
 });
 
 /** The object being read is the caller's own user record. */
 export const isSelf = objectRule('isSelf', (parent, _args, ctx) => {
   if (!ctx.caller) return new UnauthenticatedError();
-  return (parent as { id?: string } | null)?.id === ctx.caller.userId;
+  return ctx.caller.kind === 'user' && (parent as { id?: string } | null)?.id === ctx.caller.userId;
 });
 
 /**
@@ -100,7 +124,7 @@ export const isSelf = objectRule('isSelf', (parent, _args, ctx) => {
  */
 export const administersTenant = objectRule('administersTenant', (parent, _args, ctx) => {
   if (!ctx.caller) return new UnauthenticatedError();
-  if (ctx.caller.role !== 'ADMIN') return false;
+  if (ctx.caller.kind !== 'user' || ctx.caller.role !== 'ADMIN') return false;
   return ctx.caller.isSystemAdmin || (parent as { id?: string } | null)?.id === ctx.caller.tenantId;
 });
 

@@ -10,6 +10,7 @@ import {
   ApiKeysResolver,
   ServiceAccountsResolver,
 } from '../modules/service-accounts/service-accounts.resolver.js';
+import { ViewerResolver } from '../modules/service-accounts/viewer.resolver.js';
 import { SessionsResolver } from '../modules/sessions/sessions.resolver.js';
 import { TenantsResolver } from '../modules/tenants/tenants.resolver.js';
 import { UsersResolver } from '../modules/users/users.resolver.js';
@@ -26,6 +27,7 @@ export const resolvers = [
   ServiceAccountsResolver,
   ApiKeysResolver,
   MfaResolver,
+  ViewerResolver,
 ] as const;
 
 /**

@@ -1,5 +1,5 @@
 import type { WebSocket } from 'ws';
-import type { Caller, Services } from '../graphql/context.js';
+import type { Services, UserCaller } from '../graphql/context.js';
 import { ROLE_RANK } from '../graphql/enums.js';
 import { UnauthenticatedError } from '../graphql/errors.js';
 
@@ -19,7 +19,7 @@ export const CLOSE = {
 type Close = (typeof CLOSE)[keyof typeof CLOSE];
 
 interface Connection {
-  caller: Caller;
+  caller: UserCaller;
   checkedAt: number;
   closing: boolean;
 }
@@ -85,13 +85,13 @@ export class ConnectionWatch {
     return this.#connections.size;
   }
 
-  add(socket: WebSocket, caller: Caller): void {
+  add(socket: WebSocket, caller: UserCaller): void {
     this.#connections.set(socket, { caller, checkedAt: this.services.clock.now().getTime(), closing: false });
     socket.once('close', () => this.#connections.delete(socket));
   }
 
   /** The caller as the connection's latest operation found them (their role may have changed). */
-  update(socket: WebSocket, caller: Caller): void {
+  update(socket: WebSocket, caller: UserCaller): void {
     const connection = this.#connections.get(socket);
     if (connection) connection.caller = caller;
   }

@@ -3,12 +3,12 @@ import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from 'gr
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import {
-  authenticate,
+  authenticateUser,
   bearerToken,
-  type Caller,
   createContextInner,
   type RequestOrigin,
   type Services,
+  type UserCaller,
 } from '../graphql/context.js';
 import { UnauthenticatedError } from '../graphql/errors.js';
 import { type OperationLimits, prepareOperation } from '../modules/abuse/query-limits.js';
@@ -61,9 +61,9 @@ export function createWebSocketServer(
         if (!services.events.available) return refuse(ctx.extra.socket, CLOSE.unavailable);
         const token = bearerToken(ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization);
         if (!token) return refuse(ctx.extra.socket, CLOSE.unauthorized);
-        let caller: Caller;
+        let caller: UserCaller;
         try {
-          caller = await authenticate(services, token);
+          caller = await authenticateUser(services, token);
         } catch (error) {
           // A token we cannot accept, or a database we cannot ask right now.
           return refuse(
@@ -86,10 +86,10 @@ export function createWebSocketServer(
       },
       onSubscribe: async (ctx, _id, payload) => {
         const { socket, token } = ctx.extra;
-        let caller: Caller;
+        let caller: UserCaller;
         try {
           if (!token) throw new UnauthenticatedError();
-          caller = await authenticate(services, token);
+          caller = await authenticateUser(services, token);
         } catch (error) {
           if (error instanceof UnauthenticatedError) {
             // The session ended, the user was suspended or the token expired since the

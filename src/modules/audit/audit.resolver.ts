@@ -1,6 +1,6 @@
 import { Arg, Ctx, FieldResolver, ID, Int, Query, Resolver, Root } from 'type-graphql';
 import type { AuditEventRow } from '../../db/schema.js';
-import { requireRole, requireTenantReach } from '../../graphql/caller.js';
+import { requireRoleOrScope, requireTenantReach } from '../../graphql/caller.js';
 import type { Context, SignedInContext } from '../../graphql/context.js';
 import { BadUserInputError } from '../../graphql/errors.js';
 import { type Connection, validateFirst } from '../../graphql/pagination.js';
@@ -24,7 +24,7 @@ export class AuditResolver {
   ): Promise<Connection<AuditEventRow>> {
     const size = validateFirst(first);
     // The permission rule decided this already; the same rule again, where the data is read.
-    requireRole(ctx.caller, 'ADMIN');
+    requireRoleOrScope(ctx.caller, 'ADMIN', 'audit:read');
     if (tenantId !== undefined && tenantId !== null && !isUuid(tenantId)) {
       throw BadUserInputError.field('tenantId', 'tenantId must be an id (a UUID).');
     }

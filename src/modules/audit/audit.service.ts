@@ -6,6 +6,8 @@ import { announceAuditEvent } from '../realtime/audit-feed.js';
 export interface AuditEventInput {
   tenantId: string;
   actorId: string | null;
+  /** A service account acting: recorded as metadata.actorType. */
+  actorType?: 'SERVICE';
   action: string;
   targetType?: string | null;
   targetId?: string | null;
@@ -46,7 +48,9 @@ export async function recordAuditEvent(
       targetId: event.targetId ?? null,
       ipAddress: ip,
       userAgent,
-      metadata: event.metadata ?? null,
+      metadata: event.actorType
+        ? { ...event.metadata, actorType: event.actorType }
+        : (event.metadata ?? null),
       createdAt: event.at,
     })
     .returning();

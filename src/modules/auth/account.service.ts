@@ -2,8 +2,8 @@ import { and, eq } from 'drizzle-orm';
 import { isUniqueViolation } from '../../db/errors.js';
 import { type UserRow, users } from '../../db/schema.js';
 import { transaction } from '../../db/transaction.js';
-import { requireRole } from '../../graphql/caller.js';
-import type { Caller, RequestOrigin, Services } from '../../graphql/context.js';
+import { auditActor, requireRole } from '../../graphql/caller.js';
+import type { RequestOrigin, Services, UserCaller } from '../../graphql/context.js';
 import { BadUserInputError, ConflictError, NotFoundError } from '../../graphql/errors.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
 import { assertAcceptablePassword } from '../passwords/index.js';
@@ -18,7 +18,7 @@ import { findUserById, USERS_EMAIL_UNIQUE } from '../users/users.queries.js';
 export type AccountDeps = Pick<Services, 'db' | 'clock' | 'hasher' | 'cache' | 'events'>;
 
 /** The caller's own row; GUESTs change nothing of their account (the same rule as the schema's). */
-async function loadSelf(deps: AccountDeps, caller: Caller): Promise<UserRow> {
+async function loadSelf(deps: AccountDeps, caller: UserCaller): Promise<UserRow> {
   requireRole(caller, 'USER');
   const user = await findUserById(deps.db, caller.tenantId, caller.userId);
   if (!user) throw new NotFoundError('User');
@@ -37,7 +37,7 @@ export interface UpdateMeInput {
 /** Changes the caller's own profile. Role, status and tenant are not reachable from here. */
 export async function updateMe(
   deps: AccountDeps,
-  caller: Caller,
+  caller: UserCaller,
   input: UpdateMeInput,
   origin: RequestOrigin,
 ): Promise<UserRow> {
@@ -78,7 +78,7 @@ export async function updateMe(
       if (!row) throw new NotFoundError('User');
       await recordAuditEvent(tx, origin, {
         tenantId: caller.tenantId,
-        actorId: caller.userId,
+        ...auditActor(caller),
         action: 'user.updated',
         targetType: 'user',
         targetId: caller.userId,
@@ -100,7 +100,7 @@ export async function updateMe(
 /** Changes the caller's password and ends every other session of theirs. */
 export async function changePassword(
   deps: AccountDeps,
-  caller: Caller,
+  caller: UserCaller,
   input: { currentPassword: string; newPassword: string },
   origin: RequestOrigin,
 ): Promise<boolean> {
@@ -132,7 +132,7 @@ export async function changePassword(
     );
     await recordAuditEvent(tx, origin, {
       tenantId: caller.tenantId,
-      actorId: caller.userId,
+      ...auditActor(caller),
       action: 'password.changed',
       targetType: 'user',
       targetId: caller.userId,

@@ -1,6 +1,7 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Ctx, Info, Int, Mutation, Query, Resolver } from 'type-graphql';
 import type { UserRow } from '../../db/schema.js';
+import { requireCaller } from '../../graphql/caller.js';
 import { answerAsSignedIn, type Context, type SignedInContext } from '../../graphql/context.js';
 import { NotFoundError, UnauthenticatedError } from '../../graphql/errors.js';
 import type { UserView } from '../cache/identity-cache.js';
@@ -83,20 +84,22 @@ export class AuthResolver {
 
   @Mutation(() => Boolean, { description: 'Ends the current session.' })
   logout(@Ctx() ctx: SignedInContext): Promise<boolean> {
-    return logout(ctx.services, ctx.caller, ctx.origin);
+    return logout(ctx.services, requireCaller(ctx.caller), ctx.origin);
   }
 
   @Mutation(() => Int, { description: 'Ends every session of the signed-in user; returns how many.' })
   logoutAll(@Ctx() ctx: SignedInContext): Promise<number> {
-    return logoutAll(ctx.services, ctx.caller, ctx.origin);
+    return logoutAll(ctx.services, requireCaller(ctx.caller), ctx.origin);
   }
 
   @Query(() => User, { description: 'The signed-in user.' })
   me(@Ctx() ctx: SignedInContext): UserView | Promise<UserView> {
+    // A service has no `me` (FORBIDDEN): it has `viewer`.
+    const { userId } = requireCaller(ctx.caller);
     // The token check has just read this user: it is in memory unless caching is off.
     return (
-      ctx.loaders.userInMemory(ctx.caller.userId) ??
-      ctx.loaders.userById.load(ctx.caller.userId).then((user) => {
+      ctx.loaders.userInMemory(userId) ??
+      ctx.loaders.userById.load(userId).then((user) => {
         if (!user) throw new NotFoundError('User');
         return user;
       })
@@ -108,7 +111,7 @@ export class AuthResolver {
     @Arg('input', () => UpdateMeInput) input: UpdateMeInput,
     @Ctx() ctx: SignedInContext,
   ): Promise<UserRow> {
-    const user = await updateMe(ctx.services, ctx.caller, input, ctx.origin);
+    const user = await updateMe(ctx.services, requireCaller(ctx.caller), input, ctx.origin);
     ctx.loaders.userById.clear(user.id).prime(user.id, user);
     return user;
   }
@@ -118,6 +121,6 @@ export class AuthResolver {
     @Arg('input', () => ChangePasswordInput) input: ChangePasswordInput,
     @Ctx() ctx: SignedInContext,
   ): Promise<boolean> {
-    return changePassword(ctx.services, ctx.caller, input, ctx.origin);
+    return changePassword(ctx.services, requireCaller(ctx.caller), input, ctx.origin);
   }
 }

@@ -1,6 +1,7 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Ctx, ID, Info, Mutation, Query, Resolver } from 'type-graphql';
 import type { PasskeyRow } from '../../db/schema.js';
+import { requireCaller } from '../../graphql/caller.js';
 import type { Context, SignedInContext } from '../../graphql/context.js';
 import { signedIn } from '../auth/auth.resolver.js';
 import type { AuthResult } from '../auth/auth.service.js';
@@ -35,7 +36,7 @@ import {
 export class MfaResolver {
   @Query(() => MfaStatus, { description: "The signed-in user's second factors." })
   myMfa(@Ctx() ctx: SignedInContext): Promise<MfaStatusValue> {
-    return mfaStatus(ctx.services, ctx.caller);
+    return mfaStatus(ctx.services, requireCaller(ctx.caller));
   }
 
   @Mutation(() => AuthPayload, {
@@ -52,7 +53,7 @@ export class MfaResolver {
 
   @Mutation(() => TotpEnrollment)
   startTotpEnrollment(@Ctx() ctx: SignedInContext): Promise<TotpEnrollment> {
-    return startTotpEnrollment(ctx.services, ctx.caller, ctx.origin);
+    return startTotpEnrollment(ctx.services, requireCaller(ctx.caller), ctx.origin);
   }
 
   @Mutation(() => RecoveryCodes, { description: 'Turns TOTP on; returns 10 fresh recovery codes.' })
@@ -60,7 +61,9 @@ export class MfaResolver {
     @Arg('input', () => ConfirmTotpInput) input: ConfirmTotpInput,
     @Ctx() ctx: SignedInContext,
   ): Promise<RecoveryCodes> {
-    return { codes: await confirmTotpEnrollment(ctx.services, ctx.caller, input.code, ctx.origin) };
+    return {
+      codes: await confirmTotpEnrollment(ctx.services, requireCaller(ctx.caller), input.code, ctx.origin),
+    };
   }
 
   @Mutation(() => Boolean)
@@ -68,7 +71,7 @@ export class MfaResolver {
     @Arg('input', () => DisableTotpInput) input: DisableTotpInput,
     @Ctx() ctx: SignedInContext,
   ): Promise<boolean> {
-    return disableTotp(ctx.services, ctx.caller, input, ctx.origin);
+    return disableTotp(ctx.services, requireCaller(ctx.caller), input, ctx.origin);
   }
 
   @Mutation(() => RecoveryCodes, {
@@ -78,12 +81,14 @@ export class MfaResolver {
     @Arg('input', () => ConfirmTotpInput) input: ConfirmTotpInput,
     @Ctx() ctx: SignedInContext,
   ): Promise<RecoveryCodes> {
-    return { codes: await regenerateRecoveryCodes(ctx.services, ctx.caller, input.code, ctx.origin) };
+    return {
+      codes: await regenerateRecoveryCodes(ctx.services, requireCaller(ctx.caller), input.code, ctx.origin),
+    };
   }
 
   @Mutation(() => PasskeyChallenge)
   startPasskeyRegistration(@Ctx() ctx: SignedInContext): Promise<PasskeyChallengeValue> {
-    return startPasskeyRegistration(ctx.services, ctx.caller);
+    return startPasskeyRegistration(ctx.services, requireCaller(ctx.caller));
   }
 
   @Mutation(() => Passkey)
@@ -91,12 +96,12 @@ export class MfaResolver {
     @Arg('input', () => FinishPasskeyRegistrationInput) input: FinishPasskeyRegistrationInput,
     @Ctx() ctx: SignedInContext,
   ): Promise<PasskeyRow> {
-    return finishPasskeyRegistration(ctx.services, ctx.caller, input, ctx.origin);
+    return finishPasskeyRegistration(ctx.services, requireCaller(ctx.caller), input, ctx.origin);
   }
 
   @Mutation(() => Boolean)
   deletePasskey(@Arg('id', () => ID) id: string, @Ctx() ctx: SignedInContext): Promise<boolean> {
-    return deletePasskey(ctx.services, ctx.caller, id, ctx.origin);
+    return deletePasskey(ctx.services, requireCaller(ctx.caller), id, ctx.origin);
   }
 
   @Mutation(() => PasskeyChallenge, { description: 'Public.' })
@@ -123,6 +128,6 @@ export class MfaResolver {
       "ADMINs: removes a user's TOTP, passkeys and recovery codes; ends their sessions (MFA_RESET).",
   })
   resetUserMfa(@Arg('userId', () => ID) userId: string, @Ctx() ctx: SignedInContext): Promise<boolean> {
-    return resetUserMfa(ctx.services, ctx.caller, userId, ctx.origin);
+    return resetUserMfa(ctx.services, requireCaller(ctx.caller), userId, ctx.origin);
   }
 }

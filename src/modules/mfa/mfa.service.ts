@@ -1,6 +1,6 @@
 import type { PasskeyRow, UserRow } from '../../db/schema.js';
 import { transaction } from '../../db/transaction.js';
-import { type Caller, requireRole } from '../../graphql/caller.js';
+import { requireRole, type UserCaller } from '../../graphql/caller.js';
 import type { RequestOrigin, Services } from '../../graphql/context.js';
 import { BadUserInputError, ConflictError, NotFoundError } from '../../graphql/errors.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
@@ -39,7 +39,7 @@ export interface MfaStatusValue {
   recoveryCodesRemaining: number;
 }
 
-export async function mfaStatus(deps: Pick<MfaDeps, 'db'>, caller: Caller): Promise<MfaStatusValue> {
+export async function mfaStatus(deps: Pick<MfaDeps, 'db'>, caller: UserCaller): Promise<MfaStatusValue> {
   const [factors, passkeys] = await Promise.all([
     findMfaFactors(deps.db, caller.tenantId, caller.userId),
     listPasskeys(deps.db, caller.tenantId, caller.userId),
@@ -51,7 +51,7 @@ export async function mfaStatus(deps: Pick<MfaDeps, 'db'>, caller: Caller): Prom
   };
 }
 
-async function currentUser(deps: Pick<MfaDeps, 'db'>, caller: Caller): Promise<UserRow> {
+async function currentUser(deps: Pick<MfaDeps, 'db'>, caller: UserCaller): Promise<UserRow> {
   const user = await findUserById(deps.db, caller.tenantId, caller.userId);
   if (!user) throw userNotFound();
   return user;
@@ -59,7 +59,7 @@ async function currentUser(deps: Pick<MfaDeps, 'db'>, caller: Caller): Promise<U
 
 export async function startTotpEnrollment(
   deps: MfaDeps,
-  caller: Caller,
+  caller: UserCaller,
   origin: RequestOrigin,
 ): Promise<{ secret: string; otpauthUri: string }> {
   const [user, tenant] = await Promise.all([currentUser(deps, caller), deps.cache.tenant(caller.tenantId)]);
@@ -95,7 +95,7 @@ const invalidCode = (field = 'code') =>
 
 export async function confirmTotpEnrollment(
   deps: MfaDeps,
-  caller: Caller,
+  caller: UserCaller,
   code: string,
   origin: RequestOrigin,
 ): Promise<string[]> {
@@ -144,7 +144,7 @@ export async function confirmTotpEnrollment(
 async function proveSecondFactor(
   deps: MfaDeps,
   db: Parameters<typeof acceptTotpStep>[0],
-  caller: Caller,
+  caller: UserCaller,
   code: string,
   now: Date,
 ): Promise<'totp' | 'recovery_code' | undefined> {
@@ -169,7 +169,7 @@ async function proveSecondFactor(
 
 export async function disableTotp(
   deps: MfaDeps,
-  caller: Caller,
+  caller: UserCaller,
   input: { code?: string | null; currentPassword?: string | null },
   origin: RequestOrigin,
 ): Promise<boolean> {
@@ -211,7 +211,7 @@ export async function disableTotp(
 
 export async function regenerateRecoveryCodes(
   deps: MfaDeps,
-  caller: Caller,
+  caller: UserCaller,
   code: string,
   origin: RequestOrigin,
 ): Promise<string[]> {
@@ -247,7 +247,7 @@ export async function regenerateRecoveryCodes(
  */
 export async function resetUserMfa(
   deps: MfaDeps,
-  caller: Caller,
+  caller: UserCaller,
   userId: string,
   origin: RequestOrigin,
 ): Promise<boolean> {

@@ -10,7 +10,7 @@ import {
 } from '@simplewebauthn/server';
 import type { PasskeyRow } from '../../db/schema.js';
 import { transaction } from '../../db/transaction.js';
-import type { Caller, RequestOrigin, Services } from '../../graphql/context.js';
+import type { RequestOrigin, Services, UserCaller } from '../../graphql/context.js';
 import { BadUserInputError, ConflictError, NotFoundError } from '../../graphql/errors.js';
 import { isUuid } from '../../lib/ids.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
@@ -75,7 +75,7 @@ const transportsOf = (row: PasskeyRow) => row.transports as AuthenticatorTranspo
 
 export async function startPasskeyRegistration(
   deps: PasskeyDeps,
-  caller: Caller,
+  caller: UserCaller,
 ): Promise<PasskeyChallengeValue> {
   const [user, tenant, existing] = await Promise.all([
     findUserById(deps.db, caller.tenantId, caller.userId),
@@ -112,7 +112,7 @@ const notAccepted = () =>
 
 export async function finishPasskeyRegistration(
   deps: PasskeyDeps,
-  caller: Caller,
+  caller: UserCaller,
   input: { challengeId: string; response: Record<string, unknown>; name?: string | null },
   origin: RequestOrigin,
 ): Promise<PasskeyRow> {
@@ -171,7 +171,7 @@ export async function finishPasskeyRegistration(
 
 export async function deletePasskey(
   deps: PasskeyDeps,
-  caller: Caller,
+  caller: UserCaller,
   id: string,
   origin: RequestOrigin,
 ): Promise<boolean> {

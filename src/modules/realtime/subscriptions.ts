@@ -1,4 +1,4 @@
-import { type Caller, type Context, createContextInner } from '../../graphql/context.js';
+import { type Context, createContextInner, type UserCaller } from '../../graphql/context.js';
 import { ROLE_RANK } from '../../graphql/enums.js';
 import {
   BadUserInputError,
@@ -26,13 +26,15 @@ import {
  * is renewed, so fields resolve with fresh loaders and today's permissions.
  */
 
-function signedIn(ctx: Context): Caller {
+/** Subscriptions are for people's apps: a service caller is refused (FORBIDDEN). */
+function signedIn(ctx: Context): UserCaller {
   if (!ctx.caller) throw new UnauthenticatedError();
+  if (ctx.caller.kind !== 'user') throw new ForbiddenError();
   return ctx.caller;
 }
 
 /** Only sessionEnded is open to a session that must enrol a second factor first. */
-function enrolled(ctx: Context): Caller {
+function enrolled(ctx: Context): UserCaller {
   const caller = signedIn(ctx);
   if (caller.mfaEnrollmentRequired) throw new MfaEnrollmentRequiredError();
   return caller;
@@ -60,7 +62,7 @@ export async function subscribeUserChanged(
   const caller = enrolled(ctx);
   const target = id ?? caller.userId;
   let tenantId = caller.tenantId;
-  const authorize = (current: Caller) => {
+  const authorize = (current: UserCaller) => {
     if (target === current.userId) return;
     if (ROLE_RANK[current.role] < ROLE_RANK.MODERATOR) throw new ForbiddenError();
     if (tenantId !== current.tenantId && !current.isSystemAdmin) throw new ForbiddenError();
@@ -84,7 +86,7 @@ export async function subscribeAuditEvents(
   const caller = enrolled(ctx);
   const tenantId = tenantIdArgument ?? caller.tenantId;
   if (!isUuid(tenantId)) throw BadUserInputError.field('tenantId', 'tenantId must be an id (a UUID).');
-  const authorize = (current: Caller) => {
+  const authorize = (current: UserCaller) => {
     if (current.role !== 'ADMIN') throw new ForbiddenError();
     if (tenantId !== current.tenantId && !current.isSystemAdmin) {
       throw new ForbiddenError('Only system ADMINs may act on another tenant.');
@@ -99,7 +101,7 @@ interface StreamOptions<T> {
   /** Check the caller's session again before each event (and refresh their role). */
   recheck: boolean;
   /** Throws when the caller (as they are now) may no longer receive these events. */
-  authorize(caller: Caller): void;
+  authorize(caller: UserCaller): void;
   /** An event that ends the stream instead of being delivered. */
   last?(event: T): boolean;
 }
@@ -145,7 +147,7 @@ class AuthorizedStream<T> implements AsyncIterableIterator<T> {
       before.tenantId,
       before.userId,
     );
-    const caller: Caller = {
+    const caller: UserCaller = {
       ...before,
       role: active.role,
       isSystemAdmin: active.role === 'ADMIN' && active.tenantIsSystem,

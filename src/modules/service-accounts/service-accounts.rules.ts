@@ -1,4 +1,21 @@
-import { and, isAdmin, tenantArgumentAllowed } from '../../graphql/rules.js';
+import {
+  and,
+  isAdmin,
+  isAuthenticated,
+  isService,
+  objectRule,
+  or,
+  tenantArgumentAllowed,
+} from '../../graphql/rules.js';
+
+/** A service reading its own account (through `viewer`). */
+const ownAccount = objectRule(
+  'ownServiceAccount',
+  (parent, _args, ctx) =>
+    ctx.caller?.kind === 'service' && (parent as { id?: string } | null)?.id === ctx.caller.serviceAccountId,
+);
+const adminOrOwn = or(isAdmin, ownAccount);
+const anyCaller = or(isAuthenticated, isService);
 
 /**
  * Service accounts are managed by ADMINs of their tenant (system ADMINs: any tenant). The
@@ -14,6 +31,7 @@ export const serviceAccountsRules = {
       tenantArgumentAllowed('serviceAccountsTenantArgument', (args) => args.tenantId),
     ),
     serviceAccount: adminOnly,
+    viewer: isAuthenticated,
   },
   Mutation: {
     createServiceAccount: and(
@@ -30,18 +48,24 @@ export const serviceAccountsRules = {
     revokeApiKey: adminOnly,
   },
   ServiceAccount: {
-    id: adminOnly,
-    tenant: adminOnly,
-    name: adminOnly,
-    description: adminOnly,
-    clientId: adminOnly,
-    scopes: adminOnly,
-    status: adminOnly,
+    id: adminOrOwn,
+    tenant: adminOrOwn,
+    name: adminOrOwn,
+    description: adminOrOwn,
+    clientId: adminOrOwn,
+    scopes: adminOrOwn,
+    status: adminOrOwn,
     secrets: adminOnly,
     apiKeys: adminOnly,
-    createdAt: adminOnly,
-    updatedAt: adminOnly,
-    lastUsedAt: adminOnly,
+    createdAt: adminOrOwn,
+    updatedAt: adminOrOwn,
+    lastUsedAt: adminOrOwn,
+  },
+  Viewer: {
+    user: anyCaller,
+    serviceAccount: anyCaller,
+    tenant: anyCaller,
+    scopes: anyCaller,
   },
   ClientSecretInfo: {
     id: adminOnly,

@@ -1,5 +1,6 @@
 import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import type { ApiKeyRow, ServiceAccountRow, ServiceAccountSecretRow } from '../../db/schema.js';
+import type { Caller } from '../../graphql/caller.js';
 import { PageInfo } from '../../graphql/pagination.js';
 
 export const ServiceAccountStatus = { ACTIVE: 'ACTIVE', DISABLED: 'DISABLED' } as const;
@@ -135,4 +136,11 @@ export class CreatedApiKey {
 
   @Field(() => String)
   key!: string;
+}
+
+/** Who is calling: a user or a service account (resolved from the caller, see ViewerResolver). */
+@ObjectType('Viewer', { description: 'Who is calling: a user or a service account.' })
+export class Viewer {
+  /** The caller, fixed when the operation started. */
+  caller!: Caller;
 }

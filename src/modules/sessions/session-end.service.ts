@@ -2,15 +2,25 @@ import { and, eq, gt, isNull } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 import { type SessionEndReason, sessions } from '../../db/schema.js';
 import { transaction } from '../../db/transaction.js';
-import { hasRole } from '../../graphql/caller.js';
-import type { Caller, RequestOrigin, Services } from '../../graphql/context.js';
-import { NotFoundError } from '../../graphql/errors.js';
+import {
+  actorIdOf,
+  auditActor,
+  hasRole,
+  hasScope,
+  isSystemWide,
+  requireRoleOrScope,
+} from '../../graphql/caller.js';
+import type { Caller, RequestOrigin, Services, UserCaller } from '../../graphql/context.js';
+import { ForbiddenError, NotFoundError } from '../../graphql/errors.js';
 import { isUuid } from '../../lib/ids.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
 import { type SessionEndedPayload, topics } from '../realtime/topics.js';
+import { assertCanManage, reachableUserTenant, userNotFound } from '../users/user-access.js';
+import { lockUser } from '../users/users.queries.js';
 import {
   type EndedSession,
   endSessions,
+  endUserSessions,
   findLegacySessionTenant,
   parseRefreshToken,
 } from './sessions.service.js';
@@ -70,7 +80,7 @@ async function endAndAudit(
       const details = audit(tx, rows);
       await recordAuditEvent(tx, origin, {
         tenantId: first.tenantId,
-        actorId: caller.userId,
+        ...auditActor(caller),
         action,
         targetType: 'session',
         targetId: details.targetId,
@@ -85,7 +95,11 @@ async function endAndAudit(
 }
 
 /** Ends the caller's current session. */
-export async function logout(deps: SessionEndDeps, caller: Caller, origin: RequestOrigin): Promise<boolean> {
+export async function logout(
+  deps: SessionEndDeps,
+  caller: UserCaller,
+  origin: RequestOrigin,
+): Promise<boolean> {
   const ended = await endAndAudit(
     deps,
     caller,
@@ -101,7 +115,7 @@ export async function logout(deps: SessionEndDeps, caller: Caller, origin: Reque
 /** Ends every active session of the caller, the current one included; returns how many. */
 export async function logoutAll(
   deps: SessionEndDeps,
-  caller: Caller,
+  caller: UserCaller,
   origin: RequestOrigin,
 ): Promise<number> {
   const now = deps.clock.now();
@@ -132,16 +146,18 @@ export async function revokeSession(
   origin: RequestOrigin,
   sessionId: string,
 ): Promise<boolean> {
-  const scope = caller.isSystemAdmin
+  // A service with sessions:revoke acts as an ADMIN would: its tenant (system-tenant services: any).
+  const scope = isSystemWide(caller)
     ? ({ kind: 'any' } as const)
-    : hasRole(caller, 'ADMIN')
+    : hasRole(caller, 'ADMIN') || hasScope(caller, 'sessions:revoke')
       ? ({ kind: 'tenant', tenantId: caller.tenantId } as const)
       : ({ kind: 'own' } as const);
+  if (scope.kind === 'own' && caller.kind !== 'user') throw new ForbiddenError();
   if (!isUuid(sessionId)) throw new NotFoundError('Session');
   const now = deps.clock.now();
   const owner =
     scope.kind === 'own'
-      ? and(eq(sessions.tenantId, caller.tenantId), eq(sessions.userId, caller.userId))
+      ? and(eq(sessions.tenantId, caller.tenantId), eq(sessions.userId, actorIdOf(caller)))
       : scope.kind === 'tenant'
         ? eq(sessions.tenantId, scope.tenantId)
         : undefined;
@@ -152,6 +168,44 @@ export async function revokeSession(
   }));
   if (ended.length === 0) throw new NotFoundError('Session');
   return true;
+}
+
+/**
+ * Ends every session of one user; returns how many. ADMINs (system ADMINs: any tenant),
+ * MODERATORs for USERs and GUESTs, services with sessions:revoke (in their tenant). A user the
+ * caller cannot reach is NOT_FOUND, like one that does not exist.
+ */
+export async function revokeUserSessions(
+  deps: SessionEndDeps,
+  caller: Caller,
+  origin: RequestOrigin,
+  userId: string,
+): Promise<number> {
+  requireRoleOrScope(caller, 'MODERATOR', 'sessions:revoke');
+  const tenantId = await reachableUserTenant(deps, caller, userId);
+  const now = deps.clock.now();
+  const ended = await transaction(deps.db, async (tx) => {
+    const target = await lockUser(tx, tenantId, userId);
+    if (!target) throw userNotFound();
+    if (caller.kind === 'user' && caller.role !== 'ADMIN') {
+      if (target.role !== 'USER' && target.role !== 'GUEST') {
+        throw new ForbiddenError("MODERATORs may end only USERs' and GUESTs' sessions.");
+      }
+    } else if (caller.kind === 'user') assertCanManage(caller, target);
+    const rows = await endUserSessions(tx, tenantId, userId, 'REVOKED', now);
+    await recordAuditEvent(tx, origin, {
+      tenantId,
+      ...auditActor(caller),
+      action: 'session.revoked',
+      targetType: 'user',
+      targetId: userId,
+      metadata: { all: true, sessions: rows.length },
+      at: now,
+    });
+    return rows;
+  });
+  await afterSessionsEnded(deps, ended, 'REVOKED');
+  return ended.length;
 }
 
 /**

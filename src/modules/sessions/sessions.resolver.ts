@@ -1,22 +1,31 @@
-import { Arg, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { SessionRow } from '../../db/schema.js';
+import { requireCaller } from '../../graphql/caller.js';
 import type { Context, SignedInContext } from '../../graphql/context.js';
 import { NotFoundError } from '../../graphql/errors.js';
 import type { UserView } from '../cache/identity-cache.js';
 import { User } from '../users/user.types.js';
 import { Session } from './session.types.js';
-import { revokeSession } from './session-end.service.js';
+import { revokeSession, revokeUserSessions } from './session-end.service.js';
 
 @Resolver(() => Session)
 export class SessionsResolver {
   @Query(() => [Session], { description: "The signed-in user's active sessions." })
   mySessions(@Ctx() ctx: SignedInContext): Promise<SessionRow[]> {
-    return ctx.loaders.activeSessionsByUserId.load(ctx.caller.userId);
+    return ctx.loaders.activeSessionsByUserId.load(requireCaller(ctx.caller).userId);
   }
 
   @Mutation(() => Boolean, { description: "Ends one session: one's own, or any in the tenant for ADMINs." })
   revokeSession(@Arg('id', () => ID) id: string, @Ctx() ctx: SignedInContext): Promise<boolean> {
     return revokeSession(ctx.services, ctx.caller, ctx.origin, id);
+  }
+
+  @Mutation(() => Int, {
+    description:
+      'v2. Ends every session of a user. ADMINs; MODERATORs for USERs and GUESTs; services with sessions:revoke.',
+  })
+  revokeUserSessions(@Arg('userId', () => ID) userId: string, @Ctx() ctx: SignedInContext): Promise<number> {
+    return revokeUserSessions(ctx.services, ctx.caller, ctx.origin, userId);
   }
 
   @FieldResolver(() => User)
@@ -29,6 +38,6 @@ export class SessionsResolver {
 
   @FieldResolver(() => Boolean, { description: 'True for the session of the token that made this request.' })
   current(@Root() session: SessionRow, @Ctx() ctx: Context): boolean {
-    return ctx.caller?.sessionId === session.id;
+    return ctx.caller?.kind === 'user' && ctx.caller.sessionId === session.id;
   }
 }

@@ -1,4 +1,4 @@
-import { isAuthenticated } from '../../graphql/rules.js';
+import { atLeastModerator, isAuthenticated } from '../../graphql/rules.js';
 
 /** Sessions are only reachable through fields that already checked who may see them. */
 export const sessionsRules = {
@@ -7,6 +7,8 @@ export const sessionsRules = {
   },
   Mutation: {
     revokeSession: isAuthenticated,
+    // MODERATORs only for USERs and GUESTs: the service checks the target.
+    revokeUserSessions: atLeastModerator,
   },
   Session: {
     id: isAuthenticated,

@@ -1,6 +1,6 @@
 import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { TenantRow, UserRow } from '../../db/schema.js';
-import { reachesTenant, requireRole } from '../../graphql/caller.js';
+import { reachesTenant, requireRoleOrScope } from '../../graphql/caller.js';
 import type { Context, SignedInContext } from '../../graphql/context.js';
 import { ForbiddenError, NotFoundError } from '../../graphql/errors.js';
 import type { Connection } from '../../graphql/pagination.js';
@@ -18,9 +18,12 @@ import {
 import type { TenantStatsValue } from './tenant-stats.queries.js';
 import { createTenant, deleteTenant, listAllTenants, updateTenant } from './tenants.service.js';
 
-/** The rule of Tenant.settings and Tenant.stats (administersTenant), checked again where they are read. */
+/**
+ * The rule of Tenant.settings and Tenant.stats (administersTenant, or a service's tenant:read),
+ * checked again where they are read.
+ */
 function requireTenantAdmin(ctx: Context, tenant: TenantRow): void {
-  requireRole(ctx.caller, 'ADMIN');
+  requireRoleOrScope(ctx.caller, 'ADMIN', 'tenant:read');
   if (!reachesTenant(ctx.caller, tenant.id)) throw new ForbiddenError();
 }
 
@@ -52,7 +55,7 @@ export class TenantsResolver {
   ): Promise<TenantRow | null> | null {
     const tenantId = id ?? ctx.caller.tenantId;
     // Another tenant's id answers exactly like one that does not exist.
-    if (!isUuid(tenantId) || (tenantId !== ctx.caller.tenantId && !ctx.caller.isSystemAdmin)) return null;
+    if (!isUuid(tenantId) || !reachesTenant(ctx.caller, tenantId)) return null;
     return ctx.loadersFor(tenantId).tenantById.load(tenantId);
   }
 
@@ -100,9 +103,10 @@ export class TenantsResolver {
   async stats(@Root() tenant: TenantRow, @Ctx() ctx: SignedInContext): Promise<TenantStatsValue> {
     requireTenantAdmin(ctx, tenant);
     // A system ADMIN's page of tenants shares one batch: three queries for the whole page.
-    const loader = ctx.caller.isSystemAdmin
-      ? ctx.platformLoaders().tenantStats
-      : ctx.loadersFor(tenant.id).tenantStats;
+    const loader =
+      ctx.caller.kind === 'user' && ctx.caller.isSystemAdmin
+        ? ctx.platformLoaders().tenantStats
+        : ctx.loadersFor(tenant.id).tenantStats;
     const stats = await loader.load(tenant.id);
     if (!stats) throw new NotFoundError('Tenant');
     return stats;

@@ -2,7 +2,7 @@ import { eq } from 'drizzle-orm';
 import { isUniqueViolation } from '../../db/errors.js';
 import { sessions, type TenantRow, tenants, type UserRow, users } from '../../db/schema.js';
 import { transaction } from '../../db/transaction.js';
-import { requireRole, requireSystemAdmin } from '../../graphql/caller.js';
+import { auditActor, requireRole, requireSystemAdmin } from '../../graphql/caller.js';
 import type { Caller, RequestOrigin, Services } from '../../graphql/context.js';
 import {
   BadUserInputError,
@@ -111,7 +111,7 @@ export async function createTenant(
       // made its first ADMIN.
       await recordAuditEvent(tx, origin, {
         tenantId: caller.tenantId,
-        actorId: caller.userId,
+        ...auditActor(caller),
         action: 'tenant.created',
         targetType: 'tenant',
         targetId: tenant.id,
@@ -120,7 +120,7 @@ export async function createTenant(
       });
       await recordAuditEvent(tx, origin, {
         tenantId: tenant.id,
-        actorId: caller.userId,
+        ...auditActor(caller),
         action: 'user.created',
         targetType: 'user',
         targetId: admin.id,
@@ -148,9 +148,9 @@ export async function updateTenant(
   input: UpdateTenantInput,
   origin: RequestOrigin,
 ): Promise<TenantRow> {
-  requireRole(caller, 'ADMIN');
-  if (!isUuid(id) || (!caller.isSystemAdmin && id !== caller.tenantId)) throw tenantNotFound();
-  if (input.status !== undefined && !caller.isSystemAdmin) {
+  const admin = requireRole(caller, 'ADMIN');
+  if (!isUuid(id) || (!admin.isSystemAdmin && id !== admin.tenantId)) throw tenantNotFound();
+  if (input.status !== undefined && !admin.isSystemAdmin) {
     throw new ForbiddenError("Only system ADMINs can change a tenant's status.");
   }
   const errors: FieldError[] = [];
@@ -197,7 +197,7 @@ export async function updateTenant(
         : [];
     await recordAuditEvent(tx, origin, {
       tenantId: id,
-      actorId: caller.userId,
+      ...auditActor(caller),
       action: 'tenant.updated',
       targetType: 'tenant',
       targetId: id,
@@ -232,7 +232,7 @@ export async function deleteTenant(
     await tx.delete(tenants).where(eq(tenants.id, id));
     await recordAuditEvent(tx, origin, {
       tenantId: caller.tenantId,
-      actorId: caller.userId,
+      ...auditActor(caller),
       action: 'tenant.deleted',
       targetType: 'tenant',
       targetId: id,

@@ -1,4 +1,5 @@
 import type { Role, UserRow } from '../../db/schema.js';
+import { hasScope, isSystemWide } from '../../graphql/caller.js';
 import type { Caller, Services } from '../../graphql/context.js';
 import { ROLE_RANK } from '../../graphql/enums.js';
 import { ForbiddenError, NotFoundError } from '../../graphql/errors.js';
@@ -19,22 +20,31 @@ export async function reachableUserTenant(
   id: string,
 ): Promise<string> {
   if (!isUuid(id)) throw userNotFound();
-  if (!caller.isSystemAdmin) return caller.tenantId;
+  if (!isSystemWide(caller)) return caller.tenantId;
   const tenantId = await findUserTenantId(deps.db, id);
   if (!tenantId) throw userNotFound();
   return tenantId;
 }
 
+/**
+ * The rank a caller acts with over users: a person's role; a service holding users:write acts as
+ * an ADMIN of its tenant (the scope was granted by one), any other service as nobody.
+ */
+function rankOf(caller: Caller): number {
+  if (caller.kind === 'user') return ROLE_RANK[caller.role];
+  return hasScope(caller, 'users:write') ? ROLE_RANK.ADMIN : -1;
+}
+
 /** Nobody grants a role above their own. */
 export function assertCanGrant(caller: Caller, role: Role): void {
-  if (ROLE_RANK[role] > ROLE_RANK[caller.role]) {
+  if (ROLE_RANK[role] > rankOf(caller)) {
     throw new ForbiddenError('You cannot grant a role above your own.');
   }
 }
 
 /** Nobody changes a user whose role is above their own. */
 export function assertCanManage(caller: Caller, target: Pick<UserRow, 'role'>): void {
-  if (ROLE_RANK[target.role] > ROLE_RANK[caller.role]) {
+  if (ROLE_RANK[target.role] > rankOf(caller)) {
     throw new ForbiddenError('You cannot change a user whose role is above your own.');
   }
 }
@@ -48,8 +58,8 @@ export function assertModeratorMayUpdate(
   fields: string[],
   target?: Pick<UserRow, 'role'>,
 ): void {
-  if (caller.role === 'ADMIN') return;
-  if (caller.role !== 'MODERATOR') throw new ForbiddenError();
+  if (rankOf(caller) === ROLE_RANK.ADMIN) return;
+  if (caller.kind !== 'user' || caller.role !== 'MODERATOR') throw new ForbiddenError();
   const message = 'MODERATORs may change only the status of USERs and GUESTs.';
   if (fields.some((field) => field !== 'status')) throw new ForbiddenError(message);
   if (target && target.role !== 'USER' && target.role !== 'GUEST') throw new ForbiddenError(message);

@@ -1,9 +1,9 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Ctx, FieldResolver, ID, Info, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { SessionRow, TenantRow, UserRow } from '../../db/schema.js';
-import { requireRole } from '../../graphql/caller.js';
+import { isSystemWide, requireRoleOrScope } from '../../graphql/caller.js';
 import type { Context, SignedInContext } from '../../graphql/context.js';
-import { NotFoundError } from '../../graphql/errors.js';
+import { BadUserInputError, NotFoundError } from '../../graphql/errors.js';
 import type { Connection } from '../../graphql/pagination.js';
 import { selects } from '../../graphql/selection.js';
 import { isUuid } from '../../lib/ids.js';
@@ -21,6 +21,9 @@ function primed(ctx: Context, user: UserRow): UserRow {
   return user;
 }
 
+/** usersByIds: a bounded list, like every page. */
+const MAX_IDS = 100;
+
 @Resolver(() => User)
 export class UsersResolver {
   @Query(() => User, {
@@ -29,11 +32,37 @@ export class UsersResolver {
       "Null when no such user exists in the caller's tenant (any tenant for system ADMINs); never reveals other tenants.",
   })
   async user(@Arg('id', () => ID) id: string, @Ctx() ctx: SignedInContext): Promise<UserView | null> {
-    requireRole(ctx.caller, 'MODERATOR');
+    requireRoleOrScope(ctx.caller, 'MODERATOR', 'users:read');
     if (!isUuid(id)) return null;
-    if (!ctx.caller.isSystemAdmin) return ctx.loaders.userById.load(id);
+    if (!isSystemWide(ctx.caller)) return ctx.loaders.userById.load(id);
     const tenantId = await findUserTenantId(ctx.services.db, id);
     return tenantId ? ctx.loadersFor(tenantId).userById.load(id) : null;
+  }
+
+  @Query(() => [User], {
+    nullable: 'items',
+    description:
+      'v2. Up to 100 ids; the answer has one entry per id, in order, null where no such user is visible to the caller. MODERATORs, ADMINs, services with users:read.',
+  })
+  async usersByIds(
+    @Arg('ids', () => [ID]) ids: string[],
+    @Ctx() ctx: SignedInContext,
+  ): Promise<(UserView | null)[]> {
+    requireRoleOrScope(ctx.caller, 'MODERATOR', 'users:read');
+    if (ids.length > MAX_IDS) {
+      throw BadUserInputError.field('ids', `At most ${MAX_IDS} ids per request.`);
+    }
+    const own = await Promise.all(ids.map((id) => (isUuid(id) ? ctx.loaders.userById.load(id) : null)));
+    if (!isSystemWide(ctx.caller)) return own;
+    // System-wide callers see every tenant: ids not in their own are looked up where they are.
+    return Promise.all(
+      own.map(async (user, i) => {
+        const id = ids[i] as string;
+        if (user || !isUuid(id)) return user;
+        const tenantId = await findUserTenantId(ctx.services.db, id);
+        return tenantId ? ctx.loadersFor(tenantId).userById.load(id) : null;
+      }),
+    );
   }
 
   @Query(() => UserConnection, { description: 'MODERATORs and ADMINs. tenantId: system ADMINs only.' })
@@ -116,7 +145,8 @@ export class UsersResolver {
     description: 'Active sessions. The user themself, MODERATORs and ADMINs of the tenant.',
   })
   sessions(@Root() user: UserRow, @Ctx() ctx: Context): SessionRow[] | Promise<SessionRow[]> {
-    if (ctx.caller?.userId !== user.id) requireRole(ctx.caller, 'MODERATOR');
+    const self = ctx.caller?.kind === 'user' && ctx.caller.userId === user.id;
+    if (!self) requireRoleOrScope(ctx.caller, 'MODERATOR', 'sessions:read');
     const loaders = ctx.loadersFor(user.tenantId);
     return loaders.activeSessionsLoaded(user.id) ?? loaders.activeSessionsByUserId.load(user.id);
   }

@@ -15,6 +15,7 @@ import {
 export const usersRules = {
   Query: {
     user: atLeastModerator,
+    usersByIds: atLeastModerator,
     users: and(
       atLeastModerator,
       tenantArgumentAllowed('usersTenantArgument', (args) => args.tenantId),

@@ -2,7 +2,7 @@ import { and, eq } from 'drizzle-orm';
 import { isUniqueViolation } from '../../db/errors.js';
 import { type Role, type UserRow, type UserStatus, users } from '../../db/schema.js';
 import { transaction } from '../../db/transaction.js';
-import { requireRole, requireTenantReach } from '../../graphql/caller.js';
+import { auditActor, requireRoleOrScope, requireTenantReach } from '../../graphql/caller.js';
 import type { Caller, RequestOrigin, Services } from '../../graphql/context.js';
 import type { OrderDirection } from '../../graphql/enums.js';
 import { BadUserInputError, ConflictError, type FieldError, NotFoundError } from '../../graphql/errors.js';
@@ -47,7 +47,7 @@ export function listTenantUsers(
   tenantId: string,
   args: ListUsersArgs,
 ): Promise<Connection<UserView>> {
-  requireRole(caller, 'MODERATOR');
+  requireRoleOrScope(caller, 'MODERATOR', 'users:read');
   requireTenantReach(caller, tenantId);
   const first = validateFirst(args.first);
   const search = args.filter?.search?.trim() ?? '';
@@ -78,7 +78,7 @@ export async function createUser(
   input: CreateUserInput,
   origin: RequestOrigin,
 ): Promise<UserRow> {
-  requireRole(caller, 'ADMIN');
+  requireRoleOrScope(caller, 'ADMIN', 'users:write');
   const tenantId = input.tenantId ?? caller.tenantId;
   requireTenantReach(caller, tenantId);
   const tenant = isUuid(tenantId) ? await findTenantById(deps.db, tenantId) : undefined;
@@ -123,7 +123,7 @@ export async function createUser(
       if (!user) throw new Error('user insert returned no row');
       await recordAuditEvent(tx, origin, {
         tenantId,
-        actorId: caller.userId,
+        ...auditActor(caller),
         action: 'user.created',
         targetType: 'user',
         targetId: user.id,
@@ -174,7 +174,7 @@ export async function updateUser(
   input: UpdateUserInput,
   origin: RequestOrigin,
 ): Promise<UserRow> {
-  requireRole(caller, 'MODERATOR');
+  requireRoleOrScope(caller, 'MODERATOR', 'users:write');
   const requested = validateUpdate(input);
   assertModeratorMayUpdate(caller, Object.keys(requested));
   if (requested.role) assertCanGrant(caller, requested.role);
@@ -208,7 +208,7 @@ export async function updateUser(
         changes.status === 'SUSPENDED' ? await endUserSessions(tx, tenantId, id, 'USER_SUSPENDED', now) : [];
       await recordAuditEvent(tx, origin, {
         tenantId,
-        actorId: caller.userId,
+        ...auditActor(caller),
         action: 'user.updated',
         targetType: 'user',
         targetId: id,
@@ -233,7 +233,7 @@ export async function deleteUser(
   id: string,
   origin: RequestOrigin,
 ): Promise<boolean> {
-  requireRole(caller, 'ADMIN');
+  requireRoleOrScope(caller, 'ADMIN', 'users:write');
   const tenantId = await reachableUserTenant(deps, caller, id);
   const now = deps.clock.now();
   const ended = await transaction(deps.db, async (tx) => {
@@ -247,7 +247,7 @@ export async function deleteUser(
     await tx.delete(users).where(and(eq(users.tenantId, tenantId), eq(users.id, id)));
     await recordAuditEvent(tx, origin, {
       tenantId,
-      actorId: caller.userId,
+      ...auditActor(caller),
       action: 'user.deleted',
       targetType: 'user',
       targetId: id,
@@ -268,7 +268,7 @@ export async function unlockUser(
   id: string,
   origin: RequestOrigin,
 ): Promise<UserRow> {
-  requireRole(caller, 'MODERATOR');
+  requireRoleOrScope(caller, 'MODERATOR', 'users:write');
   const tenantId = await reachableUserTenant(deps, caller, id);
   const now = deps.clock.now();
   const unlocked = await transaction(deps.db, async (tx) => {
@@ -283,7 +283,7 @@ export async function unlockUser(
     if (!user) throw userNotFound();
     await recordAuditEvent(tx, origin, {
       tenantId,
-      actorId: caller.userId,
+      ...auditActor(caller),
       action: 'user.unlocked',
       targetType: 'user',
       targetId: id,

@@ -1,0 +1,46 @@
+import { Ctx, FieldResolver, Query, Resolver, Root } from 'type-graphql';
+import type { ServiceAccountRow, TenantRow } from '../../db/schema.js';
+import { requireSignedIn } from '../../graphql/caller.js';
+import type { Context } from '../../graphql/context.js';
+import { NotFoundError } from '../../graphql/errors.js';
+import type { UserView } from '../cache/identity-cache.js';
+import { Tenant } from '../tenants/tenant.types.js';
+import { User } from '../users/user.types.js';
+import { serviceAccountLoaders } from './service-accounts.loaders.js';
+import { ServiceAccount, Viewer } from './service-accounts.types.js';
+
+/** `viewer`: the caller, a person or a service, as the operation started with it. */
+@Resolver(() => Viewer)
+export class ViewerResolver {
+  @Query(() => Viewer, { description: 'v2. The caller, user or service.' })
+  viewer(@Ctx() ctx: Context): Viewer {
+    return { caller: requireSignedIn(ctx.caller) };
+  }
+
+  @FieldResolver(() => User, { nullable: true })
+  async user(@Root() viewer: Viewer, @Ctx() ctx: Context): Promise<UserView | null> {
+    const { caller } = viewer;
+    if (caller.kind !== 'user') return null;
+    return ctx.loaders.userInMemory(caller.userId) ?? (await ctx.loaders.userById.load(caller.userId));
+  }
+
+  @FieldResolver(() => ServiceAccount, { nullable: true })
+  serviceAccount(@Root() viewer: Viewer, @Ctx() ctx: Context): Promise<ServiceAccountRow | null> | null {
+    const { caller } = viewer;
+    if (caller.kind !== 'service') return null;
+    return serviceAccountLoaders(ctx, caller.tenantId).accountById.load(caller.serviceAccountId);
+  }
+
+  @FieldResolver(() => Tenant)
+  async tenant(@Root() viewer: Viewer, @Ctx() ctx: Context): Promise<TenantRow> {
+    const tenantId = viewer.caller.tenantId;
+    const tenant = ctx.loaders.tenantInMemory(tenantId) ?? (await ctx.loaders.tenantById.load(tenantId));
+    if (!tenant) throw new NotFoundError('Tenant');
+    return tenant;
+  }
+
+  @FieldResolver(() => [String], { description: "A service caller's scopes; empty for users." })
+  scopes(@Root() viewer: Viewer): readonly string[] {
+    return viewer.caller.kind === 'service' ? viewer.caller.scopes : [];
+  }
+}
