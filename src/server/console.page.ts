@@ -104,7 +104,7 @@ export interface PageConfig {
   title: string;
   /** Relative URL of the asset folder, ending in "/". */
   assets: string;
-  files: { css: string; graphiql: string; script: string; favicon: string };
+  files: { css: string; graphiql: string; script: string; favicon: string; qrcode: string };
   workers: Record<'editorWorkerService' | 'json' | 'graphql', string>;
   tenant: string;
   tabs: ConsoleTab[];
@@ -136,10 +136,17 @@ body { display: flex; flex-direction: column; font-family: system-ui, sans-serif
 #console-bar button.secondary { background: #fff; color: #3b5bdb; }
 #console-bar .message { color: #c92a2a; }
 #console-bar [hidden] { display: none; }
+#totp-setup { flex: none; display: flex; gap: 18px; align-items: flex-start; padding: 10px 14px;
+  border-bottom: 1px solid #d0d4dc; background: #fff; }
+#totp-setup[hidden] { display: none; }
+#totp-setup p { margin: 0 0 8px; }
+#totp-setup form { display: flex; gap: 10px; align-items: center; }
+#totp-setup pre { margin: 8px 0 0; padding: 6px 10px; background: #f6f7f9; }
 #root { flex: 1; min-height: 0; }
 #root > .graphiql-container { height: 100%; }
 </style>
 <script type="application/json" id="console-config">${inlineJson(config)}</script>
+<script src="${asset(config.files.qrcode)}"></script>
 <script src="${asset(config.files.script)}"></script>
 <script src="${asset(config.files.graphiql)}"></script>
 </head>
@@ -152,12 +159,31 @@ body { display: flex; flex-direction: column; font-family: system-ui, sans-serif
     <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
     <button type="submit">Sign in</button>
   </form>
+  <form id="second-factor" hidden>
+    <label>Code from your authenticator app, or a recovery code
+      <input name="code" autocomplete="one-time-code" required></label>
+    <button type="submit">Verify</button>
+    <button id="second-factor-cancel" class="secondary" type="button">Cancel</button>
+  </form>
   <div class="signed-in" hidden>
     <span id="who"></span>
+    <button id="setup-totp" class="secondary" type="button">Set up authenticator</button>
     <button id="sign-out" class="secondary" type="button">Sign out</button>
   </div>
   <span class="message" role="status"></span>
 </header>
+<section id="totp-setup" hidden>
+  <div id="totp-qr"></div>
+  <div>
+    <p>Scan the code with an authenticator app, or enter this key: <code id="totp-secret"></code></p>
+    <form id="totp-confirm">
+      <label>Code <input name="code" autocomplete="one-time-code" required></label>
+      <button type="submit">Turn on</button>
+      <button id="totp-close" class="secondary" type="button">Close</button>
+    </form>
+    <pre id="recovery-codes" hidden></pre>
+  </div>
+</section>
 <div id="root"></div>
 </body>
 </html>
@@ -170,7 +196,7 @@ export const CONSOLE_SCRIPT = `(() => {
   const config = JSON.parse(document.getElementById('console-config').textContent);
   const SAVED = 'identity-console:session';
   const endpoint = location.pathname;
-  const state = { accessToken: null, expiresAt: 0, user: null, tenant: null, timer: undefined };
+  const state = { accessToken: null, expiresAt: 0, user: null, tenant: null, timer: undefined, pending: null };
 
   // GraphiQL's editors run in workers served by this server (no blob: or CDN code).
   self.MonacoEnvironment = {
@@ -192,7 +218,11 @@ export const CONSOLE_SCRIPT = `(() => {
     if (token) headers.authorization = 'Bearer ' + token;
     const response = await fetch(endpoint, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
     const body = await response.json().catch(() => ({}));
-    if (body.errors && body.errors.length) throw new Error(body.errors[0].message);
+    if (body.errors && body.errors.length) {
+      const error = new Error(body.errors[0].message);
+      error.extensions = body.errors[0].extensions || {};
+      throw error;
+    }
     if (!response.ok || !body.data) throw new Error('The server answered HTTP ' + response.status + '.');
     return body.data;
   }
@@ -238,8 +268,10 @@ export const CONSOLE_SCRIPT = `(() => {
   let bar;
   function show(message) {
     const signedIn = Boolean(state.accessToken);
-    bar.form.hidden = signedIn;
+    bar.form.hidden = signedIn || Boolean(state.pending);
+    bar.secondFactor.hidden = signedIn || !state.pending;
     bar.signedIn.hidden = !signedIn;
+    if (!signedIn) bar.setup.hidden = true;
     bar.message.textContent = message;
     if (signedIn) {
       bar.who.textContent = 'Signed in as ' + state.user.email + ' (' + state.user.role + ', tenant ' + state.tenant + '). ' +
@@ -251,6 +283,8 @@ export const CONSOLE_SCRIPT = `(() => {
     const header = document.getElementById('console-bar');
     bar = {
       form: header.querySelector('#sign-in'),
+      secondFactor: header.querySelector('#second-factor'),
+      setup: document.getElementById('totp-setup'),
       signedIn: header.querySelector('.signed-in'),
       who: header.querySelector('#who'),
       message: header.querySelector('.message'),
@@ -266,11 +300,83 @@ export const CONSOLE_SCRIPT = `(() => {
         form.password.value = '';
         adopt(data.login, input.tenant);
       } catch (error) {
+        if (error.extensions && error.extensions.code === 'MFA_REQUIRED') {
+          form.password.value = '';
+          // The password was right: the second step needs a code (passkeys need an app of their own).
+          state.pending = { mfaToken: error.extensions.mfaToken, tenant: input.tenant };
+          const methods = error.extensions.methods || [];
+          show(methods.includes('TOTP') || methods.includes('RECOVERY_CODE')
+            ? 'Enter the code from your authenticator app.'
+            : 'This account signs in with a passkey, which this console does not offer.');
+          bar.secondFactor.elements.code.focus();
+          return;
+        }
         show(error.message);
       }
     });
+    bar.secondFactor.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const pending = state.pending;
+      if (!pending) return show('');
+      const code = bar.secondFactor.elements.code.value.trim();
+      const method = /^[0-9]{6}$/.test(code.replace(/\\s+/g, '')) ? 'TOTP' : 'RECOVERY_CODE';
+      try {
+        const data = await call('mutation ConsoleSecondFactor($input: CompleteMfaLoginInput!) { completeMfaLogin(input: $input) ' + PAYLOAD + ' }',
+          { input: { mfaToken: pending.mfaToken, method, code } });
+        bar.secondFactor.elements.code.value = '';
+        state.pending = null;
+        adopt(data.completeMfaLogin, pending.tenant);
+      } catch (error) {
+        bar.secondFactor.elements.code.value = '';
+        show(error.message);
+      }
+    });
+    header.querySelector('#second-factor-cancel').addEventListener('click', () => {
+      state.pending = null;
+      show('');
+    });
+    header.querySelector('#setup-totp').addEventListener('click', async () => {
+      try {
+        const data = await call('mutation ConsoleStartTotp { startTotpEnrollment { secret otpauthUri } }', {}, state.accessToken);
+        // Drawn here by the bundled QR library: the secret never leaves this page.
+        const qr = qrcode(0, 'M');
+        qr.addData(data.startTotpEnrollment.otpauthUri);
+        qr.make();
+        document.getElementById('totp-qr').innerHTML = qr.createSvgTag({ cellSize: 4, margin: 2 });
+        document.getElementById('totp-secret').textContent = data.startTotpEnrollment.secret;
+        document.getElementById('recovery-codes').hidden = true;
+        document.getElementById('totp-confirm').hidden = false;
+        bar.setup.hidden = false;
+        show('');
+      } catch (error) {
+        show(error.message);
+      }
+    });
+    document.getElementById('totp-confirm').addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const input = event.target.elements.code;
+      try {
+        const data = await call('mutation ConsoleConfirmTotp($input: ConfirmTotpInput!) { confirmTotpEnrollment(input: $input) { codes } }',
+          { input: { code: input.value.trim() } }, state.accessToken);
+        input.value = '';
+        document.getElementById('totp-confirm').hidden = true;
+        document.getElementById('totp-qr').textContent = '';
+        document.getElementById('totp-secret').textContent = '(set up)';
+        const codes = document.getElementById('recovery-codes');
+        codes.textContent = data.confirmTotpEnrollment.codes.join('\\n');
+        codes.hidden = false;
+        show('Authenticator on. Keep these recovery codes somewhere safe: each works once, and they are not shown again.');
+      } catch (error) {
+        show(error.message);
+      }
+    });
+    document.getElementById('totp-close').addEventListener('click', () => {
+      bar.setup.hidden = true;
+      document.getElementById('recovery-codes').textContent = '';
+    });
     header.querySelector('#sign-out').addEventListener('click', async () => {
       const token = state.accessToken;
+      bar.setup.hidden = true;
       forget('Signed out.');
       if (token) await call('mutation ConsoleSignOut { logout }', {}, token).catch(() => {});
     });

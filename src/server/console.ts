@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import type { Request, RequestHandler, Response } from 'express';
@@ -151,6 +153,13 @@ async function buildAssets(options: ConsoleOptions): Promise<Built> {
       css: add('graphiql', 'css', 'text/css; charset=utf-8', graphiql.css),
       graphiql: add('graphiql', 'js', 'text/javascript; charset=utf-8', graphiql.js),
       script: add('console', 'js', 'text/javascript; charset=utf-8', CONSOLE_SCRIPT),
+      // A QR code generator for the authenticator set-up, drawn in the page (no image service).
+      qrcode: add(
+        'qrcode',
+        'js',
+        'text/javascript; charset=utf-8',
+        await readFile(createRequire(import.meta.url).resolve('qrcode-generator')),
+      ),
       favicon: add(
         'favicon',
         'ico',
