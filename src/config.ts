@@ -532,8 +532,9 @@ export function loadConfig(
     introspection: env.GRAPHQL_INTROSPECTION ?? !isProduction,
     metrics: { token: env.METRICS_TOKEN, closedWithoutToken: isProduction },
     webauthn: {
-      rpId: env.WEBAUTHN_RP_ID ?? 'localhost',
-      origins: env.WEBAUTHN_ORIGINS.length > 0 ? env.WEBAUTHN_ORIGINS : [`http://localhost:${env.PORT}`],
+      // Unset: the host and origin of PUBLIC_URL (http://localhost:<PORT> by default).
+      rpId: env.WEBAUTHN_RP_ID ?? new URL(publicUrl).hostname,
+      origins: env.WEBAUTHN_ORIGINS.length > 0 ? env.WEBAUTHN_ORIGINS : [new URL(publicUrl).origin],
     },
   };
 }
