@@ -42,6 +42,8 @@ beforeAll(async () => {
         TRUST_PROXY: 'true',
         BOOTSTRAP_ADMIN_EMAIL: ADMIN.email,
         BOOTSTRAP_ADMIN_PASSWORD: ADMIN.password,
+        // One deployment behind one address: each instance accepts the others' tokens.
+        PUBLIC_URL: 'http://identity.instances.test',
       }),
     );
   }
