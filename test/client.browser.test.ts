@@ -11,15 +11,30 @@ import { startTestServer, type TestServer } from './support/server.js';
  * the second tab waits for the first under a Web Lock and then takes the tokens it got.
  */
 
-// The tabs share their tokens through a store both can read. (A test choice: localStorage keeps
-// them after the tab closes, which the README advises against for a real app.)
+// The tabs share their tokens through a store both read: IndexedDB, whose committed writes every tab
+// sees at once (localStorage reaches other tabs' processes later, so a tab could read the spent
+// token after the lock).
 const APP_PAGE = `<!doctype html><meta charset="utf-8"><title>app</title>
 <script type="module">
   import { TokenManager, MeDocument } from '/client.js';
-  const key = 'identity-session';
+  const db = await new Promise((resolve, reject) => {
+    const opening = indexedDB.open('identity', 1);
+    opening.onupgradeneeded = () => opening.result.createObjectStore('session');
+    opening.onsuccess = () => resolve(opening.result);
+    opening.onerror = () => reject(opening.error);
+  });
+  const inTransaction = (mode, work) =>
+    new Promise((resolve, reject) => {
+      const transaction = db.transaction('session', mode);
+      const request = work(transaction.objectStore('session'));
+      transaction.oncomplete = () => resolve(request.result);
+      transaction.onerror = () => reject(transaction.error);
+    });
   const store = {
-    load: () => JSON.parse(localStorage.getItem(key) ?? 'null'),
-    save: (tokens) => (tokens ? localStorage.setItem(key, JSON.stringify(tokens)) : localStorage.removeItem(key)),
+    load: async () => (await inTransaction('readonly', (session) => session.get('tokens'))) ?? null,
+    save: async (tokens) => {
+      await inTransaction('readwrite', (session) => (tokens ? session.put(tokens, 'tokens') : session.delete('tokens')));
+    },
   };
   window.startApp = (api, useLocks) => {
     window.manager = new TokenManager({ url: api + '/graphql', store, ...(useLocks ? {} : { locks: null }) });

@@ -109,6 +109,7 @@ const PASSWORDS_PRESENTED = new Set([
   'LoginInput.password',
   'ChangePasswordInput.currentPassword',
   'UpdateMeInput.currentPassword',
+  'DisableTotpInput.currentPassword',
 ]);
 
 let server: TestServer;
