@@ -359,7 +359,9 @@ describe('API keys and the audit trail', () => {
       { token: tenant.admin.token },
     );
     expect(answer.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
-    const fields = (answer.errors?.[0]?.extensions?.fields as { field: string }[]).map((f) => f.field).sort();
+    const fields = ((answer.errors?.[0]?.extensions?.fields ?? []) as { field: string }[])
+      .map((f) => f.field)
+      .sort();
     expect(fields).toEqual(['name', 'scopes']);
   });
 });
