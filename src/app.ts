@@ -14,13 +14,19 @@ import type { Context, Services } from './graphql/context.js';
 import { formatError } from './graphql/errors.js';
 import { outcomePlugin, RequestLog, requestLogPlugin } from './graphql/plugins.js';
 import { buildAppSchema } from './graphql/schema.js';
+import { BackgroundWork } from './lib/background.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { createLogger, flushLogs, type Logger } from './lib/logger.js';
 import { startPeriodicJob } from './lib/periodic.js';
 import { authOperationsPlugin } from './modules/abuse/auth-operations.js';
+import { createEmailBudget } from './modules/abuse/email-budget.js';
 import { queryLimits } from './modules/abuse/query-limits.js';
 import { createAuthRateLimiter } from './modules/abuse/rate-limits.js';
 import { purgeAuditEvents } from './modules/audit/retention.js';
+import { Mailer } from './modules/email/email.service.js';
+import { EmailTemplates } from './modules/email/email.templates.js';
+import { createEmailTransport } from './modules/email/email.transport.js';
+import { OutboxWorker } from './modules/email/outbox.worker.js';
 import { AccessTokens, SigningKeyStore } from './modules/keys/index.js';
 import { AppMetrics, metricsHandler, metricsPlugin } from './modules/metrics/index.js';
 import { CeremonyStore } from './modules/mfa/ceremony-store.js';
@@ -85,7 +91,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     }));
   const ownsDatabase = !options.database;
   let shared: SharedState | undefined;
+  let outbox: OutboxWorker | undefined;
   try {
+    // A template that cannot be used stops the start, before anything is migrated.
+    const templates = await EmailTemplates.load(config.email.templatesDir);
     // One registry per app instance (never prom-client's global one): test servers share a process.
     const metrics = new AppMetrics();
     const hasher = new PasswordHasher({
@@ -144,6 +153,16 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       pepper: config.credentialPepper,
       systemTenantSlug: config.systemTenantSlug,
     });
+    const transport = await createEmailTransport({
+      smtpUrl: config.email.smtpUrl,
+      from: config.email.from,
+      logger,
+    });
+    if (transport.kind === 'log' && config.isProduction) {
+      logger.warn('SMTP_URL is unset: emails are written to the log, not sent');
+    }
+    outbox = new OutboxWorker({ db, clock, logger, transport, config: config.email });
+    const background = new BackgroundWork(logger);
     const services: Services = {
       config,
       database,
@@ -164,7 +183,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         secrets: new TotpSecretBox(config.jwt.keyEncryptionKey),
         ceremonies: new CeremonyStore(redis, shared.health, logger, () => clock.now().getTime()),
       },
+      mailer: new Mailer(templates, outbox, config.publicUrl),
+      emailBudget: createEmailBudget({ perHour: config.email.perAddressPerHour, redis, logger }),
+      background,
     };
+    outbox.start();
     // Tokens issued and credentials used, written once a minute per account (see usage.ts).
     const stopUsageFlush = startPeriodicJob({
       name: 'service-account-usage',
@@ -301,6 +324,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           // What this instance counted since the last minute is written before it goes.
           await serviceAccounts.usage.flush().catch(() => {});
           await apollo.stop();
+          await background.idle();
+          await outbox?.stop();
           await shared?.close();
           if (ownsDatabase) await database.close();
         })();
@@ -308,6 +333,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       },
     };
   } catch (error) {
+    await outbox?.stop().catch(() => {});
     await shared?.close().catch(() => {});
     if (ownsDatabase) await database.close().catch(() => {});
     throw error;

@@ -148,6 +148,25 @@ function originOf(value: string): string | undefined {
   }
 }
 
+const smtpUrl = z.preprocess(
+  emptyToUndefined,
+  z
+    .string()
+    .optional()
+    .refine(
+      (v) => {
+        if (v === undefined) return true;
+        try {
+          const url = new URL(v);
+          return (url.protocol === 'smtp:' || url.protocol === 'smtps:') && url.hostname !== '';
+        } catch {
+          return false;
+        }
+      },
+      { message: 'SMTP_URL must be a URL like smtp://user:password@host:587 or smtps://host:465' },
+    ),
+);
+
 const keyMaterial = (name: string, minBytes: number) =>
   z.preprocess(
     emptyToUndefined,
@@ -278,6 +297,22 @@ const variables = z.object({
       })
       .transform((v) => (v === undefined ? [] : v.split(',').map((part) => originOf(part.trim()) as string))),
   ),
+  SMTP_URL: smtpUrl,
+  MAIL_FROM: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .default('Identity <no-reply@localhost>')
+      .refine((v) => /^[^\r\n]{1,320}$/.test(v) && /@[^@\s>]+>?\s*$/.test(v), {
+        message: 'MAIL_FROM must be an address, optionally with a name: "Acme <no-reply@acme.example>"',
+      }),
+  ),
+  EMAIL_TEMPLATES_DIR: optionalString,
+  EMAIL_RETRY_BASE_SECONDS: int('EMAIL_RETRY_BASE_SECONDS', 1, 3_600, 10),
+  EMAIL_RETRY_MAX_SECONDS: int('EMAIL_RETRY_MAX_SECONDS', 1, 86_400, 900),
+  EMAIL_GIVE_UP_AFTER_MINUTES: int('EMAIL_GIVE_UP_AFTER_MINUTES', 1, 43_200, 1_440),
+  EMAIL_POLL_SECONDS: int('EMAIL_POLL_SECONDS', 1, 3_600, 5),
+  EMAIL_PER_ADDRESS_PER_HOUR: int('EMAIL_PER_ADDRESS_PER_HOUR', 1, 1_000, 5),
 });
 
 /** Every environment variable the service reads (each may also be given as `<NAME>_FILE`). */
@@ -316,6 +351,13 @@ const schema = variables.superRefine((env, ctx) => {
       path: ['REDIS_SENTINEL_NAME'],
       message:
         'REDIS_SENTINEL_NAME (the master group name the Sentinels monitor, e.g. mymaster) must be set with REDIS_SENTINELS',
+    });
+  }
+  if (env.EMAIL_RETRY_BASE_SECONDS > env.EMAIL_RETRY_MAX_SECONDS) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['EMAIL_RETRY_BASE_SECONDS'],
+      message: 'EMAIL_RETRY_BASE_SECONDS must not exceed EMAIL_RETRY_MAX_SECONDS',
     });
   }
   if (env.BOOTSTRAP_ADMIN_PASSWORD && !env.BOOTSTRAP_ADMIN_EMAIL) {
@@ -394,6 +436,21 @@ export interface Config {
   metrics: { token: string | undefined; closedWithoutToken: boolean };
   /** Passkeys: the relying-party id and the origins ceremonies may come from. */
   webauthn: { rpId: string; origins: string[] };
+  email: EmailConfig;
+}
+
+/** Sending email: where, as whom, with which templates, and how the outbox retries. */
+export interface EmailConfig {
+  /** smtp:// or smtps:// URL; undefined: messages are written to the log instead. */
+  smtpUrl: string | undefined;
+  from: string;
+  templatesDir: string | undefined;
+  retryBaseSeconds: number;
+  retryMaxSeconds: number;
+  giveUpAfterMinutes: number;
+  pollSeconds: number;
+  /** Emails of one kind to one address per hour (password reset, verification): no mail bombing. */
+  perAddressPerHour: number;
 }
 
 /**
@@ -442,7 +499,7 @@ function readFileVariables(source: Record<string, string | undefined>) {
 }
 
 /** Variables whose values are never shown, not even in an error about them. */
-const SECRET = /PASSWORD|KEY|PEPPER|JWK|^METRICS_TOKEN$/;
+const SECRET = /PASSWORD|KEY|PEPPER|JWK|^METRICS_TOKEN$|^SMTP_URL$/;
 
 /**
  * Parses the environment. Throws ConfigError naming every variable that is wrong. Any variable
@@ -535,6 +592,16 @@ export function loadConfig(
       // Unset: the host and origin of PUBLIC_URL (http://localhost:<PORT> by default).
       rpId: env.WEBAUTHN_RP_ID ?? new URL(publicUrl).hostname,
       origins: env.WEBAUTHN_ORIGINS.length > 0 ? env.WEBAUTHN_ORIGINS : [new URL(publicUrl).origin],
+    },
+    email: {
+      smtpUrl: env.SMTP_URL,
+      from: env.MAIL_FROM,
+      templatesDir: env.EMAIL_TEMPLATES_DIR,
+      retryBaseSeconds: env.EMAIL_RETRY_BASE_SECONDS,
+      retryMaxSeconds: env.EMAIL_RETRY_MAX_SECONDS,
+      giveUpAfterMinutes: env.EMAIL_GIVE_UP_AFTER_MINUTES,
+      pollSeconds: env.EMAIL_POLL_SECONDS,
+      perAddressPerHour: env.EMAIL_PER_ADDRESS_PER_HOUR,
     },
   };
 }

@@ -7,6 +7,7 @@ import { DatabaseUnavailableError } from './db/wait-for-database.js';
 import { DataDirError, lockDataDir } from './lib/data-dir-lock.js';
 import { createLogger, flushLogs } from './lib/logger.js';
 import { redactCredentials } from './lib/redact.js';
+import { EmailTemplateError } from './modules/email/email.templates.js';
 import { SigningKeyError } from './modules/keys/index.js';
 import { BootstrapError } from './modules/tenants/bootstrap.js';
 
@@ -80,7 +81,8 @@ async function main() {
       error instanceof BootstrapError ||
       error instanceof SigningKeyError ||
       error instanceof DataDirError ||
-      error instanceof DatabaseUnavailableError
+      error instanceof DatabaseUnavailableError ||
+      error instanceof EmailTemplateError
     ) {
       fail(`Start-up failed: ${error.message}`);
     }
@@ -96,6 +98,7 @@ async function main() {
       url,
       database: config.database.kind,
       redis: config.redis.mode,
+      email: app.services.mailer.outbox.transportKind,
       startupMs: Date.now() - started,
     },
     `identity API listening on ${url}/graphql`,

@@ -30,7 +30,7 @@ import { SYSTEM_ADMIN, startTestServer, type TestServer } from './support/server
 const EXPECTED_FILE = new URL('./citus-check.expected.json', import.meta.url);
 /** Background jobs sweep every tenant; their statements are counted in their own steps only. */
 const BACKGROUND =
-  /pg_try_advisory_xact_lock|coalesce\(ended_at, expires_at\)|"audit_events"\."created_at" </;
+  /pg_try_advisory_xact_lock|coalesce\(ended_at, expires_at\)|"audit_events"\."created_at" <|for update skip locked|"email_outbox"\."claimed_until" <=|coalesce\("email_outbox"\."sent_at"/;
 
 interface Captured {
   query: string;

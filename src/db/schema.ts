@@ -49,12 +49,17 @@ export const sessionEndReasonEnum = pgEnum('session_end_reason', [
   'TENANT_DELETED',
   'EXPIRED',
   'MFA_RESET',
+  'PASSWORD_RESET',
 ]);
+export const emailTokenPurposeEnum = pgEnum('email_token_purpose', ['PASSWORD_RESET', 'EMAIL_VERIFICATION']);
+export const emailStatusEnum = pgEnum('email_status', ['PENDING', 'SENDING', 'SENT', 'FAILED']);
 
 export type Role = (typeof roleEnum.enumValues)[number];
 export type UserStatus = (typeof userStatusEnum.enumValues)[number];
 export type TenantStatus = (typeof tenantStatusEnum.enumValues)[number];
 export type SessionEndReason = (typeof sessionEndReasonEnum.enumValues)[number];
+export type EmailTokenPurpose = (typeof emailTokenPurposeEnum.enumValues)[number];
+export type EmailStatus = (typeof emailStatusEnum.enumValues)[number];
 
 const bytea = customType<{ data: Buffer; driverData: Buffer | Uint8Array }>({
   dataType: () => 'bytea',
@@ -88,6 +93,10 @@ export interface TenantSettingsValue {
   refreshTokenTtlSeconds: number;
   /** Roles whose users must enrol a second factor before their sessions may do anything else. */
   mfaRequiredForRoles: Role[];
+  /** Sign-in is refused with EMAIL_NOT_VERIFIED (after a correct password) until the email is verified. */
+  requireEmailVerification: boolean;
+  /** Base URL of the tenant's app, under which email links point; null: the service's PUBLIC_URL. */
+  appUrl: string | null;
 }
 
 export const tenants = pgTable(
@@ -122,6 +131,8 @@ export const users = pgTable(
     failedLoginCount: integer('failed_login_count').notNull().default(0),
     lockedUntil: timestamp('locked_until', { withTimezone: true, mode: 'date' }),
     lastLoginAt: timestamp('last_login_at', { withTimezone: true, mode: 'date' }),
+    /** Set by a verification link, a password reset or an accepted invitation; cleared when the email changes. */
+    emailVerifiedAt: timestamp('email_verified_at', { withTimezone: true, mode: 'date' }),
     /**
      * The user has a confirmed TOTP or a passkey. Kept in step with those tables by every write
      * to them (same transaction), so that sign-in and the per-request policy check read one row.
@@ -500,8 +511,127 @@ export const mfaLoginChallenges = pgTable(
   ],
 );
 
+/**
+ * Single-use tokens sent by email (password reset, email verification). Only the SHA-256 of the
+ * token's secret is stored; the token itself names the tenant, so a lookup is one tenant's rows.
+ * `email` is the address the link was sent to: a token stops working when the user's email
+ * changes.
+ */
+export const emailTokens = pgTable(
+  'email_tokens',
+  {
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    id: uuid('id')
+      .notNull()
+      .$defaultFn(() => uuidv7()),
+    userId: uuid('user_id').notNull(),
+    purpose: emailTokenPurposeEnum('purpose').notNull(),
+    email: text('email').notNull(),
+    tokenHash: bytea('token_hash').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
+    usedAt: timestamp('used_at', { withTimezone: true, mode: 'date' }),
+  },
+  (t) => [
+    primaryKey({ name: 'email_tokens_pkey', columns: [t.tenantId, t.id] }),
+    foreignKey({
+      name: 'email_tokens_user_fk',
+      columns: [t.tenantId, t.userId],
+      foreignColumns: [users.tenantId, users.id],
+    }).onDelete('cascade'),
+    uniqueIndex('email_tokens_tenant_token_hash_key').on(t.tenantId, t.tokenHash),
+    index('email_tokens_tenant_user_idx').on(t.tenantId, t.userId, t.purpose),
+    index('email_tokens_expires_at_idx').on(t.expiresAt),
+  ],
+);
+
+/**
+ * Invitations to create an account. The token's SHA-256 is stored, never the token. The status
+ * is derived: accepted, revoked, expired (expires_at passed) or pending. `invited_by` has no
+ * foreign key: like the audit trail, an invitation outlives the user who sent it.
+ */
+export const invitations = pgTable(
+  'invitations',
+  {
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    id: uuid('id')
+      .notNull()
+      .$defaultFn(() => uuidv7()),
+    email: text('email').notNull(),
+    role: roleEnum('role').notNull(),
+    displayName: text('display_name'),
+    invitedBy: uuid('invited_by'),
+    tokenHash: bytea('token_hash').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
+    acceptedAt: timestamp('accepted_at', { withTimezone: true, mode: 'date' }),
+    acceptedUserId: uuid('accepted_user_id'),
+    revokedAt: timestamp('revoked_at', { withTimezone: true, mode: 'date' }),
+  },
+  (t) => [
+    primaryKey({ name: 'invitations_pkey', columns: [t.tenantId, t.id] }),
+    uniqueIndex('invitations_tenant_token_hash_key').on(t.tenantId, t.tokenHash),
+    index('invitations_tenant_created_at_id_idx').on(t.tenantId, t.createdAt, t.id),
+    index('invitations_tenant_email_idx').on(t.tenantId, sql`lower(${t.email})`),
+    // A system ADMIN revokes an invitation by id alone: one lookup that fans out.
+    index('invitations_id_idx').on(t.id),
+  ],
+);
+
+/** What an outbox row carries until it is delivered (then it is erased: the link holds a token). */
+export interface EmailContent {
+  text: string;
+  html: string;
+  /** The one link of the message, for the log transport. */
+  link: string;
+}
+
+/**
+ * The transactional outbox: an email is written in the same transaction as the change that
+ * causes it, and delivered afterwards by a worker on any instance (modules/email).
+ */
+export const emailOutbox = pgTable(
+  'email_outbox',
+  {
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    id: uuid('id')
+      .notNull()
+      .$defaultFn(() => uuidv7()),
+    kind: text('kind').notNull(),
+    recipient: text('recipient').notNull(),
+    subject: text('subject').notNull(),
+    content: jsonb('content').$type<EmailContent>(),
+    status: emailStatusEnum('status').notNull().default('PENDING'),
+    attempts: integer('attempts').notNull().default(0),
+    lastError: text('last_error'),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull(),
+    nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true, mode: 'date' }).notNull(),
+    /** While SENDING: when the claim lapses (the instance sending it is presumed gone). */
+    claimedUntil: timestamp('claimed_until', { withTimezone: true, mode: 'date' }),
+    sentAt: timestamp('sent_at', { withTimezone: true, mode: 'date' }),
+    failedAt: timestamp('failed_at', { withTimezone: true, mode: 'date' }),
+  },
+  (t) => [
+    primaryKey({ name: 'email_outbox_pkey', columns: [t.tenantId, t.id] }),
+    index('email_outbox_due_idx').on(t.nextAttemptAt).where(sql`${t.status} = 'PENDING'`),
+    index('email_outbox_claimed_idx').on(t.claimedUntil).where(sql`${t.status} = 'SENDING'`),
+    index('email_outbox_finished_idx')
+      .on(sql`coalesce(${t.sentAt}, ${t.failedAt})`)
+      .where(sql`${t.status} in ('SENT', 'FAILED')`),
+  ],
+);
+
 export type TenantRow = typeof tenants.$inferSelect;
 export type UserRow = typeof users.$inferSelect;
 export type SessionRow = typeof sessions.$inferSelect;
 export type AuditEventRow = typeof auditEvents.$inferSelect;
 export type SigningKeyRow = typeof signingKeys.$inferSelect;
+export type EmailTokenRow = typeof emailTokens.$inferSelect;
+export type InvitationRow = typeof invitations.$inferSelect;
+export type EmailOutboxRow = typeof emailOutbox.$inferSelect;

@@ -2,10 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { GraphQLResolveInfo } from 'graphql';
 import type { Config } from '../config.js';
 import type { Database, Db } from '../db/client.js';
+import type { BackgroundWork } from '../lib/background.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
+import type { EmailBudget } from '../modules/abuse/email-budget.js';
 import type { AuthRateLimiter } from '../modules/abuse/rate-limits.js';
 import type { IdentityCache } from '../modules/cache/identity-cache.js';
+import type { Mailer } from '../modules/email/email.service.js';
 import { type AccessTokens, isServiceToken, type SigningKeyStore } from '../modules/keys/index.js';
 import type { ServiceMetrics } from '../modules/metrics/index.js';
 import type { CeremonyStore } from '../modules/mfa/ceremony-store.js';
@@ -48,6 +51,12 @@ export interface Services {
   serviceAccounts: ServiceAccountsRuntime;
   /** Second factors: TOTP secrets' sealing, and WebAuthn challenges between start and finish. */
   mfa: { secrets: TotpSecretBox; ceremonies: CeremonyStore };
+  /** Email templates and the outbox (modules/email). */
+  mailer: Mailer;
+  /** Emails of one kind per address per hour (no mail bombing). */
+  emailBudget: EmailBudget;
+  /** Work started by a request but not awaited by its answer; awaited at shutdown. */
+  background: BackgroundWork;
 }
 
 /** Where a request comes from; recorded on sessions and audit events. */

@@ -20,6 +20,7 @@ export const SessionEndReason = {
   TENANT_DELETED: 'TENANT_DELETED',
   EXPIRED: 'EXPIRED',
   MFA_RESET: 'MFA_RESET',
+  PASSWORD_RESET: 'PASSWORD_RESET',
 } as const satisfies Record<SessionEndReasonValue, SessionEndReasonValue>;
 
 /** Higher roles include every right of the lower ones. */
@@ -36,5 +37,6 @@ registerEnumType(SessionEndReason, {
     TENANT_DELETED: { description: 'The tenant was deleted.' },
     EXPIRED: { description: 'The session reached its absolute lifetime.' },
     MFA_RESET: { description: "An ADMIN reset the user's second factors (resetUserMfa)." },
+    PASSWORD_RESET: { description: 'The password was reset by an emailed link or set by an ADMIN.' },
   },
 });

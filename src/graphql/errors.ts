@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'QUERY_REJECTED'
   | 'MFA_REQUIRED'
   | 'MFA_ENROLLMENT_REQUIRED'
+  | 'EMAIL_NOT_VERIFIED'
   | 'INTERNAL_SERVER_ERROR';
 
 export interface FieldError {
@@ -41,6 +42,19 @@ export class UnauthenticatedError extends AppError {
 export class InvalidCredentialsError extends UnauthenticatedError {
   constructor() {
     super('Invalid email or password.');
+  }
+}
+
+/**
+ * The password was right, but the tenant requires a verified email before sign-in. Only ever
+ * answered after a correct password, so it tells nothing to someone guessing.
+ */
+export class EmailNotVerifiedError extends AppError {
+  constructor() {
+    super(
+      'EMAIL_NOT_VERIFIED',
+      'Verify your email address before signing in: follow the link in the verification email we sent you.',
+    );
   }
 }
 
@@ -142,6 +156,7 @@ const CONTRACT_CODES = new Set<string>([
   'QUERY_REJECTED',
   'MFA_REQUIRED',
   'MFA_ENROLLMENT_REQUIRED',
+  'EMAIL_NOT_VERIFIED',
   'INTERNAL_SERVER_ERROR',
 ]);
 

@@ -10,8 +10,10 @@ import {
 import { auditRules } from '../modules/audit/audit.rules.js';
 import { authRules } from '../modules/auth/auth.rules.js';
 import { cacheRules } from '../modules/cache/cache.rules.js';
+import { invitationsRules } from '../modules/invitations/invitations.rules.js';
 import { AVAILABLE_DURING_MFA_ENROLLMENT, mfaRules } from '../modules/mfa/mfa.rules.js';
 import { realtimeRules } from '../modules/realtime/realtime.rules.js';
+import { recoveryRules } from '../modules/recovery/recovery.rules.js';
 import { serviceAccountsRules } from '../modules/service-accounts/service-accounts.rules.js';
 import {
   type ScopeRuleMap,
@@ -73,6 +75,8 @@ export const ruleMap = mergeRules(
   realtimeRules,
   serviceAccountsRules,
   mfaRules,
+  recoveryRules,
+  invitationsRules,
 );
 
 const ROOT_TYPES = new Set(['Query', 'Mutation', 'Subscription']);

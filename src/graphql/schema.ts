@@ -4,8 +4,10 @@ import { buildSchema, type PubSub } from 'type-graphql';
 import { AuditResolver } from '../modules/audit/audit.resolver.js';
 import { AuthResolver } from '../modules/auth/auth.resolver.js';
 import { CacheResolver } from '../modules/cache/cache.resolver.js';
+import { InvitationsResolver } from '../modules/invitations/invitations.resolver.js';
 import { MfaResolver } from '../modules/mfa/mfa.resolver.js';
 import { RealtimeResolver } from '../modules/realtime/realtime.resolver.js';
+import { RecoveryResolver } from '../modules/recovery/recovery.resolver.js';
 import {
   ApiKeysResolver,
   ServiceAccountsResolver,
@@ -28,6 +30,8 @@ export const resolvers = [
   ApiKeysResolver,
   MfaResolver,
   ViewerResolver,
+  RecoveryResolver,
+  InvitationsResolver,
 ] as const;
 
 /**

@@ -41,6 +41,7 @@ export const REDACTED_PATHS = [
   'variables.input.currentPassword',
   'variables.input.adminPassword',
   'variables.input.refreshToken',
+  'variables.input.token',
 ];
 
 /**

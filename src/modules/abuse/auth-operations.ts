@@ -16,7 +16,15 @@ import {
 } from 'graphql';
 
 /** The public mutations that spend the per-IP budget: each call is one attempt. */
-export const AUTH_MUTATIONS: ReadonlySet<string> = new Set(['register', 'login', 'refresh']);
+export const AUTH_MUTATIONS: ReadonlySet<string> = new Set([
+  'register',
+  'login',
+  'refresh',
+  'requestPasswordReset',
+  'resetPassword',
+  'verifyEmail',
+  'acceptInvitation',
+]);
 
 export type ErrorFormatter = (formatted: GraphQLFormattedError, error: GraphQLError) => GraphQLFormattedError;
 

@@ -8,6 +8,7 @@ import { BadUserInputError, ConflictError, NotFoundError } from '../../graphql/e
 import { recordAuditEvent } from '../audit/audit.service.js';
 import { assertAcceptablePassword } from '../passwords/index.js';
 import { afterUsersChanged } from '../realtime/changes.js';
+import { queueVerificationEmail } from '../recovery/recovery.emails.js';
 import { afterSessionsEnded } from '../sessions/session-end.service.js';
 import { endUserSessions } from '../sessions/sessions.service.js';
 import { tenantSettings } from '../tenants/settings.js';
@@ -15,7 +16,10 @@ import { findTenantById } from '../tenants/tenants.queries.js';
 import { checkDisplayName, checkEmail } from '../users/user-input.js';
 import { findUserById, USERS_EMAIL_UNIQUE } from '../users/users.queries.js';
 
-export type AccountDeps = Pick<Services, 'db' | 'clock' | 'hasher' | 'cache' | 'events'>;
+export type AccountDeps = Pick<
+  Services,
+  'db' | 'clock' | 'hasher' | 'cache' | 'events' | 'mailer' | 'emailBudget'
+>;
 
 /** The caller's own row; GUESTs change nothing of their account (the same rule as the schema's). */
 async function loadSelf(deps: AccountDeps, caller: UserCaller): Promise<UserRow> {
@@ -67,15 +71,24 @@ export async function updateMe(
   }
   if (Object.keys(changes).length === 0) return user;
   const now = deps.clock.now();
+  // A new address is unverified until its own link is followed; the link goes out with the change.
+  const emailChanged =
+    changes.email !== undefined && changes.email.toLowerCase() !== user.email.toLowerCase();
+  const tenant = emailChanged ? await findTenantById(deps.db, caller.tenantId) : undefined;
+  const budget =
+    tenant && changes.email
+      ? await deps.emailBudget.take('email-verification', tenant.id, changes.email)
+      : { ok: false as const };
   let updated: UserRow;
   try {
     updated = await transaction(deps.db, async (tx) => {
       const [row] = await tx
         .update(users)
-        .set({ ...changes, updatedAt: now })
+        .set({ ...changes, ...(emailChanged ? { emailVerifiedAt: null } : {}), updatedAt: now })
         .where(and(eq(users.tenantId, caller.tenantId), eq(users.id, caller.userId)))
         .returning();
       if (!row) throw new NotFoundError('User');
+      if (tenant && budget.ok) await queueVerificationEmail(tx, deps, tenant, row, now);
       await recordAuditEvent(tx, origin, {
         tenantId: caller.tenantId,
         ...auditActor(caller),

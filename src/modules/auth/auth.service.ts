@@ -5,6 +5,7 @@ import { transaction } from '../../db/transaction.js';
 import type { RequestOrigin, Services } from '../../graphql/context.js';
 import {
   ConflictError,
+  EmailNotVerifiedError,
   ForbiddenError,
   InvalidCredentialsError,
   MfaRequiredError,
@@ -16,6 +17,8 @@ import { findFactorsForLogin, methodsOf, openSecondStep } from '../mfa/second-st
 import { assertAcceptablePassword } from '../passwords/index.js';
 import { announceAuditEvent } from '../realtime/audit-feed.js';
 import { afterUsersChanged } from '../realtime/changes.js';
+import { queueVerificationEmail } from '../recovery/recovery.emails.js';
+import { clearLoginAttempts } from '../recovery/recovery.queries.js';
 import {
   createSession,
   currentTokenAfterSpent,
@@ -34,7 +37,17 @@ import { completeSignIn, reserveLoginAttempt } from './sign-in.queries.js';
 
 export type AuthDeps = Pick<
   Services,
-  'db' | 'clock' | 'hasher' | 'tokens' | 'config' | 'logger' | 'metrics' | 'cache' | 'events'
+  | 'db'
+  | 'clock'
+  | 'hasher'
+  | 'tokens'
+  | 'config'
+  | 'logger'
+  | 'metrics'
+  | 'cache'
+  | 'events'
+  | 'mailer'
+  | 'emailBudget'
 >;
 
 export interface AuthResult {
@@ -125,12 +138,26 @@ export async function register(
           displayName,
           passwordHash,
           role: settings.defaultRole,
-          lastLoginAt: now,
+          lastLoginAt: settings.requireEmailVerification ? null : now,
           createdAt: now,
           updatedAt: now,
         })
         .returning();
       if (!user) throw new Error('user insert returned no row');
+      if (settings.requireEmailVerification) {
+        // The account exists, but signs in only once its email is verified: the link goes out now.
+        await queueVerificationEmail(tx, deps, tenant, user, now);
+        await recordAuditEvent(tx, origin, {
+          tenantId: tenant.id,
+          actorId: user.id,
+          action: 'auth.register',
+          targetType: 'user',
+          targetId: user.id,
+          metadata: { emailVerificationRequired: true },
+          at: now,
+        });
+        return { user, session: null, refreshToken: '' };
+      }
       const created = await createSession(tx, {
         tenantId: tenant.id,
         userId: user.id,
@@ -149,6 +176,7 @@ export async function register(
       });
       return { user, ...created };
     });
+    if (!session) throw new EmailNotVerifiedError();
     return issueTokens(deps, user, tenant, session, refreshToken);
   } catch (error) {
     if (isUniqueViolation(error, USERS_EMAIL_UNIQUE)) {
@@ -178,6 +206,7 @@ const signInTurns = new KeyedSerializer();
 type SignInOutcome =
   | { kind: 'failed'; reason: LoginFailureReason; user: UserRow | null; verified: boolean }
   | { kind: 'second_factor'; mfaToken: string; methods: string[] }
+  | { kind: 'unverified'; user: UserRow }
   | { kind: 'ok'; user: UserRow; session: SessionRow; refreshToken: string };
 
 /**
@@ -227,6 +256,11 @@ export async function login(deps: AuthDeps, input: LoginInput, origin: RequestOr
       return { kind: 'failed', reason: 'bad_password', user, verified: true };
     }
 
+    // The password is right: only now may the answer say that the email needs verifying.
+    if (settings.requireEmailVerification && !user.emailVerifiedAt) {
+      await clearLoginAttempts(deps.db, user);
+      return { kind: 'unverified', user };
+    }
     // Old hashes (another cost or scheme) are upgraded while the plain password is at hand.
     const newHash = verdict.needsRehash ? await deps.hasher.hash(input.password) : undefined;
     // Only after a right password: a wrong one never tells whether a second factor is on.
@@ -267,10 +301,38 @@ export async function login(deps: AuthDeps, input: LoginInput, origin: RequestOr
     deps.metrics.loginAttempt('mfa_required');
     throw new MfaRequiredError(outcome.mfaToken, outcome.methods);
   }
+  if (outcome.kind === 'unverified') return refuseUnverified(deps, tenant, outcome.user, origin, now);
   deps.metrics.loginAttempt('succeeded');
   // lastLoginAt (and a cleared lock) changed.
   await afterUsersChanged(deps, tenant.id, [outcome.user.id]);
   return issueTokens(deps, outcome.user, tenant, outcome.session, outcome.refreshToken);
+}
+
+/**
+ * Sign-in (or sign-up) with the right password to a tenant that requires a verified email: a
+ * fresh verification link is emailed (within the address's budget) and EMAIL_NOT_VERIFIED answers.
+ */
+async function refuseUnverified(
+  deps: AuthDeps,
+  tenant: TenantRow,
+  user: UserRow,
+  origin: RequestOrigin,
+  now: Date,
+): Promise<never> {
+  const budget = await deps.emailBudget.take('email-verification', tenant.id, user.email);
+  await transaction(deps.db, async (tx) => {
+    if (budget.ok) await queueVerificationEmail(tx, deps, tenant, user, now);
+    await recordAuditEvent(tx, origin, {
+      tenantId: tenant.id,
+      actorId: null,
+      action: 'auth.login.email_not_verified',
+      targetType: 'user',
+      targetId: user.id,
+      metadata: { verificationEmailSent: budget.ok },
+      at: now,
+    });
+  });
+  throw new EmailNotVerifiedError();
 }
 
 async function loginFailed(

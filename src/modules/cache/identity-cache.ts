@@ -41,6 +41,7 @@ const userCodec: Codec<UserView> = {
       lastLoginAt: maybeDate(u.lastLoginAt),
       // Copies cached before the column existed lack it.
       mfaEnabled: u.mfaEnabled === true,
+      emailVerifiedAt: maybeDate(u.emailVerifiedAt),
       createdAt: date(u.createdAt),
       updatedAt: date(u.updatedAt),
     };

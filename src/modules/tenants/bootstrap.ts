@@ -98,6 +98,8 @@ export async function bootstrapSystemTenant(
       displayName: 'System administrator',
       passwordHash: await hasher.hash(password),
       role: 'ADMIN',
+      // The operator's own configuration names it.
+      emailVerifiedAt: now,
       createdAt: now,
       updatedAt: now,
     })

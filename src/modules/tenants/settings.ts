@@ -19,6 +19,8 @@ export const BASE_TENANT_SETTINGS: TenantSettingsValue = {
   accessTokenTtlSeconds: 900,
   refreshTokenTtlSeconds: 604_800,
   mfaRequiredForRoles: [],
+  requireEmailVerification: false,
+  appUrl: null,
 };
 
 /** Settings a new tenant starts with: token lifetimes follow the server's configuration. */

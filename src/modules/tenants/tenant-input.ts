@@ -1,5 +1,6 @@
 import type { Role as RoleValue, TenantSettingsValue } from '../../db/schema.js';
 import type { FieldError } from '../../graphql/errors.js';
+import { isHttpBaseUrl } from '../../lib/urls.js';
 import { SETTING_BOUNDS } from './settings.js';
 import type { TenantSettingsInput } from './tenant.inputs.js';
 
@@ -53,6 +54,19 @@ export function checkSettings(
   for (const [name, given] of Object.entries(input) as [keyof TenantSettingsValue, unknown][]) {
     if (given === undefined) continue;
     const path = `${field}.${name}`;
+    if (name === 'appUrl') {
+      // null or "" goes back to the service's PUBLIC_URL.
+      const url = typeof given === 'string' ? given.trim().replace(/\/+$/, '') : null;
+      if (url !== null && url !== '' && (url.length > 2_000 || !isHttpBaseUrl(url))) {
+        errors.push({
+          field: path,
+          message: 'appUrl must be an absolute http(s) URL without query or fragment.',
+        });
+        continue;
+      }
+      value.appUrl = url === '' ? null : url;
+      continue;
+    }
     if (given === null) {
       errors.push({ field: path, message: `${name} cannot be null; omit it to keep the current value.` });
       continue;

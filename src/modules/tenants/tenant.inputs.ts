@@ -31,6 +31,15 @@ export class TenantSettingsInput implements Partial<Record<keyof TenantSettingsV
 
   @Field(() => [Role], { nullable: true, description: 'Roles that must use a second factor.' })
   mfaRequiredForRoles?: RoleValue[] | null;
+  @Field(() => Boolean, { nullable: true })
+  requireEmailVerification?: boolean | null;
+
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'An absolute http(s) URL without query or fragment; "" or null: use the service\'s PUBLIC_URL.',
+  })
+  appUrl?: string | null;
 }
 
 @InputType('CreateTenantInput')

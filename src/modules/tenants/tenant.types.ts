@@ -40,6 +40,17 @@ export class TenantSettings implements TenantSettingsValue {
       'Roles whose users must enrol a second factor (MFA_ENROLLMENT_REQUIRED until they do). Default [].',
   })
   mfaRequiredForRoles!: RoleValue[];
+  @Field(() => Boolean, {
+    description: 'Sign-in refused with EMAIL_NOT_VERIFIED until the email is verified. Default false.',
+  })
+  requireEmailVerification!: boolean;
+
+  @Field(() => String, {
+    nullable: true,
+    description:
+      "Base URL of the tenant's app; links in emails point under it (e.g. {appUrl}/reset-password?token=...). Null: the service's PUBLIC_URL.",
+  })
+  appUrl!: string | null;
 }
 
 /** `settings` and `stats` are resolved separately: they are for ADMINs only. */

@@ -102,6 +102,8 @@ export async function createTenant(
           displayName: displayName.value,
           passwordHash,
           role: 'ADMIN',
+          // Vouched for by the system ADMIN who creates the tenant.
+          emailVerifiedAt: now,
           createdAt: now,
           updatedAt: now,
         })

@@ -17,6 +17,7 @@ export class User
       | 'lockedUntil'
       | 'lastLoginAt'
       | 'mfaEnabled'
+      | 'emailVerifiedAt'
       | 'createdAt'
       | 'updatedAt'
     >
@@ -55,6 +56,12 @@ export class User
 
   @Field(() => Date)
   updatedAt!: Date;
+
+  @Field(() => Date, {
+    nullable: true,
+    description: 'When the email was verified (by a link, an accepted invitation, or an ADMIN); null if not.',
+  })
+  emailVerifiedAt!: Date | null;
 }
 
 @ObjectType('UserEdge')

@@ -44,6 +44,7 @@ export const usersRules = {
     lockedUntil: or(isSelf, atLeastModerator),
     lastLoginAt: isAuthenticated,
     mfaEnabled: or(isSelf, atLeastModerator),
+    emailVerifiedAt: isAuthenticated,
     createdAt: isAuthenticated,
     updatedAt: isAuthenticated,
     sessions: or(isSelf, atLeastModerator),

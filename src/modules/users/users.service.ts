@@ -116,6 +116,8 @@ export async function createUser(
           displayName: displayName.value,
           passwordHash,
           role,
+          // An ADMIN vouches for the address of an account they create.
+          emailVerifiedAt: now,
           createdAt: now,
           updatedAt: now,
         })
@@ -200,7 +202,8 @@ export async function updateUser(
 
       const [user] = await tx
         .update(users)
-        .set({ ...changes, updatedAt: now })
+        // An address an ADMIN sets counts as verified, as at creation.
+        .set({ ...changes, ...(changes.email !== undefined ? { emailVerifiedAt: now } : {}), updatedAt: now })
         .where(and(eq(users.tenantId, tenantId), eq(users.id, id)))
         .returning();
       if (!user) throw userNotFound();
