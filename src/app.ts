@@ -226,7 +226,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     });
 
     const schema = await schemaBuild;
-    const limits = queryLimits({ hideFieldSuggestions: config.isProduction });
+    const limits = queryLimits({
+      hideFieldSuggestions: config.isProduction,
+      cost: { listSizes: { 'Query.mySessions': config.maxSessionsPerUser } },
+    });
     const format = (formatted: GraphQLFormattedError, error: unknown) =>
       formatError(formatted, error, {
         maskUnexpected: config.isProduction,

@@ -213,6 +213,7 @@ const variables = z.object({
   REDIS_SENTINEL_PASSWORD: optionalString,
   REDIS_TLS: optionalBool('REDIS_TLS'),
   SESSION_RETENTION_DAYS: int('SESSION_RETENTION_DAYS', 1, 3_650, 7),
+  MAX_SESSIONS_PER_USER: int('MAX_SESSIONS_PER_USER', 1, 100, 50),
   SYSTEM_TENANT_SLUG: z.preprocess(
     emptyToUndefined,
     z
@@ -397,6 +398,8 @@ export interface Config {
   redis: RedisConfig;
   /** Days an ended or expired session is kept (for sessionEnded and the audit trail) before cleanup. */
   sessionRetentionDays: number;
+  /** Active sessions one user may hold; a sign-in past it ends the oldest. */
+  maxSessionsPerUser: number;
   systemTenantSlug: string;
   bootstrapAdmin: { email: string | undefined; password: string | undefined };
   jwt: {
@@ -564,6 +567,7 @@ export function loadConfig(
       keyPrefix: env.REDIS_KEY_PREFIX,
     },
     sessionRetentionDays: env.SESSION_RETENTION_DAYS,
+    maxSessionsPerUser: env.MAX_SESSIONS_PER_USER,
     systemTenantSlug: env.SYSTEM_TENANT_SLUG,
     bootstrapAdmin: { email: env.BOOTSTRAP_ADMIN_EMAIL, password: env.BOOTSTRAP_ADMIN_PASSWORD },
     jwt: {

@@ -37,11 +37,14 @@ function expectServed(response: GraphQLResponse<unknown>) {
 const gql = (query: string, variables?: Record<string, unknown>) =>
   server.gql(query, variables, { token: admin.token });
 
-/** `{ me { sessions { user { sessions { … id } } } } }`: `depth` levels of fields, the leaf included. */
+/**
+ * `{ me { sessions(first: 1) { user { sessions(first: 1) { … id } } } } }`: `depth` levels of
+ * fields, the leaf included (one session per level: the depth limit, not the cost, decides).
+ */
 function nested(depth: number): string {
   let inner = 'id';
   for (let level = depth - 1; level >= 2; level--)
-    inner = `${level % 2 === 0 ? 'sessions' : 'user'} { ${inner} }`;
+    inner = `${level % 2 === 0 ? 'sessions(first: 1)' : 'user'} { ${inner} }`;
   return `{ me { ${inner} } }`;
 }
 

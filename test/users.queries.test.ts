@@ -14,7 +14,7 @@ import {
 } from './support/tenancy-fixtures.js';
 
 const NESTED = `query ($first: Int, $tenantId: ID) {
-  users(first: $first, tenantId: $tenantId) { totalCount nodes { id tenant { name } sessions { id } } }
+  users(first: $first, tenantId: $tenantId) { totalCount nodes { id tenant { name } sessions(first: 2) { id } } }
 }`;
 
 const FILTERED = `query ($filter: UserFilter, $first: Int) {
@@ -97,8 +97,8 @@ describe('users: filters, search and the cost of nested fields', () => {
     const FRAGMENTS = `query ($first: Int) {
       users(first: $first) { totalCount ...Page }
     }
-    fragment Page on UserConnection { edges { node { ...Row } } nodes { id tenant { name } ... on User { sessions { id } } } }
-    fragment Row on User { id sessions { id } }`;
+    fragment Page on UserConnection { edges { node { ...Row } } nodes { id tenant { name } ... on User { sessions(first: 2) { id } } } }
+    fragment Row on User { id sessions(first: 2) { id } }`;
     let viaFragments: { users: { nodes: unknown[]; edges: { node: { sessions: unknown[] } }[] } } | undefined;
     const count = await countStatements(server, async () => {
       viaFragments = ok(await server.gql(FRAGMENTS, { first: 10 }, { token }));

@@ -5,7 +5,7 @@ import { alternate, ceilingRun, pairedRatio, row, serviceRun, summarize, target 
 import { gqlRequest } from '../lib/load.mjs';
 import { verifyRequests } from './common.mjs';
 
-const PAGE = `{ users(first: 50) { edges { node { id email displayName role tenant { slug } sessions { id createdAt } } }
+const PAGE = `{ users(first: 50) { edges { node { id email displayName role tenant { slug } sessions(first: 2) { id createdAt } } }
   pageInfo { hasNextPage endCursor } } }`;
 const SEARCH = `query Search($search: String!) { users(first: 20, filter: { search: $search }) {
   edges { node { id email displayName role } } pageInfo { hasNextPage endCursor } } }`;

@@ -2,10 +2,18 @@ import type { ApolloServerPlugin, BaseContext, GraphQLRequestListener } from '@a
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import {
   type DocumentNode,
+  type FieldNode,
   type FragmentDefinitionNode,
   GraphQLError,
+  type GraphQLField,
+  type GraphQLNamedType,
   type GraphQLSchema,
+  getNamedType,
+  getNullableType,
   getOperationAST,
+  isInterfaceType,
+  isListType,
+  isObjectType,
   Kind,
   NoSchemaIntrospectionCustomRule,
   type OperationDefinitionNode,
@@ -20,6 +28,7 @@ import {
   validate,
 } from 'graphql';
 import { AppError, QUERY_REJECTED_MESSAGE } from '../../graphql/errors.js';
+import { MAX_PAGE_SIZE } from '../../graphql/pagination.js';
 
 /** The most lexical tokens an operation may have. */
 export const MAX_TOKENS = 2_000;
@@ -35,7 +44,7 @@ export const MAX_COST = 5_000;
  * graphql-armor's token plugin parses the document a second time inside a plugin hook, where
  * any syntax error — its own refusal included — becomes an HTTP 500 instead of a 400.
  */
-export function queryLimits(options: { hideFieldSuggestions: boolean }) {
+export function queryLimits(options: { hideFieldSuggestions: boolean; cost?: CostOptions }) {
   const shared = { exposeLimits: false, errorMessage: QUERY_REJECTED_MESSAGE };
   const armor = new ApolloArmor({
     maxDepth: { ...shared, n: 12, ignoreIntrospection: true },
@@ -47,11 +56,12 @@ export function queryLimits(options: { hideFieldSuggestions: boolean }) {
   });
   const { plugins, validationRules } = armor.protect();
   return {
-    plugins: [...plugins, costLimitPlugin(MAX_COST)],
+    plugins: [...plugins, costLimitPlugin(MAX_COST, options.cost)],
     // graphql-armor is typed against graphql's CommonJS build; the functions are the same.
     validationRules: validationRules as unknown as ValidationRule[],
     parseOptions: { maxTokens: MAX_TOKENS },
     maxCost: MAX_COST,
+    cost: options.cost,
   };
 }
 
@@ -60,16 +70,48 @@ const SCALAR_COST = 1;
 const DEPTH_FACTOR = 1.5;
 
 /**
- * graphql-armor's cost model (an object costs 2 plus 1.5 × its children, a scalar 1, a page of
- * `first: n` n times its selection), applied once the variables are known: graphql-armor runs as
- * a validation rule, before variables, and counts `users(first: $n)` as a page of 1 whatever `$n`
- * is, so writing the page size as a variable made any operation up to 100 times cheaper.
+ * How many items each list of the schema can hold at most, by `Type.field`; the answer never
+ * carries more (a page's `first`, enum-sized statistics, the session limit). Fields that take a
+ * `first` argument count with its value instead, and the `edges` and `nodes` of a connection
+ * count once (their page size is counted at the connection's field). A list missing here counts
+ * as UNKNOWN_LIST_SIZE, and a test requires every list of the schema to be here.
+ */
+export const LIST_SIZES: Readonly<Record<string, number>> = {
+  // One per role and per status (the enums' sizes).
+  'TenantStats.usersByRole': 4,
+  'TenantStats.usersByStatus': 2,
+  // The session limit (MAX_SESSIONS_PER_USER), set from the configuration by queryLimits.
+  'Query.mySessions': 100,
+};
+export const UNKNOWN_LIST_SIZE = 100;
+
+/** The options of `operationCost` that come from the configuration. */
+export interface CostOptions {
+  /** Overrides of LIST_SIZES, e.g. the configured session limit. */
+  listSizes?: Readonly<Record<string, number>>;
+}
+
+/**
+ * graphql-armor's cost model (an object costs 2 plus 1.5 × its children, a scalar 1), made to
+ * count every list at the most items it can hold: a field with `first` (a page, a user's
+ * sessions) counts `first` times its selection, with the schema's default when the argument is
+ * left out; any other list its size from LIST_SIZES. Every list of an answer holds at most what
+ * it was counted at, so an operation within the limit has an answer bounded by construction:
+ * `me { sessions { user { sessions { … } } } }` multiplies at every level and is refused.
+ *
+ * It runs once the variables are known: graphql-armor runs as a validation rule, before
+ * variables, and counted `users(first: $n)` as a page of 1 whatever `$n` was. A page size the
+ * field itself refuses (above MAX_PAGE_SIZE, say) counts as 1, so that the field answers
+ * BAD_USER_INPUT naming the argument instead of the whole operation being rejected.
  */
 export function operationCost(
+  schema: GraphQLSchema,
   operation: OperationDefinitionNode,
   document: DocumentNode,
   variables: Record<string, unknown>,
+  options: CostOptions = {},
 ): number {
+  const listSizes = { ...LIST_SIZES, ...options.listSizes };
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const definition of document.definitions) {
     if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
@@ -78,18 +120,29 @@ export function operationCost(
   for (const definition of operation.variableDefinitions ?? []) {
     if (definition.defaultValue) defaults.set(definition.variable.name.value, definition.defaultValue);
   }
-  const pageSize = (value: ValueNode): number => {
-    let size: unknown = 1;
-    if (value.kind === Kind.INT) size = Number.parseInt(value.value, 10);
-    else if (value.kind === Kind.VARIABLE) {
+  const pageSize = (value: ValueNode | undefined, schemaDefault: unknown): number => {
+    let size: unknown = schemaDefault;
+    if (value?.kind === Kind.INT) size = Number.parseInt(value.value, 10);
+    else if (value?.kind === Kind.VARIABLE) {
       const name = value.name.value;
       const given = variables[name];
       const fallback = defaults.get(name);
       size =
-        given !== undefined ? given : fallback?.kind === Kind.INT ? Number.parseInt(fallback.value, 10) : 1;
-    }
-    return typeof size === 'number' && Number.isFinite(size) && size > 1 ? size : 1;
+        given !== undefined
+          ? given
+          : fallback?.kind === Kind.INT
+            ? Number.parseInt(fallback.value, 10)
+            : schemaDefault;
+    } else if (value && value.kind !== Kind.NULL) size = undefined;
+    // An explicit null takes the field's default, as the resolvers do.
+    if (size === null) size = schemaDefault;
+    // Not a size the field accepts: it answers BAD_USER_INPUT itself, at the cost of one.
+    return typeof size === 'number' && Number.isInteger(size) && size >= 1 && size <= MAX_PAGE_SIZE
+      ? size
+      : 1;
   };
+  const typeNamed = (name: string | undefined, fallback: GraphQLNamedType | undefined) =>
+    name === undefined ? fallback : schema.getType(name);
   const fragmentCosts = new Map<string, number>();
   const fragmentCost = (name: string, visiting: Set<string>): number => {
     const known = fragmentCosts.get(name);
@@ -98,38 +151,80 @@ export function operationCost(
     // A cycle is refused by graphql-js's own NoFragmentCycles rule.
     if (!fragment || visiting.has(name)) return 0;
     visiting.add(name);
-    const cost = OBJECT_COST + DEPTH_FACTOR * selectionsCost(fragment.selectionSet, visiting);
+    const type = schema.getType(fragment.typeCondition.name.value);
+    const cost = OBJECT_COST + DEPTH_FACTOR * selectionsCost(fragment.selectionSet, type, visiting);
     visiting.delete(name);
     fragmentCosts.set(name, cost);
     return cost;
   };
-  const selectionsCost = (set: SelectionSetNode, visiting: Set<string>): number =>
-    set.selections.reduce((sum, child) => sum + nodeCost(child, visiting), 0);
-  const nodeCost = (node: SelectionNode, visiting: Set<string>): number => {
+  const selectionsCost = (
+    set: SelectionSetNode,
+    parent: GraphQLNamedType | undefined,
+    visiting: Set<string>,
+  ): number => set.selections.reduce((sum, child) => sum + nodeCost(child, parent, visiting), 0);
+  const nodeCost = (
+    node: SelectionNode,
+    parent: GraphQLNamedType | undefined,
+    visiting: Set<string>,
+  ): number => {
     if (node.kind === Kind.FRAGMENT_SPREAD) {
       return SCALAR_COST + DEPTH_FACTOR * fragmentCost(node.name.value, visiting);
     }
     if (node.kind === Kind.INLINE_FRAGMENT) {
-      return OBJECT_COST + DEPTH_FACTOR * selectionsCost(node.selectionSet, visiting);
+      const type = typeNamed(node.typeCondition?.name.value, parent);
+      return OBJECT_COST + DEPTH_FACTOR * selectionsCost(node.selectionSet, type, visiting);
     }
     // Introspection is governed by GRAPHQL_INTROSPECTION, not by cost.
     if (node.name.value === '__schema' || node.name.value === '__type') return 0;
     if (!node.selectionSet) return SCALAR_COST;
-    const page = node.arguments?.find((arg) => arg.name.value === 'first' || arg.name.value === 'last');
-    const size = page ? pageSize(page.value) : 1;
-    return (OBJECT_COST + DEPTH_FACTOR * selectionsCost(node.selectionSet, visiting)) * size;
+    const field =
+      parent && (isObjectType(parent) || isInterfaceType(parent))
+        ? parent.getFields()[node.name.value]
+        : undefined;
+    const children = selectionsCost(
+      node.selectionSet,
+      field ? getNamedType(field.type) : undefined,
+      visiting,
+    );
+    return (OBJECT_COST + DEPTH_FACTOR * children) * itemsOf(node, parent, field);
   };
-  return selectionsCost(operation.selectionSet, new Set());
+  const itemsOf = (
+    node: FieldNode,
+    parent: GraphQLNamedType | undefined,
+    field: GraphQLField<unknown, unknown> | undefined,
+  ): number => {
+    const firstArgument = field?.args.find((arg) => arg.name === 'first');
+    if (firstArgument || !field) {
+      const given = node.arguments?.find((arg) => arg.name.value === 'first' || arg.name.value === 'last');
+      // A field the schema lacks is refused by validation; counted as before, by its `first`.
+      return pageSize(given?.value, firstArgument?.defaultValue ?? 1);
+    }
+    if (!isListType(getNullableType(field.type))) return 1;
+    if (parent?.name.endsWith('Connection') && (field.name === 'edges' || field.name === 'nodes')) return 1;
+    return listSizes[`${parent?.name}.${field.name}`] ?? UNKNOWN_LIST_SIZE;
+  };
+  const root =
+    operation.operation === 'query'
+      ? schema.getQueryType()
+      : operation.operation === 'mutation'
+        ? schema.getMutationType()
+        : schema.getSubscriptionType();
+  return selectionsCost(operation.selectionSet, root ?? undefined, new Set());
 }
 
 /**
  * The same check as a validation rule, for documents checked ahead of time (e.g. the console's
  * saved operations), with the variables they will be sent with.
  */
-export function costLimitRule(maxCost: number, variables: Record<string, unknown> = {}): ValidationRule {
+export function costLimitRule(
+  maxCost: number,
+  variables: Record<string, unknown> = {},
+  options: CostOptions = {},
+): ValidationRule {
   return (context: ValidationContext) => ({
     OperationDefinition(operation) {
-      if (operationCost(operation, context.getDocument(), variables) > maxCost) {
+      const cost = operationCost(context.getSchema(), operation, context.getDocument(), variables, options);
+      if (cost > maxCost) {
         context.reportError(new GraphQLError(QUERY_REJECTED_MESSAGE, { nodes: [operation] }));
       }
     },
@@ -137,10 +232,16 @@ export function costLimitRule(maxCost: number, variables: Record<string, unknown
 }
 
 /** Refuses (HTTP 400, QUERY_REJECTED) an operation whose cost exceeds `maxCost`. */
-export function costLimitPlugin<TContext extends BaseContext>(maxCost: number): ApolloServerPlugin<TContext> {
+export function costLimitPlugin<TContext extends BaseContext>(
+  maxCost: number,
+  options: CostOptions = {},
+): ApolloServerPlugin<TContext> {
   const listener: GraphQLRequestListener<TContext> = {
-    async didResolveOperation({ operation, document, request }) {
-      if (operation && operationCost(operation, document, request.variables ?? {}) > maxCost) {
+    async didResolveOperation({ operation, document, request, schema }) {
+      if (
+        operation &&
+        operationCost(schema, operation, document, request.variables ?? {}, options) > maxCost
+      ) {
         throw new AppError('QUERY_REJECTED', QUERY_REJECTED_MESSAGE, { http: { status: 400 } });
       }
     },
@@ -152,6 +253,7 @@ export interface OperationLimits {
   validationRules: readonly ValidationRule[];
   parseOptions: ParseOptions;
   maxCost: number;
+  cost?: CostOptions;
   /** False: introspection fields are refused (production, unless GRAPHQL_INTROSPECTION=true). */
   introspection: boolean;
 }
@@ -200,7 +302,10 @@ export function prepareOperation(
   const errors = validate(schema, document, rules);
   if (errors.length > 0) return errors.map((error) => coded(error, 'GRAPHQL_VALIDATION_FAILED'));
   const operation = getOperationAST(document, request.operationName ?? undefined);
-  if (operation && operationCost(operation, document, request.variables ?? {}) > limits.maxCost) {
+  if (
+    operation &&
+    operationCost(schema, operation, document, request.variables ?? {}, limits.cost) > limits.maxCost
+  ) {
     return [new GraphQLError(QUERY_REJECTED_MESSAGE)];
   }
   return { schema, document, operationName: request.operationName, variableValues: request.variables };

@@ -19,6 +19,7 @@ import { announceAuditEvent } from '../realtime/audit-feed.js';
 import { afterUsersChanged } from '../realtime/changes.js';
 import { queueVerificationEmail } from '../recovery/recovery.emails.js';
 import { clearLoginAttempts } from '../recovery/recovery.queries.js';
+import { endSessionsOverLimit } from '../sessions/session-end.service.js';
 import {
   createSession,
   currentTokenAfterSpent,
@@ -303,6 +304,12 @@ export async function login(deps: AuthDeps, input: LoginInput, origin: RequestOr
   }
   if (outcome.kind === 'unverified') return refuseUnverified(deps, tenant, outcome.user, origin, now);
   deps.metrics.loginAttempt('succeeded');
+  await endSessionsOverLimit(
+    deps,
+    { tenantId: tenant.id, userId: outcome.user.id },
+    deps.config.maxSessionsPerUser,
+    origin,
+  );
   // lastLoginAt (and a cleared lock) changed.
   await afterUsersChanged(deps, tenant.id, [outcome.user.id]);
   return issueTokens(deps, outcome.user, tenant, outcome.session, outcome.refreshToken);

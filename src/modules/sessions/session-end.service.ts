@@ -1,4 +1,4 @@
-import { and, eq, gt, isNull } from 'drizzle-orm';
+import { and, desc, eq, gt, isNull, notInArray } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 import { type SessionEndReason, sessions } from '../../db/schema.js';
 import { transaction } from '../../db/transaction.js';
@@ -62,7 +62,8 @@ export async function afterSessionsEnded(
 
 async function endAndAudit(
   deps: SessionEndDeps,
-  caller: Caller,
+  /** Whoever ends the sessions, or the user whose own sign-in ends them. */
+  caller: Caller | { userId: string },
   origin: RequestOrigin,
   where: ReturnType<typeof and>,
   reason: SessionEndReason,
@@ -80,7 +81,7 @@ async function endAndAudit(
       const details = audit(tx, rows);
       await recordAuditEvent(tx, origin, {
         tenantId: first.tenantId,
-        ...auditActor(caller),
+        ...('kind' in caller ? auditActor(caller) : { actorId: caller.userId }),
         action,
         targetType: 'session',
         targetId: details.targetId,
@@ -250,4 +251,40 @@ export async function endSessionByRefreshToken(
   });
   await afterSessionsEnded(deps, ended, 'LOGOUT');
   return ended.length > 0;
+}
+
+/**
+ * Keeps a user within `limit` active sessions: after a sign-in, the oldest beyond the newest
+ * `limit` end (reason REVOKED, audited as `session.revoked` with `limit`). A user's session list
+ * is then bounded whatever a client does, and with it every answer that lists sessions.
+ */
+export async function endSessionsOverLimit(
+  deps: SessionEndDeps,
+  user: { tenantId: string; userId: string },
+  limit: number,
+  origin: RequestOrigin,
+): Promise<number> {
+  const now = deps.clock.now();
+  const active = and(
+    eq(sessions.tenantId, user.tenantId),
+    eq(sessions.userId, user.userId),
+    isNull(sessions.endedAt),
+    gt(sessions.expiresAt, now),
+  );
+  const newest = deps.db
+    .select({ id: sessions.id })
+    .from(sessions)
+    .where(active)
+    .orderBy(desc(sessions.createdAt), desc(sessions.id))
+    .limit(limit);
+  const ended = await endAndAudit(
+    deps,
+    { userId: user.userId },
+    origin,
+    and(active, notInArray(sessions.id, newest)),
+    'REVOKED',
+    'session.revoked',
+    (_tx, rows) => ({ targetId: rows[0]?.id ?? null, metadata: { limit, sessions: rows.map((r) => r.id) } }),
+  );
+  return ended.length;
 }

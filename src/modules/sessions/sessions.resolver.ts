@@ -7,12 +7,17 @@ import type { UserView } from '../cache/identity-cache.js';
 import { User } from '../users/user.types.js';
 import { Session } from './session.types.js';
 import { revokeSession, revokeUserSessions } from './session-end.service.js';
+import { newest } from './session-list.js';
 
 @Resolver(() => Session)
 export class SessionsResolver {
-  @Query(() => [Session], { description: "The signed-in user's active sessions." })
-  mySessions(@Ctx() ctx: SignedInContext): Promise<SessionRow[]> {
-    return ctx.loaders.activeSessionsByUserId.load(requireCaller(ctx.caller).userId);
+  @Query(() => [Session], {
+    description: "The signed-in user's active sessions, oldest first (at most MAX_SESSIONS_PER_USER).",
+  })
+  async mySessions(@Ctx() ctx: SignedInContext): Promise<SessionRow[]> {
+    const list = await ctx.loaders.activeSessionsByUserId.load(requireCaller(ctx.caller).userId);
+    // The limit holds after every sign-in; two racing sign-ins may briefly leave one more.
+    return newest(list, ctx.services.config.maxSessionsPerUser);
   }
 
   @Mutation(() => Boolean, { description: "Ends one session: one's own, or any in the tenant for ADMINs." })

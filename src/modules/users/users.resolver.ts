@@ -9,6 +9,12 @@ import { selects } from '../../graphql/selection.js';
 import { isUuid } from '../../lib/ids.js';
 import type { UserView } from '../cache/identity-cache.js';
 import { Session } from '../sessions/session.types.js';
+import {
+  DEFAULT_SESSIONS_PAGE,
+  MAX_SESSIONS_PAGE,
+  newest,
+  sessionsPageSize,
+} from '../sessions/session-list.js';
 import { Tenant } from '../tenants/tenant.types.js';
 import { CreateUserInput, UpdateUserInput, UserFilter, UserOrder } from './user.inputs.js';
 import { User, UserConnection } from './user.types.js';
@@ -142,12 +148,19 @@ export class UsersResolver {
   }
 
   @FieldResolver(() => [Session], {
-    description: 'Active sessions. The user themself, MODERATORs and ADMINs of the tenant.',
+    description: `Active sessions, oldest first: the newest \`first\` (1 to ${MAX_SESSIONS_PAGE}, default ${DEFAULT_SESSIONS_PAGE}). The user themself, MODERATORs and ADMINs of the tenant.`,
   })
-  sessions(@Root() user: UserRow, @Ctx() ctx: Context): SessionRow[] | Promise<SessionRow[]> {
+  sessions(
+    @Root() user: UserRow,
+    @Ctx() ctx: Context,
+    @Arg('first', () => Int, { nullable: true, defaultValue: DEFAULT_SESSIONS_PAGE }) first: number,
+  ): SessionRow[] | Promise<SessionRow[]> {
     const self = ctx.caller?.kind === 'user' && ctx.caller.userId === user.id;
     if (!self) requireRoleOrScope(ctx.caller, 'MODERATOR', 'sessions:read');
+    const size = sessionsPageSize(first);
     const loaders = ctx.loadersFor(user.tenantId);
-    return loaders.activeSessionsLoaded(user.id) ?? loaders.activeSessionsByUserId.load(user.id);
+    const loaded = loaders.activeSessionsLoaded(user.id);
+    if (loaded) return newest(loaded, size);
+    return loaders.activeSessionsByUserId.load(user.id).then((list) => newest(list, size));
   }
 }
