@@ -16,6 +16,7 @@ import { ViewerResolver } from '../modules/service-accounts/viewer.resolver.js';
 import { SessionsResolver } from '../modules/sessions/sessions.resolver.js';
 import { TenantsResolver } from '../modules/tenants/tenants.resolver.js';
 import { UsersResolver } from '../modules/users/users.resolver.js';
+import { normalizeIdArguments } from './id-arguments.js';
 import { applyPermissions } from './permissions.js';
 
 export const resolvers = [
@@ -59,7 +60,10 @@ export function buildBaseSchema(): Promise<GraphQLSchema> {
   });
 }
 
-/** The served schema: the base schema behind the permission layer. */
+/**
+ * The served schema: the base schema behind the permission layer, with every id argument in its
+ * one spelling before the rules and resolvers see it.
+ */
 export async function buildAppSchema(): Promise<GraphQLSchema> {
-  return applyPermissions(await buildBaseSchema());
+  return normalizeIdArguments(applyPermissions(await buildBaseSchema()));
 }

@@ -209,7 +209,8 @@ export async function updateTenant(
     return { tenant: updated, fields, ended };
   });
   await afterSessionsEnded(deps, outcome.ended, 'TENANT_SUSPENDED');
-  if (outcome.fields.length > 0) await afterTenantChanged(deps, id);
+  // Invalidated by the id the database holds, not by the caller's spelling of it.
+  if (outcome.fields.length > 0) await afterTenantChanged(deps, outcome.tenant.id);
   return outcome.tenant;
 }
 
@@ -223,7 +224,7 @@ export async function deleteTenant(
   requireSystemAdmin(caller);
   if (!isUuid(id)) throw tenantNotFound();
   const now = deps.clock.now();
-  const ended = await transaction(deps.db, async (tx) => {
+  const { ended, tenantId } = await transaction(deps.db, async (tx) => {
     const tenant = await lockTenant(tx, id);
     if (!tenant) throw tenantNotFound();
     if (tenant.slug === deps.config.systemTenantSlug) {
@@ -241,9 +242,9 @@ export async function deleteTenant(
       metadata: { slug: tenant.slug, name: tenant.name, endedSessions: endedSessions.length },
       at: now,
     });
-    return endedSessions;
+    return { ended: endedSessions, tenantId: tenant.id };
   });
   await afterSessionsEnded(deps, ended, 'TENANT_DELETED');
-  await afterTenantChanged(deps, id, { deleted: true });
+  await afterTenantChanged(deps, tenantId, { deleted: true });
   return true;
 }

@@ -225,7 +225,8 @@ export async function updateUser(
     throw error;
   }
   await afterSessionsEnded(deps, outcome.ended, 'USER_SUSPENDED');
-  if (outcome.fields.length > 0) await afterUsersChanged(deps, tenantId, [id]);
+  // Invalidated by the id the database holds, not by the caller's spelling of it.
+  if (outcome.fields.length > 0) await afterUsersChanged(deps, tenantId, [outcome.user.id]);
   return outcome.user;
 }
 
@@ -239,7 +240,7 @@ export async function deleteUser(
   requireRoleOrScope(caller, 'ADMIN', 'users:write');
   const tenantId = await reachableUserTenant(deps, caller, id);
   const now = deps.clock.now();
-  const ended = await transaction(deps.db, async (tx) => {
+  const { ended, userId } = await transaction(deps.db, async (tx) => {
     const admins = await lockActiveAdmins(tx, tenantId);
     const target = await lockUser(tx, tenantId, id);
     if (!target) throw userNotFound();
@@ -257,10 +258,10 @@ export async function deleteUser(
       metadata: { email: target.email, role: target.role, endedSessions: endedSessions.length },
       at: now,
     });
-    return endedSessions;
+    return { ended: endedSessions, userId: target.id };
   });
   await afterSessionsEnded(deps, ended, 'USER_DELETED');
-  await afterUsersChanged(deps, tenantId, [id], { deleted: true });
+  await afterUsersChanged(deps, tenantId, [userId], { deleted: true });
   return true;
 }
 
@@ -298,6 +299,6 @@ export async function unlockUser(
     });
     return user;
   });
-  await afterUsersChanged(deps, tenantId, [id]);
+  await afterUsersChanged(deps, tenantId, [unlocked.id]);
   return unlocked;
 }
