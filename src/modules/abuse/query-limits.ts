@@ -82,7 +82,16 @@ export const LIST_SIZES: Readonly<Record<string, number>> = {
   'TenantStats.usersByStatus': 2,
   // The session limit (MAX_SESSIONS_PER_USER), set from the configuration by queryLimits.
   'Query.mySessions': 100,
+  // A service account's credentials, as many as its answer shows (the newest).
+  'ServiceAccount.secrets': 10,
+  'ServiceAccount.apiKeys': 25,
 };
+
+/** The first `size` items of a list, at most what the cost model counted it at. */
+export function bounded<T>(list: T[], field: keyof typeof LIST_SIZES): T[] {
+  const size = LIST_SIZES[field] ?? UNKNOWN_LIST_SIZE;
+  return list.length <= size ? list : list.slice(list.length - size);
+}
 export const UNKNOWN_LIST_SIZE = 100;
 
 /** The options of `operationCost` that come from the configuration. */

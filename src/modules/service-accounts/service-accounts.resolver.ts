@@ -3,6 +3,7 @@ import type { ApiKeyRow, ServiceAccountRow, ServiceAccountSecretRow, TenantRow }
 import type { Context, SignedInContext } from '../../graphql/context.js';
 import { NotFoundError } from '../../graphql/errors.js';
 import type { Connection } from '../../graphql/pagination.js';
+import { bounded } from '../abuse/query-limits.js';
 import { Tenant } from '../tenants/tenant.types.js';
 import { clientIdOf } from './credentials.js';
 import {
@@ -125,12 +126,16 @@ export class ServiceAccountsResolver {
 
   @FieldResolver(() => [ClientSecretInfo])
   secrets(@Root() account: ServiceAccountRow, @Ctx() ctx: Context): Promise<ServiceAccountSecretRow[]> {
-    return serviceAccountLoaders(ctx, account.tenantId).secretsByAccountId.load(account.id);
+    return serviceAccountLoaders(ctx, account.tenantId)
+      .secretsByAccountId.load(account.id)
+      .then((list) => bounded(list, 'ServiceAccount.secrets'));
   }
 
   @FieldResolver(() => [ApiKey])
   apiKeys(@Root() account: ServiceAccountRow, @Ctx() ctx: Context): Promise<ApiKeyRow[]> {
-    return serviceAccountLoaders(ctx, account.tenantId).apiKeysByAccountId.load(account.id);
+    return serviceAccountLoaders(ctx, account.tenantId)
+      .apiKeysByAccountId.load(account.id)
+      .then((list) => bounded(list, 'ServiceAccount.apiKeys'));
   }
 }
 
