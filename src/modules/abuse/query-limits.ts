@@ -29,6 +29,7 @@ import {
 } from 'graphql';
 import { AppError, QUERY_REJECTED_MESSAGE } from '../../graphql/errors.js';
 import { MAX_PAGE_SIZE } from '../../graphql/pagination.js';
+import { MAX_PASSKEYS_PER_USER } from '../mfa/mfa.queries.js';
 
 /** The most lexical tokens an operation may have. */
 export const MAX_TOKENS = 2_000;
@@ -82,6 +83,8 @@ export const LIST_SIZES: Readonly<Record<string, number>> = {
   'TenantStats.usersByStatus': 2,
   // The session limit (MAX_SESSIONS_PER_USER), set from the configuration by queryLimits.
   'Query.mySessions': 100,
+  // The passkeys a user may register.
+  'MfaStatus.passkeys': MAX_PASSKEYS_PER_USER,
   // A service account's credentials, as many as its answer shows (the newest).
   'ServiceAccount.secrets': 10,
   'ServiceAccount.apiKeys': 25,
