@@ -7,6 +7,7 @@ import { type AuthResult, issueTokens } from '../auth/auth.service.js';
 import { type AmrValue, completeSignIn } from '../auth/sign-in.queries.js';
 import { announceAuditEvent } from '../realtime/audit-feed.js';
 import { afterUsersChanged } from '../realtime/changes.js';
+import { endSessionsOverLimit } from '../sessions/session-end.service.js';
 import { newRefreshToken } from '../sessions/sessions.service.js';
 import { tenantSettings, tokenLifetimes } from '../tenants/settings.js';
 import { findUserById } from '../users/users.queries.js';
@@ -225,6 +226,12 @@ async function openSession(
   if (!signedIn) throw secondStepEnded();
   await announceAuditEvent(deps.db, signedIn.audit);
   deps.metrics.loginAttempt('succeeded');
+  await endSessionsOverLimit(
+    deps,
+    { tenantId: tenant.id, userId: user.id },
+    deps.config.maxSessionsPerUser,
+    origin,
+  );
   await afterUsersChanged(deps, tenant.id, [user.id]);
   return issueTokens(deps, signedIn.user, tenant, signedIn.session, refreshToken.token);
 }
