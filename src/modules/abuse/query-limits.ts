@@ -83,6 +83,8 @@ export const LIST_SIZES: Readonly<Record<string, number>> = {
   'TenantStats.usersByStatus': 2,
   // The session limit (MAX_SESSIONS_PER_USER), set from the configuration by queryLimits.
   'Query.mySessions': 100,
+  // One entry per id asked for, at most 100.
+  'Query.usersByIds': 100,
   // The passkeys a user may register.
   'MfaStatus.passkeys': MAX_PASSKEYS_PER_USER,
   // A service account's credentials, as many as its answer shows (the newest).
