@@ -15,10 +15,11 @@ import { tenantSettings } from '../tenants/settings.js';
 import { findTenantById } from '../tenants/tenants.queries.js';
 import { checkDisplayName, checkEmail } from '../users/user-input.js';
 import { findUserById, USERS_EMAIL_UNIQUE } from '../users/users.queries.js';
+import { verifyCurrentPassword } from './auth.service.js';
 
 export type AccountDeps = Pick<
   Services,
-  'db' | 'clock' | 'hasher' | 'cache' | 'events' | 'mailer' | 'emailBudget'
+  'db' | 'clock' | 'hasher' | 'cache' | 'events' | 'mailer' | 'emailBudget' | 'logger' | 'authRateLimiter'
 >;
 
 /** The caller's own row; GUESTs change nothing of their account (the same rule as the schema's). */
@@ -31,6 +32,9 @@ async function loadSelf(deps: AccountDeps, caller: UserCaller): Promise<UserRow>
 
 const wrongCurrentPassword = () =>
   BadUserInputError.field('currentPassword', 'The current password is not correct.');
+
+/** The hash the current password was verified against, or null when none was asked for. */
+type VerifiedHash = string | null;
 
 export interface UpdateMeInput {
   displayName?: string | null;
@@ -59,6 +63,7 @@ export async function updateMe(
     else if (checked.value !== user.email) changes.email = checked.value;
   }
   if (errors.length > 0) throw new BadUserInputError(errors);
+  let verifiedHash: VerifiedHash = null;
   if (changes.email !== undefined) {
     if (!input.currentPassword) {
       throw BadUserInputError.field(
@@ -66,8 +71,7 @@ export async function updateMe(
         'The current password is required to change the email.',
       );
     }
-    const verdict = await deps.hasher.verify(input.currentPassword, user.passwordHash);
-    if (!verdict.ok) throw wrongCurrentPassword();
+    verifiedHash = (await verifyCurrentPassword(deps, caller, input.currentPassword, origin)).passwordHash;
   }
   if (Object.keys(changes).length === 0) return user;
   const now = deps.clock.now();
@@ -85,9 +89,16 @@ export async function updateMe(
       const [row] = await tx
         .update(users)
         .set({ ...changes, ...(emailChanged ? { emailVerifiedAt: null } : {}), updatedAt: now })
-        .where(and(eq(users.tenantId, caller.tenantId), eq(users.id, caller.userId)))
+        .where(
+          and(
+            eq(users.tenantId, caller.tenantId),
+            eq(users.id, caller.userId),
+            // The password verified for an email change must still be the account's.
+            verifiedHash === null ? undefined : eq(users.passwordHash, verifiedHash),
+          ),
+        )
         .returning();
-      if (!row) throw new NotFoundError('User');
+      if (!row) throw verifiedHash === null ? new NotFoundError('User') : wrongCurrentPassword();
       if (tenant && budget.ok) await queueVerificationEmail(tx, deps, tenant, row, now);
       await recordAuditEvent(tx, origin, {
         tenantId: caller.tenantId,
@@ -117,11 +128,11 @@ export async function changePassword(
   input: { currentPassword: string; newPassword: string },
   origin: RequestOrigin,
 ): Promise<boolean> {
-  const user = await loadSelf(deps, caller);
+  // GUESTs change nothing of their account (the same rule as the schema's).
+  requireRole(caller, 'USER');
   const tenant = await findTenantById(deps.db, caller.tenantId);
   if (!tenant) throw new NotFoundError('Tenant');
-  const verdict = await deps.hasher.verify(input.currentPassword, user.passwordHash);
-  if (!verdict.ok) throw wrongCurrentPassword();
+  const user = await verifyCurrentPassword(deps, caller, input.currentPassword, origin);
   assertAcceptablePassword(input.newPassword, {
     field: 'newPassword',
     minLength: tenantSettings(tenant).passwordMinLength,
@@ -131,10 +142,20 @@ export async function changePassword(
   const passwordHash = await deps.hasher.hash(input.newPassword);
   const now = deps.clock.now();
   const ended = await transaction(deps.db, async (tx) => {
-    await tx
+    // Only over the hash the current password was verified against: of two changes racing, the
+    // second finds the first's hash and fails instead of overwriting it.
+    const [changed] = await tx
       .update(users)
       .set({ passwordHash, updatedAt: now, failedLoginCount: 0, lockedUntil: null })
-      .where(and(eq(users.tenantId, caller.tenantId), eq(users.id, caller.userId)));
+      .where(
+        and(
+          eq(users.tenantId, caller.tenantId),
+          eq(users.id, caller.userId),
+          eq(users.passwordHash, user.passwordHash),
+        ),
+      )
+      .returning({ id: users.id });
+    if (!changed) throw wrongCurrentPassword();
     const endedSessions = await endUserSessions(
       tx,
       caller.tenantId,

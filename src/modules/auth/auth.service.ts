@@ -2,8 +2,9 @@ import { and, eq } from 'drizzle-orm';
 import { isUniqueViolation } from '../../db/errors.js';
 import { type SessionRow, sessions, type TenantRow, type UserRow, users } from '../../db/schema.js';
 import { transaction } from '../../db/transaction.js';
-import type { RequestOrigin, Services } from '../../graphql/context.js';
+import type { Caller, RequestOrigin, Services } from '../../graphql/context.js';
 import {
+  BadUserInputError,
   ConflictError,
   EmailNotVerifiedError,
   ForbiddenError,
@@ -32,9 +33,9 @@ import {
 } from '../sessions/sessions.service.js';
 import { tenantSettings, tokenLifetimes } from '../tenants/settings.js';
 import { normalizeDisplayName, normalizeEmail } from '../users/user-input.js';
-import { USERS_EMAIL_UNIQUE } from '../users/users.queries.js';
+import { findUserById, USERS_EMAIL_UNIQUE } from '../users/users.queries.js';
 import { KeyedSerializer } from './keyed-serializer.js';
-import { completeSignIn, reserveLoginAttempt } from './sign-in.queries.js';
+import { completeSignIn, reserveLoginAttempt, settlePasswordCheck } from './sign-in.queries.js';
 
 export type AuthDeps = Pick<
   Services,
@@ -67,7 +68,9 @@ export type LoginFailureReason =
   | 'bad_password'
   | 'bad_second_factor'
   | 'locked'
-  | 'suspended';
+  | 'suspended'
+  /** The password was right for the account as it was read, which changed before the sign-in completed. */
+  | 'changed_during_sign_in';
 
 export async function issueTokens(
   deps: Pick<AuthDeps, 'tokens' | 'config' | 'clock'>,
@@ -194,18 +197,24 @@ export interface LoginInput {
 }
 
 /**
- * Sign-ins of one account take turns within this process: reserve an attempt, check the
- * password, settle the count. Counting attempts before the password check is what stops parallel
- * guesses from slipping past the lockout, but it also made parallel *correct* sign-ins (several
- * tabs, a script) count as pending failures and lock the account against themselves. In turn,
- * each correct password clears the count before the next attempt is reserved. Across instances
- * the database reservation still caps attempts; there only `maxFailedLogins` sign-ins of one user
- * in flight on different instances at the same instant could briefly lock the account.
+ * Sign-ins naming one email in one tenant take turns within this process: reserve an attempt,
+ * check the password, settle the count. Counting attempts before the password check is what
+ * stops parallel guesses from slipping past the lockout, but it also made parallel *correct*
+ * sign-ins (several tabs, a script) count as pending failures and lock the account against
+ * themselves. In turn, each correct password clears the count before the next attempt is
+ * reserved. Across instances the database reservation still caps attempts; there only
+ * `maxFailedLogins` sign-ins of one user in flight on different instances at the same instant
+ * could briefly lock the account.
+ *
+ * The turn is keyed by the email as typed (normalised), whether or not an account has it, and
+ * the password check (a real one, or the dummy one for unknown, locked or suspended accounts)
+ * happens inside it in every case: ten parallel attempts at one email take ten bcrypt times in
+ * a row whether the email exists or not, so their timing cannot tell.
  */
 const signInTurns = new KeyedSerializer();
 
 type SignInOutcome =
-  | { kind: 'failed'; reason: LoginFailureReason; user: UserRow | null; verified: boolean }
+  | { kind: 'failed'; reason: LoginFailureReason; user: UserRow | null }
   | { kind: 'second_factor'; mfaToken: string; methods: string[] }
   | { kind: 'unverified'; user: UserRow }
   | { kind: 'ok'; user: UserRow; session: SessionRow; refreshToken: string };
@@ -233,12 +242,14 @@ export async function login(deps: AuthDeps, input: LoginInput, origin: RequestOr
       policy: settings,
       now,
     });
-    if (!attempt) return { kind: 'failed', reason: 'unknown_user', user: null, verified: false };
+    const refuse = async (reason: LoginFailureReason, user: UserRow | null): Promise<SignInOutcome> => {
+      await deps.hasher.verifyDummy(input.password);
+      return { kind: 'failed', reason, user };
+    };
+    if (!attempt) return refuse('unknown_user', null);
     const { user } = attempt;
-    if (tenant.status !== 'ACTIVE' || user.status !== 'ACTIVE') {
-      return { kind: 'failed', reason: 'suspended', user, verified: false };
-    }
-    if (!attempt.allowed) return { kind: 'failed', reason: 'locked', user, verified: false };
+    if (tenant.status !== 'ACTIVE' || user.status !== 'ACTIVE') return refuse('suspended', user);
+    if (!attempt.allowed) return refuse('locked', user);
     const verdict = await deps.hasher.verify(input.password, user.passwordHash);
     if (!verdict.ok) {
       if (attempt.locksNow) {
@@ -254,7 +265,7 @@ export async function login(deps: AuthDeps, input: LoginInput, origin: RequestOr
         // lockedUntil is part of the user as MODERATORs and ADMINs see it.
         await afterUsersChanged(deps, tenant.id, [user.id]);
       }
-      return { kind: 'failed', reason: 'bad_password', user, verified: true };
+      return { kind: 'failed', reason: 'bad_password', user };
     }
 
     // The password is right: only now may the answer say that the email needs verifying.
@@ -281,6 +292,9 @@ export async function login(deps: AuthDeps, input: LoginInput, origin: RequestOr
     }
     const lifetimeSeconds = tokenLifetimes(tenant, deps.config.jwt).refreshTokenTtlSeconds;
     const refreshToken = newRefreshToken(tenant.id);
+    // Completes only if the account still has the hash just verified and is still ACTIVE: a
+    // password change, suspension or deletion during the check wins, and the old password (or its
+    // upgraded hash) is never written back over a new one.
     const signedIn = await completeSignIn(deps.db, {
       user,
       refreshTokenHash: refreshToken.hash,
@@ -289,15 +303,11 @@ export async function login(deps: AuthDeps, input: LoginInput, origin: RequestOr
       now,
       expiresAt: new Date(now.getTime() + lifetimeSeconds * 1000),
     });
-    if (!signedIn) return { kind: 'failed', reason: 'unknown_user', user: null, verified: true };
+    if (!signedIn) return { kind: 'failed', reason: 'changed_during_sign_in', user };
     await announceAuditEvent(deps.db, signedIn.audit);
     return { kind: 'ok', user: signedIn.user, session: signedIn.session, refreshToken: refreshToken.token };
   });
-  if (outcome.kind === 'failed') {
-    // Outside the turn: a locked account's queue must not wait on bcrypt.
-    if (!outcome.verified) await deps.hasher.verifyDummy(input.password);
-    return loginFailed(deps, origin, tenant, outcome.user, outcome.reason, now);
-  }
+  if (outcome.kind === 'failed') return loginFailed(deps, origin, tenant, outcome.user, outcome.reason, now);
   if (outcome.kind === 'second_factor') {
     deps.metrics.loginAttempt('mfa_required');
     throw new MfaRequiredError(outcome.mfaToken, outcome.methods);
@@ -340,6 +350,85 @@ async function refuseUnverified(
     });
   });
   throw new EmailNotVerifiedError();
+}
+
+/**
+ * A signed-in user's current password, asked for before a password or email change. It is a
+ * password guess like any sign-in (a stolen access token must not become an unlimited oracle for
+ * the password behind it), so it draws on the same budgets: one attempt of the client's per-IP
+ * budget, one count towards the account's lockout (a locked account's check fails whatever the
+ * password), the same turn as sign-ins of the account, and a correct password clears the count.
+ * Returns the user as verified; fails with the same BAD_USER_INPUT whatever went wrong.
+ */
+export async function verifyCurrentPassword(
+  deps: Pick<AuthDeps, 'db' | 'clock' | 'hasher' | 'cache' | 'events' | 'logger'> & {
+    authRateLimiter: Services['authRateLimiter'];
+  },
+  caller: Pick<Caller, 'tenantId' | 'userId'>,
+  password: string,
+  origin: RequestOrigin,
+): Promise<UserRow> {
+  await deps.authRateLimiter.consume(origin.ip);
+  const [tenant, current] = await Promise.all([
+    deps.cache.tenant(caller.tenantId),
+    findUserById(deps.db, caller.tenantId, caller.userId),
+  ]);
+  if (!tenant || !current) throw new NotFoundError('User');
+  const settings = tenantSettings(tenant);
+  const now = deps.clock.now();
+  const turn = `${tenant.id}:${current.email.toLowerCase()}`;
+  const outcome = await signInTurns.run(turn, async () => {
+    const attempt = await reserveLoginAttempt(deps.db, {
+      tenantId: tenant.id,
+      userId: caller.userId,
+      countAttempt: true,
+      policy: settings,
+      now,
+    });
+    if (!attempt || attempt.user.status !== 'ACTIVE' || !attempt.allowed) {
+      await deps.hasher.verifyDummy(password);
+      return { ok: false as const, reason: attempt?.allowed === false ? 'locked' : 'suspended' };
+    }
+    const { user } = attempt;
+    const verdict = await deps.hasher.verify(password, user.passwordHash);
+    if (!verdict.ok) {
+      if (attempt.locksNow) {
+        await recordAuditEvent(deps.db, origin, {
+          tenantId: tenant.id,
+          actorId: null,
+          action: 'auth.lockout',
+          targetType: 'user',
+          targetId: user.id,
+          metadata: { maxFailedLogins: settings.maxFailedLogins, lockoutMinutes: settings.lockoutMinutes },
+          at: now,
+        });
+        await afterUsersChanged(deps, tenant.id, [user.id]);
+      }
+      return { ok: false as const, reason: 'bad_password' };
+    }
+    const settled = await settlePasswordCheck(deps.db, {
+      tenantId: tenant.id,
+      userId: user.id,
+      verifiedPasswordHash: user.passwordHash,
+    });
+    if (!settled) return { ok: false as const, reason: 'changed_during_sign_in' };
+    return { ok: true as const, user };
+  });
+  if (outcome.ok) return outcome.user;
+  await recordAuditEvent(deps.db, origin, {
+    tenantId: tenant.id,
+    actorId: caller.userId,
+    action: 'auth.password_check.failed',
+    targetType: 'user',
+    targetId: caller.userId,
+    metadata: { reason: outcome.reason },
+    at: now,
+  });
+  deps.logger.info(
+    { event: 'password_check_failed', reason: outcome.reason, tenantId: tenant.id, userId: caller.userId },
+    'current password check failed',
+  );
+  throw BadUserInputError.field('currentPassword', 'The current password is not correct.');
 }
 
 async function loginFailed(

@@ -1,4 +1,4 @@
-import { and, isNull, or, sql } from 'drizzle-orm';
+import { and, getTableColumns, getTableName, isNull, or, type SQL, sql, type Table } from 'drizzle-orm';
 import { v7 as uuidv7 } from 'uuid';
 import type { Db } from '../../db/client.js';
 import { fieldsOf, preparedPerDatabase } from '../../db/prepared.js';
@@ -7,6 +7,7 @@ import {
   auditEvents,
   type SessionRow,
   sessions,
+  tenants,
   type UserRow,
   users,
 } from '../../db/schema.js';
@@ -28,15 +29,16 @@ const p = (name: string) => sql.placeholder(name);
 /** Authentication method references (RFC 8176) a session can record. */
 export type AmrValue = 'pwd' | 'otp' | 'hwk' | 'swk' | 'mfa';
 
-const reserveStatement = preparedPerDatabase((db: Db) => {
+/**
+ * Finds one user (`which`) and counts an attempt on them, unless they are locked, suspended or
+ * `countAttempt` is false; one statement either way.
+ */
+function reserveAttempt(db: Db, which: SQL, name: string) {
   const target = db.$with('target').as(
     db
       .select()
       .from(users)
-      // lower() on both sides: the unique index's own folding (JS toLowerCase differs, e.g. for "İ").
-      .where(
-        and(sql`${users.tenantId} = ${p('tenantId')}`, sql`lower(${users.email}) = lower(${p('email')})`),
-      )
+      .where(and(sql`${users.tenantId} = ${p('tenantId')}`, which))
       .limit(1),
   );
   // An expired lock starts a fresh count.
@@ -65,8 +67,17 @@ const reserveStatement = preparedPerDatabase((db: Db) => {
     .select({ user: fieldsOf(users, target), reservedId: reserved.id, lockedUntil: reserved.lockedUntil })
     .from(target)
     .leftJoin(reserved, sql`true`)
-    .prepare('reserveLoginAttempt');
-});
+    .prepare(name);
+}
+
+const reserveStatement = preparedPerDatabase((db: Db) =>
+  // lower() on both sides: the unique index's own folding (JS toLowerCase differs, e.g. for "İ").
+  reserveAttempt(db, sql`lower(${users.email}) = lower(${p('email')})`, 'reserveLoginAttempt'),
+);
+
+const reserveByIdStatement = preparedPerDatabase((db: Db) =>
+  reserveAttempt(db, sql`${users.id} = ${p('userId')}::uuid`, 'reservePasswordCheck'),
+);
 
 export interface LoginAttempt {
   user: UserRow;
@@ -88,27 +99,81 @@ export async function reserveLoginAttempt(
   db: Db,
   input: {
     tenantId: string;
-    email: string;
+    /** The account by its email (sign-in) or by its id (a signed-in user's current password). */
+    email?: string;
+    userId?: string;
     countAttempt: boolean;
     policy: { maxFailedLogins: number; lockoutMinutes: number };
     now: Date;
   },
 ): Promise<LoginAttempt | undefined> {
   const lockEnds = new Date(input.now.getTime() + input.policy.lockoutMinutes * 60_000);
-  const [row] = await reserveStatement(db).execute({
+  const values = {
     tenantId: input.tenantId,
-    email: input.email,
     countAttempt: input.countAttempt,
     maxFailedLogins: input.policy.maxFailedLogins,
     lockEnds: lockEnds.toISOString(),
     now: input.now.toISOString(),
-  });
+  };
+  const [row] =
+    input.userId !== undefined
+      ? await reserveByIdStatement(db).execute({ ...values, userId: input.userId })
+      : await reserveStatement(db).execute({ ...values, email: input.email ?? '' });
   if (!row) return undefined;
   const allowed = row.reservedId !== null;
   return { user: row.user as UserRow, allowed, locksNow: allowed && row.lockedUntil !== null };
 }
 
+const settleStatement = preparedPerDatabase((db: Db) =>
+  db
+    .update(users)
+    .set({ failedLoginCount: 0, lockedUntil: null })
+    .where(
+      and(
+        sql`${users.tenantId} = ${p('tenantId')}::uuid`,
+        sql`${users.id} = ${p('userId')}::uuid`,
+        sql`${users.passwordHash} = ${p('verifiedPasswordHash')}::text`,
+        sql`${users.status} = 'ACTIVE'`,
+      ),
+    )
+    .returning({ id: users.id })
+    .prepare('settlePasswordCheck'),
+);
+
+/**
+ * After a signed-in user's correct current password: undoes the attempt's count (and any lock),
+ * as a sign-in does. False when the account no longer has the hash that was checked, or is no
+ * longer ACTIVE: the check then does not count as passed.
+ */
+export async function settlePasswordCheck(
+  db: Db,
+  input: { tenantId: string; userId: string; verifiedPasswordHash: string },
+): Promise<boolean> {
+  const rows = await settleStatement(db).execute(input);
+  return rows.length > 0;
+}
+
+/**
+ * Every column of `table`, in the table's order, from `values`: what an `insert … select` needs
+ * (Drizzle requires exactly the table's columns, in order). A column missing from `values` is a
+ * programming error, reported as such rather than as a confusing SQL error.
+ */
+function everyColumn<T extends Table>(table: T, values: Record<string, SQL>): Record<string, SQL> {
+  return Object.fromEntries(
+    Object.keys(getTableColumns(table)).map((key) => {
+      const value = values[key];
+      if (value === undefined)
+        throw new Error(`no value for ${key} in an insert into ${getTableName(table)}`);
+      return [key, value];
+    }),
+  );
+}
+
 const signInStatement = preparedPerDatabase((db: Db) => {
+  // Only while the account is exactly as the password check saw it: the same hash (no password
+  // change, no other upgrade in between), still ACTIVE, its tenant still ACTIVE. Otherwise nothing
+  // at all is written: no session, no audit event, no count reset, and no hash of a password that
+  // is no longer the account's.
   const signedIn = db.$with('signed_in').as(
     db
       .update(users)
@@ -119,41 +184,65 @@ const signInStatement = preparedPerDatabase((db: Db) => {
         // A hash of another cost or scheme is replaced while the plain password is at hand.
         passwordHash: sql`coalesce(${p('newPasswordHash')}::text, ${users.passwordHash})`,
       })
-      .where(sql`${users.tenantId} = ${p('tenantId')} and ${users.id} = ${p('userId')}`)
+      .where(
+        and(
+          sql`${users.tenantId} = ${p('tenantId')}::uuid`,
+          sql`${users.id} = ${p('userId')}::uuid`,
+          sql`${users.passwordHash} = ${p('verifiedPasswordHash')}::text`,
+          sql`${users.status} = 'ACTIVE'`,
+          sql`exists (select 1 from ${tenants} where ${tenants.id} = ${p('tenantId')}::uuid and ${tenants.status} = 'ACTIVE')`,
+        ),
+      )
       .returning(),
   );
   const session = db.$with('session').as(
     db
       .insert(sessions)
-      .values({
-        id: sql`${p('sessionId')}::uuid`,
-        tenantId: sql`${p('tenantId')}::uuid`,
-        userId: sql`${p('userId')}::uuid`,
-        refreshTokenHash: sql`${p('refreshTokenHash')}::bytea`,
-        ipAddress: sql`${p('sessionIp')}::text`,
-        userAgent: sql`${p('sessionUserAgent')}::text`,
-        createdAt: sql`${p('now')}::timestamptz`,
-        lastUsedAt: sql`${p('now')}::timestamptz`,
-        expiresAt: sql`${p('expiresAt')}::timestamptz`,
-        amr: sql`${p('amr')}::text[]`,
-      })
+      .select(
+        db
+          .select(
+            everyColumn(sessions, {
+              id: sql`${p('sessionId')}::uuid`,
+              tenantId: sql`${p('tenantId')}::uuid`,
+              userId: sql`${signedIn.id}`,
+              refreshTokenHash: sql`${p('refreshTokenHash')}::bytea`,
+              legacyRefreshToken: sql`false`,
+              rotationCounter: sql`0`,
+              ipAddress: sql`${p('sessionIp')}::text`,
+              userAgent: sql`${p('sessionUserAgent')}::text`,
+              createdAt: sql`${p('now')}::timestamptz`,
+              lastUsedAt: sql`${p('now')}::timestamptz`,
+              expiresAt: sql`${p('expiresAt')}::timestamptz`,
+              endedAt: sql`null`,
+              endReason: sql`null`,
+              amr: sql`${p('amr')}::text[]`,
+            }),
+          )
+          .from(signedIn) as never,
+      )
       .returning(),
   );
   const audit = db.$with('audit').as(
     db
       .insert(auditEvents)
-      .values({
-        id: sql`${p('auditId')}::uuid`,
-        tenantId: sql`${p('tenantId')}::uuid`,
-        actorId: sql`${p('userId')}::uuid`,
-        action: 'auth.login.succeeded',
-        targetType: 'session',
-        targetId: sql`${p('sessionId')}::uuid`,
-        ipAddress: sql`${p('auditIp')}::text`,
-        userAgent: sql`${p('auditUserAgent')}::text`,
-        metadata: sql`${p('auditMetadata')}::jsonb`,
-        createdAt: sql`${p('now')}::timestamptz`,
-      })
+      .select(
+        db
+          .select(
+            everyColumn(auditEvents, {
+              id: sql`${p('auditId')}::uuid`,
+              tenantId: sql`${p('tenantId')}::uuid`,
+              actorId: sql`${signedIn.id}`,
+              action: sql`'auth.login.succeeded'`,
+              targetType: sql`'session'`,
+              targetId: sql`${p('sessionId')}::uuid`,
+              ipAddress: sql`${p('auditIp')}::text`,
+              userAgent: sql`${p('auditUserAgent')}::text`,
+              metadata: sql`${p('auditMetadata')}::jsonb`,
+              createdAt: sql`${p('now')}::timestamptz`,
+            }),
+          )
+          .from(signedIn) as never,
+      )
       .returning(),
   );
   return db
@@ -171,13 +260,15 @@ const signInStatement = preparedPerDatabase((db: Db) => {
 
 /**
  * After a correct password: clears the attempt count and any lock, records the sign-in time (and
- * an upgraded hash), opens the session and writes `auth.login.succeeded`, all in one statement.
- * Undefined when the user no longer exists.
+ * an upgraded hash), opens the session and writes `auth.login.succeeded`, all in one statement,
+ * and only if the account still has the hash the password was checked against and it and its
+ * tenant are still ACTIVE. Undefined otherwise (nothing was written): the password was changed,
+ * the account suspended or deleted, or another sign-in upgraded the hash, while this one checked.
  */
 export async function completeSignIn(
   db: Db,
   input: {
-    user: Pick<UserRow, 'id' | 'tenantId'>;
+    user: Pick<UserRow, 'id' | 'tenantId' | 'passwordHash'>;
     refreshTokenHash: Buffer;
     newPasswordHash: string | undefined;
     origin: RequestOrigin;
@@ -193,6 +284,7 @@ export async function completeSignIn(
   const [row] = await signInStatement(db).execute({
     userId: input.user.id,
     tenantId: input.user.tenantId,
+    verifiedPasswordHash: input.user.passwordHash,
     sessionId: uuidv7(),
     auditId: uuidv7(),
     refreshTokenHash: input.refreshTokenHash,

@@ -411,14 +411,26 @@ export async function countFailedSecondFactor(
  */
 export async function releaseLoginAttempt(
   db: Executor,
-  input: { tenantId: string; userId: string; unlock: boolean; newPasswordHash: string | undefined },
+  input: {
+    tenantId: string;
+    userId: string;
+    unlock: boolean;
+    newPasswordHash: string | undefined;
+    /** The hash the password was verified against: the upgrade replaces only that one. */
+    verifiedPasswordHash: string;
+  },
 ): Promise<void> {
   await db
     .update(users)
     .set({
       failedLoginCount: sql`greatest(${users.failedLoginCount} - 1, 0)`,
       ...(input.unlock ? { lockedUntil: null } : {}),
-      ...(input.newPasswordHash ? { passwordHash: input.newPasswordHash } : {}),
+      // A password changed meanwhile is kept: the old password is never written back.
+      ...(input.newPasswordHash
+        ? {
+            passwordHash: sql`case when ${users.passwordHash} = ${input.verifiedPasswordHash} then ${input.newPasswordHash} else ${users.passwordHash} end`,
+          }
+        : {}),
     })
     .where(and(eq(users.tenantId, input.tenantId), eq(users.id, input.userId)));
 }

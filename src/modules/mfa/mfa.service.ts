@@ -4,6 +4,7 @@ import { requireRole, type UserCaller } from '../../graphql/caller.js';
 import type { RequestOrigin, Services } from '../../graphql/context.js';
 import { BadUserInputError, ConflictError, NotFoundError } from '../../graphql/errors.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
+import { verifyCurrentPassword } from '../auth/auth.service.js';
 import { afterUsersChanged } from '../realtime/changes.js';
 import { afterSessionsEnded } from '../sessions/session-end.service.js';
 import { endUserSessions } from '../sessions/sessions.service.js';
@@ -31,7 +32,10 @@ import { matchTotp, newTotpSecret, otpauthUri } from './totp.js';
  * and once committed invalidates the user everywhere and tells `userChanged` subscribers.
  */
 
-export type MfaDeps = Pick<Services, 'db' | 'clock' | 'cache' | 'events' | 'hasher' | 'mfa' | 'config'>;
+export type MfaDeps = Pick<
+  Services,
+  'db' | 'clock' | 'cache' | 'events' | 'hasher' | 'mfa' | 'config' | 'logger' | 'authRateLimiter'
+>;
 
 export interface MfaStatusValue {
   totpEnabled: boolean;
@@ -181,9 +185,9 @@ export async function disableTotp(
   }
   let passwordProven = false;
   if (!input.code && input.currentPassword) {
-    const user = await currentUser(deps, caller);
-    passwordProven = (await deps.hasher.verify(input.currentPassword, user.passwordHash)).ok;
-    if (!passwordProven) throw BadUserInputError.field('currentPassword', 'The password is not correct.');
+    // A password guess like a sign-in: the same per-IP budget and lockout count.
+    await verifyCurrentPassword(deps, caller, input.currentPassword, origin);
+    passwordProven = true;
   }
   await transaction(deps.db, async (tx) => {
     const proof = passwordProven

@@ -51,6 +51,7 @@ export async function openSecondStep(
       userId: user.id,
       unlock: input.unlock,
       newPasswordHash: input.newPasswordHash,
+      verifiedPasswordHash: user.passwordHash,
     });
     const challenge = await insertLoginChallenge(tx, {
       tenantId: user.tenantId,
