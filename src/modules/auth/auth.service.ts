@@ -385,7 +385,7 @@ export async function verifyCurrentPassword(
       policy: settings,
       now,
     });
-    if (!attempt || attempt.user.status !== 'ACTIVE' || !attempt.allowed) {
+    if (attempt?.user.status !== 'ACTIVE' || !attempt.allowed) {
       await deps.hasher.verifyDummy(password);
       return { ok: false as const, reason: attempt?.allowed === false ? 'locked' : 'suspended' };
     }
