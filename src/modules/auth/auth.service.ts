@@ -2,7 +2,7 @@ import { and, eq } from 'drizzle-orm';
 import { isUniqueViolation } from '../../db/errors.js';
 import { type SessionRow, sessions, type TenantRow, type UserRow, users } from '../../db/schema.js';
 import { transaction } from '../../db/transaction.js';
-import type { Caller, RequestOrigin, Services } from '../../graphql/context.js';
+import type { RequestOrigin, Services } from '../../graphql/context.js';
 import {
   BadUserInputError,
   ConflictError,
@@ -364,7 +364,7 @@ export async function verifyCurrentPassword(
   deps: Pick<AuthDeps, 'db' | 'clock' | 'hasher' | 'cache' | 'events' | 'logger'> & {
     authRateLimiter: Services['authRateLimiter'];
   },
-  caller: Pick<Caller, 'tenantId' | 'userId'>,
+  caller: { tenantId: string; userId: string },
   password: string,
   origin: RequestOrigin,
 ): Promise<UserRow> {
