@@ -53,7 +53,9 @@ function argumentNormalizers(args: readonly GraphQLArgument[]): Map<string, Norm
   let normalizers: Map<string, Normalize> | undefined;
   for (const arg of args) {
     const normalize = normalizerFor(arg.type, new Set());
-    if (normalize) (normalizers ??= new Map()).set(arg.name, normalize);
+    if (!normalize) continue;
+    normalizers ??= new Map();
+    normalizers.set(arg.name, normalize);
   }
   return normalizers;
 }
