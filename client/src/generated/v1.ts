@@ -74,6 +74,8 @@ export type SessionEndReason =
   /** An ADMIN reset the user's second factors (resetUserMfa). */
   | 'MFA_RESET'
   | 'PASSWORD_CHANGED'
+  /** The password was reset by an emailed link or set by an ADMIN. */
+  | 'PASSWORD_RESET'
   | 'REFRESH_TOKEN_REUSE'
   | 'REVOKED'
   /** The tenant was deleted. */
@@ -87,6 +89,8 @@ export type TenantSettingsInput = {
   /** 60 to 86400. */
   accessTokenTtlSeconds?: number | null | undefined;
   allowSelfRegistration?: boolean | null | undefined;
+  /** An absolute http(s) URL without query or fragment; "" or null: use the service's PUBLIC_URL. */
+  appUrl?: string | null | undefined;
   defaultRole?: Role | null | undefined;
   /** 1 to 1440. */
   lockoutMinutes?: number | null | undefined;
@@ -98,6 +102,7 @@ export type TenantSettingsInput = {
   passwordMinLength?: number | null | undefined;
   /** 300 to 7776000. */
   refreshTokenTtlSeconds?: number | null | undefined;
+  requireEmailVerification?: boolean | null | undefined;
 };
 
 export type TenantStatus =

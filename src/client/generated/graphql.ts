@@ -39,6 +39,8 @@ export type SessionEndReason =
   /** An ADMIN reset the user's second factors (resetUserMfa). */
   | 'MFA_RESET'
   | 'PASSWORD_CHANGED'
+  /** The password was reset by an emailed link or set by an ADMIN. */
+  | 'PASSWORD_RESET'
   | 'REFRESH_TOKEN_REUSE'
   | 'REVOKED'
   /** The tenant was deleted. */
