@@ -72,6 +72,11 @@ export interface Context {
   services: Services;
   /** Fixed when the operation starts; nothing inside the operation replaces it. */
   readonly caller: Caller | null;
+  /**
+   * Who a sign-in in this operation signed in, for the request log only: it never grants
+   * anything (the caller above stays the operation's caller).
+   */
+  signedInAs?: { tenantId: string; userId: string };
   origin: RequestOrigin;
   /** DataLoaders for the caller's tenant (every query they run filters by it). */
   loaders: Loaders;

@@ -51,8 +51,9 @@ export function requestLogPlugin(log: RequestLog): ApolloServerPlugin<Context> {
       const codes = codesOf(body?.errors);
       // The client's own name when none of the document's operations matched it: cut short.
       details.operationName = (operationName ?? request.operationName)?.slice(0, 100) ?? null;
-      details.tenantId = ctx?.caller?.tenantId ?? null;
-      details.userId = ctx?.caller ? actorIdOf(ctx.caller) : null;
+      // An anonymous sign-in is logged under the account it signed in.
+      details.tenantId = ctx?.caller?.tenantId ?? ctx?.signedInAs?.tenantId ?? null;
+      details.userId = ctx?.caller ? actorIdOf(ctx.caller) : (ctx?.signedInAs?.userId ?? null);
       details.errorCodes = codes;
     },
   };

@@ -24,6 +24,7 @@ import {
  * caller of the operation: the fields after it still run as the operation's own caller.
  */
 export function signedIn(ctx: Context, info: GraphQLResolveInfo, result: AuthResult): AuthResult {
+  ctx.signedInAs = { tenantId: result.user.tenantId, userId: result.user.id };
   answerAsSignedIn(ctx, info, {
     kind: 'user',
     userId: result.user.id,
