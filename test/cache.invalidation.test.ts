@@ -203,12 +203,12 @@ describe('confirmations between instances', () => {
     const key = `${a.config.redis.keyPrefix}test:large-value`;
     await redis.set(key, 'x'.repeat(1 << 20));
     const backlog = Promise.all(Array.from({ length: 40 }, () => redis.get(key)));
-    const started = performance.now();
+    const unconfirmedBefore = bus.unconfirmed;
     await bus.publish([{ kind: 'keys', entity: 'user', tenantId: tenant.id, ids: [randomUUID()] }]);
-    const waited = performance.now() - started;
     await backlog;
     await redis.del(key);
-    // A confirmation that went missing makes its writer wait out the whole deadline (500 ms).
-    expect(waited).toBeLessThan(400);
+    // A confirmation that went missing would make its writer wait out the whole deadline and
+    // count as unconfirmed; how long that took depends on the machine, so the count is asserted.
+    expect(bus.unconfirmed).toBe(unconfirmedBefore);
   });
 });

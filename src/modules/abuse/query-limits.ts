@@ -81,8 +81,9 @@ export const LIST_SIZES: Readonly<Record<string, number>> = {
   // One per role and per status (the enums' sizes).
   'TenantStats.usersByRole': 4,
   'TenantStats.usersByStatus': 2,
-  // The session limit (MAX_SESSIONS_PER_USER), set from the configuration by queryLimits.
-  'Query.mySessions': 100,
+  // The session limit: MAX_SESSIONS_PER_USER's default here, the configured value where the
+  // server builds its limits (app.ts passes it as an override).
+  'Query.mySessions': 50,
   // One entry per id asked for, at most 100.
   'Query.usersByIds': 100,
   // The passkeys a user may register.

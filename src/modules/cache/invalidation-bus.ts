@@ -25,6 +25,8 @@ export interface InvalidationBus {
   readonly live: boolean;
   /** Counts applied changes (and restarts); a load that saw it move must not fill the cache. */
   readonly epoch: number;
+  /** Published invalidations whose writer stopped waiting before every instance confirmed. */
+  readonly unconfirmed: number;
   publish(changes: Invalidation[]): Promise<void>;
   /** `change` is undefined when everything must be forgotten. */
   onApply(handler: (change: Invalidation | undefined) => void): void;
@@ -52,6 +54,7 @@ abstract class BaseBus {
 /** One process is the whole deployment (no Redis): changes apply here and that is all. */
 export class LocalInvalidationBus extends BaseBus implements InvalidationBus {
   readonly live = true;
+  readonly unconfirmed = 0;
 
   async publish(changes: Invalidation[]): Promise<void> {
     for (const change of changes) this.apply(change);
@@ -85,6 +88,7 @@ export class RedisInvalidationBus extends BaseBus implements InvalidationBus {
    * the subscriber connection and may arrive before PUBLISH's own reply says how many to expect.
    */
   readonly #waiting = new Map<string, { confirmed: number; expected?: number; done?: () => void }>();
+  #unconfirmed = 0;
   #subscribed = false;
   #live = false;
   #closed = false;
@@ -138,6 +142,11 @@ export class RedisInvalidationBus extends BaseBus implements InvalidationBus {
 
   get live(): boolean {
     return this.#live;
+  }
+
+  /** How many invalidations this instance published whose writer gave up waiting for a confirmation. */
+  get unconfirmed(): number {
+    return this.#unconfirmed;
   }
 
   async publish(changes: Invalidation[]): Promise<void> {
@@ -205,6 +214,7 @@ export class RedisInvalidationBus extends BaseBus implements InvalidationBus {
     return new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.#waiting.delete(id);
+        this.#unconfirmed += 1;
         this.logger.debug({ id }, 'not every instance confirmed a cache invalidation in time');
         resolve();
       }, ACK_TIMEOUT_MS);
