@@ -1,7 +1,9 @@
 import type { Services } from '../../graphql/context.js';
 import { UnauthenticatedError } from '../../graphql/errors.js';
 import { isServiceToken } from '../keys/index.js';
+import { parseRefreshToken } from '../sessions/sessions.service.js';
 import { looksLikeApiKey } from './credentials.js';
+import { findOpenSessionByRefreshHash } from './oauth.queries.js';
 import type { ServicePrincipal } from './service-principal.js';
 
 export type IntrospectionAnswer = { active: false } | ({ active: true } & Record<string, unknown>);
@@ -34,8 +36,7 @@ export async function introspect(
     if (!principal || !visible(principal.tenantId)) return INACTIVE;
     return serviceAnswer(principal, issuer, audience);
   }
-  // Refresh tokens and anything else opaque are not introspected: inactive.
-  if (token.split('.').length !== 3) return INACTIVE;
+  if (token.split('.').length !== 3) return introspectRefreshToken(services, token, visible);
   const claims = await services.tokens.verifyAny(token).catch(inactiveIfRefused);
   if (!claims || !visible(claims.tid)) return INACTIVE;
   if (isServiceToken(claims)) {
@@ -77,5 +78,38 @@ function serviceAnswer(principal: ServicePrincipal, issuer: string, audience: st
     iat: seconds(credential.issuedAt),
     iss: issuer,
     aud: audience,
+  };
+}
+
+/**
+ * A user's refresh token is active while the refresh mutation would take it: it is the current
+ * token of a session that has not ended or expired, whose user and tenant are active. Looking
+ * never rotates it nor counts as reuse. (Tokens of the older shape, without their tenant, and
+ * the previous token within its reuse grace are answered inactive.)
+ */
+async function introspectRefreshToken(
+  services: Services,
+  token: string,
+  visible: (tenantId: string) => boolean,
+): Promise<IntrospectionAnswer> {
+  const presented = token.length <= 200 ? parseRefreshToken(token) : undefined;
+  if (presented?.kind !== 'current' || !visible(presented.tenantId)) return INACTIVE;
+  const session = await findOpenSessionByRefreshHash(services.db, presented.tenantId, presented.hash);
+  if (!session) return INACTIVE;
+  const active = await services.sessionGuard
+    .assertActive(session.id, presented.tenantId, session.userId)
+    .catch(inactiveIfRefused);
+  if (!active) return INACTIVE;
+  const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
+  return {
+    active: true,
+    token_type: 'refresh_token',
+    sub: session.userId,
+    tid: presented.tenantId,
+    sid: session.id,
+    role: active.role,
+    exp: seconds(session.expiresAt),
+    iat: seconds(session.createdAt),
+    iss: services.tokens.issuer,
   };
 }
