@@ -12,6 +12,7 @@ import { recordAuditEvent } from '../audit/audit.service.js';
 import type { UserView } from '../cache/identity-cache.js';
 import { passwordFieldErrors } from '../passwords/index.js';
 import { afterUsersChanged } from '../realtime/changes.js';
+import { queueVerificationEmail } from '../recovery/recovery.emails.js';
 import { afterSessionsEnded } from '../sessions/session-end.service.js';
 import { type EndedSession, endUserSessions } from '../sessions/sessions.service.js';
 import { tenantSettings } from '../tenants/settings.js';
@@ -28,7 +29,10 @@ import {
 import { checkDisplayName, checkEmail, EMAIL_MAX_LENGTH } from './user-input.js';
 import { listUsers, lockActiveAdmins, lockUser, USERS_EMAIL_UNIQUE } from './users.queries.js';
 
-export type UserAdminDeps = Pick<Services, 'db' | 'clock' | 'hasher' | 'cache' | 'events'>;
+export type UserAdminDeps = Pick<
+  Services,
+  'db' | 'clock' | 'hasher' | 'cache' | 'events' | 'mailer' | 'emailBudget'
+>;
 
 const emailTaken = () =>
   new ConflictError('email', 'An account with this email already exists in this tenant.');
@@ -183,6 +187,13 @@ export async function updateUser(
   const tenantId = await reachableUserTenant(deps, caller, id);
   const now = deps.clock.now();
   const touchesAdmins = requested.role !== undefined || requested.status !== undefined;
+  // A new address is unverified until its own link is followed (as with updateMe); the link goes
+  // out with the change, within the address's budget.
+  const tenant = requested.email !== undefined ? await findTenantById(deps.db, tenantId) : undefined;
+  const budget =
+    tenant && requested.email !== undefined
+      ? await deps.emailBudget.take('email-verification', tenant.id, requested.email)
+      : { ok: false as const };
 
   let outcome: { user: UserRow; fields: string[]; ended: EndedSession[] };
   try {
@@ -200,13 +211,16 @@ export async function updateUser(
       if (fields.length === 0) return { user: target, fields, ended: [] };
       assertKeepsAnAdmin(admins, target, changes);
 
+      // Another letter case of the same address is the same mailbox: still verified.
+      const emailChanged =
+        changes.email !== undefined && changes.email.toLowerCase() !== target.email.toLowerCase();
       const [user] = await tx
         .update(users)
-        // An address an ADMIN sets counts as verified, as at creation.
-        .set({ ...changes, ...(changes.email !== undefined ? { emailVerifiedAt: now } : {}), updatedAt: now })
+        .set({ ...changes, ...(emailChanged ? { emailVerifiedAt: null } : {}), updatedAt: now })
         .where(and(eq(users.tenantId, tenantId), eq(users.id, id)))
         .returning();
       if (!user) throw userNotFound();
+      if (emailChanged && tenant && budget.ok) await queueVerificationEmail(tx, deps, tenant, user, now);
       const ended =
         changes.status === 'SUSPENDED' ? await endUserSessions(tx, tenantId, id, 'USER_SUSPENDED', now) : [];
       await recordAuditEvent(tx, origin, {
