@@ -232,7 +232,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     });
     const format = (formatted: GraphQLFormattedError, error: unknown) =>
       formatError(formatted, error, {
-        maskUnexpected: config.isProduction,
+        debug: config.debugErrors,
+        hideSuggestions: config.isProduction,
         onUnexpected: (unexpected) => logger.error({ err: unexpected }, 'unexpected error while resolving'),
       });
     const requestLog = new RequestLog();
@@ -260,7 +261,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       validationRules: limits.validationRules,
       introspection: config.introspection,
       parseOptions: limits.parseOptions,
-      includeStacktraceInErrorResponses: !config.isProduction,
+      // The formatter adds a stack (without the error's message) only under GRAPHQL_DEBUG_ERRORS.
+      includeStacktraceInErrorResponses: false,
       formatError: format,
       plugins: [
         // graphql-armor is typed against Apollo's CommonJS build; the objects are the same.

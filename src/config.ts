@@ -275,6 +275,7 @@ const variables = z.object({
   GRAPHIQL: optionalBool('GRAPHIQL'),
   METRICS_TOKEN: keyMaterial('METRICS_TOKEN', 16),
   GRAPHQL_INTROSPECTION: optionalBool('GRAPHQL_INTROSPECTION'),
+  GRAPHQL_DEBUG_ERRORS: optionalBool('GRAPHQL_DEBUG_ERRORS'),
   WEBAUTHN_RP_ID: z.preprocess(
     emptyToUndefined,
     z
@@ -361,6 +362,14 @@ const schema = variables.superRefine((env, ctx) => {
       message: 'EMAIL_RETRY_BASE_SECONDS must not exceed EMAIL_RETRY_MAX_SECONDS',
     });
   }
+  if (env.GRAPHQL_DEBUG_ERRORS && env.NODE_ENV === 'production') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['GRAPHQL_DEBUG_ERRORS'],
+      message:
+        'GRAPHQL_DEBUG_ERRORS=true is refused in production: it shows SQL statements and stack traces to every client (read them in the log instead)',
+    });
+  }
   if (env.BOOTSTRAP_ADMIN_PASSWORD && !env.BOOTSTRAP_ADMIN_EMAIL) {
     ctx.addIssue({
       code: 'custom',
@@ -432,6 +441,11 @@ export interface Config {
   logToTerminal: boolean;
   graphiql: boolean;
   introspection: boolean;
+  /**
+   * GRAPHQL_DEBUG_ERRORS (never in production): an unexpected error's answer names the failed
+   * SQL statement (never its values) and carries a stack trace. Off: masked in every mode.
+   */
+  debugErrors: boolean;
   /**
    * Bearer token GET /metrics requires. Unset: /metrics is open outside production and closed to
    * everyone in production (`closedWithoutToken`).
@@ -591,6 +605,7 @@ export function loadConfig(
     logToTerminal: terminal.stdoutIsTty,
     graphiql: env.GRAPHIQL ?? !isProduction,
     introspection: env.GRAPHQL_INTROSPECTION ?? !isProduction,
+    debugErrors: env.GRAPHQL_DEBUG_ERRORS ?? false,
     metrics: { token: env.METRICS_TOKEN, closedWithoutToken: isProduction },
     webauthn: {
       // Unset: the host and origin of PUBLIC_URL (http://localhost:<PORT> by default).

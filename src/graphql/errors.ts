@@ -174,8 +174,14 @@ const REQUEST_ERROR_CODES: Record<string, ErrorCode> = {
 };
 
 export interface FormatOptions {
-  /** Production hides unexpected errors' messages and every stack trace. */
-  maskUnexpected: boolean;
+  /**
+   * GRAPHQL_DEBUG_ERRORS: an unexpected error's answer keeps its message, with the failed SQL
+   * statement's text but never its bound values, and a stack trace. Otherwise (always in
+   * production) it is masked: "Internal server error.", and the details go to the log only.
+   */
+  debug: boolean;
+  /** Production: no "Did you mean …?" of any kind (fields, arguments, types, enum values). */
+  hideSuggestions: boolean;
   onUnexpected?: (error: unknown) => void;
 }
 
@@ -184,6 +190,15 @@ export interface FormatOptions {
  * errors (parse, validation, variable coercion) become BAD_USER_INPUT; the rest is masked.
  */
 export function formatError(
+  formatted: GraphQLFormattedError,
+  error: unknown,
+  options: FormatOptions,
+): GraphQLFormattedError {
+  const answer = formatOne(formatted, error, options);
+  return options.hideSuggestions ? withoutSuggestions(answer) : answer;
+}
+
+function formatOne(
   formatted: GraphQLFormattedError,
   error: unknown,
   options: FormatOptions,
@@ -198,7 +213,8 @@ export function formatError(
     const unavailable = new ServiceUnavailableError();
     return { message: unavailable.message, path: formatted.path, extensions: { code: unavailable.code } };
   }
-  const code = String(formatted.extensions?.code ?? '');
+  // Over the WebSocket, graphql-js's variable coercion errors arrive without Apollo's code.
+  const code = String(formatted.extensions?.code ?? (isVariableError(formatted) ? 'BAD_USER_INPUT' : ''));
   if (isQueryRejection(formatted.message)) {
     return { message: QUERY_REJECTED_MESSAGE, extensions: { code: 'QUERY_REJECTED' } };
   }
@@ -223,14 +239,75 @@ export function formatError(
     return { ...formatted, extensions: { ...extensions, code } };
   }
   options.onUnexpected?.(original ?? error);
-  if (options.maskUnexpected) {
+  if (!options.debug) {
     return {
       message: 'Internal server error.',
       path: formatted.path,
       extensions: { code: 'INTERNAL_SERVER_ERROR' },
     };
   }
-  return { ...formatted, extensions: { ...formatted.extensions, code: 'INTERNAL_SERVER_ERROR' } };
+  const failure = original ?? error;
+  return {
+    message: debugMessage(failure, formatted.message),
+    locations: formatted.locations,
+    path: formatted.path,
+    extensions: { code: 'INTERNAL_SERVER_ERROR', stacktrace: stackFrames(failure) },
+  };
+}
+
+/**
+ * What GRAPHQL_DEBUG_ERRORS shows of an unexpected error. Drizzle's message is "Failed query:
+ * <statement>\nparams: <values>": the statement stays, the values (a password hash, an email)
+ * never leave the process. PostgreSQL's own message may quote a value too ('invalid input
+ * syntax for type uuid: "…"'), so of it only the SQLSTATE and the constraint are named.
+ */
+function debugMessage(error: unknown, fallback: string): string {
+  const message = error instanceof Error ? error.message : fallback;
+  const statement = /^Failed query: ([\s\S]*?)\nparams: /.exec(message)?.[1];
+  if (statement === undefined) return message;
+  const cause = (error as { cause?: { code?: unknown; constraint?: unknown; constraint_name?: unknown } })
+    .cause;
+  const constraint = cause?.constraint_name ?? cause?.constraint;
+  const details = [
+    typeof cause?.code === 'string' ? `SQLSTATE ${cause.code}` : undefined,
+    typeof constraint === 'string' ? `constraint ${constraint}` : undefined,
+  ].filter(Boolean);
+  return `Failed query: ${statement}${details.length > 0 ? ` (${details.join(', ')})` : ''}`;
+}
+
+/** The "at …" lines of a stack: its first lines repeat the message, which may hold values. */
+function stackFrames(error: unknown): string[] {
+  const stack = error instanceof Error ? (error.stack ?? '') : '';
+  return stack
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line.startsWith('at '));
+}
+
+/**
+ * graphql-js appends " Did you mean …?" to a misspelt field, argument, type or enum value:
+ * suggestions tell the schema to whoever guesses, so production drops every one of them, over
+ * HTTP and WebSocket alike (this is the one formatter of both).
+ */
+function withoutSuggestions(formatted: GraphQLFormattedError): GraphQLFormattedError {
+  const strip = (text: string) => withoutHiddenSuggestion(text.replace(/ ?Did you mean [\s\S]*$/, ''));
+  const fields = formatted.extensions?.fields;
+  const message = strip(formatted.message);
+  if (message === formatted.message && !Array.isArray(fields)) return formatted;
+  return {
+    ...formatted,
+    message,
+    ...(Array.isArray(fields)
+      ? {
+          extensions: {
+            ...formatted.extensions,
+            fields: (fields as FieldError[]).map((f) =>
+              typeof f?.message === 'string' ? { ...f, message: strip(f.message) } : f,
+            ),
+          },
+        }
+      : {}),
+  };
 }
 
 /**
@@ -244,6 +321,14 @@ function isQueryRejection(message: string): boolean {
     message.replace(/^Syntax Error: /, '') === QUERY_REJECTED_MESSAGE ||
     message === 'Validation aborted.' ||
     /^Syntax Error: Document contains more th(?:at|an) \d+ tokens\. Parsing aborted\.$/.test(message)
+  );
+}
+
+/** graphql-js's refusals of an operation's variables, before anything is executed. */
+function isVariableError(formatted: GraphQLFormattedError): boolean {
+  return (
+    formatted.path === undefined &&
+    /^Variable "\$\w+" (?:got invalid value |of required type |of non-null type )/.test(formatted.message)
   );
 }
 
