@@ -1,6 +1,12 @@
 import { isUniqueViolation } from '../../db/errors.js';
 import { transaction } from '../../db/transaction.js';
-import { auditActor, isSystemWide, requireRoleOrScope, requireTenantReach } from '../../graphql/caller.js';
+import {
+  auditActor,
+  hasScope,
+  isSystemWide,
+  requireRoleOrScope,
+  requireTenantReach,
+} from '../../graphql/caller.js';
 import type { Caller, RequestOrigin, Services } from '../../graphql/context.js';
 import {
   BadUserInputError,
@@ -49,6 +55,9 @@ const invitationNotFound = () => new NotFoundError('Invitation');
 
 /** MODERATORs invite (and revoke invitations of) USERs and GUESTs; nobody a role above their own. */
 function assertMayInviteAs(caller: Caller, role: InvitationView['role']): void {
+  // invitations:write is granted by an ADMIN and opens inviting in its own right (the contract's
+  // scope list): such a service invites as an ADMIN of its tenant would, users:write or not.
+  if (caller.kind === 'service' && hasScope(caller, 'invitations:write')) return;
   assertCanGrant(caller, role);
   if (caller.kind === 'user' && caller.role === 'MODERATOR' && role !== 'USER' && role !== 'GUEST') {
     throw new ForbiddenError('MODERATORs may invite only USERs and GUESTs.');
