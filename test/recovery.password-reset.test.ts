@@ -12,6 +12,13 @@ import {
 } from './support/fixtures.js';
 import { errorCode, startTestServer, type TestServer } from './support/server.js';
 import { TestSmtpServer, tokenOf } from './support/smtp.js';
+import {
+  type Actor,
+  auditTrail,
+  makeWorld,
+  signInSystemAdmin,
+  type TenantWorld,
+} from './support/tenancy-fixtures.js';
 
 /** Password reset by email, end to end: the link arrives at a real SMTP server and is followed. */
 
@@ -48,9 +55,9 @@ function requestReset(email: string, tenant = tenantSlug) {
   return server.gql(REQUEST, { input: { tenant, email } });
 }
 
-async function resetLinkFor(email: string) {
+async function resetLinkFor(email: string, tenant = tenantSlug) {
   const before = smtp.to(email).length;
-  expect((await requestReset(email)).data?.requestPasswordReset).toBe(true);
+  expect((await requestReset(email, tenant)).data?.requestPasswordReset).toBe(true);
   const mails = await smtp.waitFor(email, before + 1);
   return mails[mails.length - 1];
 }
@@ -179,23 +186,55 @@ describe('anti-enumeration and abuse', () => {
   });
 
   it('takes the same time whether or not the account exists (the look-up happens after the answer)', async () => {
-    const existing = await Promise.all([1, 2, 3].map(() => registerUser(server, tenantSlug)));
+    // Fresh accounts, so that every request for an existing one really writes a token and an
+    // email (within the address's budget), as the first request of a real user would.
+    const ROUNDS = 8;
+    const PER_ROUND = 3;
+    const existing = await Promise.all(
+      Array.from({ length: ROUNDS * PER_ROUND + 1 }, () => registerUser(server, tenantSlug)),
+    );
     const time = async (email: string) => {
       const started = performance.now();
-      await requestReset(email);
-      return performance.now() - started;
+      const answer = await requestReset(email);
+      const elapsed = performance.now() - started;
+      expect(answer.data?.requestPasswordReset).toBe(true);
+      return elapsed;
     };
-    const known: number[] = [];
-    const unknown: number[] = [];
-    for (let round = 0; round < 6; round++) {
-      for (const user of existing) known.push(await time(user.email));
-      for (let i = 0; i < existing.length; i++) unknown.push(await time(`${unique('ghost')}@example.test`));
-      await settle();
-    }
     const median = (values: number[]) =>
       [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
-    // Both answer without touching the database; a database write would add milliseconds.
-    expect(Math.abs(median(known) - median(unknown))).toBeLessThan(Math.max(3, median(unknown)));
+    // Warm-up: the first requests of a process pay for compiling and connecting.
+    await time((existing.pop() as { email: string }).email);
+    await time(`${unique('warmup')}@example.test`);
+    await settle();
+    const measure = async (offset: number) => {
+      const known: number[] = [];
+      const unknown: number[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        // Interleaved, alternating which goes first: noise from the shared machine hits both alike.
+        const users = existing.slice(round * PER_ROUND, (round + 1) * PER_ROUND);
+        for (const [i, user] of users.entries()) {
+          const ghost = `${unique('ghost')}@example.test`;
+          if ((round + i + offset) % 2 === 0) {
+            known.push(await time(user.email));
+            unknown.push(await time(ghost));
+          } else {
+            unknown.push(await time(ghost));
+            known.push(await time(user.email));
+          }
+        }
+        await settle();
+      }
+      return median(known) / median(unknown);
+    };
+    let ratio = await measure(0);
+    // One more try absorbs a burst of noise; a real difference (a database write before the
+    // answer for existing accounts only) fails both.
+    if (ratio > 1.5 || ratio < 1 / 1.5) ratio = await measure(1);
+    console.info(`requestPasswordReset answer time, existing/unknown account: ${ratio.toFixed(2)}`);
+    expect(ratio).toBeGreaterThan(1 / 1.5);
+    expect(ratio).toBeLessThan(1.5);
+    // And the existing accounts were really mailed (each at most EMAIL_PER_ADDRESS_PER_HOUR times).
+    for (const user of existing) await smtp.waitFor(user.email);
   });
 
   it('sends at most EMAIL_PER_ADDRESS_PER_HOUR reset emails to one address, whatever is asked', async () => {
@@ -224,5 +263,123 @@ describe('anti-enumeration and abuse', () => {
     );
     expect(dump).not.toContain(secret);
     expect(secret.length).toBeGreaterThanOrEqual(43); // 256 bits, base64url
+  });
+});
+
+describe('ADMIN operations: setUserPassword and sendPasswordReset', () => {
+  const SET =
+    'mutation ($id: ID!, $input: SetUserPasswordInput!) { setUserPassword(id: $id, input: $input) }';
+  const SEND = 'mutation ($userId: ID!) { sendPasswordReset(userId: $userId) }';
+  let world: TenantWorld;
+  let system: Actor;
+
+  beforeAll(async () => {
+    system = await signInSystemAdmin(server);
+    world = await makeWorld(server, system);
+  });
+
+  it('setUserPassword sets the password, ends every session (PASSWORD_RESET), voids reset links, clears a lockout, and is audited', async () => {
+    const user = await registerUser(server, world.slug);
+    const other = await loginUser(server, user);
+    const pendingLink = tokenOf((await resetLinkFor(user.email, world.slug))?.link);
+    for (let i = 0; i < 6; i++) await attemptLogin(server, world.slug, user.email, 'wrong password entirely');
+
+    const newPassword = strongPassword();
+    const answer = await server.gql(
+      SET,
+      { id: user.userId, input: { newPassword } },
+      { token: world.admin.token },
+    );
+    expect(answer.data?.setUserPassword).toBe(true);
+    expect(JSON.stringify(answer)).not.toContain(newPassword);
+
+    expect(await tokenWorks(server, user.accessToken)).toBe(false);
+    expect(await tokenWorks(server, other.accessToken)).toBe(false);
+    const reasons = await server.testDatabase.database.db
+      .select({ reason: sessions.endReason })
+      .from(sessions)
+      .where(eq(sessions.userId, user.userId));
+    expect(reasons.map((r) => r.reason)).toEqual(['PASSWORD_RESET', 'PASSWORD_RESET']);
+    expect(errorCode(await attemptLogin(server, world.slug, user.email, user.password))).toBe(
+      'UNAUTHENTICATED',
+    );
+    await loginUser(server, { ...user, password: newPassword });
+    expect(
+      errorCode(await server.gql(RESET, { input: { token: pendingLink, newPassword: strongPassword() } })),
+    ).toBe('BAD_USER_INPUT');
+
+    const audit = await auditTrail(server, world.id, 'password.set');
+    expect(audit.filter((event) => event.targetId === user.userId)).toEqual([
+      expect.objectContaining({ actorId: world.admin.userId, metadata: { endedSessions: 2 } }),
+    ]);
+  });
+
+  it('setUserPassword: a weak password is BAD_USER_INPUT on newPassword; only ADMINs, only their own tenant', async () => {
+    const user = await registerUser(server, world.slug);
+    const weak = await server.gql(
+      SET,
+      { id: user.userId, input: { newPassword: 'password' } },
+      {
+        token: world.admin.token,
+      },
+    );
+    expect(errorCode(weak)).toBe('BAD_USER_INPUT');
+    expect((weak.errors?.[0]?.extensions?.fields as { field: string }[]).map((f) => f.field)).toContain(
+      'newPassword',
+    );
+    for (const role of ['MODERATOR', 'USER', 'GUEST'] as const) {
+      const refused = await server.gql(
+        SET,
+        { id: user.userId, input: { newPassword: strongPassword() } },
+        {
+          token: world.as[role].token,
+        },
+      );
+      expect(errorCode(refused), role).toBe('FORBIDDEN');
+    }
+    const elsewhere = await registerUser(server, tenantSlug);
+    const missing = await server.gql(
+      SET,
+      { id: elsewhere.userId, input: { newPassword: strongPassword() } },
+      {
+        token: world.admin.token,
+      },
+    );
+    expect(errorCode(missing)).toBe('NOT_FOUND');
+    expect(await tokenWorks(server, user.accessToken)).toBe(true);
+    expect(await tokenWorks(server, elsewhere.accessToken)).toBe(true);
+  });
+
+  it('sendPasswordReset emails the user a link that resets the password; audited; only ADMINs; within the address budget', async () => {
+    const user = await registerUser(server, world.slug);
+    const answer = await server.gql(SEND, { userId: user.userId }, { token: world.admin.token });
+    expect(answer.data?.sendPasswordReset).toBe(true);
+    const [mail] = await smtp.waitFor(user.email);
+    expect(mail?.link).toMatch(new RegExp(`^${PUBLIC_URL}/reset-password\\?token=`));
+    const newPassword = strongPassword();
+    expect(
+      (await server.gql(RESET, { input: { token: tokenOf(mail?.link), newPassword } })).data?.resetPassword,
+    ).toBe(true);
+    await loginUser(server, { ...user, password: newPassword });
+    expect(
+      (await auditTrail(server, world.id, 'password.reset_sent')).filter((e) => e.targetId === user.userId),
+    ).toEqual([expect.objectContaining({ actorId: world.admin.userId })]);
+
+    for (const role of ['MODERATOR', 'USER', 'GUEST'] as const) {
+      expect(
+        errorCode(await server.gql(SEND, { userId: user.userId }, { token: world.as[role].token })),
+        role,
+      ).toBe('FORBIDDEN');
+    }
+    // Three per address and hour here: the first plus two more, then RATE_LIMITED.
+    for (let i = 0; i < 2; i++) {
+      expect((await server.gql(SEND, { userId: user.userId }, { token: world.admin.token })).data).toEqual({
+        sendPasswordReset: true,
+      });
+    }
+    const limited = await server.gql(SEND, { userId: user.userId }, { token: world.admin.token });
+    expect(errorCode(limited)).toBe('RATE_LIMITED');
+    await settle();
+    expect(smtp.to(user.email)).toHaveLength(3);
   });
 });
