@@ -324,9 +324,9 @@ describe('ADMIN operations: setUserPassword and sendPasswordReset', () => {
       },
     );
     expect(errorCode(weak)).toBe('BAD_USER_INPUT');
-    expect((weak.errors?.[0]?.extensions?.fields as { field: string }[]).map((f) => f.field)).toContain(
-      'newPassword',
-    );
+    expect(
+      ((weak.errors?.[0]?.extensions?.fields ?? []) as { field: string }[]).map((f) => f.field),
+    ).toContain('newPassword');
     for (const role of ['MODERATOR', 'USER', 'GUEST'] as const) {
       const refused = await server.gql(
         SET,
