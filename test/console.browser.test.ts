@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBaseSchema } from '../src/graphql/schema.js';
 import { costLimitRule, MAX_COST } from '../src/modules/abuse/query-limits.js';
 import { defaultTabs } from '../src/server/console.page.js';
+import { chromiumPath } from './support/browser.js';
 import { tempDir } from './support/process.js';
 import { SYSTEM_ADMIN, startTestServer, type TestServer } from './support/server.js';
 
@@ -16,7 +17,6 @@ import { SYSTEM_ADMIN, startTestServer, type TestServer } from './support/server
  * default tab's `me`, and checks that nothing was requested from anywhere but this server.
  */
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const RESULTS = join(import.meta.dirname, '..', 'test-results');
 // Without the background-networking flags Chromium keeps trying to reach Google's services.
 const CHROMIUM_FLAGS = [
@@ -38,7 +38,7 @@ beforeAll(async () => {
   server = await startTestServer();
   profile = tempDir('console-chromium-');
   context = await chromium.launchPersistentContext(profile.path, {
-    executablePath: CHROMIUM,
+    executablePath: chromiumPath(),
     headless: true,
     args: CHROMIUM_FLAGS,
     viewport: { width: 1400, height: 860 },

@@ -1,5 +1,6 @@
 import { type BrowserContext, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromiumPath } from './support/browser.js';
 import { AUTH_TEST_ENV, createTenant, registerUser } from './support/fixtures.js';
 import { totpCode } from './support/mfa.js';
 import { tempDir } from './support/process.js';
@@ -11,7 +12,6 @@ import { startTestServer, type TestServer } from './support/server.js';
  * again with a code. Nothing is loaded from anywhere but this server.
  */
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const CHROMIUM_FLAGS = [
   '--headless',
   '--no-sandbox',
@@ -31,7 +31,7 @@ beforeAll(async () => {
   server = await startTestServer(AUTH_TEST_ENV);
   profile = tempDir('mfa-console-chromium-');
   context = await chromium.launchPersistentContext(profile.path, {
-    executablePath: CHROMIUM,
+    executablePath: chromiumPath(),
     headless: true,
     args: CHROMIUM_FLAGS,
     viewport: { width: 1400, height: 860 },

@@ -4,6 +4,7 @@ import { eq } from 'drizzle-orm';
 import { type BrowserContext, type CDPSession, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { passkeys } from '../src/db/schema.js';
+import { chromiumPath } from './support/browser.js';
 import { AUTH_TEST_ENV, createTenant, registerUser, type SignedIn } from './support/fixtures.js';
 import { COMPLETE_MFA_LOGIN, jwtClaims, MY_MFA, passwordStep } from './support/mfa.js';
 import { tempDir } from './support/process.js';
@@ -17,7 +18,6 @@ import { errorCode, startTestServer, type TestServer } from './support/server.js
  * password sign-in.
  */
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const CHROMIUM_FLAGS = [
   '--headless',
   '--no-sandbox',
@@ -63,7 +63,7 @@ beforeAll(async () => {
   tenantSlug = (await createTenant(server)).slug;
   profile = tempDir('passkeys-chromium-');
   context = await chromium.launchPersistentContext(profile.path, {
-    executablePath: CHROMIUM,
+    executablePath: chromiumPath(),
     headless: true,
     args: CHROMIUM_FLAGS,
   });

@@ -1,12 +1,17 @@
 import { createServer, type Server } from 'node:http';
 import { type BrowserContext, chromium } from 'playwright-core';
 import { tempDir } from './process.js';
+import { CHROMIUM_PROGRAM, requireProgram } from './system.js';
 
 /**
- * Debian's Chromium (/usr/bin/chromium, installed by `.ci/run`) driven by playwright-core: no
- * browser is ever downloaded.
+ * Debian's Chromium (/usr/bin/chromium, or CHROMIUM_PATH) driven by playwright-core: no browser is
+ * ever downloaded. test/global-setup.ts installs Debian's package when a browser test is about to
+ * run as root and it is missing; otherwise a missing Chromium fails the test with one line naming
+ * the package.
  */
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export function chromiumPath(): string {
+  return requireProgram(CHROMIUM_PROGRAM);
+}
 
 // Without the background-networking flags Chromium keeps trying to reach Google's services.
 export const CHROMIUM_FLAGS = [
@@ -30,7 +35,7 @@ export interface TestBrowser {
 export async function launchChromium(): Promise<TestBrowser> {
   const profile = tempDir('chromium-profile-');
   const context = await chromium.launchPersistentContext(profile.path, {
-    executablePath: CHROMIUM,
+    executablePath: chromiumPath(),
     headless: true,
     args: CHROMIUM_FLAGS,
   });

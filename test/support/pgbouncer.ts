@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from './process.js';
+import { isRoot, serviceUser } from './system.js';
 
 const run = promisify(execFile);
 
@@ -24,7 +25,7 @@ export interface Pgbouncer {
  * A PgBouncer of the test's own in front of the PostgreSQL `upstream` names: transaction pooling
  * with few server connections (so that consecutive transactions of one client land on different
  * server connections, as in production), its own config, log and pid file in a temp directory, a
- * free loopback port. Runs as the `postgres` OS user when the tests run as root (PgBouncer refuses
+ * free loopback port. Runs as the `postgres` (or `nobody`) OS user when the tests run as root (PgBouncer refuses
  * root). Clients are trusted; PgBouncer logs in upstream with the upstream URL's credentials.
  */
 export async function startPgbouncer(
@@ -62,11 +63,9 @@ export async function startPgbouncer(
     ].join('\n'),
   );
   writeFileSync(join(dir, 'users.txt'), `"${user}" ""\n`);
-  const asRoot = process.getuid?.() === 0;
-  if (asRoot) {
-    const id = async (flag: string) => Number((await run('id', [flag, 'postgres'])).stdout.trim());
-    const [uid, gid] = [await id('-u'), await id('-g')];
-    for (const file of ['', 'pgbouncer.ini', 'users.txt']) chownSync(join(dir, file), uid, gid);
+  const runAs = isRoot() ? serviceUser() : undefined;
+  if (runAs) {
+    for (const file of ['', 'pgbouncer.ini', 'users.txt']) chownSync(join(dir, file), runAs.uid, runAs.gid);
   }
   const log = () => {
     try {
@@ -77,7 +76,7 @@ export async function startPgbouncer(
   };
   const args = ['-d', join(dir, 'pgbouncer.ini')];
   try {
-    await (asRoot ? run('runuser', ['-u', 'postgres', '--', PGBOUNCER, ...args]) : run(PGBOUNCER, args));
+    await (runAs ? run('runuser', ['-u', runAs.name, '--', PGBOUNCER, ...args]) : run(PGBOUNCER, args));
     await untilListening(port, 10_000);
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });

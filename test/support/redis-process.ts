@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { freePort } from './process.js';
+import { REDIS_SERVER, requireProgram } from './system.js';
 
 export interface RedisProcess {
   url: string;
@@ -15,11 +16,12 @@ export interface RedisProcess {
 
 /** A throwaway redis-server of the test's own, so fault tests never touch the shared one. */
 export async function startRedisProcess(): Promise<RedisProcess> {
+  const binary = requireProgram(REDIS_SERVER);
   const port = await freePort();
   let child: ChildProcess | undefined;
   const start = async () => {
     child = spawn(
-      'redis-server',
+      binary,
       ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
       {
         stdio: 'ignore',
