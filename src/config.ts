@@ -452,7 +452,11 @@ export interface Config {
    */
   metrics: { token: string | undefined; closedWithoutToken: boolean };
   /** Passkeys: the relying-party id and the origins ceremonies may come from. */
-  webauthn: { rpId: string; origins: string[] };
+  /**
+   * origins: the configured WEBAUTHN_ORIGINS, else the origin of PUBLIC_URL; tenantAppOrigins:
+   * WEBAUTHN_ORIGINS is unset, so a ceremony of a tenant also accepts the origin of its appUrl.
+   */
+  webauthn: { rpId: string; origins: string[]; tenantAppOrigins: boolean };
   email: EmailConfig;
 }
 
@@ -608,9 +612,11 @@ export function loadConfig(
     debugErrors: env.GRAPHQL_DEBUG_ERRORS ?? false,
     metrics: { token: env.METRICS_TOKEN, closedWithoutToken: isProduction },
     webauthn: {
-      // Unset: the host and origin of PUBLIC_URL (http://localhost:<PORT> by default).
+      // Unset: the host and origin of PUBLIC_URL (http://localhost:<PORT> by default), and the
+      // origin of each tenant's appUrl for that tenant's ceremonies.
       rpId: env.WEBAUTHN_RP_ID ?? new URL(publicUrl).hostname,
       origins: env.WEBAUTHN_ORIGINS.length > 0 ? env.WEBAUTHN_ORIGINS : [new URL(publicUrl).origin],
+      tenantAppOrigins: env.WEBAUTHN_ORIGINS.length === 0,
     },
     email: {
       smtpUrl: env.SMTP_URL,

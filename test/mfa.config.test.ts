@@ -4,9 +4,13 @@ import { ConfigError, loadConfig } from '../src/config.js';
 /** WEBAUTHN_RP_ID and WEBAUTHN_ORIGINS: defaults from PUBLIC_URL, and one clear line when wrong. */
 
 describe('passkey configuration', () => {
-  it('defaults to the host and origin of PUBLIC_URL', () => {
+  it("defaults to the host and origin of PUBLIC_URL, and each tenant's appUrl origin", () => {
     const config = loadConfig({ PUBLIC_URL: 'https://id.example.com/base' });
-    expect(config.webauthn).toEqual({ rpId: 'id.example.com', origins: ['https://id.example.com'] });
+    expect(config.webauthn).toEqual({
+      rpId: 'id.example.com',
+      origins: ['https://id.example.com'],
+      tenantAppOrigins: true,
+    });
   });
 
   it('takes a domain and a list of origins', () => {
@@ -17,6 +21,7 @@ describe('passkey configuration', () => {
     expect(config.webauthn).toEqual({
       rpId: 'example.com',
       origins: ['https://app.example.com', 'https://admin.example.com:8443'],
+      tenantAppOrigins: false,
     });
   });
 

@@ -16,6 +16,7 @@ import { isUuid } from '../../lib/ids.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
 import type { AmrValue } from '../auth/sign-in.queries.js';
 import { afterUsersChanged } from '../realtime/changes.js';
+import { tenantSettings } from '../tenants/settings.js';
 import { findUserById } from '../users/users.queries.js';
 import {
   countPasskeys,
@@ -71,6 +72,21 @@ export async function takeCeremony<K extends Ceremony['kind']>(
   return ceremony?.kind === kind ? (ceremony as Extract<Ceremony, { kind: K }>) : undefined;
 }
 
+/**
+ * Origins a ceremony of `tenantId` may come from: WEBAUTHN_ORIGINS when set; otherwise the origin
+ * of PUBLIC_URL and the origin of the tenant's appUrl (its frontend), so an app on the tenant's
+ * own origin uses passkeys without more configuration.
+ */
+export async function expectedOrigins(deps: PasskeyDeps, tenantId: string): Promise<string[]> {
+  const { origins, tenantAppOrigins } = deps.config.webauthn;
+  if (!tenantAppOrigins) return origins;
+  const tenant = await deps.cache.tenant(tenantId);
+  const appUrl = tenant ? tenantSettings(tenant).appUrl : null;
+  if (!appUrl) return origins;
+  const appOrigin = new URL(appUrl).origin;
+  return origins.includes(appOrigin) ? origins : [...origins, appOrigin];
+}
+
 const transportsOf = (row: PasskeyRow) => row.transports as AuthenticatorTransportFuture[];
 
 export async function startPasskeyRegistration(
@@ -121,12 +137,13 @@ export async function finishPasskeyRegistration(
   if (!ceremony || ceremony.tenantId !== caller.tenantId || ceremony.userId !== caller.userId) {
     throw BadUserInputError.field('challengeId', 'The challenge is unknown, used or expired: start again.');
   }
+  const origins = await expectedOrigins(deps, caller.tenantId);
   let verification: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
   try {
     verification = await verifyRegistrationResponse({
       response: input.response as unknown as RegistrationResponseJSON,
       expectedChallenge: ceremony.challenge,
-      expectedOrigin: deps.config.webauthn.origins,
+      expectedOrigin: origins,
       expectedRPID: deps.config.webauthn.rpId,
       requireUserVerification: false,
     });
@@ -250,12 +267,13 @@ export async function verifyPasskeyAssertion(
   const userHandle = response.response?.userHandle;
   if (userHandle && Buffer.from(userHandle, 'base64url').toString('utf8') !== passkey.userId)
     return undefined;
+  const origins = await expectedOrigins(deps, input.tenantId);
   let verification: Awaited<ReturnType<typeof verifyAuthenticationResponse>>;
   try {
     verification = await verifyAuthenticationResponse({
       response,
       expectedChallenge: input.challenge,
-      expectedOrigin: deps.config.webauthn.origins,
+      expectedOrigin: origins,
       expectedRPID: deps.config.webauthn.rpId,
       credential: {
         id: passkey.credentialId,
