@@ -1,6 +1,6 @@
 import type { ApolloServerPlugin, GraphQLRequestListener } from '@apollo/server';
 import { type DocumentNode, type GraphQLFormattedError, Kind, type SelectionSetNode } from 'graphql';
-import { recordAuditEvent } from '../modules/audit/audit.service.js';
+import { recordAuthzDenial } from '../modules/audit/authz-denied.queries.js';
 import { actorIdOf, auditActor } from './caller.js';
 import type { Context, Services } from './context.js';
 
@@ -63,7 +63,7 @@ export function requestLogPlugin(log: RequestLog): ApolloServerPlugin<Context> {
 /**
  * What the HTTP layer and the audit trail make of an answer: an operation refused as a whole for
  * rate limiting is HTTP 429 with Retry-After, and every FORBIDDEN answer to a signed-in caller is
- * recorded as `authz.denied`.
+ * recorded as `authz.denied` (one row per caller and field a minute, with a count).
  */
 export function outcomePlugin(
   services: Pick<Services, 'db' | 'clock' | 'logger'>,
@@ -93,18 +93,23 @@ export function outcomePlugin(
       const caller = contextValue?.caller;
       const denied = errors.filter((error) => error.extensions?.code === 'FORBIDDEN');
       if (caller && denied.length > 0) {
-        await recordAuditEvent(services.db, contextValue.origin, {
-          tenantId: caller.tenantId,
-          ...auditActor(caller),
-          action: 'authz.denied',
-          targetType: null,
-          targetId: null,
-          metadata: {
-            paths: denied.map((error) => error.path?.join('.') ?? null),
-            ...(caller.kind === 'user' ? { role: caller.role } : { scopes: caller.scopes }),
-          },
-          at: services.clock.now(),
-        }).catch((error: unknown) => services.logger.warn({ err: error }, 'could not record authz.denied'));
+        // One row per caller and refused root field a minute, counting (recordAuthzDenial).
+        const byField = new Map<string, (string | null)[]>();
+        for (const error of denied) {
+          const field = String(error.path?.[0] ?? '(operation)');
+          byField.set(field, [...(byField.get(field) ?? []), error.path?.join('.') ?? null]);
+        }
+        const holding = caller.kind === 'user' ? { role: caller.role } : { scopes: caller.scopes };
+        for (const [field, paths] of byField) {
+          await recordAuthzDenial(services.db, contextValue.origin, {
+            tenantId: caller.tenantId,
+            ...auditActor(caller),
+            field,
+            paths,
+            holding,
+            at: services.clock.now(),
+          }).catch((error: unknown) => services.logger.warn({ err: error }, 'could not record authz.denied'));
+        }
       }
     },
   };

@@ -1,0 +1,70 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestServer } from './support/server.js';
+import {
+  auditTrail,
+  codeOf,
+  makeWorld,
+  signInSystemAdmin,
+  startTenancyServer,
+  type TenantWorld,
+} from './support/tenancy-fixtures.js';
+
+/**
+ * FORBIDDEN answers are audited without letting one caller flood the trail: at most one
+ * `authz.denied` row per caller and refused field a minute, whose metadata.count says how many
+ * were refused. Over real HTTP, 100 refusals sent at once by one GUEST.
+ */
+describe('security: authz.denied is aggregated per caller and field', () => {
+  let server: TestServer;
+  let world: TenantWorld;
+
+  beforeAll(async () => {
+    server = await startTenancyServer();
+    world = await makeWorld(server, await signInSystemAdmin(server));
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  const denials = async () => auditTrail(server, world.id, 'authz.denied');
+  const refuse = (query: string, token: string) => server.gql(query, {}, { token });
+
+  it('100 refusals at once from one GUEST make one row with count 100', async () => {
+    const guest = world.as.GUEST;
+    const answers = await Promise.all(
+      Array.from({ length: 100 }, () => refuse('{ auditEvents { totalCount } }', guest.token)),
+    );
+    expect(answers.map(codeOf)).toEqual(Array(100).fill('FORBIDDEN'));
+    const rows = await denials();
+    expect(rows).toHaveLength(1);
+    expect(rows[0]?.actorId).toBe(guest.userId);
+    expect(rows[0]?.metadata).toMatchObject({
+      field: 'auditEvents',
+      paths: ['auditEvents'],
+      role: 'GUEST',
+      count: 100,
+    });
+  });
+
+  it('another field, or another caller, has a row of its own', async () => {
+    await refuse('{ auditEvents { totalCount } }', world.as.USER.token);
+    await refuse('{ auditEvents { totalCount } }', world.as.USER.token);
+    await refuse('{ cacheStats { __typename } }', world.as.GUEST.token);
+    const rows = await denials();
+    const keyed = rows.map((row) => {
+      const metadata = row.metadata as { field: string; count: number };
+      return `${row.actorId === world.as.GUEST.userId ? 'GUEST' : 'USER'} ${metadata.field} ${metadata.count}`;
+    });
+    expect(keyed.sort()).toEqual(['GUEST auditEvents 100', 'GUEST cacheStats 1', 'USER auditEvents 2']);
+  });
+
+  it('a minute later the next refusal starts a new row', async () => {
+    server.clock.advance(61_000);
+    await refuse('{ auditEvents { totalCount } }', world.as.GUEST.token);
+    const rows = (await denials()).filter(
+      (row) =>
+        row.actorId === world.as.GUEST.userId && (row.metadata as { field: string }).field === 'auditEvents',
+    );
+    expect(rows.map((row) => (row.metadata as { count: number }).count)).toEqual([100, 1]);
+  });
+});
