@@ -56,12 +56,24 @@ export function claims(jwt) {
   return JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8'));
 }
 
+/** The benchmark's own METRICS_TOKEN for the services it starts (not a secret: loopback only). */
+export const BENCH_METRICS_TOKEN = 'bench-metrics-token-not-secret';
+
+/** The service's Prometheus text, or undefined when it cannot be read. */
+export async function fetchMetrics(baseUrl) {
+  const response = await fetch(`${baseUrl}/metrics`, {
+    headers: { authorization: `Bearer ${BENCH_METRICS_TOKEN}` },
+    signal: AbortSignal.timeout(5_000),
+  });
+  return response.status === 200 ? response.text() : undefined;
+}
+
 /** SQL statements the service has sent so far (its identity_db_statements_total metric). */
 export async function statementCount(baseUrl) {
   try {
-    const response = await fetch(`${baseUrl}/metrics`, { signal: AbortSignal.timeout(5_000) });
-    if (response.status !== 200) return undefined;
-    const match = /^identity_db_statements_total (\d+)/m.exec(await response.text());
+    const text = await fetchMetrics(baseUrl);
+    if (text === undefined) return undefined;
+    const match = /^identity_db_statements_total (\d+)/m.exec(text);
     return match ? Number(match[1]) : undefined;
   } catch {
     return undefined;

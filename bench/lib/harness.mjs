@@ -2,7 +2,7 @@
 // ceiling, A/B alternation, and the medians that go into the tables.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { statementCount } from './gql.mjs';
+import { BENCH_METRICS_TOKEN, statementCount } from './gql.mjs';
 import { median, runLoad } from './load.mjs';
 import { cpuMsBetween, cpuMsByName, cpuMsOf, freePort, startProcess, waitForOk } from './procs.mjs';
 import { summarizeProfile } from './profile.mjs';
@@ -29,6 +29,8 @@ export function serviceEnv(ctx, port, overrides = {}) {
     TRUST_PROXY: 'loopback',
     LOG_LEVEL: ctx.logLevel,
     GRAPHIQL: 'false',
+    // Production closes /metrics to callers without the token; the harness reads statement counts.
+    METRICS_TOKEN: BENCH_METRICS_TOKEN,
     // The fan-out scenario asks the schema whether it has Subscription.sessionEnded yet.
     GRAPHQL_INTROSPECTION: 'true',
     BOOTSTRAP_ADMIN_EMAIL: BOOTSTRAP_ADMIN.email,

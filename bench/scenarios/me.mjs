@@ -1,6 +1,6 @@
 // Authenticated reads: `me`, the token check alone, and memory under steady `me` load.
 import { activeUsers } from '../lib/data.mjs';
-import { ME, signIn } from '../lib/gql.mjs';
+import { fetchMetrics, ME, signIn } from '../lib/gql.mjs';
 import { alternate, ceilingRun, pairedRatio, row, serviceRun, summarize, target } from '../lib/harness.mjs';
 import { gqlRequest } from '../lib/load.mjs';
 import { verifyRequests } from './common.mjs';
@@ -113,7 +113,7 @@ export const rss = {
 /** V8 heap and external memory from the service's Prometheus metrics (prom-client's defaults). */
 async function heapMetrics(baseUrl) {
   try {
-    const text = await (await fetch(`${baseUrl}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
+    const text = (await fetchMetrics(baseUrl)) ?? '';
     const value = (name) => {
       const match = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(text);
       return match
