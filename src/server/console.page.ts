@@ -76,6 +76,42 @@ export function defaultTabs(schema: GraphQLSchema, systemTenantSlug: string): Co
     },
     {
       query:
+        '# Invite someone by email (ADMINs: any role up to\n' +
+        '# their own; MODERATORs: USER and GUEST). The email\n' +
+        '# links to <appUrl>/accept-invitation?token=...,\n' +
+        '# where the app calls acceptInvitation (README).\n' +
+        'mutation InviteUser($invite: InviteUserInput!) {\n' +
+        '  inviteUser(input: $invite) {\n    id\n    email\n    role\n    status\n    expiresAt\n  }\n}\n\n' +
+        '# ADMINs: the invitations of your tenant.\n' +
+        'query Invitations($status: InvitationStatus) {\n' +
+        '  invitations(first: 20, status: $status) {\n    totalCount\n' +
+        '    nodes {\n      id\n      email\n      role\n      status\n      createdAt\n      expiresAt\n    }\n  }\n}\n\n' +
+        'mutation RevokeInvitation($invitationId: ID!) {\n  revokeInvitation(id: $invitationId)\n}\n',
+      variables:
+        '{\n  "invite": { "email": "new.person@example.com", "role": "USER", "displayName": "New Person" },\n' +
+        '  "status": "PENDING",\n  "invitationId": ""\n}\n',
+    },
+    {
+      query:
+        '# Password reset. Anyone may ask (the answer is\n' +
+        '# always true); the email links to\n' +
+        '# <appUrl>/reset-password?token=... : put that\n' +
+        '# token and a new password in "reset" below.\n' +
+        'mutation RequestPasswordReset($request: RequestPasswordResetInput!) {\n' +
+        '  requestPasswordReset(input: $request)\n}\n\n' +
+        'mutation ResetPassword($reset: ResetPasswordInput!) {\n  resetPassword(input: $reset)\n}\n\n' +
+        '# ADMINs: email a user a reset link, or set the\n' +
+        "# password yourself (that ends the user's sessions).\n" +
+        'mutation SendPasswordReset($userId: ID!) {\n  sendPasswordReset(userId: $userId)\n}\n\n' +
+        'mutation SetUserPassword($userId: ID!, $password: SetUserPasswordInput!) {\n' +
+        '  setUserPassword(id: $userId, input: $password)\n}\n',
+      variables:
+        `{\n  "request": { "tenant": "${systemTenantSlug}", "email": "" },\n` +
+        '  "reset": { "token": "", "newPassword": "" },\n' +
+        '  "userId": "",\n  "password": { "newPassword": "" }\n}\n',
+    },
+    {
+      query:
         '# Sign in by hand: copy data.login.accessToken\n' +
         '# into the Headers pane as\n' +
         '#   { "Authorization": "Bearer <accessToken>" }\n' +
