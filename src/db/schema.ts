@@ -493,6 +493,11 @@ export const mfaLoginChallenges = pgTable(
       .$defaultFn(() => uuidv7()),
     userId: uuid('user_id').notNull(),
     tokenHash: bytea('token_hash').notNull(),
+    /**
+     * SHA-256 of what the password step verified (the password hash, role and status): the
+     * second step refuses the challenge when the user is no longer so. Null: never completes.
+     */
+    verifiedState: bytea('verified_state'),
     failedAttempts: integer('failed_attempts').notNull().default(0),
     expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
     /** Set when the challenge was used up: completed, or ended by too many wrong factors. */

@@ -29,7 +29,12 @@ import {
   verifyPasskeyAssertion,
 } from './passkeys.service.js';
 import { hashRecoveryCode, normalizeRecoveryCode } from './recovery-codes.js';
-import { hashMfaToken, MAX_SECOND_FACTOR_TRIES, type MfaMethodValue } from './second-step.js';
+import {
+  hashMfaToken,
+  MAX_SECOND_FACTOR_TRIES,
+  type MfaMethodValue,
+  stillAsVerified,
+} from './second-step.js';
 import { matchTotp } from './totp.js';
 
 /**
@@ -64,9 +69,19 @@ async function findSecondStep(deps: MfaLoginDeps, mfaToken: string): Promise<Ope
     findUserById(deps.db, challenge.tenantId, challenge.userId),
     deps.cache.tenant(challenge.tenantId),
   ]);
-  if (!user || !tenant || user.status !== 'ACTIVE' || tenant.status !== 'ACTIVE') throw secondStepEnded();
+  if (!user || !tenant || user.status !== 'ACTIVE' || tenant.status !== 'ACTIVE') {
+    // Suspended meanwhile: this sign-in is over, also once the account is active again.
+    await endLoginChallenge(deps.db, challenge.tenantId, challenge.id, now);
+    throw secondStepEnded();
+  }
   // Locked meanwhile (by wrong factors here or elsewhere): the lock holds for this step too.
   if (user.lockedUntil && user.lockedUntil > now) throw secondStepEnded();
+  // The password changed, or the user was suspended or given another role, since the password
+  // step: what it proved is no longer the account's, so this sign-in is over for good.
+  if (!stillAsVerified(challenge, user)) {
+    await endLoginChallenge(deps.db, challenge.tenantId, challenge.id, now);
+    throw secondStepEnded();
+  }
   return { challengeId: challenge.id, failedAttempts: challenge.failedAttempts, user, tenant };
 }
 

@@ -279,7 +279,14 @@ export async function deleteAllPasskeys(db: Executor, tenantId: string, userId: 
 
 export async function insertLoginChallenge(
   db: Executor,
-  input: { tenantId: string; userId: string; tokenHash: Buffer; now: Date; expiresAt: Date },
+  input: {
+    tenantId: string;
+    userId: string;
+    tokenHash: Buffer;
+    verifiedState: Buffer;
+    now: Date;
+    expiresAt: Date;
+  },
 ): Promise<MfaLoginChallengeRow> {
   const [row] = await db
     .insert(mfaLoginChallenges)
@@ -287,6 +294,7 @@ export async function insertLoginChallenge(
       tenantId: input.tenantId,
       userId: input.userId,
       tokenHash: input.tokenHash,
+      verifiedState: input.verifiedState,
       createdAt: input.now,
       expiresAt: input.expiresAt,
     })
@@ -419,8 +427,8 @@ export async function releaseLoginAttempt(
     /** The hash the password was verified against: the upgrade replaces only that one. */
     verifiedPasswordHash: string;
   },
-): Promise<void> {
-  await db
+): Promise<{ passwordHash: string } | undefined> {
+  const [row] = await db
     .update(users)
     .set({
       failedLoginCount: sql`greatest(${users.failedLoginCount} - 1, 0)`,
@@ -432,5 +440,7 @@ export async function releaseLoginAttempt(
           }
         : {}),
     })
-    .where(and(eq(users.tenantId, input.tenantId), eq(users.id, input.userId)));
+    .where(and(eq(users.tenantId, input.tenantId), eq(users.id, input.userId)))
+    .returning({ passwordHash: users.passwordHash });
+  return row;
 }

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { UserRow } from '../../db/schema.js';
 import { transaction } from '../../db/transaction.js';
 import type { RequestOrigin, Services } from '../../graphql/context.js';
@@ -28,6 +28,31 @@ export function methodsOf(factors: MfaFactors): MfaMethodValue[] {
 export const hashMfaToken = (token: string) => createHash('sha256').update(token, 'utf8').digest();
 
 /**
+ * What the password step verified, as the challenge keeps it: the password hash checked, and
+ * the role and status the user had. completeMfaLogin compares it with the user as they are
+ * then, so a password changed, or a user suspended or given another role, between the two
+ * steps ends the sign-in (the password proven belongs to no current state of the account).
+ */
+export function verifiedStateOf(user: Pick<UserRow, 'passwordHash' | 'role' | 'status'>): Buffer {
+  return createHash('sha256')
+    .update(`${user.passwordHash}\u0000${user.role}\u0000${user.status}`, 'utf8')
+    .digest();
+}
+
+/** Whether the user is still as the password step of `challenge` verified them. */
+export function stillAsVerified(
+  challenge: { verifiedState: Buffer | null },
+  user: Pick<UserRow, 'passwordHash' | 'role' | 'status'>,
+): boolean {
+  const now = verifiedStateOf(user);
+  return (
+    challenge.verifiedState !== null &&
+    challenge.verifiedState.length === now.length &&
+    timingSafeEqual(challenge.verifiedState, now)
+  );
+}
+
+/**
  * Called by login once the password is right and the user has a second factor (`factors`):
  * gives back the attempt, opens the challenge and audits it, all in one transaction.
  */
@@ -46,17 +71,24 @@ export async function openSecondStep(
   const mfaToken = `${user.tenantId}.${randomBytes(32).toString('base64url')}`;
   const methods = methodsOf(input.factors);
   await transaction(deps.db, async (tx) => {
-    await releaseLoginAttempt(tx, {
+    const released = await releaseLoginAttempt(tx, {
       tenantId: user.tenantId,
       userId: user.id,
       unlock: input.unlock,
       newPasswordHash: input.newPasswordHash,
       verifiedPasswordHash: user.passwordHash,
     });
+    // The hash now stored when the upgrade took; otherwise the one the password was checked
+    // against (a password changed meanwhile then never matches at the second step).
+    const verifiedHash =
+      input.newPasswordHash && released?.passwordHash === input.newPasswordHash
+        ? input.newPasswordHash
+        : user.passwordHash;
     const challenge = await insertLoginChallenge(tx, {
       tenantId: user.tenantId,
       userId: user.id,
       tokenHash: hashMfaToken(mfaToken),
+      verifiedState: verifiedStateOf({ ...user, passwordHash: verifiedHash }),
       now,
       expiresAt: new Date(now.getTime() + MFA_TOKEN_TTL_MS),
     });

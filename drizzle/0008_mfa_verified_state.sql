@@ -1,0 +1,1 @@
+ALTER TABLE "mfa_login_challenges" ADD COLUMN "verified_state" "bytea";

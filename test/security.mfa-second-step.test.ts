@@ -1,0 +1,100 @@
+import { and, eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { users } from '../src/db/schema.js';
+import { AUTH_TEST_ENV, createTenant, registerUser, strongPassword, unique } from './support/fixtures.js';
+import { completeWithCode, enrolTotp, passwordStep, type TotpUser, totpCode } from './support/mfa.js';
+import { errorCode, startTestServer, type TestServer } from './support/server.js';
+
+/**
+ * The second step of a sign-in (completeMfaLogin) holds only while the account is as the
+ * password step verified it: a password changed, a role changed or a suspension in between ends
+ * the mfaToken for good. Over real HTTP, as the person holding an mfaToken would send it.
+ */
+
+let server: TestServer;
+let tenantSlug: string;
+
+beforeAll(async () => {
+  server = await startTestServer({ ...AUTH_TEST_ENV, KEY_ENCRYPTION_KEY: 'k'.repeat(40) });
+  tenantSlug = (await createTenant(server, { name: `Acme ${unique('t')}` })).slug;
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+async function totpUser(): Promise<TotpUser> {
+  return enrolTotp(server, await registerUser(server, tenantSlug));
+}
+
+/** The second step with the code of the next time step (each code works once). */
+function secondStep(user: TotpUser, mfaToken: string) {
+  server.clock.advance(30_000);
+  return completeWithCode(server, mfaToken, 'TOTP', totpCode(user.secret, server.clock.now()));
+}
+
+const setUser = (user: TotpUser, values: Partial<typeof users.$inferInsert>) =>
+  server.testDatabase.database.db
+    .update(users)
+    .set(values)
+    .where(and(eq(users.id, user.userId)));
+
+describe('security: the second step re-checks what the password step verified', () => {
+  it('(unchanged, the second step signs in)', async () => {
+    const user = await totpUser();
+    const { mfaToken } = await passwordStep(server, user);
+    const done = await secondStep(user, mfaToken);
+    expect(done.errors).toBeUndefined();
+    expect(done.data?.completeMfaLogin.accessToken).toEqual(expect.any(String));
+  });
+
+  it('refuses the mfaToken once the password was changed in between', async () => {
+    const user = await totpUser();
+    const { mfaToken } = await passwordStep(server, user);
+    const newPassword = strongPassword();
+    const changed = await server.gql(
+      'mutation ($input: ChangePasswordInput!) { changePassword(input: $input) }',
+      { input: { currentPassword: user.password, newPassword } },
+      { token: user.accessToken },
+    );
+    expect(changed.errors).toBeUndefined();
+    const late = await secondStep(user, mfaToken);
+    expect(errorCode(late)).toBe('UNAUTHENTICATED');
+    expect(late.data?.completeMfaLogin ?? null).toBeNull();
+    // The new password's own sign-in still works.
+    const again = await passwordStep(server, { ...user, password: newPassword });
+    expect((await secondStep(user, again.mfaToken)).errors).toBeUndefined();
+  });
+
+  it('refuses the mfaToken once the role was changed in between', async () => {
+    const user = await totpUser();
+    const { mfaToken } = await passwordStep(server, user);
+    await setUser(user, { role: 'GUEST' });
+    expect(errorCode(await secondStep(user, mfaToken))).toBe('UNAUTHENTICATED');
+  });
+
+  it('refuses the mfaToken of a user suspended in between, also once they are active again', async () => {
+    const user = await totpUser();
+    const { mfaToken } = await passwordStep(server, user);
+    await setUser(user, { status: 'SUSPENDED' });
+    expect(errorCode(await secondStep(user, mfaToken))).toBe('UNAUTHENTICATED');
+    await setUser(user, { status: 'ACTIVE' });
+    expect(errorCode(await secondStep(user, mfaToken))).toBe('UNAUTHENTICATED');
+  });
+
+  it('refuses the mfaToken once the hash was replaced directly (a reset, an admin setting it)', async () => {
+    const user = await totpUser();
+    const { mfaToken } = await passwordStep(server, user);
+    const [row] = await server.testDatabase.database.db
+      .select({ hash: users.passwordHash })
+      .from(users)
+      .where(eq(users.id, user.userId));
+    // The same password, hashed again: another hash all the same.
+    await setUser(user, { passwordHash: `${row?.hash}` });
+    expect((await secondStep(user, mfaToken)).errors).toBeUndefined();
+    const next = await passwordStep(server, user);
+    const { PasswordHasher } = await import('../src/modules/passwords/index.js');
+    const rehashed = await new PasswordHasher({ cost: 4, pepper: undefined }).hash(user.password);
+    await setUser(user, { passwordHash: rehashed });
+    expect(errorCode(await secondStep(user, next.mfaToken))).toBe('UNAUTHENTICATED');
+  });
+});
