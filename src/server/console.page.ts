@@ -39,6 +39,32 @@ const SUBSCRIPTIONS: Record<string, string> = {
     'subscription AuditFeed {\n  auditEventAdded {\n    id\n    action\n    actorId\n    targetType\n    targetId\n    createdAt\n  }\n}\n',
 };
 
+/** ADMINs: a service account for a backend, its credentials shown in the answer this once. */
+const SERVICE_ACCOUNT_TAB: ConsoleTab = {
+  query:
+    '# Service accounts (ADMINs): credentials for\n' +
+    '# another service. Run this once: the answer holds\n' +
+    '# clientId and clientSecret, shown this one time\n' +
+    '# only (the server keeps a hash): copy both now.\n' +
+    '# A lost secret is replaced with\n' +
+    '#   rotateServiceAccountSecret(id: "…")\n' +
+    '# The service then gets tokens with\n' +
+    '#   curl -u "$CLIENT_ID:$CLIENT_SECRET" \\\n' +
+    '#     -d grant_type=client_credentials \\\n' +
+    '#     <this host>/oauth/token\n' +
+    '# or uses an API key (also shown once):\n' +
+    '#   createApiKey(input: {\n' +
+    '#     serviceAccountId: "…", name: "…" }) { key }\n' +
+    '# Scopes: users:read users:write sessions:read\n' +
+    '#   sessions:revoke tenant:read audit:read\n' +
+    '#   tokens:introspect invitations:write\n' +
+    'mutation CreateServiceAccount($input: CreateServiceAccountInput!) {\n' +
+    '  createServiceAccount(input: $input) {\n    clientId\n    clientSecret\n' +
+    '    serviceAccount {\n      id\n      name\n      scopes\n      status\n      tenant {\n        slug\n      }\n    }\n' +
+    '  }\n}\n',
+  variables: '{\n  "input": { "name": "reporting", "scopes": ["users:read"] }\n}\n',
+};
+
 /** The tabs a fresh console opens with; the first one runs as is once signed in. */
 export function defaultTabs(schema: GraphQLSchema, systemTenantSlug: string): ConsoleTab[] {
   const tabs: ConsoleTab[] = [
@@ -121,6 +147,7 @@ export function defaultTabs(schema: GraphQLSchema, systemTenantSlug: string): Co
       variables: `{\n  "input": { "tenant": "${systemTenantSlug}", "email": "", "password": "" }\n}\n`,
     },
   ];
+  tabs.push(SERVICE_ACCOUNT_TAB);
   const fields = schema.getSubscriptionType()?.getFields() ?? {};
   const subscriptions = Object.keys(SUBSCRIPTIONS).filter((name) => fields[name]);
   if (subscriptions.length > 0) {
