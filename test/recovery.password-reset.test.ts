@@ -10,7 +10,7 @@ import {
   tokenWorks,
   unique,
 } from './support/fixtures.js';
-import { errorCode, startTestServer, type TestServer } from './support/server.js';
+import { errorCode, type GraphQLResponse, startTestServer, type TestServer } from './support/server.js';
 import { TestSmtpServer, tokenOf } from './support/smtp.js';
 import {
   type Actor,
@@ -381,5 +381,45 @@ describe('ADMIN operations: setUserPassword and sendPasswordReset', () => {
     expect(errorCode(limited)).toBe('RATE_LIMITED');
     await settle();
     expect(smtp.to(user.email)).toHaveLength(3);
+  });
+});
+
+describe('the per-IP budget', () => {
+  it('is shared by requestPasswordReset, resetPassword, verifyEmail and acceptInvitation: past it, RATE_LIMITED alike for every address', async () => {
+    const limited = await startTestServer({ RATE_LIMIT_AUTH_PER_MINUTE: '4', SMTP_URL: smtp.url });
+    try {
+      const slug = (await createTenant(limited)).slug;
+      const user = await registerUser(limited, slug);
+      // register spent one attempt; three of the recovery mutations spend the rest.
+      const attempts = [
+        limited.gql(REQUEST, { input: { tenant: slug, email: user.email } }),
+        limited.gql(RESET, { input: { token: 'nonsense', newPassword: strongPassword() } }),
+        limited.gql('mutation ($input: VerifyEmailInput!) { verifyEmail(input: $input) }', {
+          input: { token: 'nonsense' },
+        }),
+      ];
+      const answers = [];
+      for (const attempt of attempts) answers.push(await attempt);
+      expect(answers[0]?.data?.requestPasswordReset).toBe(true);
+      expect(errorCode(answers[1] as GraphQLResponse)).toBe('BAD_USER_INPUT');
+      expect(errorCode(answers[2] as GraphQLResponse)).toBe('BAD_USER_INPUT');
+      const refused = [
+        await limited.gql(REQUEST, { input: { tenant: slug, email: user.email } }),
+        await limited.gql(REQUEST, { input: { tenant: slug, email: `${unique('nobody')}@example.test` } }),
+        await limited.gql(
+          'mutation ($input: AcceptInvitationInput!) { acceptInvitation(input: $input) { accessToken } }',
+          { input: { token: 'nonsense', password: strongPassword() } },
+        ),
+      ];
+      for (const answer of refused) {
+        expect(answer.status).toBe(429);
+        expect(errorCode(answer)).toBe('RATE_LIMITED');
+        expect(answer.headers.get('retry-after')).toMatch(/^\d+$/);
+      }
+      const shape = (answer: GraphQLResponse) => JSON.stringify({ data: answer.data, errors: answer.errors });
+      expect(shape(refused[0] as GraphQLResponse)).toBe(shape(refused[1] as GraphQLResponse));
+    } finally {
+      await limited.close();
+    }
   });
 });
