@@ -45,6 +45,7 @@ import { login, refresh, storm } from './scenarios/auth.mjs';
 import { coldStart } from './scenarios/cold-start.mjs';
 import { fanout } from './scenarios/fanout.mjs';
 import { me, rss, token } from './scenarios/me.mjs';
+import { apiKey, clientCredentials, introspect } from './scenarios/services.mjs';
 import { deepPage, search, userById, usersPage } from './scenarios/users.mjs';
 
 const SCENARIOS = [
@@ -58,6 +59,9 @@ const SCENARIOS = [
   userById,
   deepPage,
   fanout,
+  clientCredentials,
+  introspect,
+  apiKey,
   rss,
   coldStart,
 ];
