@@ -21,6 +21,13 @@ export function isForeignKeyViolation(error: unknown): boolean {
   return pgError(error)?.code === '23503';
 }
 
+/** The constraint a foreign-key violation broke (undefined for any other error). */
+export function foreignKeyViolated(error: unknown): { constraint: string } | undefined {
+  const pg = pgError(error);
+  if (pg?.code !== '23503') return undefined;
+  return { constraint: String(pg.constraint_name ?? pg.constraint ?? '') };
+}
+
 /** postgres.js' and Node's codes for a database it cannot reach or lost mid-query. */
 const CONNECTION_CODES = new Set([
   'ECONNREFUSED',

@@ -1,5 +1,5 @@
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
-import { isDatabaseUnavailable } from '../db/errors.js';
+import { foreignKeyViolated, isDatabaseUnavailable } from '../db/errors.js';
 
 /**
  * The contract's error codes, and the only error classes the service throws on purpose.
@@ -213,6 +213,13 @@ function formatOne(
     const unavailable = new ServiceUnavailableError();
     return { message: unavailable.message, path: formatted.path, extensions: { code: unavailable.code } };
   }
+  const vanished = foreignKeyViolated(original ?? error);
+  if (vanished) {
+    // What a write refers to was deleted between the service's check and its statement (a user
+    // created while their tenant is deleted): the same answer as had it been gone before.
+    const gone = new NotFoundError(vanishedThing(vanished.constraint));
+    return { message: gone.message, path: formatted.path, extensions: { code: gone.code } };
+  }
   // Over the WebSocket, graphql-js's variable coercion errors arrive without Apollo's code.
   const code = String(formatted.extensions?.code ?? (isVariableError(formatted) ? 'BAD_USER_INPUT' : ''));
   if (isQueryRejection(formatted.message)) {
@@ -322,6 +329,15 @@ function isQueryRejection(message: string): boolean {
     message === 'Validation aborted.' ||
     /^Syntax Error: Document contains more th(?:at|an) \d+ tokens\. Parsing aborted\.$/.test(message)
   );
+}
+
+/** What a foreign key's name says its row referred to (constraint names: drizzle/*.sql). */
+function vanishedThing(constraint: string): string {
+  if (/tenants_id_fk|(^|_)tenant_fk/.test(constraint)) return 'Tenant';
+  if (/users_id_fk|_user_fk(ey)?$/.test(constraint)) return 'User';
+  if (/account_fk/.test(constraint)) return 'Service account';
+  if (/session/.test(constraint)) return 'Session';
+  return 'Record';
 }
 
 /** graphql-js's refusals of an operation's variables, before anything is executed. */
