@@ -82,6 +82,49 @@ describe('two instances over one database', () => {
   });
 });
 
+describe('two instances, emails written through the API of each', () => {
+  let smtp: TestSmtpServer;
+  let first: TestServer;
+  let second: TestServer;
+
+  beforeAll(async () => {
+    smtp = await new TestSmtpServer().start();
+    first = await startTestServer({ SMTP_URL: smtp.url, EMAIL_POLL_SECONDS: '1' });
+    second = await startTestServer(
+      { SMTP_URL: smtp.url, EMAIL_POLL_SECONDS: '1' },
+      { database: first.testDatabase },
+    );
+  });
+  afterAll(async () => {
+    await second?.close();
+    await first?.close();
+    await smtp?.stop();
+  });
+
+  it('each reset asked of either instance arrives exactly once, whichever instance delivers it', async () => {
+    const tenantSlug = (await createTenant(first)).slug;
+    const users = await Promise.all(Array.from({ length: 12 }, () => registerUser(first, tenantSlug)));
+    await Promise.all(
+      users.map((user, i) =>
+        (i % 2 === 0 ? first : second).gql(REQUEST, { input: { tenant: tenantSlug, email: user.email } }),
+      ),
+    );
+    // Both instances deliver at once (each woke its own worker on commit, and both poll).
+    await Promise.all([settle(first), settle(second), settle(first), settle(second)]);
+    for (const user of users) {
+      const [mail] = await smtp.waitFor(user.email);
+      expect(mail?.link).toContain('/reset-password?token=');
+    }
+    // Nothing more arrives later either.
+    await Promise.all([settle(first), settle(second)]);
+    for (const user of users) {
+      expect(smtp.to(user.email), user.email).toHaveLength(1);
+      const rows = await outboxRows(first, user.email);
+      expect(rows.map((row) => [row.status, row.attempts])).toEqual([['SENT', 1]]);
+    }
+  });
+});
+
 describe('the mail server is down', () => {
   let smtp: TestSmtpServer;
   let server: TestServer;

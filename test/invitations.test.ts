@@ -143,6 +143,33 @@ describe('inviteUser and acceptInvitation', () => {
     expect(accepted.acceptInvitation.user).toMatchObject({ email, role: 'USER', displayName: 'Chosen Name' });
   });
 
+  it('an accepted invitation signs in at once where the tenant requires a verified email', async () => {
+    const strict = await makeTenant(server, system, { settings: { requireEmailVerification: true } });
+    const email = `${unique('strict')}@example.test`;
+    ok(await invite(strict.admin, { email, role: 'GUEST' }));
+    const password = strongPassword();
+    const accepted = ok(await accept(tokenOf((await invitationMail(email)).link), password));
+    expect(accepted.acceptInvitation.user).toMatchObject({ email, role: 'GUEST' });
+    expect(await tokenWorks(server, accepted.acceptInvitation.accessToken)).toBe(true);
+    await loginUser(server, { tenant: strict.slug, email, password });
+  });
+
+  it('CONFLICT when the address got an account after it was invited; the link stays unused', async () => {
+    const email = `${unique('raced')}@example.test`;
+    ok(await invite(world.admin, { email }));
+    const token = tokenOf((await invitationMail(email)).link);
+    ok(
+      await server.gql('mutation ($input: RegisterInput!) { register(input: $input) { accessToken } }', {
+        input: { tenant: world.slug, email, password: strongPassword() },
+      }),
+    );
+    expect(errorCode(await accept(token, strongPassword()))).toBe('CONFLICT');
+    const pending = ok(
+      await server.gql(LIST, { status: 'PENDING', first: 100 }, { token: world.admin.token }),
+    );
+    expect(pending.invitations.nodes.map((n: { email: string }) => n.email)).toContain(email);
+  });
+
   it('CONFLICT for an email that already has an account in the tenant (any letter case)', async () => {
     const existing = world.as.USER.email;
     for (const email of [existing, existing.toUpperCase()]) {
