@@ -1,6 +1,7 @@
 import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditEvents, sessions } from '../src/db/schema.js';
+import { topics } from '../src/modules/realtime/topics.js';
 import {
   attemptLogin,
   createTenant,
@@ -19,12 +20,14 @@ import {
   signInSystemAdmin,
   type TenantWorld,
 } from './support/tenancy-fixtures.js';
+import { eventually, openSocket } from './support/ws.js';
 
 /** Password reset by email, end to end: the link arrives at a real SMTP server and is followed. */
 
 let smtp: TestSmtpServer;
 let server: TestServer;
 let tenantSlug: string;
+let tenantId: string;
 const PUBLIC_URL = 'https://identity.example.test';
 
 const REQUEST = 'mutation ($input: RequestPasswordResetInput!) { requestPasswordReset(input: $input) }';
@@ -38,7 +41,7 @@ beforeAll(async () => {
     MAIL_FROM: 'Acme Identity <no-reply@acme.test>',
     EMAIL_PER_ADDRESS_PER_HOUR: '3',
   });
-  tenantSlug = (await createTenant(server, { name: 'Acme <Corp> & "Friends"' })).slug;
+  ({ slug: tenantSlug, id: tenantId } = await createTenant(server, { name: 'Acme <Corp> & "Friends"' }));
 });
 afterAll(async () => {
   await server?.close();
@@ -98,6 +101,30 @@ describe('requestPasswordReset and resetPassword', () => {
       .from(auditEvents)
       .where(and(eq(auditEvents.targetId, user.userId), eq(auditEvents.action, 'password.reset')));
     expect(audit).toHaveLength(1);
+  });
+
+  it("tells the user's apps over sessionEnded (reason PASSWORD_RESET) and closes their sockets", async () => {
+    const user = await registerUser(server, tenantSlug);
+    const socket = openSocket(server.url, user.accessToken);
+    try {
+      await socket.connected;
+      const events = socket.subscribe<{ sessionEnded: { sessionId: string; reason: string } }>(
+        'subscription { sessionEnded { sessionId reason } }',
+      );
+      const topic = topics.sessionEnded(tenantId, user.userId);
+      await eventually(() => server.app.services.events.listening(topic) > 0, 3_000, 'the subscription');
+      const token = tokenOf((await resetLinkFor(user.email))?.link);
+      expect(
+        (await server.gql(RESET, { input: { token, newPassword: strongPassword() } })).data?.resetPassword,
+      ).toBe(true);
+      expect((await events.next()).sessionEnded).toEqual({
+        sessionId: user.sessionId,
+        reason: 'PASSWORD_RESET',
+      });
+      expect((await socket.closedWithin(2_000)).code).toBe(4403);
+    } finally {
+      await socket.dispose();
+    }
   });
 
   it('a link works once; used, unknown, malformed and expired tokens are BAD_USER_INPUT on token, never echoed', async () => {
