@@ -12,8 +12,12 @@ import {
   registerUser,
   type SignedIn,
 } from './support/fixtures.js';
+import { completeWithCode, enrolTotp, passwordStep, type TotpUser, totpCode } from './support/mfa.js';
+import { basicAuth, makeServiceAccount, postForm, type ServiceAccountHandle } from './support/oauth.js';
 import { PARTITIONS, partitionByTenant, partitionsTouched } from './support/partitioned.js';
 import { SYSTEM_ADMIN, startTestServer, type TestServer } from './support/server.js';
+import { TestSmtpServer, tokenOf } from './support/smtp.js';
+import type { Actor } from './support/tenancy-fixtures.js';
 
 /**
  * The schema as Citus would distribute it, without Citus: every tenant-owned table rebuilt as
@@ -38,6 +42,7 @@ interface Captured {
 }
 
 let testDatabase: TestDatabase;
+let smtp: TestSmtpServer;
 let server: TestServer;
 let direct: postgres.Sql;
 let owned: string[];
@@ -54,7 +59,8 @@ beforeAll(async () => {
   testDatabase = await createTestDatabase();
   direct = postgres(testDatabase.url, { max: 2, onnotice: () => {}, prepare: false });
   owned = await partitionByTenant(direct);
-  server = await startTestServer(AUTH_TEST_ENV, { database: testDatabase });
+  smtp = await new TestSmtpServer().start();
+  server = await startTestServer({ ...AUTH_TEST_ENV, SMTP_URL: smtp.url }, { database: testDatabase });
   // Every statement the service sends passes the database's statement logger.
   const logger = testDatabase.database.statements;
   const count = logger.logQuery.bind(logger);
@@ -66,6 +72,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.close();
+  await smtp?.stop();
   await direct?.end({ timeout: 5 });
   await testDatabase?.drop();
 });
@@ -189,6 +196,94 @@ describe('the schema hash-partitioned by tenant_id', () => {
     expect(refreshed).toBeTruthy();
     const last = await loginUser(server, { ...user, password: 'Partition new passphrase 2!' });
     await step('sign out', () => as(last)('mutation { logout }'));
+
+    // The second wave's paths: service callers, the second factor, emailed links.
+    const adminActor = { token: admin.accessToken };
+    let account!: ServiceAccountHandle;
+    await step('create a service account (tenant ADMIN)', async () => {
+      account = await makeServiceAccount(server, adminActor as Actor, ['users:read', 'tokens:introspect']);
+    });
+    let serviceToken!: string;
+    await step('client credentials grant (POST /oauth/token)', async () => {
+      const grant = await postForm(
+        server,
+        '/oauth/token',
+        { grant_type: 'client_credentials' },
+        { authorization: basicAuth(account.clientId, account.clientSecret) },
+      );
+      expect(grant.status).toBe(200);
+      serviceToken = grant.body?.access_token as string;
+    });
+    await step('first request of a service (token check, cache cold)', () =>
+      ok(server.gql('{ users(first: 5) { nodes { id } } }', {}, { token: serviceToken })),
+    );
+    let apiKey!: string;
+    await step('create an API key (tenant ADMIN)', async () => {
+      const created = await as(admin)(
+        'mutation ($i: CreateApiKeyInput!) { createApiKey(input: $i) { key apiKey { id } } }',
+        { i: { serviceAccountId: account.id, name: 'partition check' } },
+      );
+      apiKey = created.createApiKey.key;
+    });
+    await step('introspect an API key not used yet (POST /oauth/introspect)', async () => {
+      const answer = await postForm(
+        server,
+        '/oauth/introspect',
+        { token: apiKey },
+        { authorization: basicAuth(account.clientId, account.clientSecret) },
+      );
+      expect(answer.body?.active).toBe(true);
+    });
+    await step('first request by an API key', () =>
+      ok(server.gql('{ users(first: 5) { nodes { id } } }', {}, { token: apiKey })),
+    );
+    let totpUser!: TotpUser;
+    const mfaCandidate = await registerUser(server, 'alpha-part');
+    await step('turn on TOTP (start and confirm)', async () => {
+      totpUser = await enrolTotp(server, mfaCandidate);
+    });
+    await step('sign in with a second factor (password, then TOTP)', async () => {
+      const { mfaToken } = await passwordStep(server, totpUser);
+      const done = await completeWithCode(
+        server,
+        mfaToken,
+        'TOTP',
+        totpCode(totpUser.secret, server.clock.now()),
+      );
+      expect(done.data?.completeMfaLogin.accessToken).toBeTruthy();
+    });
+    // The public answer comes before the email is queued (same time whether or not the account
+    // exists), so the step lasts until the email has arrived.
+    let resetLink: string | undefined;
+    await step('request a password reset (public), until the email is sent', async () => {
+      await ok(
+        server.gql('mutation ($i: RequestPasswordResetInput!) { requestPasswordReset(input: $i) }', {
+          i: { tenant: 'alpha-part', email: unseen.email },
+        }),
+      );
+      resetLink = (await smtp.waitFor(unseen.email))[0]?.link;
+    });
+    await step('reset the password from the emailed link', () =>
+      ok(
+        server.gql('mutation ($i: ResetPasswordInput!) { resetPassword(input: $i) }', {
+          i: { token: tokenOf(resetLink), newPassword: 'Partition reset passphrase 3!' },
+        }),
+      ),
+    );
+    const invitee = 'invitee@alpha-part.test';
+    await step('invite a user (tenant ADMIN)', () =>
+      as(admin)('mutation ($i: InviteUserInput!) { inviteUser(input: $i) { id } }', {
+        i: { email: invitee, role: 'USER' },
+      }),
+    );
+    const [invitation] = await smtp.waitFor(invitee);
+    await step('accept an invitation from the emailed link', () =>
+      ok(
+        server.gql('mutation ($i: AcceptInvitationInput!) { acceptInvitation(input: $i) { accessToken } }', {
+          i: { token: tokenOf(invitation?.link), password: 'Partition invited passphrase 4!' },
+        }),
+      ),
+    );
 
     // Across tenants, by design: a system ADMIN names a user or session by id alone, and the
     // platform pages and background jobs sweep every tenant.
