@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { topics } from '../src/modules/realtime/topics.js';
 import { SCOPES } from '../src/modules/service-accounts/scopes.js';
 import { serviceScopeRules } from '../src/modules/service-accounts/service-accounts.scope-rules.js';
 import {
@@ -19,6 +20,7 @@ import {
   signInSystemAdmin,
   type TenantHandle,
 } from './support/tenancy-fixtures.js';
+import { eventually, openSocket } from './support/ws.js';
 
 /**
  * The scope vocabulary, walked generically: for every scope, a service holding all the others
@@ -212,6 +214,27 @@ const PROBES: Probe[] = [
         : String(answer.status);
     },
   },
+  {
+    covers: ['Subscription.auditEventAdded'],
+    needs: ['audit:read'],
+    async run(token) {
+      const topic = topics.auditEventAdded(tenant.id);
+      const before = server.app.services.events.listening(topic);
+      const socket = openSocket(server.url, token);
+      try {
+        await socket.connected;
+        const subscription = socket.subscribe('subscription { auditEventAdded { id action } }');
+        await eventually(
+          () => server.app.services.events.listening(topic) > before || subscription.completed,
+          3_000,
+          'the feed or its refusal',
+        );
+        return subscription.completed ? (subscription.errors[0]?.extensions?.code ?? 'ENDED') : 'ALLOWED';
+      } finally {
+        await socket.dispose();
+      }
+    },
+  },
   // Open to every service whatever its scopes: who it is, and the tenant's public face.
   gqlProbe(
     ['Query.viewer', 'Tenant', 'PageInfo'],
@@ -226,7 +249,11 @@ describe('every scope, taken away from a service holding all the others', () => 
     expect([...SCOPES].filter((scope) => !needed.has(scope))).toEqual([]);
     const covered = new Set(PROBES.flatMap((p) => p.covers));
     const ruled = Object.entries(serviceScopeRules).flatMap(([type, fields]) =>
-      type === 'Query' || type === 'Mutation' || type === 'User' || type === 'Tenant'
+      type === 'Query' ||
+      type === 'Mutation' ||
+      type === 'Subscription' ||
+      type === 'User' ||
+      type === 'Tenant'
         ? Object.keys(fields)
             .filter(
               (field) =>

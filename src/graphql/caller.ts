@@ -50,6 +50,12 @@ export interface ServiceCaller {
   readonly reachesAllTenants: boolean;
   /** An access token's expiry (a WebSocket is closed then); API keys: their expiry, if any. */
   readonly tokenExpiresAt?: Date;
+  /**
+   * Checks the same credential again, against the account as it is now (UNAUTHENTICATED once it
+   * no longer passes). Set on WebSocket connections, whose subscriptions re-check their caller
+   * before every event.
+   */
+  readonly renew?: () => Promise<Caller>;
 }
 
 /*

@@ -1,5 +1,5 @@
 import type { WebSocket } from 'ws';
-import type { Services, UserCaller } from '../graphql/context.js';
+import type { Caller, Services } from '../graphql/context.js';
 import { ROLE_RANK } from '../graphql/enums.js';
 import { UnauthenticatedError } from '../graphql/errors.js';
 
@@ -13,13 +13,14 @@ export const CLOSE = {
   tokenExpired: { code: 4401, reason: 'Token expired' },
   sessionEnded: { code: 4403, reason: 'Session ended' },
   permissionsChanged: { code: 4401, reason: 'Permissions changed' },
+  credentialRevoked: { code: 4403, reason: 'Credential revoked' },
   unavailable: { code: 1013, reason: 'Subscriptions unavailable; try again later' },
 } as const;
 
 type Close = (typeof CLOSE)[keyof typeof CLOSE];
 
 interface Connection {
-  caller: UserCaller;
+  caller: Caller;
   checkedAt: number;
   closing: boolean;
 }
@@ -61,12 +62,39 @@ export class ConnectionWatch {
     services.cache.bus.onApply((change) => {
       if (change?.kind === 'keys' && change.entity === 'session') {
         const ended = new Set(change.ids);
-        this.#closeWhere((c) => ended.has(c.caller.sessionId), CLOSE.sessionEnded, this.#graceMs);
+        this.#closeWhere(
+          (c) => c.caller.kind === 'user' && ended.has(c.caller.sessionId),
+          CLOSE.sessionEnded,
+          this.#graceMs,
+        );
       } else if (change?.kind === 'keys' && change.entity === 'user') {
         const changed = new Set(change.ids);
         for (const [socket, connection] of this.#connections) {
           const { caller } = connection;
-          if (!connection.closing && caller.tenantId === change.tenantId && changed.has(caller.userId)) {
+          if (
+            !connection.closing &&
+            caller.kind === 'user' &&
+            caller.tenantId === change.tenantId &&
+            changed.has(caller.userId)
+          ) {
+            void this.#recheck(socket, connection, this.#graceMs);
+          }
+        }
+      } else if (
+        change?.kind === 'keys' &&
+        (change.entity === 'serviceAccount' || change.entity === 'apiKey')
+      ) {
+        // A service's account, secrets, revoked tokens or keys changed: check its credential
+        // again (an API key is named by its hash, which the connection does not hold).
+        const changed = new Set(change.ids);
+        for (const [socket, connection] of this.#connections) {
+          const { caller } = connection;
+          if (
+            !connection.closing &&
+            caller.kind === 'service' &&
+            caller.tenantId === change.tenantId &&
+            (change.entity === 'apiKey' || changed.has(caller.serviceAccountId))
+          ) {
             void this.#recheck(socket, connection, this.#graceMs);
           }
         }
@@ -85,13 +113,13 @@ export class ConnectionWatch {
     return this.#connections.size;
   }
 
-  add(socket: WebSocket, caller: UserCaller): void {
+  add(socket: WebSocket, caller: Caller): void {
     this.#connections.set(socket, { caller, checkedAt: this.services.clock.now().getTime(), closing: false });
     socket.once('close', () => this.#connections.delete(socket));
   }
 
   /** The caller as the connection's latest operation found them (their role may have changed). */
-  update(socket: WebSocket, caller: UserCaller): void {
+  update(socket: WebSocket, caller: Caller): void {
     const connection = this.#connections.get(socket);
     if (connection) connection.caller = caller;
   }
@@ -133,17 +161,29 @@ export class ConnectionWatch {
    */
   async #recheck(socket: WebSocket, connection: Connection, delayMs: number): Promise<void> {
     connection.checkedAt = this.services.clock.now().getTime();
-    const { sessionId, tenantId, userId, role, isSystemAdmin } = connection.caller;
+    const { caller } = connection;
     let close: Close | undefined;
     try {
-      const active = await this.services.sessionGuard.assertActive(sessionId, tenantId, userId);
-      const systemAdminNow = active.role === 'ADMIN' && active.tenantIsSystem;
-      if (ROLE_RANK[active.role] < ROLE_RANK[role] || (isSystemAdmin && !systemAdminNow)) {
-        close = CLOSE.permissionsChanged;
+      if (caller.kind === 'user') {
+        const { sessionId, tenantId, userId, role, isSystemAdmin } = caller;
+        const active = await this.services.sessionGuard.assertActive(sessionId, tenantId, userId);
+        const systemAdminNow = active.role === 'ADMIN' && active.tenantIsSystem;
+        if (ROLE_RANK[active.role] < ROLE_RANK[role] || (isSystemAdmin && !systemAdminNow)) {
+          close = CLOSE.permissionsChanged;
+        }
+      } else {
+        // The same credential, checked against the account as it is now.
+        if (!caller.renew) throw new UnauthenticatedError();
+        const now = await caller.renew();
+        if (now.kind !== 'service' || caller.scopes.some((scope) => !now.scopes.includes(scope))) {
+          close = CLOSE.permissionsChanged;
+        }
       }
     } catch (error) {
       // Only a definite "no": a database hiccup must not disconnect everyone.
-      if (error instanceof UnauthenticatedError) close = CLOSE.sessionEnded;
+      if (error instanceof UnauthenticatedError) {
+        close = caller.kind === 'user' ? CLOSE.sessionEnded : CLOSE.credentialRevoked;
+      }
     }
     if (!close || connection.closing || !this.#connections.has(socket)) return;
     connection.closing = true;

@@ -3,16 +3,26 @@ import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from 'gr
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import {
-  authenticateUser,
+  authenticate,
   bearerToken,
+  type Caller,
   createContextInner,
   type RequestOrigin,
   type Services,
-  type UserCaller,
 } from '../graphql/context.js';
 import { UnauthenticatedError } from '../graphql/errors.js';
 import { type OperationLimits, prepareOperation } from '../modules/abuse/query-limits.js';
 import { CLOSE, ConnectionWatch } from './ws-connections.js';
+
+/**
+ * The caller a token proves now. A service's carries `renew`, so that its subscriptions can
+ * check the same credential again before every event (a person's re-checks read their session).
+ */
+async function callerOf(services: Services, token: string): Promise<Caller> {
+  const caller = await authenticate(services, token);
+  if (caller.kind !== 'service') return caller;
+  return { ...caller, renew: () => callerOf(services, token) };
+}
 
 type ConnectionExtra = {
   /** The access token the connection was opened with; every operation is authenticated by it. */
@@ -25,7 +35,8 @@ export type ErrorFormatter = (formatted: GraphQLFormattedError, error: unknown) 
 
 /**
  * GraphQL over WebSocket on the same path as HTTP. A connection must present a valid access
- * token in `connectionParams.authorization` ("Bearer …"); without one it is refused (4401)
+ * token (a person's, or a service's token or API key) in `connectionParams.authorization`
+ * ("Bearer …"); without one it is refused (4401)
  * before anything can be subscribed, and while Redis is unreachable every connection is refused
  * or closed with 1013 (see ConnectionWatch and the README's close codes).
  *
@@ -61,9 +72,9 @@ export function createWebSocketServer(
         if (!services.events.available) return refuse(ctx.extra.socket, CLOSE.unavailable);
         const token = bearerToken(ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization);
         if (!token) return refuse(ctx.extra.socket, CLOSE.unauthorized);
-        let caller: UserCaller;
+        let caller: Caller;
         try {
-          caller = await authenticateUser(services, token);
+          caller = await callerOf(services, token);
         } catch (error) {
           // A token we cannot accept, or a database we cannot ask right now.
           return refuse(
@@ -86,10 +97,10 @@ export function createWebSocketServer(
       },
       onSubscribe: async (ctx, _id, payload) => {
         const { socket, token } = ctx.extra;
-        let caller: UserCaller;
+        let caller: Caller;
         try {
           if (!token) throw new UnauthenticatedError();
-          caller = await authenticateUser(services, token);
+          caller = await callerOf(services, token);
         } catch (error) {
           if (error instanceof UnauthenticatedError) {
             // The session ended, the user was suspended or the token expired since the

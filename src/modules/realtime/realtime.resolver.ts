@@ -40,7 +40,7 @@ export class RealtimeResolver {
 
   @Subscription(() => AuditEvent, {
     description:
-      "Live audit feed of the caller's tenant. ADMINs; system ADMINs may name tenantId. Events arrive once the change they record has committed.",
+      "Live audit feed of the caller's tenant. ADMINs, and services holding audit:read; system ADMINs (and system-tenant services) may name tenantId. Events arrive once the change they record has committed.",
     subscribe: ({ args, context }) =>
       subscribeAuditEvents(context as Context, args.tenantId as string | null),
   })

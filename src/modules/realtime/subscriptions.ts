@@ -1,4 +1,5 @@
-import { type Context, createContextInner, type UserCaller } from '../../graphql/context.js';
+import { hasRole, hasScope, reachesTenant } from '../../graphql/caller.js';
+import { type Caller, type Context, createContextInner, type UserCaller } from '../../graphql/context.js';
 import { ROLE_RANK } from '../../graphql/enums.js';
 import {
   BadUserInputError,
@@ -26,7 +27,7 @@ import {
  * is renewed, so fields resolve with fresh loaders and today's permissions.
  */
 
-/** Subscriptions are for people's apps: a service caller is refused (FORBIDDEN). */
+/** A person's subscriptions: a service caller is refused (FORBIDDEN). */
 function signedIn(ctx: Context): UserCaller {
   if (!ctx.caller) throw new UnauthenticatedError();
   if (ctx.caller.kind !== 'user') throw new ForbiddenError();
@@ -78,17 +79,21 @@ export async function subscribeUserChanged(
   return new AuthorizedStream(ctx, stream, { recheck: true, authorize, last: (event) => event.deleted });
 }
 
-/** ADMINs: their own tenant's audit trail as it is written; system ADMINs may name another tenant. */
+/**
+ * ADMINs, and services holding audit:read: their own tenant's audit trail as it is written;
+ * system ADMINs and system-tenant services may name another tenant.
+ */
 export async function subscribeAuditEvents(
   ctx: Context,
   tenantIdArgument: string | null | undefined,
 ): Promise<AsyncIterableIterator<AuditEventPayload>> {
-  const caller = enrolled(ctx);
+  if (!ctx.caller) throw new UnauthenticatedError();
+  const caller: Caller = ctx.caller.kind === 'user' ? enrolled(ctx) : ctx.caller;
   const tenantId = tenantIdArgument ?? caller.tenantId;
   if (!isUuid(tenantId)) throw BadUserInputError.field('tenantId', 'tenantId must be an id (a UUID).');
-  const authorize = (current: UserCaller) => {
-    if (current.role !== 'ADMIN') throw new ForbiddenError();
-    if (tenantId !== current.tenantId && !current.isSystemAdmin) {
+  const authorize = (current: Caller) => {
+    if (!hasRole(current, 'ADMIN') && !hasScope(current, 'audit:read')) throw new ForbiddenError();
+    if (!reachesTenant(current, tenantId)) {
       throw new ForbiddenError('Only system ADMINs may act on another tenant.');
     }
   };
@@ -101,7 +106,7 @@ interface StreamOptions<T> {
   /** Check the caller's session again before each event (and refresh their role). */
   recheck: boolean;
   /** Throws when the caller (as they are now) may no longer receive these events. */
-  authorize(caller: UserCaller): void;
+  authorize(caller: Caller): void;
   /** An event that ends the stream instead of being delivered. */
   last?(event: T): boolean;
 }
@@ -141,6 +146,15 @@ class AuthorizedStream<T> implements AsyncIterableIterator<T> {
 
   async #renewCaller(): Promise<void> {
     const ctx = this.ctx;
+    if (ctx.caller?.kind === 'service') {
+      // The same credential, against the account as it is now (see ws.ts).
+      if (!ctx.caller.renew) throw new UnauthenticatedError();
+      const current = await ctx.caller.renew();
+      this.options.authorize(current);
+      Object.assign(ctx, createContextInner(ctx.services, current, ctx.origin, ctx.requestId));
+      forgetVerdicts(ctx);
+      return;
+    }
     const before = signedIn(ctx);
     const active = await ctx.services.sessionGuard.assertActive(
       before.sessionId,

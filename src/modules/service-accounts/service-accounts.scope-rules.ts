@@ -63,6 +63,14 @@ export const serviceScopeRules: ScopeRuleMap = {
     ),
     revokeInvitation: invitationsWrite,
   },
+  // Who may open the stream is decided in its subscribe step (subscriptions.ts); this is the
+  // second line, as the role rule is for people.
+  Subscription: {
+    auditEventAdded: and(
+      auditRead,
+      tenantArgumentAllowed('auditEventAddedServiceTenantArgument', (args) => args.tenantId),
+    ),
+  },
   User: {
     id: readsUsers,
     tenant: readsUsers,
