@@ -42,7 +42,7 @@ export function createEmailBudget(options: {
   return {
     async take(kind, tenantId, email) {
       const key = createHash('sha256')
-        .update(`${kind}\n${tenantId}\n${email.trim().toLowerCase()}`)
+        .update(`${kind}\n${tenantId}\n${email.trim().normalize('NFC').toLowerCase()}`)
         .digest('base64url');
       try {
         await limiter.consume(key);

@@ -32,7 +32,7 @@ import {
   rotateRefreshToken,
 } from '../sessions/sessions.service.js';
 import { tenantSettings, tokenLifetimes } from '../tenants/settings.js';
-import { normalizeDisplayName, normalizeEmail } from '../users/user-input.js';
+import { canonicalEmail, normalizeDisplayName, normalizeEmail } from '../users/user-input.js';
 import { findUserById, USERS_EMAIL_UNIQUE } from '../users/users.queries.js';
 import { KeyedSerializer } from './keyed-serializer.js';
 import { completeSignIn, reserveLoginAttempt, settlePasswordCheck } from './sign-in.queries.js';
@@ -226,7 +226,7 @@ type SignInOutcome =
  */
 export async function login(deps: AuthDeps, input: LoginInput, origin: RequestOrigin): Promise<AuthResult> {
   const tenant = await deps.cache.tenantBySlug(input.tenant.trim().toLowerCase());
-  const email = input.email.trim();
+  const email = canonicalEmail(input.email);
   const now = deps.clock.now();
   if (!tenant || email.length > 254) {
     await deps.hasher.verifyDummy(input.password);

@@ -9,9 +9,20 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const EMAIL =
   /^[^\s@"(),:;<>[\\\]]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
-/** Trims an email and checks its form; comparisons elsewhere are case-insensitive. */
+/**
+ * The one spelling of an email as typed: trimmed, and in Unicode Normalization Form C, so that
+ * "é" typed as one code point or as "e" plus a combining accent is the same address (PostgreSQL
+ * then compares it case-insensitively with lower(), as the unique index does). Nothing else is
+ * folded: NFKC would rewrite what the person typed (full-width letters, ligatures), and
+ * look-alike (confusable) addresses stay distinct accounts; see the README's security section.
+ */
+export function canonicalEmail(raw: string): string {
+  return raw.trim().normalize('NFC');
+}
+
+/** Trims an email, puts it in NFC and checks its form; comparisons elsewhere are case-insensitive. */
 export function checkEmail(raw: string, field = 'email'): { value: string } | { error: FieldError } {
-  const value = raw.trim();
+  const value = canonicalEmail(raw);
   if (value.length === 0) return { error: { field, message: 'Email is required.' } };
   if (value.length > EMAIL_MAX_LENGTH) {
     return { error: { field, message: `Email must be at most ${EMAIL_MAX_LENGTH} characters.` } };
