@@ -249,7 +249,7 @@ describe('a tenant that requires a verified email', () => {
     );
   });
 
-  it('a locked or suspended account answers the generic failure, not EMAIL_NOT_VERIFIED', async () => {
+  it('a locked account answers the generic failure even with the right password, not EMAIL_NOT_VERIFIED', async () => {
     const tenant = await makeTenant(server, system, {
       settings: { requireEmailVerification: true, maxFailedLogins: 3 },
     });
