@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -127,6 +128,44 @@ describe('variables read from files (NAME_FILE)', () => {
   ])('explains a problem with a file in one line, never echoing what it holds', (env, message) => {
     expect(() => loadConfig(env())).toThrow(message);
     expect(() => loadConfig(env())).not.toThrow(/too-short-secret|yyyy/);
+  });
+
+  // Every secret the service reads, from a file (Docker secrets) exactly as from the variable.
+  const ed25519 = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' });
+  it.each([
+    ['DATABASE_URL', 'postgres://app:db-secret@db:5432/identity', {}],
+    [
+      'DATABASE_DIRECT_URL',
+      'postgres://app:db-secret@db-direct:5432/identity',
+      { DATABASE_URL: 'postgres://app@pool:6432/identity' },
+    ],
+    [
+      'DATABASE_READ_URL',
+      'postgres://app:db-secret@replica:5432/identity',
+      { DATABASE_URL: 'postgres://app@db:5432/identity' },
+    ],
+    ['REDIS_URL', 'redis://:redis-secret@cache:6379/0', {}],
+    ['REDIS_PASSWORD', 'redis-secret-password', {}],
+    [
+      'REDIS_SENTINEL_PASSWORD',
+      'sentinel-secret-password',
+      { REDIS_SENTINELS: 'a:26379', REDIS_SENTINEL_NAME: 'mymaster' },
+    ],
+    [
+      'BOOTSTRAP_ADMIN_PASSWORD',
+      'violet-harbor-orbit-2719-secret',
+      { BOOTSTRAP_ADMIN_EMAIL: 'root@example.com' },
+    ],
+    ['PASSWORD_PEPPER', 'a-pepper-from-a-docker-secret', {}],
+    ['KEY_ENCRYPTION_KEY', 'k'.repeat(40), {}],
+    ['SIGNING_KEY_JWK', JSON.stringify({ ...ed25519, kid: 'docker-secret-key' }), {}],
+    ['CREDENTIAL_PEPPER', 'a-credential-pepper-secret', {}],
+    ['METRICS_TOKEN', 'a-metrics-token-secret', {}],
+    ['SMTP_URL', 'smtp://mailer:smtp-secret@mail.example:587', {}],
+  ] as const)('reads the secret %s from %s_FILE as from the variable', (name, value, base) => {
+    const direct = loadConfig({ ...base, [name]: value });
+    const fromFile = loadConfig({ ...base, [`${name}_FILE`]: secret(`secret-${name}`, `${value}\n`) });
+    expect(fromFile).toEqual(direct);
   });
 
   it('does not echo a non-secret value read from a file either', () => {
