@@ -38,7 +38,7 @@ import {
 } from './lib/data.mjs';
 import { statementCount } from './lib/gql.mjs';
 import { startService } from './lib/harness.mjs';
-import { startCeiling, stopAll } from './lib/procs.mjs';
+import { CEILINGS, startCeiling, stopAll } from './lib/procs.mjs';
 import { profileMarkdown } from './lib/profile.mjs';
 import { scenarioMarkdown, summaryMarkdown } from './lib/report.mjs';
 import { login, refresh, storm } from './scenarios/auth.mjs';
@@ -265,8 +265,11 @@ async function main() {
   ctx.data = await prepareData();
   log(`  data ready in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s`);
 
-  ctx.ceiling = await startCeiling(ctx);
-  log(`Ceiling (bare Apollo Server 5 + express 5) ready in ${Math.round(ctx.ceiling.readyMs)} ms.`);
+  ctx.ceilings = {};
+  for (const kind of CEILINGS) {
+    ctx.ceilings[kind] = await startCeiling(ctx, kind);
+    log(`Ceiling ${kind} (bare Apollo Server 5) ready in ${Math.round(ctx.ceilings[kind].readyMs)} ms.`);
+  }
 
   const entries = [];
   for (const scenario of selected) {

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BENCH_METRICS_TOKEN, statementCount } from './gql.mjs';
 import { median, runLoad } from './load.mjs';
-import { cpuMsBetween, cpuMsByName, cpuMsOf, freePort, startProcess, waitForOk } from './procs.mjs';
+import { CEILINGS, cpuMsBetween, cpuMsByName, cpuMsOf, freePort, startProcess, waitForOk } from './procs.mjs';
 import { summarizeProfile } from './profile.mjs';
 
 export const hrUs = () => Number(process.hrtime.bigint() / 1000n);
@@ -140,23 +140,63 @@ export async function serviceRun(service, { quietMs = 300, ...load }) {
   };
 }
 
-/** The same load shape against the ceiling's `{ hello }`. */
 /** Local PostgreSQL and Redis processes, whose CPU time per operation the tables show. */
 const DATABASE_PROCESSES = ['postgres', 'redis-server'];
 
-export async function ceilingRun(ctx, { connections, durationSec }) {
-  ctx.ceiling.proc.resetPeak();
-  const cpuBefore = cpuMsOf(ctx.ceiling.proc.pid);
+/** The same load shape against a ceiling's `{ hello }` (the tracked one unless `kind` says). */
+
+export async function ceilingRun(ctx, { connections, durationSec }, kind = CEILINGS[0]) {
+  const ceiling = ctx.ceilings[kind];
+  ceiling.proc.resetPeak();
+  const cpuBefore = cpuMsOf(ceiling.proc.pid);
   const result = await runLoad({
-    url: ctx.ceiling.graphql,
+    url: ceiling.graphql,
     connections,
     durationSec,
     requests: [{ method: 'POST', path: '/graphql', body: '{"query":"{ hello }"}' }],
   });
   return {
     ...result,
-    rssPeak: ctx.ceiling.proc.peak(),
-    cpuMsPerOp: result.sent > 0 ? (cpuMsOf(ctx.ceiling.proc.pid) - cpuBefore) / result.sent : undefined,
+    rssPeak: ceiling.proc.peak(),
+    cpuMsPerOp: result.sent > 0 ? (cpuMsOf(ceiling.proc.pid) - cpuBefore) / result.sent : undefined,
+  };
+}
+
+/** The key of a ceiling's runs: `ceiling cN` for the tracked (standalone) one, `express cN`. */
+export function ceilingKey(connections, kind = CEILINGS[0]) {
+  return kind === CEILINGS[0] ? `ceiling c${connections}` : `${kind} c${connections}`;
+}
+
+/** Both ceilings as variants of one alternation, at `connections`. */
+export function ceilingVariants(ctx, connections) {
+  return CEILINGS.map((kind) => ({
+    key: ceilingKey(connections, kind),
+    run: (durationSec) => ceilingRun(ctx, { connections, durationSec }, kind),
+  }));
+}
+
+const CEILING_LABELS = {
+  standalone: 'ceiling `{ hello }` (Apollo standalone)',
+  express: 'ceiling `{ hello }` (Apollo on express 5)',
+};
+
+/** A table row for each ceiling's runs. */
+export function ceilingRows(runs, connections) {
+  return CEILINGS.map((kind) =>
+    row(CEILING_LABELS[kind], connections, summarize(runs[ceilingKey(connections, kind)])),
+  );
+}
+
+/**
+ * A service's paired ratios to both ceilings: `ratio` to the tracked (standalone) one, which the
+ * targets are set against, and `expressRatio`; plus the tracked ceiling's req/s for the table.
+ */
+export function versusCeilings(serviceRuns, runs, connections) {
+  const tracked = runs[ceilingKey(connections)];
+  return {
+    ceilingRps: summarize(tracked).rps,
+    ratio: pairedRatio(serviceRuns, tracked),
+    expressRatio: pairedRatio(serviceRuns, runs[ceilingKey(connections, CEILINGS[1])]),
   };
 }
 

@@ -88,7 +88,7 @@ export function startProcess({ name, args, cwd, env, logFile, nodeFlags = [] }) 
 }
 
 /** Polls `url` until it answers 200; resolves to the milliseconds since the process was spawned. */
-export async function waitForOk(proc, url, { timeoutMs = 60_000, intervalMs = 10 } = {}) {
+export async function waitForOk(proc, url, { timeoutMs = 60_000, intervalMs = 10, headers = {} } = {}) {
   const deadline = performance.now() + timeoutMs;
   while (performance.now() < deadline) {
     if (proc.exited) {
@@ -97,7 +97,7 @@ export async function waitForOk(proc, url, { timeoutMs = 60_000, intervalMs = 10
       );
     }
     try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(1_000) });
+      const response = await fetch(url, { headers, signal: AbortSignal.timeout(1_000) });
       await response.arrayBuffer();
       if (response.status === 200) return performance.now() - proc.spawnedAt;
     } catch {
@@ -123,19 +123,24 @@ export async function stopAll() {
   await Promise.all([...running].map((proc) => proc.stop(5_000)));
 }
 
-/** The ceiling: bare Apollo Server 5 on express 5 answering { hello }. */
-export async function startCeiling(ctx) {
+/** The two ceilings; the first is the one targets are set against. */
+export const CEILINGS = ['standalone', 'express'];
+
+/** Starts one ceiling process; ready once `{ hello }` answers over GET (as a browser would not). */
+export async function startCeiling(ctx, kind) {
   const port = await freePort();
   const proc = startProcess({
-    name: 'ceiling',
+    name: `ceiling-${kind}`,
     args: [join(ctx.benchDir, 'ceiling.mjs')],
     cwd: ctx.benchDir,
-    env: { PATH: process.env.PATH, PORT: String(port), NODE_ENV: ctx.nodeEnv },
-    logFile: join(ctx.outDir, 'ceiling.log'),
+    env: { PATH: process.env.PATH, PORT: String(port), NODE_ENV: ctx.nodeEnv, CEILING: kind },
+    logFile: join(ctx.outDir, `ceiling-${kind}.log`),
   });
   const url = `http://127.0.0.1:${port}`;
-  const readyMs = await waitForOk(proc, `${url}/health`);
-  return { proc, url, graphql: `${url}/graphql`, readyMs };
+  const readyMs = await waitForOk(proc, `${url}/graphql?query=%7Bhello%7D`, {
+    headers: { 'apollo-require-preflight': 'true' },
+  });
+  return { kind, proc, url, graphql: `${url}/graphql`, readyMs };
 }
 
 const TICK_MS = 10; // USER_HZ is 100 on Linux

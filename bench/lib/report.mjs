@@ -39,7 +39,7 @@ const COLUMNS = [
       r.ratio === undefined
         ? '—'
         : r.ceilingRps !== undefined
-          ? `${r.ratio.toFixed(2)} × ceiling`
+          ? `${r.ratio.toFixed(2)} × standalone${r.expressRatio === undefined ? '' : `, ${r.expressRatio.toFixed(2)} × express`}`
           : r.refLabel === 'raw'
             ? `${r.ratio.toFixed(2)} × raw (${rate(r.refRps)}/s)`
             : `${r.ratio.toFixed(2)} × (${r.refLabel})`,

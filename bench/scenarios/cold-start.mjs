@@ -64,11 +64,13 @@ export const coldStart = {
         name: 'ceiling-cold',
         args: [join(ctx.benchDir, 'ceiling.mjs')],
         cwd: ctx.benchDir,
-        env: { PATH: process.env.PATH, PORT: String(port), NODE_ENV: ctx.nodeEnv },
+        env: { PATH: process.env.PATH, PORT: String(port), NODE_ENV: ctx.nodeEnv, CEILING: 'standalone' },
         logFile: join(ctx.outDir, 'ceiling-cold.log'),
       });
       try {
-        ceiling.push({ ms: await waitForOk(proc, `http://127.0.0.1:${port}/health`, { intervalMs: 5 }) });
+        const url = `http://127.0.0.1:${port}/graphql?query=%7Bhello%7D`;
+        const headers = { 'apollo-require-preflight': 'true' };
+        ceiling.push({ ms: await waitForOk(proc, url, { intervalMs: 5, headers }) });
       } finally {
         await proc.stop();
       }

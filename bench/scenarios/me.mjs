@@ -1,7 +1,17 @@
 // Authenticated reads: `me`, the token check alone, and memory under steady `me` load.
 import { activeUsers } from '../lib/data.mjs';
 import { fetchMetrics, ME, signIn } from '../lib/gql.mjs';
-import { alternate, ceilingRun, pairedRatio, row, serviceRun, summarize, target } from '../lib/harness.mjs';
+import {
+  alternate,
+  ceilingKey,
+  ceilingRows,
+  ceilingVariants,
+  row,
+  serviceRun,
+  summarize,
+  target,
+  versusCeilings,
+} from '../lib/harness.mjs';
 import { gqlRequest } from '../lib/load.mjs';
 import { verifyRequests } from './common.mjs';
 
@@ -21,21 +31,21 @@ async function versusCeiling(ctx, service, requests, label, connectionCounts, go
   const targets = [];
   for (const connections of connectionCounts) {
     const runs = await alternate(ctx, [
-      { key: `ceiling c${connections}`, run: (durationSec) => ceilingRun(ctx, { connections, durationSec }) },
+      ...ceilingVariants(ctx, connections),
       {
         key: `${label} c${connections}`,
         run: (durationSec) => serviceRun(service, { connections, durationSec, requests }),
       },
     ]);
-    const ceiling = summarize(runs[`ceiling c${connections}`]);
     const measured = summarize(runs[`${label} c${connections}`]);
-    const ratio = pairedRatio(runs[`${label} c${connections}`], runs[`ceiling c${connections}`]);
-    rows.push(row('ceiling `{ hello }`', connections, ceiling));
-    rows.push(row(label, connections, measured, { ceilingRps: ceiling.rps, ratio }));
+    const versus = versusCeilings(runs[`${label} c${connections}`], runs, connections);
+    const { ratio } = versus;
+    rows.push(...ceilingRows(runs, connections));
+    rows.push(row(label, connections, measured, versus));
     targets.push(
       target(
         `${label} req/s at ${connections} connections`,
-        `≥ ${goal} × ceiling`,
+        `≥ ${goal} × standalone ceiling`,
         `${ratio.toFixed(2)} ×`,
         ratio >= goal,
       ),
@@ -87,20 +97,17 @@ export const rss = {
     const runs = await alternate(
       ctx,
       [
-        { key: 'ceiling c50', run: (d) => ceilingRun(ctx, { connections: 50, durationSec: d }) },
+        ...ceilingVariants(ctx, 50),
         { key: 'me c50', run: (d) => serviceRun(service, { connections: 50, durationSec: d, requests }) },
       ],
       { rounds: 1, durationSec },
     );
-    const ceiling = summarize(runs['ceiling c50']);
+    const ceiling = summarize(runs[ceilingKey(50)]);
     const measured = summarize(runs['me c50']);
     const mb = measured.rssPeak / 2 ** 20;
     const memory = await heapMetrics(service.url);
     return {
-      rows: [
-        row('ceiling `{ hello }`', 50, ceiling),
-        row('`me`', 50, measured, { ceilingRps: ceiling.rps, ratio: measured.rps / ceiling.rps }),
-      ],
+      rows: [...ceilingRows(runs, 50), row('`me`', 50, measured, versusCeilings(runs['me c50'], runs, 50))],
       targets: [target('peak server RSS', '≤ 200 MB', `${mb.toFixed(0)} MB`, mb <= 200)],
       notes: [
         `${durationSec} s of load after a warm-up; ${requests.length} signed-in users' tokens in turn. RSS when ready: ${(service.idleRss / 2 ** 20).toFixed(0)} MB, after signing in: ${(signedInRss / 2 ** 20).toFixed(0)} MB → peak ${mb.toFixed(0)} MB, at the end ${(service.proc.rss() / 2 ** 20).toFixed(0)} MB; the ceiling peaked at ${(ceiling.rssPeak / 2 ** 20).toFixed(0)} MB.`,

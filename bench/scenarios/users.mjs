@@ -1,7 +1,17 @@
 // User administration reads: a nested page, search and lookup at two tenant sizes, a deep page.
 import { sampleUserIds } from '../lib/data.mjs';
 import { gqlOk, signIn } from '../lib/gql.mjs';
-import { alternate, ceilingRun, pairedRatio, row, serviceRun, summarize, target } from '../lib/harness.mjs';
+import {
+  alternate,
+  ceilingRows,
+  ceilingVariants,
+  pairedRatio,
+  row,
+  serviceRun,
+  summarize,
+  target,
+  versusCeilings,
+} from '../lib/harness.mjs';
 import { gqlRequest } from '../lib/load.mjs';
 import { verifyRequests } from './common.mjs';
 
@@ -38,7 +48,7 @@ async function bySize(ctx, service, label, build) {
   await verifyRequests(service.graphql, requests.large);
   const c = LATENCY_CONNECTIONS;
   const runs = await alternate(ctx, [
-    { key: `ceiling c${c}`, run: (durationSec) => ceilingRun(ctx, { connections: c, durationSec }) },
+    ...ceilingVariants(ctx, c),
     {
       key: `${label} small`,
       run: (durationSec) => serviceRun(service, { connections: c, durationSec, requests: requests.small }),
@@ -48,21 +58,14 @@ async function bySize(ctx, service, label, build) {
       run: (durationSec) => serviceRun(service, { connections: c, durationSec, requests: requests.large }),
     },
   ]);
-  const ceiling = summarize(runs[`ceiling c${c}`]);
   const s = summarize(runs[`${label} small`]);
   const l = summarize(runs[`${label} large`]);
   const ratio = pairedRatio(runs[`${label} large`], runs[`${label} small`], (r) => r.p50);
   return {
     rows: [
-      row('ceiling `{ hello }`', c, ceiling),
-      row(`${label}, ${fmtSize(small.users)} users`, c, s, {
-        ceilingRps: ceiling.rps,
-        ratio: pairedRatio(runs[`${label} small`], runs[`ceiling c${c}`]),
-      }),
-      row(`${label}, ${fmtSize(large.users)} users`, c, l, {
-        ceilingRps: ceiling.rps,
-        ratio: pairedRatio(runs[`${label} large`], runs[`ceiling c${c}`]),
-      }),
+      ...ceilingRows(runs, c),
+      row(`${label}, ${fmtSize(small.users)} users`, c, s, versusCeilings(runs[`${label} small`], runs, c)),
+      row(`${label}, ${fmtSize(large.users)} users`, c, l, versusCeilings(runs[`${label} large`], runs, c)),
     ],
     targets: [
       target(
@@ -85,27 +88,24 @@ export const usersPage = {
     const requests = [gqlRequest(PAGE, undefined, headers)];
     await verifyRequests(service.graphql, requests, (data) => data.users.edges.length === 50);
     const runs = await alternate(ctx, [
-      { key: 'ceiling c10', run: (durationSec) => ceilingRun(ctx, { connections: 10, durationSec }) },
+      ...ceilingVariants(ctx, 10),
       {
         key: 'users page c10',
         run: (durationSec) => serviceRun(service, { connections: 10, durationSec, requests }),
       },
     ]);
-    const ceiling = summarize(runs['ceiling c10']);
     const measured = summarize(runs['users page c10']);
-    const ratio = pairedRatio(runs['users page c10'], runs['ceiling c10']);
+    const versus = versusCeilings(runs['users page c10'], runs, 10);
+    const { ratio } = versus;
     // Exact statements per request, one request at a time.
     const before = await ctx.statements(service);
     for (let i = 0; i < 10; i++) await gqlOk(service.graphql, PAGE, undefined, { headers });
     const serial = ((await ctx.statements(service)) - before) / 10;
     return {
-      rows: [
-        row('ceiling `{ hello }`', 10, ceiling),
-        row('`users(first: 50)` nested', 10, measured, { ceilingRps: ceiling.rps, ratio }),
-      ],
+      rows: [...ceilingRows(runs, 10), row('`users(first: 50)` nested', 10, measured, versus)],
       targets: [
         target('SQL statements per request', '≤ 4', `${serial}`, serial <= 4),
-        target('req/s', '≥ 0.2 × ceiling', `${ratio.toFixed(2)} ×`, ratio >= 0.2),
+        target('req/s', '≥ 0.2 × standalone ceiling', `${ratio.toFixed(2)} ×`, ratio >= 0.2),
       ],
       notes: [
         `Tenant of ${fmtSize(ctx.data.small.users)} users; statements counted over 10 sequential requests (and under load: ${measured.sqlPerOp?.toFixed(2)} per request).`,
@@ -177,7 +177,7 @@ export const deepPage = {
     await verifyRequests(service.graphql, [...first, ...deep], (data) => data.users.edges.length === 50);
     const c = LATENCY_CONNECTIONS;
     const runs = await alternate(ctx, [
-      { key: `ceiling c${c}`, run: (durationSec) => ceilingRun(ctx, { connections: c, durationSec }) },
+      ...ceilingVariants(ctx, c),
       {
         key: 'page 1',
         run: (durationSec) => serviceRun(service, { connections: c, durationSec, requests: first }),
@@ -187,19 +187,12 @@ export const deepPage = {
         run: (durationSec) => serviceRun(service, { connections: c, durationSec, requests: deep }),
       },
     ]);
-    const ceiling = summarize(runs[`ceiling c${c}`]);
     const ratio = pairedRatio(runs['page 200'], runs['page 1'], (r) => r.p50);
     return {
       rows: [
-        row('ceiling `{ hello }`', c, ceiling),
-        row('first page', c, summarize(runs['page 1']), {
-          ceilingRps: ceiling.rps,
-          ratio: pairedRatio(runs['page 1'], runs[`ceiling c${c}`]),
-        }),
-        row('200th page', c, summarize(runs['page 200']), {
-          ceilingRps: ceiling.rps,
-          ratio: pairedRatio(runs['page 200'], runs[`ceiling c${c}`]),
-        }),
+        ...ceilingRows(runs, c),
+        row('first page', c, summarize(runs['page 1']), versusCeilings(runs['page 1'], runs, c)),
+        row('200th page', c, summarize(runs['page 200']), versusCeilings(runs['page 200'], runs, c)),
       ],
       targets: [
         target('p50 of the 200th page vs the first', '≤ 1.5 ×', `${ratio.toFixed(2)} ×`, ratio <= 1.5),
