@@ -11,6 +11,7 @@ import {
   type Actor,
   makeTenant,
   ok,
+  PASSWORD,
   signInSystemAdmin,
   type TenantHandle,
 } from './support/tenancy-fixtures.js';
@@ -219,6 +220,19 @@ describe('a change through one instance ends access on the other at the next req
     );
     expect(revoked.status).toBe(200);
     await refusedEverywhere(token);
+  });
+
+  it("a person's session ended through one instance: introspection on the other says inactive", async () => {
+    const login = ok(
+      await a.gql('mutation ($input: LoginInput!) { login(input: $input) { accessToken refreshToken } }', {
+        input: { tenant: tenant.slug, email: tenant.admin.email, password: PASSWORD },
+      }),
+    ).login as { accessToken: string; refreshToken: string };
+    expect([await active(a, login.accessToken), await active(b, login.accessToken)]).toEqual([true, true]);
+    expect(await active(b, login.refreshToken)).toBe(true);
+    ok(await a.gql('mutation { logout }', {}, { token: login.accessToken }));
+    expect([await active(b, login.accessToken), await active(b, login.refreshToken)]).toEqual([false, false]);
+    expect((await b.gql('{ me { id } }', {}, { token: login.accessToken })).status).toBe(401);
   });
 
   it('taking a scope away: the other instance refuses the fields at once', async () => {
