@@ -1,9 +1,11 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
+import { topics } from '../src/modules/realtime/topics.js';
 import { overWebSocket, type WsResult } from './support/abuse-ws.js';
 import { type GraphQLResponse, SYSTEM_ADMIN, startTestServer, type TestServer } from './support/server.js';
 import { type Actor, signInSystemAdmin } from './support/tenancy-fixtures.js';
+import { eventually, openSocket } from './support/ws.js';
 
 /**
  * Error answers, as an attacker reads them, over HTTP and over the WebSocket alike:
@@ -106,6 +108,54 @@ describe('security: unexpected errors over the WebSocket, in production', () => 
     expectMasked(answer, 'auditEvents');
     expect(JSON.stringify(answer)).not.toMatch(/select|audit_events|action/i);
     expect(unexpectedLogged(prod.log, before)).toBe(1);
+  });
+
+  it('a failing subscription event is masked, coded and logged once', async () => {
+    const { server, admin } = prod;
+    // From now on the row an update of the admin's own display name writes cannot be shown:
+    // its metadata is no JSON object, which the JSONObject scalar refuses while serializing.
+    await execute(
+      server,
+      `create function zz_bad_metadata() returns trigger language plpgsql as $$
+        begin new.metadata := '["not", "an", "object"]'::jsonb; return new; end $$`,
+    );
+    await execute(
+      server,
+      `create trigger zz_bad_metadata before insert on audit_events for each row
+        when (new.action = 'user.updated') execute function zz_bad_metadata()`,
+    );
+    const socket = openSocket(server.url, admin.token);
+    try {
+      await socket.connected;
+      const feed = socket.subscribe('subscription { auditEventAdded { action metadata } }');
+      const topic = topics.auditEventAdded(admin.tenantId);
+      await eventually(
+        () => server.app.services.events.listening(topic) > 0 || feed.completed,
+        3_000,
+        'the feed',
+      );
+      const before = prod.log.length;
+      const renamed = await server.gql(
+        'mutation { updateMe(input: { displayName: "Renamed root" }) { id } }',
+        {},
+        { token: admin.token },
+      );
+      expect(renamed.errors).toBeUndefined();
+      await eventually(() => feed.errors.length > 0, 3_000, 'the event');
+      expect(feed.errors).toEqual([
+        {
+          message: 'Internal server error.',
+          path: ['auditEventAdded', 'metadata'],
+          extensions: { code: 'INTERNAL_SERVER_ERROR' },
+        },
+      ]);
+      expect(JSON.stringify(feed.errors)).not.toContain('object');
+      expect(unexpectedLogged(prod.log, before)).toBe(1);
+    } finally {
+      await socket.dispose();
+      await execute(server, 'drop trigger zz_bad_metadata on audit_events');
+      await execute(server, 'drop function zz_bad_metadata()');
+    }
   });
 
   it('HTTP answers the same failure the same way (one formatter)', async () => {
