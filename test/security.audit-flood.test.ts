@@ -8,6 +8,7 @@ import {
   startTenancyServer,
   type TenantWorld,
 } from './support/tenancy-fixtures.js';
+import { openSocket } from './support/ws.js';
 
 /**
  * FORBIDDEN answers are audited without letting one caller flood the trail: at most one
@@ -56,6 +57,25 @@ describe('security: authz.denied is aggregated per caller and field', () => {
       return `${row.actorId === world.as.GUEST.userId ? 'GUEST' : 'USER'} ${metadata.field} ${metadata.count}`;
     });
     expect(keyed.sort()).toEqual(['GUEST auditEvents 100', 'GUEST cacheStats 1', 'USER auditEvents 2']);
+  });
+
+  it('refusals over the WebSocket are audited the same way, into the same row', async () => {
+    const socket = openSocket(server.url, world.as.USER.token);
+    try {
+      await socket.connected;
+      for (let i = 0; i < 5; i++) {
+        const refused = socket.subscribe('{ auditEvents { totalCount } }');
+        await refused.ended();
+        expect(refused.errors[0]?.extensions?.code).toBe('FORBIDDEN');
+      }
+    } finally {
+      await socket.dispose();
+    }
+    const rows = (await denials()).filter(
+      (row) =>
+        row.actorId === world.as.USER.userId && (row.metadata as { field: string }).field === 'auditEvents',
+    );
+    expect(rows.map((row) => (row.metadata as { count: number }).count)).toEqual([7]);
   });
 
   it('a minute later the next refusal starts a new row', async () => {

@@ -90,30 +90,41 @@ export function outcomePlugin(
         response.http.status = 429;
         response.http.headers.set('retry-after', String(retryAfter));
       }
-      const caller = contextValue?.caller;
-      const denied = errors.filter((error) => error.extensions?.code === 'FORBIDDEN');
-      if (caller && denied.length > 0) {
-        // One row per caller and refused root field a minute, counting (recordAuthzDenial).
-        const byField = new Map<string, (string | null)[]>();
-        for (const error of denied) {
-          const field = String(error.path?.[0] ?? '(operation)');
-          byField.set(field, [...(byField.get(field) ?? []), error.path?.join('.') ?? null]);
-        }
-        const holding = caller.kind === 'user' ? { role: caller.role } : { scopes: caller.scopes };
-        for (const [field, paths] of byField) {
-          await recordAuthzDenial(services.db, contextValue.origin, {
-            tenantId: caller.tenantId,
-            ...auditActor(caller),
-            field,
-            paths,
-            holding,
-            at: services.clock.now(),
-          }).catch((error: unknown) => services.logger.warn({ err: error }, 'could not record authz.denied'));
-        }
-      }
+      await auditDenials(services, contextValue, errors);
     },
   };
   return { requestDidStart: async () => listener };
+}
+
+/**
+ * Records the FORBIDDEN answers among `errors` to a signed-in caller as `authz.denied`: one row
+ * per caller and refused root field a minute, counting (recordAuthzDenial). Over HTTP from the
+ * plugin above, over the WebSocket from each result of an operation.
+ */
+export async function auditDenials(
+  services: Pick<Services, 'db' | 'clock' | 'logger'>,
+  contextValue: Pick<Context, 'caller' | 'origin'> | undefined,
+  errors: readonly GraphQLFormattedError[],
+): Promise<void> {
+  const caller = contextValue?.caller;
+  const denied = errors.filter((error) => error.extensions?.code === 'FORBIDDEN');
+  if (!caller || !contextValue || denied.length === 0) return;
+  const byField = new Map<string, (string | null)[]>();
+  for (const error of denied) {
+    const field = String(error.path?.[0] ?? '(operation)');
+    byField.set(field, [...(byField.get(field) ?? []), error.path?.join('.') ?? null]);
+  }
+  const holding = caller.kind === 'user' ? { role: caller.role } : { scopes: caller.scopes };
+  for (const [field, paths] of byField) {
+    await recordAuthzDenial(services.db, contextValue.origin, {
+      tenantId: caller.tenantId,
+      ...auditActor(caller),
+      field,
+      paths,
+      holding,
+      at: services.clock.now(),
+    }).catch((error: unknown) => services.logger.warn({ err: error }, 'could not record authz.denied'));
+  }
 }
 
 /** The response keys an operation's root selection asks for, through fragments too. */

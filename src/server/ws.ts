@@ -6,11 +6,13 @@ import {
   authenticate,
   bearerToken,
   type Caller,
+  type Context,
   createContextInner,
   type RequestOrigin,
   type Services,
 } from '../graphql/context.js';
 import { UnauthenticatedError } from '../graphql/errors.js';
+import { auditDenials } from '../graphql/plugins.js';
 import { type OperationLimits, prepareOperation } from '../modules/abuse/query-limits.js';
 import { CLOSE, ConnectionWatch } from './ws-connections.js';
 
@@ -123,8 +125,13 @@ export function createWebSocketServer(
           ),
         };
       },
-      onNext: (_ctx, _id, _payload, _args, result) =>
-        result.errors ? { ...result, errors: format(result.errors) } : undefined,
+      onNext: async (_ctx, _id, _payload, args, result) => {
+        if (!result.errors) return undefined;
+        const errors = format(result.errors);
+        // Refusals are audited as over HTTP (one row per caller and field a minute).
+        await auditDenials(services, args.contextValue as Context | undefined, errors);
+        return { ...result, errors };
+      },
       onError: (_ctx, _id, _payload, errors) => format(errors),
     },
     wsServer,
