@@ -97,4 +97,39 @@ describe('security: the second step re-checks what the password step verified', 
     await setUser(user, { passwordHash: rehashed });
     expect(errorCode(await secondStep(user, next.mfaToken))).toBe('UNAUTHENTICATED');
   });
+
+  it('a hash upgraded by the password step itself (BCRYPT_COST raised) does not end the sign-in', async () => {
+    const user = await totpUser();
+    const raised = await startTestServer(
+      { ...AUTH_TEST_ENV, KEY_ENCRYPTION_KEY: 'k'.repeat(40), BCRYPT_COST: '5' },
+      { database: server.testDatabase },
+    );
+    try {
+      const hashOf = async () =>
+        (
+          await server.testDatabase.database.db
+            .select({ hash: users.passwordHash })
+            .from(users)
+            .where(eq(users.id, user.userId))
+        )[0]?.hash;
+      expect(await hashOf()).toMatch(/\$2[aby]\$04\$/);
+      // The next time step after the last code this user's account has seen.
+      raised.clock.advance(server.clock.now().getTime() - raised.clock.now().getTime() + 30_000);
+      const step = await raised.gql(
+        'mutation ($input: LoginInput!) { login(input: $input) { accessToken } }',
+        { input: { tenant: user.tenant, email: user.email, password: user.password } },
+      );
+      expect(step.errors?.[0]?.extensions?.code).toBe('MFA_REQUIRED');
+      expect(await hashOf()).toMatch(/\$2[aby]\$05\$/);
+      const done = await completeWithCode(
+        raised,
+        step.errors?.[0]?.extensions?.mfaToken as string,
+        'TOTP',
+        totpCode(user.secret, raised.clock.now()),
+      );
+      expect(done.errors, JSON.stringify(done.errors)).toBeUndefined();
+    } finally {
+      await raised.close();
+    }
+  });
 });
