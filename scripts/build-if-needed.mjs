@@ -20,6 +20,8 @@ export async function buildIfNeeded(root = process.cwd()) {
   if (!existsSync(join(root, 'src')) && existsSync(marker)) return;
   const sources = Math.max(
     newestMtime(join(root, 'src')),
+    // The embedded database's template (dist/embedded/) holds every migration.
+    newestMtime(join(root, 'drizzle')),
     statSync(join(root, 'package-lock.json')).mtimeMs,
     statSync(join(root, 'tsconfig.json')).mtimeMs,
     statSync(join(root, 'scripts', 'bundle.mjs')).mtimeMs,

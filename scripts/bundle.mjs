@@ -61,6 +61,18 @@ export async function bundleServer(root = process.cwd()) {
     logLevel: 'warning',
     plugins: [nodeCryptoHashes],
   });
+  await buildEmbeddedTemplate(root);
+}
+
+/**
+ * The migrated embedded database a first start loads instead of running initdb and every
+ * migration (src/db/embedded-template.ts): dist/embedded/template.tar.gz.
+ */
+async function buildEmbeddedTemplate(root) {
+  const { buildEmbeddedTemplate: build } = await import(
+    pathToFileURL(join(root, 'dist', 'scripts', 'embedded-template.js')).href
+  );
+  await build();
 }
 
 /** True where esbuild is installed (dev installs); production images ship a built bundle. */

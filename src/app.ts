@@ -65,6 +65,8 @@ export interface App {
   url(): string;
   /** Stops accepting, finishes in-flight requests, closes sockets and pools. */
   close(): Promise<void>;
+  /** Milliseconds each start-up step took (logged once listening). */
+  startupMs: Record<string, number>;
 }
 
 /**
@@ -79,10 +81,28 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       colors: config.logToTerminal,
     });
   const clock = options.clock ?? systemClock;
+  const startupMs: Record<string, number> = {};
+  let stepStarted = performance.now();
+  const step = (name: string) => {
+    const now = performance.now();
+    startupMs[name] = Math.round(now - stepStarted);
+    stepStarted = now;
+  };
   // Building the schema is CPU work alone: it runs in the first wait for PostgreSQL (connecting,
   // migrating, hashing the first admin's password) instead of after them.
   const schemaBuild = new Promise<void>((resolve) => setImmediate(resolve)).then(() => buildAppSchema());
   schemaBuild.catch(() => {}); // awaited below; a failure before that must not go unhandled
+  // One registry per app instance (never prom-client's global one): test servers share a process.
+  const metrics = new AppMetrics();
+  const hasher = new PasswordHasher({
+    cost: config.passwords.bcryptCost,
+    pepper: config.passwords.pepper,
+    onHashDuration: metrics.observeHash,
+  });
+  // Made on libuv's threads while the database opens and migrates, before the first sign-in could
+  // notice the cost.
+  const dummyReady = hasher.prepareDummy();
+  dummyReady.catch(() => {}); // awaited below; a failure before that must not go unhandled
   const database =
     options.database ??
     (await openDatabase(config, {
@@ -90,26 +110,21 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       info: (message) => logger.info(message),
     }));
   const ownsDatabase = !options.database;
+  step('database');
   let shared: SharedState | undefined;
   let outbox: OutboxWorker | undefined;
   try {
     // A template that cannot be used stops the start, before anything is migrated.
     const templates = await EmailTemplates.load(config.email.templatesDir);
-    // One registry per app instance (never prom-client's global one): test servers share a process.
-    const metrics = new AppMetrics();
-    const hasher = new PasswordHasher({
-      cost: config.passwords.bcryptCost,
-      pepper: config.passwords.pepper,
-      onHashDuration: metrics.observeHash,
-    });
-    // Made while the database migrates, before the first sign-in could notice the cost.
-    const dummyReady = hasher.prepareDummy();
     // Instances starting together take turns: one migrates and bootstraps, the others then find it done.
     await database.withAdvisoryLock(LOCKS.startup, async (db) => {
       await runMigrations(database.kind, db);
+      step('migrations');
       await bootstrapSystemTenant(db, { config, hasher, clock, logger });
+      step('bootstrap');
     });
     await dummyReady;
+    step('dummyHash');
     const keys = await SigningKeyStore.open(database.db, {
       direct: database.withDirect,
       keyEncryptionKey: config.jwt.keyEncryptionKey,
@@ -118,6 +133,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       maxAccessTokenTtlSeconds: config.jwt.accessTokenTtlSeconds,
       onReloadError: (error) => logger.warn({ err: error }, 'could not reload signing keys'),
     });
+    step('signingKeys');
     // Picks up keys rotated by another instance before their tokens reach us.
     const keyReload = setInterval(() => {
       keys.reload().catch((error: unknown) => logger.warn({ err: error }, 'could not reload signing keys'));
@@ -225,7 +241,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       },
     });
 
+    step('services');
     const schema = await schemaBuild;
+    step('schema');
     const limits = queryLimits({
       hideFieldSuggestions: config.isProduction,
       cost: { listSizes: { 'Query.mySessions': config.maxSessionsPerUser } },
@@ -280,6 +298,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       ],
     });
     await apollo.start();
+    step('apollo');
     flushLogs(logger);
     httpServer.removeAllListeners('request');
     httpServer.on(
@@ -308,10 +327,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       return `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
     };
     let closed: Promise<void> | undefined;
+    step('http');
     return {
       services,
       httpServer,
       url,
+      startupMs,
       listen: (port = config.http.port, host = config.http.host) =>
         new Promise((resolve, reject) => {
           httpServer.once('error', reject);

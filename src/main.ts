@@ -100,6 +100,7 @@ async function main() {
       redis: config.redis.mode,
       email: app.services.mailer.outbox.transportKind,
       startupMs: Date.now() - started,
+      startupSteps: app.startupMs,
     },
     `identity API listening on ${url}/graphql`,
   );

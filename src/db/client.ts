@@ -9,6 +9,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import type { Config } from '../config.js';
+import { unpackTemplate } from './embedded-template.js';
 import { InFlightCounter, type PoolStats } from './in-flight.js';
 import { preparingStatements } from './prepared-statements.js';
 import * as schema from './schema.js';
@@ -176,7 +177,11 @@ async function connectPglite(dataDir: string | undefined): Promise<Database> {
   const { PGlite } = await import('@electric-sql/pglite');
   const { pg_trgm } = await import('@electric-sql/pglite/contrib/pg_trgm');
   const { btree_gin } = await import('@electric-sql/pglite/contrib/btree_gin');
-  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  if (dataDir) {
+    mkdirSync(dataDir, { recursive: true });
+    // A new database starts as a copy of the build's migrated template (see embedded-template.ts).
+    unpackTemplate(MIGRATIONS_FOLDER, dataDir);
+  }
   const client = await PGlite.create({ dataDir, extensions: { pg_trgm, btree_gin } });
   const statements = new StatementCounter();
   const db = drizzlePglite(client, { schema, logger: statements }) as unknown as Db;
