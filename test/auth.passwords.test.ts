@@ -110,9 +110,10 @@ describe('password policy on register', () => {
   });
 
   it('names every rule a password breaks at once', async () => {
-    const fields = await expectRejected('short\u0000', /at least 12 characters/);
-    expect(fields).toHaveLength(2);
-    expect(fields.map((f) => f.message).join(' ')).toMatch(/U\+0000/);
+    // Too short and too common. (A NUL is refused at the argument boundary, before any policy.)
+    const fields = await expectRejected('letmein', /at least 12 characters/);
+    expect(fields.length).toBeGreaterThanOrEqual(2);
+    expect(fields.map((f) => f.message).join(' ')).toMatch(/too common/);
   });
 });
 
