@@ -155,6 +155,14 @@ describe('security: the input boundary refuses text and dates the database canno
         const answer: GraphQLResponse = await server.gql(query, variables);
         const name = `${leaf.field.name}(${[leaf.arg.name, ...leaf.path].join('.')}) with ${kind}`;
         const error = answer.errors?.[0];
+        if (kind === 'NUL' && /password$/i.test(leaf.path.at(-1) ?? leaf.arg.name)) {
+          // Passwords reach only the hasher; the password policy names a NUL in a new one
+          // with the other rules it breaks, and a sign-in with one simply fails.
+          if (error?.extensions?.code === 'INTERNAL_SERVER_ERROR' || !error) {
+            wrong.push(`${name}: ${describeAnswer(answer)}`);
+          }
+          continue;
+        }
         if (error?.extensions?.code !== 'BAD_USER_INPUT') {
           wrong.push(`${name}: ${describeAnswer(answer)}`);
           continue;
