@@ -43,16 +43,19 @@ describe('the console: creating a service account', () => {
     await page.waitForSelector('.graphiql-query-editor .view-lines:has-text("query Me")', {
       timeout: 20_000,
     });
-    const editor = page.locator('.graphiql-query-editor .view-lines');
+    const tab = page.locator('.graphiql-tab:has(.graphiql-tab-button[title="CreateServiceAccount"])');
     await expect
       .poll(
         async () => {
-          await page.locator('.graphiql-tab-button', { hasText: 'CreateServiceAccount' }).first().click();
-          return editor.textContent();
+          await tab.locator('.graphiql-tab-button').click();
+          return tab.getAttribute('aria-selected');
         },
         { timeout: 20_000, interval: 500 },
       )
-      .toContain('createServiceAccount');
+      .toBe('true');
+    await page.waitForSelector('.graphiql-query-editor .view-lines:has-text("createServiceAccount")', {
+      timeout: 20_000,
+    });
     await page.click('.graphiql-execute-button');
     const result = page.locator('.graphiql-response');
     await expect.poll(() => result.textContent(), { timeout: 15_000 }).toContain('clientSecret');
