@@ -81,6 +81,15 @@ describe('security: the second step re-checks what the password step verified', 
     expect(errorCode(await secondStep(user, mfaToken))).toBe('UNAUTHENTICATED');
   });
 
+  it('refuses the mfaToken of a user suspended and re-activated in between, without any attempt meanwhile', async () => {
+    const user = await totpUser();
+    const { mfaToken } = await passwordStep(server, user);
+    // As updateUser does it: each change moves updatedAt.
+    await setUser(user, { status: 'SUSPENDED', updatedAt: new Date(server.clock.now().getTime() + 1) });
+    await setUser(user, { status: 'ACTIVE', updatedAt: new Date(server.clock.now().getTime() + 2) });
+    expect(errorCode(await secondStep(user, mfaToken))).toBe('UNAUTHENTICATED');
+  });
+
   it('refuses the mfaToken once the hash was replaced directly (a reset, an admin setting it)', async () => {
     const user = await totpUser();
     const { mfaToken } = await passwordStep(server, user);

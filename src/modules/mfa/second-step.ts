@@ -27,23 +27,24 @@ export function methodsOf(factors: MfaFactors): MfaMethodValue[] {
 
 export const hashMfaToken = (token: string) => createHash('sha256').update(token, 'utf8').digest();
 
+type VerifiedFields = Pick<UserRow, 'passwordHash' | 'role' | 'status' | 'updatedAt'>;
+
 /**
- * What the password step verified, as the challenge keeps it: the password hash checked, and
- * the role and status the user had. completeMfaLogin compares it with the user as they are
- * then, so a password changed, or a user suspended or given another role, between the two
- * steps ends the sign-in (the password proven belongs to no current state of the account).
+ * What the password step verified, as the challenge keeps it: the password hash checked, the
+ * role and status the user had, and when the account last changed (`updatedAt` moves with every
+ * change of the account by anyone: profile, role, status, password, factors; not with sign-in
+ * attempts). completeMfaLogin compares it with the user as they are then, so a password
+ * changed, a user suspended (even if active again) or given another role, or factors reset
+ * between the two steps ends the sign-in.
  */
-export function verifiedStateOf(user: Pick<UserRow, 'passwordHash' | 'role' | 'status'>): Buffer {
+export function verifiedStateOf(user: VerifiedFields): Buffer {
   return createHash('sha256')
-    .update(`${user.passwordHash}\u0000${user.role}\u0000${user.status}`, 'utf8')
+    .update([user.passwordHash, user.role, user.status, user.updatedAt.toISOString()].join('\u0000'), 'utf8')
     .digest();
 }
 
 /** Whether the user is still as the password step of `challenge` verified them. */
-export function stillAsVerified(
-  challenge: { verifiedState: Buffer | null },
-  user: Pick<UserRow, 'passwordHash' | 'role' | 'status'>,
-): boolean {
+export function stillAsVerified(challenge: { verifiedState: Buffer | null }, user: VerifiedFields): boolean {
   const now = verifiedStateOf(user);
   return (
     challenge.verifiedState !== null &&
