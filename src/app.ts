@@ -43,7 +43,7 @@ import { cleanUpSessions } from './modules/sessions/session-cleanup.js';
 import { SessionGuard } from './modules/sessions/session-guard.js';
 import { bootstrapSystemTenant } from './modules/tenants/bootstrap.js';
 import { createConsole } from './server/console.js';
-import { createExpressApp } from './server/http.js';
+import { createRequestListener } from './server/http.js';
 import { openSharedState, type SharedState, sharedStateReady } from './server/shared-state.js';
 import { createWebSocketServer } from './server/ws.js';
 
@@ -303,7 +303,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     httpServer.removeAllListeners('request');
     httpServer.on(
       'request',
-      createExpressApp(services, apollo, redis, requestLog, {
+      createRequestListener(services, apollo, redis, requestLog, {
         metrics: metricsHandler(metrics.registry, config.metrics),
         oauth: (ipOf) =>
           oauthRouter({

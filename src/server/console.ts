@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
+import accepts from 'accepts';
 import type { Request, RequestHandler, Response } from 'express';
 import type { GraphQLSchema } from 'graphql';
 import { CONSOLE_SCRIPT, type ConsoleTab, defaultTabs, type PageConfig, renderPage } from './console.page.js';
@@ -35,7 +37,7 @@ interface Built {
 /** The console's two handlers; the GraphQL endpoint (src/server/http.ts) decides which one runs. */
 export interface GraphQLConsole {
   /** Whether this request to /graphql is a browser asking for a page (GET or HEAD, Accept: text/html). */
-  wantsPage(req: Request): boolean;
+  wantsPage(req: IncomingMessage): boolean;
   /** The console page. */
   page: RequestHandler;
   /** One of its files, `<name>` of GET /graphql/console/<name>; unknown names fall through. */
@@ -111,8 +113,11 @@ const CONTENT_SECURITY_POLICY = [
 ].join('; ');
 
 /** A browser navigating here; API clients (Accept: JSON, anything, or no Accept header) are not. */
-function prefersHtml(req: Request): boolean {
-  return req.accepts(['application/graphql-response+json', 'application/json', 'text/html']) === 'text/html';
+function prefersHtml(req: IncomingMessage): boolean {
+  // What express's req.accepts() answers (it is this same negotiation).
+  return (
+    accepts(req).types(['application/graphql-response+json', 'application/json', 'text/html']) === 'text/html'
+  );
 }
 
 async function sendAsset(req: Request, res: Response, asset: Asset): Promise<void> {
