@@ -185,10 +185,15 @@ export function createGraphQLHandler({
         if (error) return fail(error);
         execute(req, res, details, ip, requestId).catch(fail);
       });
-    // Only browsers read CORS headers, and a browser names its origin on every request that needs
-    // them; other services' requests skip the work. A preflight (OPTIONS) is answered here.
-    if (req.headers.origin === undefined) parseBody();
-    else corsHeaders(req, res, (error?: unknown) => (error ? fail(error) : parseBody()));
+    try {
+      // Only browsers read CORS headers, and a browser names its origin on every request that needs
+      // them; other services' requests skip the work. A preflight (OPTIONS) is answered here.
+      if (req.headers.origin === undefined) parseBody();
+      else corsHeaders(req, res, (error?: unknown) => (error ? fail(error) : parseBody()));
+    } catch (thrown) {
+      // Nothing thrown here may reach the HTTP server's 'request' event (and stop the process).
+      fail(thrown);
+    }
   };
 }
 
