@@ -84,11 +84,14 @@ export function aptInstall(packages: string[]): void {
  * The program's path: found, or installed now (as root, with apt-get). Throws one line naming the
  * package when it is missing and this user cannot install it.
  */
-export function ensureProgram(program: SystemProgram, log: (line: string) => void = () => {}): string {
+export function ensureProgram(
+  program: SystemProgram,
+  log: (line: string) => void = () => {},
+  asRoot = isRoot(),
+): string {
   const found = findProgram(program);
   if (found) return found;
-  if (!isRoot() || !findProgram({ ...program, candidates: ['apt-get'] }))
-    throw new Error(missingLine(program));
+  if (!asRoot || !findProgram({ ...program, candidates: ['apt-get'] })) throw new Error(missingLine(program));
   log(`installing Debian's ${program.aptPackage} for ${program.what}`);
   try {
     aptInstall([program.aptPackage]);
