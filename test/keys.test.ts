@@ -10,7 +10,6 @@ import { connectDatabase, type Db } from '../src/db/client.js';
 import { signingKeys } from '../src/db/schema.js';
 import { UnauthenticatedError } from '../src/graphql/errors.js';
 import { ManualClock } from '../src/lib/clock.js';
-import { LruCache } from '../src/lib/lru.js';
 import { AccessTokens, jwksHandler, KeyEncrypter, SigningKeyStore } from '../src/modules/keys/index.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 
@@ -53,17 +52,6 @@ async function expectRejected(tokens: AccessTokens, token: string) {
 async function activeRows(db: Db) {
   return db.select().from(signingKeys).where(isNull(signingKeys.retiredAt));
 }
-
-describe('LruCache', () => {
-  it('evicts the least recently used entry', () => {
-    const lru = new LruCache<string, number>(2);
-    lru.set('a', 1);
-    lru.set('b', 2);
-    expect(lru.get('a')).toBe(1);
-    lru.set('c', 3);
-    expect([lru.get('a'), lru.get('b'), lru.get('c'), lru.size]).toEqual([1, undefined, 3, 2]);
-  });
-});
 
 describe('access tokens', () => {
   let t: TestDatabase;

@@ -47,7 +47,7 @@ describe('permissions: every field has an explicit rule', () => {
     expect(missing).toEqual([]);
   });
 
-  it('has no rule for a field that does not exist (a misspelt rule would leave the real field closed)', () => {
+  it('has no rule for a field that does not exist (a misspelt rule would leave the real field closed)', async () => {
     const served_ = new Set(fieldsOf(served));
     const stale = Object.entries(ruleMap).flatMap(([type, fields]) =>
       Object.keys(fields)
@@ -55,6 +55,11 @@ describe('permissions: every field has an explicit rule', () => {
         .filter((name) => !served_.has(name)),
     );
     expect(stale).toEqual([]);
+    // A server with a stale rule would not have started, so the check above alone could never
+    // fail: the refusal itself, on a misspelt rule, naming it.
+    const schema = await buildSchema({ resolvers, pubSub: unusedPubSub, validate: false });
+    const misspelt = { ...ruleMap, Query: { ...ruleMap.Query, usrs: ruleMap.Query?.users } };
+    expect(() => applyPermissions(schema, misspelt as typeof ruleMap)).toThrow(/Query\.usrs/);
   });
 
   it('uses graphql-shield alone: no type-graphql @Authorized anywhere', () => {

@@ -147,7 +147,9 @@ describe('users: keyset pagination', () => {
           } else {
             expect(seenGroups.has(b)).toBe(false);
             seenGroups.add(a);
-            if (typeof a === 'number' && typeof b === 'number') expect(sign * (a - b)).toBeLessThan(0);
+            // Between groups, the ordering itself: timestamps as numbers, text as lowercase strings
+            // (only ASCII letters, digits and '@.- ' here, which every collation orders alike).
+            expect(sign * (a < b ? -1 : 1), `${String(a)} then ${String(b)}`).toBeLessThan(0);
           }
         }
       });
@@ -170,6 +172,8 @@ describe('users: keyset pagination', () => {
     } while (after);
     expect(seen).toHaveLength(totalCount);
     expect(new Set(seen).size).toBe(totalCount);
+    // Every match ties on the display name, so the order is the tie-break: id, descending too.
+    expect(seen).toEqual([...seen].sort((x, y) => y.localeCompare(x)));
   });
 
   it('sizes pages: default 20, 0 allowed, at most 100, never negative', async () => {
