@@ -5,6 +5,7 @@ import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
 import { databaseUrl, TEST_DATABASE_URL } from './support/env.js';
 import { freePort, postGraphQL, runServerProcess, tempDir, waitFor } from './support/process.js';
+import { type RedisProcess, startRedisProcess } from './support/redis-process.js';
 
 const FAST = { BCRYPT_COST: '4', LOG_LEVEL: 'info' };
 
@@ -110,6 +111,41 @@ describe('starting up', () => {
     );
     expect(server.output()).not.toContain('pw-hidden');
   }, 30_000);
+});
+
+describe('starting before Redis', () => {
+  it('serves without Redis while it is not there, and uses it once it comes up', async () => {
+    const redisPort = await freePort();
+    const dataDir = tempDir('identity-late-redis-');
+    const server = runServerProcess({
+      ...FAST,
+      PORT: String(await freePort()),
+      DATA_DIR: dataDir.path,
+      REDIS_URL: `redis://:pw-not-shown@127.0.0.1:${redisPort}`,
+    });
+    let redis: RedisProcess | undefined;
+    try {
+      // No exit, no wait: GraphQL answers, readiness says what is missing.
+      await waitFor(`${server.url}/health`, 200, 60_000);
+      await expect
+        .poll(async () => (await postGraphQL(server.url, '{ __typename }')).status, { timeout: 60_000 })
+        .toBe(200);
+      const down = await fetch(`${server.url}/ready`);
+      expect(down.status).toBe(503);
+      expect(await down.json()).toMatchObject({ checks: { database: 'ok', redis: 'unavailable' } });
+      expect(server.process.exitCode).toBeNull();
+
+      redis = await startRedisProcess({ port: redisPort });
+      await waitFor(`${server.url}/ready`, 200, 30_000);
+      expect(await (await fetch(`${server.url}/ready`)).json()).toMatchObject({ checks: { redis: 'ok' } });
+      expect(server.output()).not.toContain('pw-not-shown');
+      expect(await server.stop()).toBe(0);
+    } finally {
+      await server.stop('SIGKILL');
+      await redis?.stop();
+      dataDir.remove();
+    }
+  }, 120_000);
 });
 
 describe('npm start and signals', () => {

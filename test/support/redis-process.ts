@@ -15,9 +15,9 @@ export interface RedisProcess {
 }
 
 /** A throwaway redis-server of the test's own, so fault tests never touch the shared one. */
-export async function startRedisProcess(): Promise<RedisProcess> {
+export async function startRedisProcess(options: { port?: number } = {}): Promise<RedisProcess> {
   const binary = requireProgram(REDIS_SERVER);
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   let child: ChildProcess | undefined;
   const start = async () => {
     child = spawn(
