@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { freePort, tempDir } from './process.js';
+import { REDIS_SERVER, requireProgram } from './system.js';
 
 const run = promisify(execFile);
 
@@ -60,6 +61,7 @@ function stopAll(children: ChildProcess[], remove: () => void) {
 
 /** Three masters, no replicas, all slots assigned. */
 export async function startRedisCluster(): Promise<Topology> {
+  requireProgram(REDIS_SERVER); // missing: one line naming the package
   const dir = tempDir('identity-cluster-');
   const ports = [await freePort(), await freePort(), await freePort()];
   const children = ports.map((port) =>
@@ -113,6 +115,7 @@ export async function startRedisCluster(): Promise<Topology> {
 
 /** One master watched by one Sentinel under the name `mymaster`. */
 export async function startRedisSentinel(): Promise<Topology & { name: string }> {
+  requireProgram(REDIS_SERVER); // missing: one line naming the package
   const dir = tempDir('identity-sentinel-');
   const [master, sentinel] = [await freePort(), await freePort()];
   const conf = join(dir.path, 'sentinel.conf');
