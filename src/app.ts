@@ -9,6 +9,7 @@ import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHt
 import type { GraphQLFormattedError } from 'graphql';
 import type { Config } from './config.js';
 import { type Database, LOCKS, runMigrations } from './db/client.js';
+import { isEmptyDataDir } from './db/embedded-template.js';
 import { openDatabase } from './db/wait-for-database.js';
 import type { Context, Services } from './graphql/context.js';
 import { formatError } from './graphql/errors.js';
@@ -41,7 +42,7 @@ import { createServiceAccountsRuntime } from './modules/service-accounts/runtime
 import { purgeRevokedTokens } from './modules/service-accounts/service-accounts.queries.js';
 import { cleanUpSessions } from './modules/sessions/session-cleanup.js';
 import { SessionGuard } from './modules/sessions/session-guard.js';
-import { bootstrapSystemTenant } from './modules/tenants/bootstrap.js';
+import { bootstrapSystemTenant, prepareFirstAdminPassword } from './modules/tenants/bootstrap.js';
 import { createConsole } from './server/console.js';
 import { createRequestListener } from './server/http.js';
 import { openSharedState, type SharedState, sharedStateReady } from './server/shared-state.js';
@@ -103,6 +104,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   // notice the cost.
   const dummyReady = hasher.prepareDummy();
   dummyReady.catch(() => {}); // awaited below; a failure before that must not go unhandled
+  // A new embedded database will get its first admin: that password's hash is made now as well,
+  // rather than after the database has opened.
+  const firstAdmin =
+    !options.database && config.database.kind === 'pglite' && isEmptyDataDir(config.database.dataDir)
+      ? prepareFirstAdminPassword(config, hasher)
+      : undefined;
+  firstAdmin?.catch(() => {}); // used by the bootstrap; a failure there hashes again
   const database =
     options.database ??
     (await openDatabase(config, {
@@ -120,7 +128,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     await database.withAdvisoryLock(LOCKS.startup, async (db) => {
       await runMigrations(database.kind, db);
       step('migrations');
-      await bootstrapSystemTenant(db, { config, hasher, clock, logger });
+      await bootstrapSystemTenant(db, { config, hasher, clock, logger, prepared: firstAdmin });
       step('bootstrap');
     });
     await dummyReady;

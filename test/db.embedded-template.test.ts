@@ -2,7 +2,7 @@ import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectDatabase, executeRows, MIGRATIONS_FOLDER } from '../src/db/client.js';
-import { tempDir } from './support/process.js';
+import { freePort, postGraphQL, runServerProcess, tempDir, waitFor } from './support/process.js';
 
 /**
  * The embedded database's template (src/db/embedded-template.ts): the build dumps a migrated
@@ -68,4 +68,31 @@ describe('embedded database template', () => {
     expect(existsSync(join(dataDir, 'PG_VERSION'))).toBe(false);
     expect(template.templateKey(migrations)).not.toBe(template.templateKey(MIGRATIONS_FOLDER));
   });
+
+  it('a first start from it signs in the configured first admin (the password hashed while the database opened)', async () => {
+    const dataDir = scratch('identity-template-start-');
+    const port = await freePort();
+    const server = runServerProcess({
+      PORT: String(port),
+      DATA_DIR: dataDir,
+      BCRYPT_COST: '4',
+      BOOTSTRAP_ADMIN_EMAIL: 'root@template.test',
+      BOOTSTRAP_ADMIN_PASSWORD: 'violet-harbor-orbit-2719',
+    });
+    try {
+      await waitFor(`http://127.0.0.1:${port}/ready`, 200, 60_000);
+      const login = (password: string) =>
+        postGraphQL(
+          `http://127.0.0.1:${port}`,
+          `mutation { login(input: { tenant: "system", email: "root@template.test", password: "${password}" }) { user { role } } }`,
+        );
+      expect((await login('violet-harbor-orbit-2719')).body.data?.login.user.role).toBe('ADMIN');
+      expect((await login('violet-harbor-orbit-2720')).body.errors?.[0]?.extensions?.code).toBe(
+        'UNAUTHENTICATED',
+      );
+      expect(await server.stop()).toBe(0);
+    } finally {
+      await server.stop('SIGKILL');
+    }
+  }, 90_000);
 });

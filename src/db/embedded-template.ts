@@ -100,9 +100,9 @@ export function unpackTemplate(migrationsFolder: string, dataDir: string): boole
   return true;
 }
 
-/** True when `dataDir` holds no embedded database yet (PGlite would run initdb there). */
-function isEmptyDataDir(dataDir: string): boolean {
-  return !existsSync(join(dataDir, 'PG_VERSION'));
+/** True when `dataDir` holds no embedded database yet (in memory: always). */
+export function isEmptyDataDir(dataDir: string | undefined): boolean {
+  return !dataDir || !existsSync(join(dataDir, 'PG_VERSION'));
 }
 
 /** Writes the template (build time): `dump` is the gzipped data directory of a migrated database. */

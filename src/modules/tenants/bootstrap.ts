@@ -49,6 +49,11 @@ export async function bootstrapSystemTenant(
     logger: Logger;
     /** Where a generated password is shown (default: stderr, whatever the log level). */
     announce?: (text: string) => void;
+    /**
+     * The first admin's password and its hash, made ahead (while an empty embedded database
+     * opens) by `prepareFirstAdminPassword`; used only when an admin is created.
+     */
+    prepared?: Promise<PreparedPassword>;
   },
 ): Promise<TenantRow> {
   const { config, hasher, clock, logger } = deps;
@@ -71,6 +76,7 @@ export async function bootstrapSystemTenant(
   }
 
   const configured = config.bootstrapAdmin;
+  const ahead = await deps.prepared?.catch(() => undefined);
   let email = GENERATED_ADMIN_EMAIL;
   let password: string;
   let generated = false;
@@ -86,9 +92,11 @@ export async function bootstrapSystemTenant(
       throw new BootstrapError(`BOOTSTRAP_ADMIN_PASSWORD: ${violations.map((v) => v.message).join(' ')}`);
     }
   } else {
-    password = generatePassword();
+    // Made ahead, it was generated the same way (no BOOTSTRAP_ADMIN_PASSWORD then either).
+    password = ahead?.password ?? generatePassword();
     generated = true;
   }
+  const passwordHash = ahead?.password === password ? ahead.hash : await hasher.hash(password);
 
   await db
     .insert(users)
@@ -96,7 +104,7 @@ export async function bootstrapSystemTenant(
       tenantId: system.id,
       email,
       displayName: 'System administrator',
-      passwordHash: await hasher.hash(password),
+      passwordHash,
       role: 'ADMIN',
       // The operator's own configuration names it.
       emailVerifiedAt: now,
@@ -131,6 +139,21 @@ export async function bootstrapSystemTenant(
 }
 
 /** A random password well above the policy's minimum (24 characters from 18 random bytes). */
+export interface PreparedPassword {
+  password: string;
+  hash: string;
+}
+
+/**
+ * The first admin's password (BOOTSTRAP_ADMIN_PASSWORD, or a generated one) and its hash, made
+ * ahead of the bootstrap: bcrypt runs on libuv's threads while a new embedded database opens
+ * instead of after it. `bootstrapSystemTenant` then uses the generated password it finds here.
+ */
+export function prepareFirstAdminPassword(config: Config, hasher: PasswordHasher): Promise<PreparedPassword> {
+  const password = config.bootstrapAdmin.password || generatePassword();
+  return hasher.hash(password).then((hash) => ({ password, hash }));
+}
+
 export function generatePassword(): string {
   return randomBytes(18).toString('base64url');
 }
