@@ -23,8 +23,20 @@ const USER = 'query User($id: ID!) { user(id: $id) { id email displayName role s
 const PAGE_AFTER = `query Page($after: String) { users(first: 50, after: $after) {
   edges { node { id email displayName } } pageInfo { hasNextPage endCursor } } }`;
 
-/** Search terms of decreasing frequency: a common surname, a rarer one, a rare one, an email fragment. */
-export const SEARCH_TERMS = ['garcia', 'kowalski', 'katz', 'olivia.k'];
+/**
+ * Search terms by class, three each (share of the seeded users they match in brackets): rare
+ * (< 0.05 %), medium (0.1–0.4 %), common (≥ 3 %, up to every user), and 1, 2 and 3 characters
+ * (from every user down to 0.2 %: the trigram index cannot serve terms under 3 characters).
+ */
+export const SEARCH_CLASSES = {
+  rare: ['olivia.k', 'nils_k', 'zhao.yuki'],
+  medium: ['kowalski', 'katz', 'schmidt'],
+  common: ['garcia', 'smith', 'example'],
+  '1 char': ['a', 'j', 'q'],
+  '2 chars': ['li', 'ki', 'wu'],
+  '3 chars': ['mar', 'lee', 'kim'],
+};
+export const SEARCH_TERMS = Object.values(SEARCH_CLASSES).flat();
 const LATENCY_CONNECTIONS = 4;
 
 async function moderatorToken(ctx, service, tenant) {
@@ -116,26 +128,81 @@ export const usersPage = {
 
 export const search = {
   name: 'search',
-  title: `\`users(first: 20, filter: { search })\` at two tenant sizes (terms: ${SEARCH_TERMS.map((t) => `"${t}"`).join(', ')})`,
+  title: `\`users(first: 20, filter: { search })\` at two tenant sizes, all terms in turn and per class (${Object.entries(
+    SEARCH_CLASSES,
+  )
+    .map(([name, terms]) => `${name}: ${terms.map((t) => `"${t}"`).join(', ')}`)
+    .join('; ')})`,
   needs: ['small', 'large'],
   async run(ctx) {
     const service = await ctx.startService('search');
-    const build = async (tenant) => {
-      const headers = await moderatorToken(ctx, service, tenant);
-      return SEARCH_TERMS.map((term) => gqlRequest(SEARCH, { search: term }, headers));
-    };
-    const result = await bySize(ctx, service, 'search', build);
-    const counts = [];
-    for (const tenant of [ctx.data.small, ctx.data.large]) {
-      const parts = [];
-      for (const term of SEARCH_TERMS) {
-        const [{ n }] = await ctx.sql`select count(*)::int as n from users where tenant_id = ${tenant.id}
-          and (lower(email) like ${`%${term}%`} or coalesce(lower(display_name), '') like ${`%${term}%`})`;
-        parts.push(`"${term}" ${fmtSize(n)}`);
+    const sizes = { small: ctx.data.small, large: ctx.data.large };
+    const headers = {};
+    for (const [size, tenant] of Object.entries(sizes))
+      headers[size] = await moderatorToken(ctx, service, tenant);
+    const build = (size, terms) => terms.map((term) => gqlRequest(SEARCH, { search: term }, headers[size]));
+    const groups = [['all terms', SEARCH_TERMS], ...Object.entries(SEARCH_CLASSES)];
+    const requests = {};
+    for (const [name, terms] of groups) {
+      for (const size of Object.keys(sizes)) requests[`${name} ${size}`] = build(size, terms);
+    }
+    for (const size of Object.keys(sizes))
+      await verifyRequests(service.graphql, requests[`all terms ${size}`]);
+    const c = LATENCY_CONNECTIONS;
+    const runs = await alternate(ctx, [
+      ...ceilingVariants(ctx, c),
+      ...Object.keys(requests).map((key) => ({
+        key,
+        run: (durationSec) => serviceRun(service, { connections: c, durationSec, requests: requests[key] }),
+      })),
+    ]);
+    const rows = [...ceilingRows(runs, c)];
+    const ratios = [];
+    for (const [name] of groups) {
+      for (const [size, tenant] of Object.entries(sizes)) {
+        const key = `${name} ${size}`;
+        rows.push(
+          row(
+            `search ${name}, ${fmtSize(tenant.users)} users`,
+            c,
+            summarize(runs[key]),
+            versusCeilings(runs[key], runs, c),
+          ),
+        );
       }
+      ratios.push([name, pairedRatio(runs[`${name} large`], runs[`${name} small`], (r) => r.p50)]);
+    }
+    const [, ratio] = ratios[0];
+    const counts = [];
+    const patterns = SEARCH_TERMS.map((term) => `%${term.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`);
+    for (const tenant of Object.values(sizes)) {
+      // One pass over the tenant for every term; the same text and escaping as the service's search.
+      const found = await ctx.sql`select p.i, count(u.id)::int as n
+        from unnest(${patterns}::text[]) with ordinality as p(pattern, i)
+        left join users u on u.tenant_id = ${tenant.id}
+          and lower(u.email) || E'\n' || coalesce(lower(u.display_name), '') like p.pattern
+        group by p.i order by p.i`;
+      const parts = SEARCH_TERMS.map((term, i) => `"${term}" ${fmtSize(found[i].n)}`);
       counts.push(`${fmtSize(tenant.users)} users: ${parts.join(', ')}`);
     }
-    return { ...result, notes: [`Matches per term — ${counts.join('; ')}. The terms are used in turn.`] };
+    return {
+      rows,
+      targets: [
+        target(
+          `search p50 at ${fmtSize(sizes.large.users)} vs ${fmtSize(sizes.small.users)} users (all terms in turn)`,
+          '≤ 2 ×',
+          `${ratio.toFixed(2)} ×`,
+          ratio <= 2,
+        ),
+      ],
+      notes: [
+        `p50 at ${fmtSize(sizes.large.users)} vs ${fmtSize(sizes.small.users)} users per class — ${ratios
+          .slice(1)
+          .map(([name, r]) => `${name} ${r.toFixed(2)} ×`)
+          .join(', ')}.`,
+        `Matches per term — ${counts.join('; ')}. Each run uses its terms in turn.`,
+      ],
+    };
   },
 };
 
