@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listUsers, type SearchPlan } from '../src/modules/users/users.queries.js';
 import type { TestServer } from './support/server.js';
 import {
   type Actor,
@@ -221,5 +222,170 @@ describe('users: keyset pagination', () => {
       await page({ first: 2, after: emailCursor, orderBy: { field: 'EMAIL', direction: 'ASC' } }),
     );
     expect(next.users.nodes[0]?.id).toBe(byEmail.nodes[2]?.id);
+  });
+});
+
+describe('users: search as a substring filter over the ordered list', () => {
+  let server: TestServer;
+  let tenant: TenantHandle;
+  let admin: Actor;
+
+  // Emails and display names chosen for the cases a search must get right: case, LIKE's own
+  // characters (a pattern that left them as wildcards would also match the look-alikes), ties in
+  // every order, missing names, and terms found only across the two fields (never a match).
+  const PEOPLE: [string, string | null][] = [
+    ['ann.lee@search.test', 'Ann Lee'],
+    ['anna.kim@search.test', 'ANNA KIM'],
+    ['leeann@search.test', 'Lee Ann-Marie'],
+    ['x_y@search.test', null],
+    ['xay@search.test', 'Xay'],
+    ['p100@search.test', '100% Lee'],
+    ['p1000@search.test', '1000 Lee'],
+    ['bs@search.test', 'Back\\Slash'],
+    ['bsx@search.test', 'BackXSlash'],
+    ['kim@search.test', 'Kim Lee'],
+    ['q@search.test', null],
+    ['under_score@search.test', 'Under_Score'],
+  ];
+
+  beforeAll(async () => {
+    server = await startTenancyServer();
+    // A fixed slug: the admin's email (admin@srch.test) is among the rows searched.
+    tenant = await makeTenant(server, await signInSystemAdmin(server), { slug: 'srch' });
+    admin = tenant.admin;
+    server.clock.advance(1_000);
+    for (const [email, displayName] of PEOPLE) {
+      server.clock.advance(5);
+      await makeUser(server, admin, { email, displayName });
+    }
+    // Seven users created at one instant with one name: ties in every order, broken by id.
+    server.clock.advance(1_000);
+    await Promise.all(
+      Array.from({ length: 7 }, (_, k) =>
+        makeUser(server, admin, {
+          email: `same${k}@search.test`,
+          displayName: k % 2 ? 'Same Person' : 'same PERSON',
+        }),
+      ),
+    );
+    // Some sign in (two of them at one instant), the rest never do.
+    for (const email of ['ann.lee@search.test', 'same1@search.test', 'same2@search.test', 'q@search.test']) {
+      if (email !== 'same2@search.test') server.clock.advance(10);
+      await signIn(server, tenant.slug, email);
+    }
+  });
+
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  const ORDERS: { field: Field; direction: Direction }[] = [
+    { field: 'CREATED_AT', direction: 'ASC' },
+    { field: 'CREATED_AT', direction: 'DESC' },
+    { field: 'EMAIL', direction: 'DESC' },
+    { field: 'DISPLAY_NAME', direction: 'ASC' },
+    { field: 'LAST_LOGIN_AT', direction: 'DESC' },
+  ];
+
+  async function page(variables: Record<string, unknown>) {
+    return server.gql<{ users: UsersPage }>(USERS, variables, { token: admin.token });
+  }
+
+  /** Every page of a search, checking each page's own fields on the way. */
+  async function walk(search: string, orderBy: (typeof ORDERS)[number], first: number) {
+    const ids: string[] = [];
+    let after: string | null = null;
+    for (let i = 0; i < 100; i++) {
+      const { users }: { users: UsersPage } = ok(await page({ first, after, orderBy, filter: { search } }));
+      expect(users.pageInfo.hasPreviousPage).toBe(after !== null);
+      expect(users.edges.map((e) => e.node.id)).toEqual(users.nodes.map((n) => n.id));
+      ids.push(...users.nodes.map((n) => n.id));
+      if (!users.pageInfo.hasNextPage) return { ids, totalCount: users.totalCount };
+      expect(users.nodes).toHaveLength(first);
+      after = users.pageInfo.endCursor;
+    }
+    throw new Error('the walk did not end');
+  }
+
+  /** What a search must return: the unfiltered list in the same order, filtered here. */
+  async function expected(search: string, orderBy: (typeof ORDERS)[number]) {
+    const { users } = ok(await page({ first: 100, orderBy }));
+    expect(users.pageInfo.hasNextPage).toBe(false);
+    const term = search.trim().toLowerCase();
+    return (users.nodes as Row[])
+      .filter((r) => `${r.email.toLowerCase()}\n${(r.displayName ?? '').toLowerCase()}`.includes(term))
+      .map((r) => r.id);
+  }
+
+  // 1, 2 and 3 characters; with and without a trigram; LIKE's characters alone and inside
+  // words; case; a term matching every user and terms matching none.
+  const TERMS: [string, number | 'all'][] = [
+    ['a', 'all'],
+    ['Q', 1],
+    ['@', 'all'],
+    ['ee', 5],
+    ['EE', 5],
+    ['lee', 5],
+    ['ANN', 3],
+    ['Ann-M', 1],
+    ['ann lee', 1],
+    ['  kim  ', 2],
+    ['%', 1],
+    ['0%', 1],
+    ['100%', 1],
+    ['_', 2],
+    ['x_y', 1],
+    ['r_s', 1],
+    ['\\', 1],
+    ['k\\s', 1],
+    ['same person', 7],
+    ['.test', 'all'],
+    ['search.test', 19],
+    ['zz', 0],
+    ['nobody-has-this', 0],
+  ];
+
+  for (const [search, count] of TERMS) {
+    it(`finds ${JSON.stringify(search)} in every order, page by page, as the filtered full list`, async () => {
+      const all = (ok(await page({ first: 100 })).users as UsersPage).totalCount;
+      for (const orderBy of ORDERS) {
+        const want = await expected(search, orderBy);
+        expect(want.length, `${search} ${orderBy.field}`).toBe(count === 'all' ? all : count);
+        const walked = await walk(search, orderBy, 3);
+        expect(walked.ids, `${search} ${orderBy.field} ${orderBy.direction}`).toEqual(want);
+        expect(walked.totalCount).toBe(want.length);
+      }
+    });
+  }
+
+  it('reads 1- and 2-character terms along the order, and lets PostgreSQL plan the others', async () => {
+    const plans: Record<string, SearchPlan[]> = {};
+    for (const term of ['a', 'ee', '%_', 'a.b', 'lee', 'ann lee', '100%', 'Zoë']) {
+      plans[term] = [];
+      await listUsers(
+        server.testDatabase.database.db,
+        {
+          tenantId: tenant.id,
+          first: 5,
+          after: null,
+          search: term,
+          role: null,
+          status: null,
+          field: 'CREATED_AT',
+          direction: 'ASC',
+        },
+        (plan) => plans[term]?.push(plan),
+      );
+    }
+    expect(plans).toEqual({
+      a: ['ordered'],
+      ee: ['ordered'],
+      '%_': ['ordered'],
+      'a.b': ['ordered'],
+      lee: ['planned'],
+      'ann lee': ['planned'],
+      '100%': ['planned'],
+      Zoë: ['planned'],
+    });
   });
 });

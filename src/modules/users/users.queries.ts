@@ -86,49 +86,90 @@ const { passwordHash: _hash, failedLoginCount: _count, ...LISTED_COLUMNS } = get
 
 /**
  * The filters of a list query, with each value given by `value(name)`: a placeholder in the
- * prepared page statement, the value itself in the (rarely asked) count.
+ * prepared page statement, the value itself in the (rarely asked) count. `search` is the term
+ * with LIKE's wildcards escaped (see escapeLike), so it matches as a plain substring.
  */
-function listFilters(shape: ListShape, value: (name: string) => unknown): SQL | undefined {
-  const pattern = sql`('%' || lower(${value('search')}) || '%')`;
+function listFilters(
+  shape: Pick<ListShape, 'role' | 'status' | 'search'>,
+  value: (name: string) => unknown,
+): SQL | undefined {
+  return and(
+    tenantFilters(shape, value),
+    // The expression of the trigram index users_search_idx.
+    shape.search ? searchMatch(value('search')) : undefined,
+  );
+}
+
+/** Tenant first (the shard key), then role and status; no search. */
+function tenantFilters(shape: Pick<ListShape, 'role' | 'status'>, value: (name: string) => unknown): SQL {
   return and(
     sql`${users.tenantId} = ${value('tenantId')}`,
     shape.role ? sql`${users.role} = ${value('role')}` : undefined,
     shape.status ? sql`${users.status} = ${value('status')}` : undefined,
-    // The expression of the trigram index users_search_idx.
-    shape.search ? sql`${userSearchText(users.email, users.displayName)} like ${pattern}` : undefined,
-  );
+  ) as SQL;
+}
+
+/** `text like '%term%'` over the trigram index's expression, with an escaped term. */
+function searchMatch(escaped: unknown): SQL {
+  return sql`${userSearchText(users.email, users.displayName)} like ('%' || lower(${escaped}) || '%')`;
 }
 
 /**
- * The statement for one shape of list query (ordering, cursor or not, which filters), built once
- * and prepared: the values travel as placeholders, so every page of every tenant reuses it.
+ * The same substring test for a row already read (the ordered scans): `strpos` over the same text,
+ * with the term as typed (nothing to escape). Never served by the trigram index, so PostgreSQL
+ * cannot trade the ordered scan for it.
+ */
+function searchHit(term: unknown): SQL {
+  return sql`strpos(${userSearchText(users.email, users.displayName)}, lower(${term})) > 0`;
+}
+
+/**
+ * How a search finds its page. A page of substring matches in the list's order needs the first
+ * matches along that order, not every match. PostgreSQL picks, for the term at hand (each search
+ * statement is planned for its values, see planEveryTime), between reading the rows along the
+ * order until the page is full (a common term: it stops after one page however large the tenant)
+ * and looking every match up in the trigram index users_search_idx, then sorting them (a rare
+ * term). A term without three letters or digits in a row has no trigram to look up: the index
+ * would return every row of the tenant, so such a term always reads along the order ('ordered');
+ * every other term lets PostgreSQL choose ('planned').
+ */
+export type SearchPlan = 'ordered' | 'planned';
+
+/** Whether pg_trgm can extract a trigram from the term: a run of three letters or digits. */
+export function hasTrigram(term: string): boolean {
+  return /[\p{L}\p{N}]{3}/u.test(term);
+}
+
+/**
+ * The statements for one shape of list query (ordering, cursor or not, which filters), built once
+ * and prepared: the values travel as placeholders, so every page of every tenant reuses them.
  */
 const listStatements = new Map<string, ReturnType<typeof listStatement>>();
 
 function listStatement(shape: ListShape) {
   return preparedPerDatabase((db: Db) => {
     const key = SORT_KEYS[shape.field];
+    const value = (name: string) => sql.placeholder(name);
     const after = shape.cursor
-      ? afterCursor(key, users.id, shape.direction, {
-          value: sql.placeholder('afterValue'),
-          id: sql.placeholder('afterId'),
-        })
+      ? afterCursor(key, users.id, shape.direction, { value: value('afterValue'), id: value('afterId') })
       : undefined;
-    const statement = db
-      .select({ ...LISTED_COLUMNS, sortValue: sql<string>`${key.asText}` })
-      .from(users)
-      .where(
-        and(
-          listFilters(shape, (name) => sql.placeholder(name)),
-          after,
-        ),
-      )
-      .orderBy(...orderByKey(key, users.id, shape.direction))
-      .limit(sql.placeholder('limit'))
-      .prepare('listUsers');
-    // How many rows a search term matches decides the plan; see planEveryTime.
-    if (shape.search) planEveryTime(statement.getQuery().sql);
-    return statement;
+    const page = (filters: SQL | undefined) =>
+      db
+        .select({ ...LISTED_COLUMNS, sortValue: sql<string>`${key.asText}` })
+        .from(users)
+        .where(and(filters, after))
+        .orderBy(...orderByKey(key, users.id, shape.direction))
+        .limit(value('limit'))
+        .prepare('listUsers');
+    // No search, or a term without a trigram: the rows along the order, filtered, up to the page.
+    const ordered = page(
+      and(tenantFilters(shape, value), shape.search ? searchHit(value('term')) : undefined),
+    );
+    if (!shape.search) return { ordered };
+    const planned = page(listFilters(shape, value));
+    // How many rows the term matches decides the plan; see planEveryTime.
+    planEveryTime(planned.getQuery().sql);
+    return { ordered, planned };
   });
 }
 
@@ -141,8 +182,16 @@ interface ListShape {
   search: boolean;
 }
 
-/** One page of a tenant's users; the count runs only if the client asks for totalCount. */
-export async function listUsers(db: Db, query: UserListQuery): Promise<Connection<UserView>> {
+/**
+ * One page of a tenant's users; the count runs only if the client asks for totalCount. A search
+ * is a case-insensitive substring match on email and display name (`%` and `_` are themselves).
+ * `onPlan` learns which way a search found its page (tests check that both ways answer alike).
+ */
+export async function listUsers(
+  db: Db,
+  query: UserListQuery,
+  onPlan?: (plan: SearchPlan) => void,
+): Promise<Connection<UserView>> {
   const key = SORT_KEYS[query.field];
   const ordering = `users:${query.field}:${query.direction}`;
   const cursor = query.after === null ? null : decodeCursor(query.after, ordering, key);
@@ -155,21 +204,26 @@ export async function listUsers(db: Db, query: UserListQuery): Promise<Connectio
     search: query.search !== null,
   };
   const shapeKey = `${shape.field}:${shape.direction}:${+shape.cursor}${+shape.role}${+shape.status}${+shape.search}`;
-  let statement = listStatements.get(shapeKey);
-  if (!statement) {
-    statement = listStatement(shape);
-    listStatements.set(shapeKey, statement);
+  let statements = listStatements.get(shapeKey);
+  if (!statements) {
+    statements = listStatement(shape);
+    listStatements.set(shapeKey, statements);
   }
   const values: Record<string, unknown> = {
     tenantId: query.tenantId,
     role: query.role,
     status: query.status,
+    term: query.search,
     search: query.search === null ? null : escapeLike(query.search),
     afterValue: cursor?.value,
     afterId: cursor?.id,
     limit: query.first + 1,
   };
-  const rows = await statement(db).execute(values);
+  const { ordered, planned } = statements(db);
+  const plan: SearchPlan | null =
+    query.search === null ? null : hasTrigram(query.search) ? 'planned' : 'ordered';
+  const rows = await (plan === 'planned' && planned ? planned : ordered).execute(values);
+  if (plan) onPlan?.(plan);
   return toConnection<UserView>(rows, {
     first: query.first,
     hasCursor: cursor !== null,
