@@ -1,8 +1,8 @@
 import { and, eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { auditEvents, users } from '../src/db/schema.js';
 import { attemptLogin } from './support/fixtures.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { startTestServer, useTestServer } from './support/server.js';
 import {
   type Actor,
   makeUser,
@@ -20,12 +20,11 @@ import {
 const WRONG = 'Not the right passphrase 9!';
 const MAX = 3;
 const MINUTES = 10;
-let server: TestServer;
+const server = useTestServer();
 let world: TenantWorld;
 let system: Actor;
 
 beforeAll(async () => {
-  server = await startTestServer({ RATE_LIMIT_AUTH_PER_MINUTE: '100000' });
   system = await signInSystemAdmin(server);
   world = await makeWorld(server, system);
   const settings = { maxFailedLogins: MAX, lockoutMinutes: MINUTES };
@@ -35,9 +34,6 @@ beforeAll(async () => {
     { token: world.admin.token },
   );
   expect(updated.errors).toBeUndefined();
-});
-afterAll(async () => {
-  await server?.close();
 });
 
 const login = (email: string, password: string) => attemptLogin(server, world.slug, email, password);

@@ -1,8 +1,8 @@
 import { Writable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/lib/logger.js';
 import { createTenant, LOGIN, registerUser, type SignedIn } from './support/fixtures.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { useTestServer } from './support/server.js';
 
 /**
  * Structured JSON logs: one line per GraphQL request (request id, operation, tenant, user,
@@ -10,23 +10,19 @@ import { startTestServer, type TestServer } from './support/server.js';
  * no way to forge a line.
  */
 
-let server: TestServer;
 let user: SignedIn;
 let tenantId: string;
 /** Every write the logger made, exactly as written. */
 const writes: string[] = [];
 
+const server = useTestServer(
+  { LOG_LEVEL: 'info' },
+  { logStream: { write: (chunk) => void writes.push(chunk) } },
+);
 beforeAll(async () => {
-  server = await startTestServer(
-    { LOG_LEVEL: 'info' },
-    { logStream: { write: (chunk) => void writes.push(chunk) } },
-  );
   const tenant = await createTenant(server);
   tenantId = tenant.id;
   user = await registerUser(server, tenant.slug);
-});
-afterAll(async () => {
-  await server?.close();
 });
 
 type Line = Record<string, unknown>;

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { overWebSocket } from './support/abuse-ws.js';
-import { type GraphQLResponse, startTestServer, type TestServer } from './support/server.js';
+import { type GraphQLResponse, startTestServer, useTestServer } from './support/server.js';
 import { type Actor, signInSystemAdmin } from './support/tenancy-fixtures.js';
 
 /**
@@ -21,19 +21,15 @@ const CONTRACT_CODES = [
   'INTERNAL_SERVER_ERROR',
 ];
 
-let server: TestServer;
 let admin: Actor;
 const logLines: string[] = [];
 
+const server = useTestServer(
+  { NODE_ENV: 'production', LOG_LEVEL: 'info' },
+  { logStream: { write: (line) => void logLines.push(line) } },
+);
 beforeAll(async () => {
-  server = await startTestServer(
-    { NODE_ENV: 'production', LOG_LEVEL: 'info' },
-    { logStream: { write: (line) => void logLines.push(line) } },
-  );
   admin = await signInSystemAdmin(server);
-});
-afterAll(async () => {
-  await server?.close();
 });
 
 /** Raw SQL on the server's own test database. */

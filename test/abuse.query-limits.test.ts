@@ -1,7 +1,7 @@
 import { getIntrospectionQuery } from 'graphql';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { overWebSocket } from './support/abuse-ws.js';
-import { type GraphQLResponse, startTestServer, type TestServer } from './support/server.js';
+import { type GraphQLResponse, useTestServer } from './support/server.js';
 import { type Actor, signInSystemAdmin } from './support/tenancy-fixtures.js';
 
 /**
@@ -10,15 +10,11 @@ import { type Actor, signInSystemAdmin } from './support/tenancy-fixtures.js';
  * malformed requests) and never states the limit.
  */
 
-let server: TestServer;
+const server = useTestServer();
 let admin: Actor;
 
 beforeAll(async () => {
-  server = await startTestServer();
   admin = await signInSystemAdmin(server);
-});
-afterAll(async () => {
-  await server?.close();
 });
 
 const REJECTED = 'The operation was rejected: it is too large, too deep or too complex.';

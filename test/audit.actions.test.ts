@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { auditProbe } from './support/audit-events.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { useTestServer } from './support/server.js';
 import {
   type Actor,
   CREATE_TENANT,
@@ -17,7 +17,7 @@ import {
  * and the (injected) time in UTC. Tenant actions and authz.denied: audit.admin-actions.test.ts.
  */
 
-let server: TestServer;
+const server = useTestServer();
 let system: Actor;
 let tenant: { id: string; slug: string };
 let admin: Actor;
@@ -32,7 +32,6 @@ const login = (email: string, password = PASSWORD, slug = tenant.slug) =>
   call(LOGIN, { input: { tenant: slug, email, password } });
 
 beforeAll(async () => {
-  server = await startTestServer();
   system = await signInSystemAdmin(server);
   const slug = uniqueSlug('audit');
   const created = await ok(
@@ -50,9 +49,6 @@ beforeAll(async () => {
   );
   tenant = { id: created.createTenant.tenant.id, slug };
   admin = await signIn(server, slug, `admin@${slug}.test`);
-});
-afterAll(async () => {
-  await server?.close();
 });
 
 describe('audit trail', () => {

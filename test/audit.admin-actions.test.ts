@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { auditProbe } from './support/audit-events.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { useTestServer } from './support/server.js';
 import {
   type Actor,
   CREATE_TENANT,
@@ -17,7 +17,7 @@ import {
  * tenant, actor, target, IP, user agent and time.
  */
 
-let server: TestServer;
+const server = useTestServer();
 let system: Actor;
 let tenant: { id: string; slug: string };
 let admin: Actor;
@@ -27,11 +27,7 @@ const { call, ok, events, expectEvent } = auditProbe(
 );
 
 beforeAll(async () => {
-  server = await startTestServer();
   system = await signInSystemAdmin(server);
-});
-afterAll(async () => {
-  await server?.close();
 });
 
 describe('audit trail of tenant administration', () => {

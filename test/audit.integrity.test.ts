@@ -1,8 +1,8 @@
 import { eq, sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { auditEvents, sessions, users } from '../src/db/schema.js';
 import { recordAuditEvent } from '../src/modules/audit/audit.service.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { useTestServer } from './support/server.js';
 import {
   type Actor,
   CREATE_USER,
@@ -20,17 +20,13 @@ import {
  * transaction as the change, never a forged line.
  */
 
-let server: TestServer;
+const server = useTestServer();
 let system: Actor;
 let tenant: TenantHandle;
 
 beforeAll(async () => {
-  server = await startTestServer();
   system = await signInSystemAdmin(server);
   tenant = await makeTenant(server, system);
-});
-afterAll(async () => {
-  await server?.close();
 });
 
 const db = () => server.testDatabase.database.db;

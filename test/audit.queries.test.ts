@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { attemptLogin } from './support/fixtures.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { useTestServer } from './support/server.js';
 import {
   type Actor,
   makeTenant,
@@ -13,7 +13,7 @@ import {
 
 /** auditEvents: who may read which tenant's trail, filters, order and keyset pagination. */
 
-let server: TestServer;
+const server = useTestServer();
 let system: Actor;
 let a: TenantWorld;
 let b: TenantHandle;
@@ -50,7 +50,6 @@ async function nodes(actor: Actor, variables: Record<string, unknown> = {}): Pro
 }
 
 beforeAll(async () => {
-  server = await startTestServer();
   system = await signInSystemAdmin(server);
   a = await makeWorld(server, system);
   b = await makeTenant(server, system);
@@ -64,9 +63,6 @@ beforeAll(async () => {
   }
   server.clock.advance(60_000);
   await attemptLogin(server, b.slug, 'ghost@example.test', 'Wrong passphrase 1!');
-});
-afterAll(async () => {
-  await server?.close();
 });
 
 describe('who reads which trail', () => {

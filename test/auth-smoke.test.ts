@@ -1,14 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errorCode, SYSTEM_ADMIN, startTestServer, type TestServer } from './support/server.js';
+import { describe, expect, it } from 'vitest';
+import { errorCode, SYSTEM_ADMIN, useTestServer } from './support/server.js';
 
 describe('sign-in smoke', () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer();
-  });
-  afterAll(async () => {
-    await server?.close();
-  });
+  const server = useTestServer();
 
   it('logs the bootstrap admin in and reads me', async () => {
     const login = await server.gql(

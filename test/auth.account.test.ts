@@ -1,8 +1,7 @@
 import { inArray } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { sessions } from '../src/db/schema.js';
 import {
-  AUTH_TEST_ENV,
   attemptLogin,
   attemptRefresh,
   createTenant,
@@ -13,19 +12,15 @@ import {
   tokenWorks,
   unique,
 } from './support/fixtures.js';
-import { errorCode, startTestServer, type TestServer } from './support/server.js';
+import { errorCode, useTestServer } from './support/server.js';
 
 /** The signed-in user's own account: profile, email and password. */
 
-let server: TestServer;
+const server = useTestServer();
 let tenantSlug: string;
 
 beforeAll(async () => {
-  server = await startTestServer(AUTH_TEST_ENV);
   tenantSlug = (await createTenant(server)).slug;
-});
-afterAll(async () => {
-  await server?.close();
 });
 
 const UPDATE_ME = 'mutation ($input: UpdateMeInput!) { updateMe(input: $input) { id email displayName } }';

@@ -1,8 +1,7 @@
 import { and, eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { auditEvents } from '../src/db/schema.js';
 import {
-  AUTH_TEST_ENV,
   type AuthPayload,
   attemptLogin,
   createTenant,
@@ -11,19 +10,15 @@ import {
   tokenWorks,
   unique,
 } from './support/fixtures.js';
-import { errorCode, SYSTEM_ADMIN, startTestServer, type TestServer } from './support/server.js';
+import { errorCode, SYSTEM_ADMIN, useTestServer } from './support/server.js';
 
 /** Signing in: matching the email, failing alike, the sessions it creates, lockout and proxies. */
 
-let server: TestServer;
+const server = useTestServer();
 let tenantSlug: string;
 
 beforeAll(async () => {
-  server = await startTestServer(AUTH_TEST_ENV);
   tenantSlug = (await createTenant(server)).slug;
-});
-afterAll(async () => {
-  await server?.close();
 });
 
 describe('login', () => {
@@ -177,13 +172,7 @@ describe('lockout with parallel guesses', () => {
 });
 
 describe('behind a trusted proxy (TRUST_PROXY=true)', () => {
-  let proxied: TestServer;
-  beforeAll(async () => {
-    proxied = await startTestServer({ ...AUTH_TEST_ENV, TRUST_PROXY: 'true' });
-  });
-  afterAll(async () => {
-    await proxied?.close();
-  });
+  const proxied = useTestServer({ TRUST_PROXY: 'true' });
 
   it('records the client address from X-Forwarded-For', async () => {
     const tenant = await createTenant(proxied);

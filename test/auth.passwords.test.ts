@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { users } from '../src/db/schema.js';
 import {
   AUTH_TEST_ENV,
@@ -12,19 +12,15 @@ import {
   tokenWorks,
   unique,
 } from './support/fixtures.js';
-import { errorCode, startTestServer, type TestServer } from './support/server.js';
+import { errorCode, startTestServer, type TestServer, useTestServer } from './support/server.js';
 
 /** The password policy as a signing-up user meets it, and how passwords are compared and stored. */
 
-let server: TestServer;
+const server = useTestServer();
 let tenantSlug: string;
 
 beforeAll(async () => {
-  server = await startTestServer(AUTH_TEST_ENV);
   tenantSlug = (await createTenant(server)).slug;
-});
-afterAll(async () => {
-  await server?.close();
 });
 
 /** Letters and digits only, so no rule but the one under test can fire. */

@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
 import { decodeJwt } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { sessions, users } from '../src/db/schema.js';
 import {
-  AUTH_TEST_ENV,
   attemptRefresh,
   createTenant,
   loginUser,
@@ -12,19 +11,15 @@ import {
   type SignedIn,
   tokenWorks,
 } from './support/fixtures.js';
-import { errorCode, startTestServer, type TestServer } from './support/server.js';
+import { errorCode, useTestServer } from './support/server.js';
 
 /** Refresh tokens: opaque, stored hashed, single use, bound to one session of fixed lifetime. */
 
-let server: TestServer;
+const server = useTestServer();
 let tenantSlug: string;
 
 beforeAll(async () => {
-  server = await startTestServer(AUTH_TEST_ENV);
   tenantSlug = (await createTenant(server)).slug;
-});
-afterAll(async () => {
-  await server?.close();
 });
 
 async function refreshOk(refreshToken: string) {

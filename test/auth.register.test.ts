@@ -1,7 +1,6 @@
 import { decodeJwt } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  AUTH_TEST_ENV,
   attemptLogin,
   createTenant,
   REGISTER,
@@ -10,19 +9,15 @@ import {
   tokenWorks,
   unique,
 } from './support/fixtures.js';
-import { errorCode, startTestServer, type TestServer } from './support/server.js';
+import { errorCode, useTestServer } from './support/server.js';
 
 /** Signing up: where it is allowed, with which emails, and the signed-in answer it gives. */
 
-let server: TestServer;
+const server = useTestServer();
 let tenantSlug: string;
 
 beforeAll(async () => {
-  server = await startTestServer(AUTH_TEST_ENV);
   tenantSlug = (await createTenant(server)).slug;
-});
-afterAll(async () => {
-  await server?.close();
 });
 
 function register(input: Record<string, unknown>) {

@@ -10,22 +10,18 @@ import {
   type SignedIn,
   tokenWorks,
 } from './support/fixtures.js';
-import { errorCode, startTestServer, type TestServer } from './support/server.js';
+import { errorCode, startTestServer, type TestServer, useTestServer } from './support/server.js';
 
 /**
  * A token is only good while its session is: every way of ending a session makes the very next
  * request with its access token UNAUTHENTICATED, and its refresh token useless.
  */
 
-let server: TestServer;
+const server = useTestServer();
 let tenantSlug: string;
 
 beforeAll(async () => {
-  server = await startTestServer(AUTH_TEST_ENV);
   tenantSlug = (await createTenant(server)).slug;
-});
-afterAll(async () => {
-  await server?.close();
 });
 
 const MY_SESSIONS = '{ mySessions { id current ipAddress userAgent createdAt lastUsedAt expiresAt } }';

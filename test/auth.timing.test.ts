@@ -1,14 +1,7 @@
 import { performance } from 'node:perf_hooks';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  AUTH_TEST_ENV,
-  attemptLogin,
-  createTenant,
-  registerUser,
-  type SignedIn,
-  unique,
-} from './support/fixtures.js';
-import { errorCode, startTestServer, type TestServer } from './support/server.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { attemptLogin, createTenant, registerUser, type SignedIn, unique } from './support/fixtures.js';
+import { errorCode, useTestServer } from './support/server.js';
 
 /**
  * A failed sign-in must not tell by its timing whether the email exists: both answers cost one
@@ -21,18 +14,14 @@ const SAMPLES = 15;
 const WARM_UP = 3;
 const TOLERANCE = 0.25;
 
-let server: TestServer;
+const server = useTestServer({ BCRYPT_COST: '10' });
 let user: SignedIn;
 let tenantSlug: string;
 
 beforeAll(async () => {
-  server = await startTestServer({ ...AUTH_TEST_ENV, BCRYPT_COST: '10' });
   // Enough allowed failures that every wrong password takes the real "wrong password" path.
   tenantSlug = (await createTenant(server, { settings: { maxFailedLogins: 100 } })).slug;
   user = await registerUser(server, tenantSlug);
-});
-afterAll(async () => {
-  await server?.close();
 });
 
 const median = (values: number[]) => {

@@ -1,10 +1,10 @@
 import { createPublicKey, randomUUID } from 'node:crypto';
 import { isNull } from 'drizzle-orm';
 import * as jose from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { signingKeys } from '../src/db/schema.js';
-import { AUTH_TEST_ENV, createTenant, registerUser, type SignedIn } from './support/fixtures.js';
-import { errorCode, type GraphQLResponse, startTestServer, type TestServer } from './support/server.js';
+import { createTenant, registerUser, type SignedIn } from './support/fixtures.js';
+import { errorCode, type GraphQLResponse, useTestServer } from './support/server.js';
 
 /**
  * Access tokens as a client and another service see them: what they contain, where their key is
@@ -13,18 +13,14 @@ import { errorCode, type GraphQLResponse, startTestServer, type TestServer } fro
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
-let server: TestServer;
+const server = useTestServer();
 let user: SignedIn;
 let tenantId: string;
 
 beforeAll(async () => {
-  server = await startTestServer(AUTH_TEST_ENV);
   const tenant = await createTenant(server, { settings: { accessTokenTtlSeconds: 300 } });
   tenantId = tenant.id;
   user = await registerUser(server, tenant.slug);
-});
-afterAll(async () => {
-  await server?.close();
 });
 
 function me(token: string) {

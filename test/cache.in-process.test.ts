@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { users } from '../src/db/schema.js';
 import { CACHE_TTLS } from '../src/modules/cache/identity-cache.js';
 import { topics } from '../src/modules/realtime/topics.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { useTestServer } from './support/server.js';
 import {
   type Actor,
   countStatements,
@@ -20,19 +20,17 @@ import { eventually, openSocket, type Socket } from './support/ws.js';
  * subscriptions run on an in-process PubSub. Everything still works.
  */
 
-let server: TestServer;
+const server = useTestServer({ REDIS_URL: '' });
 let system: Actor;
 let world: TenantWorld;
 const sockets: Socket[] = [];
 
 beforeAll(async () => {
-  server = await startTestServer({ REDIS_URL: '', RATE_LIMIT_AUTH_PER_MINUTE: '100000' });
   system = await signInSystemAdmin(server);
   world = await makeWorld(server, system);
 });
 afterAll(async () => {
   await Promise.all(sockets.map((s) => s.dispose()));
-  await server?.close();
 });
 
 const ME = '{ me { id displayName role } }';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type GraphQLResponse, startTestServer, type TestServer } from './support/server.js';
+import { type GraphQLResponse, startTestServer, type TestServer, useTestServer } from './support/server.js';
 import {
   type Actor,
   codeOf,
@@ -13,7 +13,6 @@ import {
   PASSWORD,
   signIn,
   signInSystemAdmin,
-  startTenancyServer,
   type TenantHandle,
   UNLOCK_USER,
   UPDATE_USER,
@@ -25,13 +24,12 @@ import {
  * value — while B's reads of unchanged rows do not touch PostgreSQL at all.
  */
 
-let a: TestServer;
+const a = useTestServer();
 let b: TestServer;
 let system: Actor;
 let tenant: TenantHandle;
 
 beforeAll(async () => {
-  a = await startTenancyServer();
   b = await startTestServer({ RATE_LIMIT_AUTH_PER_MINUTE: '100000' }, { database: a.testDatabase });
   await waitUntilCaching();
   system = await signInSystemAdmin(a);
@@ -39,7 +37,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await b?.close();
-  await a?.close();
 });
 
 async function waitUntilCaching() {

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UserView } from '../src/modules/cache/identity-cache.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { startTestServer, useTestServer } from './support/server.js';
 import {
   type Actor,
   codeOf,
@@ -9,7 +9,6 @@ import {
   makeWorld,
   ok,
   signInSystemAdmin,
-  startTenancyServer,
   type TenantWorld,
 } from './support/tenancy-fixtures.js';
 
@@ -21,20 +20,18 @@ import {
 const STATS = '{ cacheStats { hits misses hitRate keys usedMemoryBytes } }';
 type Stats = { hits: number; misses: number; hitRate: number; keys: number; usedMemoryBytes: number };
 
-let server: TestServer;
+const server = useTestServer();
 let system: Actor;
 let world: TenantWorld;
 let redis: Redis;
 
 beforeAll(async () => {
-  server = await startTenancyServer();
   system = await signInSystemAdmin(server);
   world = await makeWorld(server, system);
   redis = new Redis(server.config.redis.url ?? '');
 });
 afterAll(async () => {
   redis?.disconnect();
-  await server?.close();
 });
 
 const stats = async (on = server): Promise<Stats> =>

@@ -3,7 +3,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, type StaticSite, serveStatic, type TestBrowser } from './support/browser.js';
 import { createTenant, registerUser, type SignedIn } from './support/fixtures.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { useTestServer } from './support/server.js';
 
 /**
  * The client package's token manager in Chromium, in two tabs of one app (another origin than the
@@ -45,13 +45,12 @@ const APP_PAGE = `<!doctype html><meta charset="utf-8"><title>app</title>
   window.ready = true;
 </script>`;
 
-let server: TestServer;
+const server = useTestServer();
 let browser: TestBrowser;
 let site: StaticSite;
 let user: SignedIn;
 
 beforeAll(async () => {
-  server = await startTestServer();
   const tenant = await createTenant(server);
   user = await registerUser(server, tenant.slug);
   // The package as a browser gets it: one ES module, graphql included.
@@ -73,7 +72,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await site?.close();
-  await server?.close();
 });
 
 async function openTab(useLocks: boolean): Promise<Page> {

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   GraphQLRequestError,
   LogoutAllDocument,
@@ -7,21 +7,17 @@ import {
   TokenManager,
 } from '../client/src/index.js';
 import { createTenant, registerUser, type SignedIn } from './support/fixtures.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { useTestServer } from './support/server.js';
 
 /**
  * The client package's token manager in Node against the running server: real sign-in, refresh
  * and sign-out; time passes through the server's clock, which the manager is given as its own.
  */
 
-let server: TestServer;
+const server = useTestServer();
 let tenantSlug: string;
 beforeAll(async () => {
-  server = await startTestServer();
   tenantSlug = (await createTenant(server)).slug;
-});
-afterAll(async () => {
-  await server?.close();
 });
 
 /** A manager on the server's clock, and the operations it sent, by name. */

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   LogoutDocument,
   MeDocument,
@@ -9,7 +9,7 @@ import {
   UsersPageDocument,
 } from '../src/client/generated/graphql.js';
 import { createTenant, strongPassword, unique } from './support/fixtures.js';
-import { errorCode, SYSTEM_ADMIN, startTestServer, type TestServer } from './support/server.js';
+import { errorCode, SYSTEM_ADMIN, useTestServer } from './support/server.js';
 import { dataOf, typedGql } from './support/typed.js';
 
 /**
@@ -17,15 +17,11 @@ import { dataOf, typedGql } from './support/typed.js';
  * the schema changes under them, this file stops compiling (npm run typecheck) or these fail.
  */
 
-let server: TestServer;
+const server = useTestServer();
 let tenant: { id: string; slug: string };
 
 beforeAll(async () => {
-  server = await startTestServer();
   tenant = await createTenant(server);
-});
-afterAll(async () => {
-  await server?.close();
 });
 
 describe('typed client operations', () => {

@@ -9,7 +9,7 @@ import { costLimitRule, MAX_COST } from '../src/modules/abuse/query-limits.js';
 import { defaultTabs } from '../src/server/console.page.js';
 import { chromiumPath } from './support/browser.js';
 import { tempDir } from './support/process.js';
-import { SYSTEM_ADMIN, startTestServer, type TestServer } from './support/server.js';
+import { SYSTEM_ADMIN, startTestServer, useTestServer } from './support/server.js';
 
 /**
  * The GraphiQL console in a real (headless) Chromium: Debian's /usr/bin/chromium driven by
@@ -30,12 +30,11 @@ const CHROMIUM_FLAGS = [
   '--disable-sync',
 ];
 
-let server: TestServer;
+const server = useTestServer();
 let context: BrowserContext;
 let profile: { path: string; remove(): void };
 
 beforeAll(async () => {
-  server = await startTestServer();
   profile = tempDir('console-chromium-');
   context = await chromium.launchPersistentContext(profile.path, {
     executablePath: chromiumPath(),
@@ -47,7 +46,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await context?.close();
   profile?.remove();
-  await server?.close();
 });
 
 /** Every URL the browser asked for (pages, workers, sockets), and every CSP violation. */

@@ -1,7 +1,7 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, type StaticSite, serveStatic, type TestBrowser } from './support/browser.js';
-import { SYSTEM_ADMIN, startTestServer, type TestServer } from './support/server.js';
+import { SYSTEM_ADMIN, type TestServer, useTestServer } from './support/server.js';
 
 /**
  * A frontend on another origin (a dev server on http://localhost:<port>) calls the API at
@@ -61,13 +61,7 @@ describe.each([
   { console: true, env: { GRAPHIQL: 'true' } },
   { console: false, env: { GRAPHIQL: 'false' } },
 ])('a frontend on another origin, console on: $console', ({ env, console: consoleOn }) => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer(env);
-  });
-  afterAll(async () => {
-    await server?.close();
-  });
+  const server = useTestServer(env);
 
   it('gets a CORS answer to its preflight', async () => {
     const response = await preflight(server, site.origin);
@@ -119,13 +113,7 @@ describe.each([
 });
 
 describe('every method of /graphql reaches the GraphQL endpoint, console on', () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer({ GRAPHIQL: 'true' });
-  });
-  afterAll(async () => {
-    await server?.close();
-  });
+  const server = useTestServer({ GRAPHIQL: 'true' });
 
   it('answers a query over GET (no browser page) and refuses other methods in GraphQL shape', async () => {
     const get = await fetch(`${server.url}/graphql?query=${encodeURIComponent('{ __typename }')}`, {

@@ -4,7 +4,7 @@ import { gzipSync } from 'node:zlib';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientIpOf } from '../src/server/graphql-http.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { useTestServer } from './support/server.js';
 
 /**
  * The GraphQL endpoint runs on Node's own HTTP objects, not express (src/server/graphql-http.ts).
@@ -13,18 +13,12 @@ import { startTestServer, type TestServer } from './support/server.js';
  * and one log line each, and /graphql's other spellings still reaching GraphQL.
  */
 
-let server: TestServer;
 const writes: string[] = [];
 
-beforeAll(async () => {
-  server = await startTestServer(
-    { LOG_LEVEL: 'info', GRAPHIQL: 'true', TRUST_PROXY: '1' },
-    { logStream: { write: (chunk) => void writes.push(chunk) } },
-  );
-});
-afterAll(async () => {
-  await server?.close();
-});
+const server = useTestServer(
+  { LOG_LEVEL: 'info', GRAPHIQL: 'true', TRUST_PROXY: '1' },
+  { logStream: { write: (chunk) => void writes.push(chunk) } },
+);
 
 interface Answer {
   status: number;

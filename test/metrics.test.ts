@@ -1,20 +1,13 @@
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LOGIN } from './support/fixtures.js';
-import { SYSTEM_ADMIN, startTestServer, type TestServer } from './support/server.js';
+import { SYSTEM_ADMIN, startTestServer, useTestServer } from './support/server.js';
 
 /** GET /metrics: Prometheus text, fed by the services and the Apollo plugin, behind METRICS_TOKEN. */
 
 const METRICS_TOKEN = 'metrics-token-for-tests-0123456789';
 
-let server: TestServer;
-
-beforeAll(async () => {
-  server = await startTestServer({ METRICS_TOKEN });
-});
-afterAll(async () => {
-  await server?.close();
-});
+const server = useTestServer({ METRICS_TOKEN });
 
 async function scrape(token: string | null = METRICS_TOKEN): Promise<Response> {
   return fetch(`${server.url}/metrics`, { headers: token ? { authorization: `Bearer ${token}` } : {} });

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AUTH_TEST_ENV, createTenant, registerUser, type SignedIn } from './support/fixtures.js';
-import { errorCode, startTestServer, type TestServer } from './support/server.js';
+import { describe, expect, it } from 'vitest';
+import { createTenant, registerUser, type SignedIn } from './support/fixtures.js';
+import { errorCode, type TestServer, useTestServer } from './support/server.js';
 import { SoftwareAuthenticator } from './support/webauthn.js';
 
 /**
@@ -47,13 +47,7 @@ async function signIn(
 }
 
 describe('passkey origins by default (WEBAUTHN_ORIGINS unset)', () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer({ ...AUTH_TEST_ENV, PUBLIC_URL: 'http://localhost:8006' });
-  });
-  afterAll(async () => {
-    await server?.close();
-  });
+  const server = useTestServer({ PUBLIC_URL: 'http://localhost:8006' });
 
   it("accepts a registration and a sign-in from the tenant's appUrl origin", async () => {
     const tenant = await createTenant(server, { settings: { appUrl: `${APP_ORIGIN}/account` } });
@@ -91,13 +85,7 @@ describe('passkey origins by default (WEBAUTHN_ORIGINS unset)', () => {
 });
 
 describe('passkey origins with WEBAUTHN_ORIGINS set', () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer({ ...AUTH_TEST_ENV, WEBAUTHN_ORIGINS: 'https://admin.example.test' });
-  });
-  afterAll(async () => {
-    await server?.close();
-  });
+  const server = useTestServer({ WEBAUTHN_ORIGINS: 'https://admin.example.test' });
 
   it("takes exactly the list: the tenant's appUrl origin is not added", async () => {
     const tenant = await createTenant(server, { settings: { appUrl: APP_ORIGIN } });

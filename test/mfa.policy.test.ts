@@ -1,22 +1,18 @@
 import { eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { auditEvents } from '../src/db/schema.js';
-import { AUTH_TEST_ENV, createTenant, loginUser, registerUser, tokenWorks } from './support/fixtures.js';
+import { createTenant, loginUser, registerUser, tokenWorks } from './support/fixtures.js';
 import { CONFIRM_TOTP, enrolTotp, jwtClaims, passwordStep, START_TOTP, totpCode } from './support/mfa.js';
-import { errorCode, SYSTEM_ADMIN, startTestServer, type TestServer } from './support/server.js';
+import { errorCode, SYSTEM_ADMIN, useTestServer } from './support/server.js';
 import { openSocket } from './support/ws.js';
 
 /** The tenant policy (mfaRequiredForRoles), the ADMIN reset, and MFA changes reaching userChanged. */
 
-let server: TestServer;
+const server = useTestServer();
 let admin: Awaited<ReturnType<typeof loginUser>>;
 
 beforeAll(async () => {
-  server = await startTestServer(AUTH_TEST_ENV);
   admin = await loginUser(server, { tenant: 'system', ...SYSTEM_ADMIN });
-});
-afterAll(async () => {
-  await server?.close();
 });
 
 const UPDATE_TENANT = `mutation U($id: ID!, $input: UpdateTenantInput!) {

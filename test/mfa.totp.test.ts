@@ -1,8 +1,7 @@
 import { and, eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { auditEvents, mfaTotp, users } from '../src/db/schema.js';
 import {
-  AUTH_TEST_ENV,
   attemptLogin,
   attemptRefresh,
   createTenant,
@@ -21,25 +20,21 @@ import {
   START_TOTP,
   totpCode,
 } from './support/mfa.js';
-import { errorCode, startTestServer, type TestServer } from './support/server.js';
+import { errorCode, useTestServer } from './support/server.js';
 
 /** TOTP: enrolment, the two-step sign-in, codes used once, recovery codes, and guessing. */
 
-let server: TestServer;
+const server = useTestServer({ KEY_ENCRYPTION_KEY: 'k'.repeat(40) });
 let tenantSlug: string;
 let tenantName: string;
 
 beforeAll(async () => {
-  server = await startTestServer({ ...AUTH_TEST_ENV, KEY_ENCRYPTION_KEY: 'k'.repeat(40) });
   const tenant = await createTenant(server, {
     name: `Acme ${unique('t')}`,
     settings: { maxFailedLogins: 6 },
   });
   tenantSlug = tenant.slug;
   tenantName = tenant.name;
-});
-afterAll(async () => {
-  await server?.close();
 });
 
 async function auditActions(tenantUserId: string): Promise<string[]> {

@@ -7,11 +7,11 @@ import {
   parse,
 } from 'graphql';
 import { buildSchema, Field, getMetadataStorage, ObjectType, Query, Resolver } from 'type-graphql';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { applyPermissions, ruleMap } from '../src/graphql/permissions.js';
 import { resolvers, unusedPubSub } from '../src/graphql/schema.js';
-import type { TestServer } from './support/server.js';
-import { ok, startTenancyServer } from './support/tenancy-fixtures.js';
+import { useTestServer } from './support/server.js';
+import { ok } from './support/tenancy-fixtures.js';
 
 /** Every field of every object type of a schema, introspection types excepted. */
 function fieldsOf(schema: GraphQLSchema): string[] {
@@ -23,18 +23,13 @@ function fieldsOf(schema: GraphQLSchema): string[] {
 }
 
 describe('permissions: every field has an explicit rule', () => {
-  let server: TestServer;
+  const server = useTestServer();
   let served: GraphQLSchema;
 
   beforeAll(async () => {
-    server = await startTenancyServer();
     // The schema exactly as the running server answers introspection.
     const { data } = await server.gql(getIntrospectionQuery());
     served = buildClientSchema(data as never);
-  });
-
-  afterAll(async () => {
-    await server?.close();
   });
 
   it('finds a rule in the merged rule map for each field the server serves', () => {

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type GraphQLResponse, SYSTEM_ADMIN, type TestServer } from './support/server.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type GraphQLResponse, SYSTEM_ADMIN, useTestServer } from './support/server.js';
 import {
   type Actor,
   CREATE_TENANT,
@@ -13,7 +13,6 @@ import {
   PASSWORD,
   signIn,
   signInSystemAdmin,
-  startTenancyServer,
   type TenantWorld,
   UNLOCK_USER,
   UPDATE_USER,
@@ -38,20 +37,15 @@ const systemOnly = (who: Who): Outcome => (who === 'SYSTEM' ? 'ok' : 'FORBIDDEN'
 type Run = (by: Actor, who: Who) => Promise<GraphQLResponse>;
 
 describe('permissions: each role inside its own tenant', () => {
-  let server: TestServer;
+  const server = useTestServer();
   let system: Actor;
   let world: TenantWorld;
   const callers = {} as Record<Who, Actor>;
 
   beforeAll(async () => {
-    server = await startTenancyServer();
     system = await signInSystemAdmin(server);
     world = await makeWorld(server, system);
     Object.assign(callers, world.as, { SYSTEM: system });
-  });
-
-  afterAll(async () => {
-    await server?.close();
   });
 
   const gql = (query: string, variables: Record<string, unknown>, by: Actor) =>

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { transaction } from '../src/db/transaction.js';
 import { recordAuditEvent } from '../src/modules/audit/audit.service.js';
 import { topics } from '../src/modules/realtime/topics.js';
-import type { TestServer } from './support/server.js';
+import { useTestServer } from './support/server.js';
 import {
   type Actor,
   CREATE_USER,
@@ -11,7 +11,6 @@ import {
   ok,
   PASSWORD,
   signInSystemAdmin,
-  startTenancyServer,
   type TenantHandle,
   type TenantWorld,
   uniqueSlug,
@@ -39,21 +38,19 @@ type Added = {
   };
 };
 
-let server: TestServer;
+const server = useTestServer();
 let system: Actor;
 let world: TenantWorld;
 let other: TenantHandle;
 const sockets: Socket[] = [];
 
 beforeAll(async () => {
-  server = await startTenancyServer();
   system = await signInSystemAdmin(server);
   world = await makeWorld(server, system);
   other = await makeTenant(server, system);
 });
 afterAll(async () => {
   await Promise.all(sockets.map((s) => s.dispose()));
-  await server?.close();
 });
 
 async function subscribe(by: Actor, tenantId?: string): Promise<Subscription<Added>> {

@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topics } from '../src/modules/realtime/topics.js';
 import { attemptRefresh, loginUser, registerUser, type SignedIn } from './support/fixtures.js';
-import { errorCode, type TestServer } from './support/server.js';
+import { errorCode, useTestServer } from './support/server.js';
 import {
   type Actor,
   DELETE_USER,
@@ -11,7 +11,6 @@ import {
   ok,
   signIn,
   signInSystemAdmin,
-  startTenancyServer,
   type TenantHandle,
   UPDATE_USER,
 } from './support/tenancy-fixtures.js';
@@ -26,20 +25,18 @@ import { eventually, openSocket, type Socket, type Subscription } from './suppor
 const SESSION_ENDED = 'subscription { sessionEnded { sessionId userId reason at } }';
 type Ended = { sessionEnded: { sessionId: string; userId: string; reason: string; at: string } };
 
-let server: TestServer;
+const server = useTestServer();
 let tenant: TenantHandle;
 let redis: Redis;
 const sockets: Socket[] = [];
 
 beforeAll(async () => {
-  server = await startTenancyServer();
   tenant = await makeTenant(server, await signInSystemAdmin(server));
   redis = new Redis(server.config.redis.url ?? '');
 });
 afterAll(async () => {
   await Promise.all(sockets.map((s) => s.dispose()));
   redis?.disconnect();
-  await server?.close();
 });
 
 function socket(token?: string): Socket {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topics } from '../src/modules/realtime/topics.js';
-import type { TestServer } from './support/server.js';
+import { useTestServer } from './support/server.js';
 import {
   type Actor,
   DELETE_USER,
@@ -12,7 +12,6 @@ import {
   PASSWORD,
   signIn,
   signInSystemAdmin,
-  startTenancyServer,
   type TenantWorld,
   UNLOCK_USER,
   UPDATE_USER,
@@ -39,19 +38,17 @@ type Changed = {
   };
 };
 
-let server: TestServer;
+const server = useTestServer();
 let system: Actor;
 let world: TenantWorld;
 const sockets: Socket[] = [];
 
 beforeAll(async () => {
-  server = await startTenancyServer();
   system = await signInSystemAdmin(server);
   world = await makeWorld(server, system);
 });
 afterAll(async () => {
   await Promise.all(sockets.map((s) => s.dispose()));
-  await server?.close();
 });
 
 /** A live userChanged subscription of `by` (to `id`, or to themself). */

@@ -1,11 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestServer } from './support/server.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useTestServer } from './support/server.js';
 import {
   auditTrail,
   codeOf,
   makeWorld,
   signInSystemAdmin,
-  startTenancyServer,
   type TenantWorld,
 } from './support/tenancy-fixtures.js';
 import { openSocket } from './support/ws.js';
@@ -16,15 +15,11 @@ import { openSocket } from './support/ws.js';
  * were refused. Over real HTTP, 100 refusals sent at once by one GUEST.
  */
 describe('security: authz.denied is aggregated per caller and field', () => {
-  let server: TestServer;
+  const server = useTestServer();
   let world: TenantWorld;
 
   beforeAll(async () => {
-    server = await startTenancyServer();
     world = await makeWorld(server, await signInSystemAdmin(server));
-  });
-  afterAll(async () => {
-    await server?.close();
   });
 
   const denials = async () => auditTrail(server, world.id, 'authz.denied');

@@ -9,10 +9,10 @@ import {
   isObjectType,
   parse,
 } from 'graphql';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { LIST_SIZES, MAX_COST, operationCost } from '../src/modules/abuse/query-limits.js';
 import { overWebSocket } from './support/abuse-ws.js';
-import { type GraphQLResponse, startTestServer, type TestServer } from './support/server.js';
+import { type GraphQLResponse, useTestServer } from './support/server.js';
 import {
   type Actor,
   auditTrail,
@@ -50,23 +50,18 @@ function objectsIn(value: unknown): number {
 }
 
 describe('security: bounded answers', () => {
-  let server: TestServer;
+  const server = useTestServer({ MAX_SESSIONS_PER_USER: '12' });
   let system: Actor;
   let crowded: Actor;
   let schema: GraphQLSchema;
 
   beforeAll(async () => {
-    server = await startTestServer({ MAX_SESSIONS_PER_USER: '12' });
     system = await signInSystemAdmin(server);
     const tenant = await makeTenant(server, system);
     // A user with as many sessions as the limit allows, as in the published attack (12).
     crowded = await makeActor(server, tenant, 'USER');
     for (let i = 0; i < 11; i++) crowded = await signIn(server, tenant.slug, crowded.email);
     schema = buildClientSchema(ok(await server.gql(getIntrospectionQuery())) as never);
-  });
-
-  afterAll(async () => {
-    await server?.close();
   });
 
   const expectRejected = (response: GraphQLResponse<unknown>) => {
@@ -167,15 +162,7 @@ describe('security: bounded answers', () => {
 });
 
 describe('security: a user holds at most MAX_SESSIONS_PER_USER sessions', () => {
-  let server: TestServer;
-
-  beforeAll(async () => {
-    server = await startTestServer({ MAX_SESSIONS_PER_USER: '3', RATE_LIMIT_AUTH_PER_MINUTE: '100000' });
-  });
-
-  afterAll(async () => {
-    await server?.close();
-  });
+  const server = useTestServer({ MAX_SESSIONS_PER_USER: '3' });
 
   it('ends the oldest sessions when a sign-in passes the limit', async () => {
     const system = await signInSystemAdmin(server);

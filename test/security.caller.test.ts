@@ -12,7 +12,7 @@ import {
   isObjectType,
   isScalarType,
 } from 'graphql';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { authenticateUser } from '../src/graphql/context.js';
 import { ForbiddenError } from '../src/graphql/errors.js';
 import { updateMe } from '../src/modules/auth/account.service.js';
@@ -31,7 +31,7 @@ import {
   unlockUser,
   updateUser,
 } from '../src/modules/users/users.service.js';
-import type { GraphQLResponse, TestServer } from './support/server.js';
+import { type GraphQLResponse, type TestServer, useTestServer } from './support/server.js';
 import {
   type Actor,
   makeActor,
@@ -41,7 +41,6 @@ import {
   PASSWORD,
   signIn,
   signInSystemAdmin,
-  startTenancyServer,
   type TenantHandle,
 } from './support/tenancy-fixtures.js';
 
@@ -51,19 +50,14 @@ import {
  * operation started with. Over real HTTP, as an attacker would send it.
  */
 describe('security: a sign-in never changes the caller of its operation', () => {
-  let server: TestServer;
+  const server = useTestServer();
   let system: Actor;
   let tenantA: TenantHandle;
   let tenantB: TenantHandle;
 
   beforeAll(async () => {
-    server = await startTenancyServer();
     system = await signInSystemAdmin(server);
     [tenantA, tenantB] = await Promise.all([makeTenant(server, system), makeTenant(server, system)]);
-  });
-
-  afterAll(async () => {
-    await server?.close();
   });
 
   const settingsOf = async (tenantId: string) =>
@@ -190,14 +184,13 @@ describe('security: a sign-in never changes the caller of its operation', () => 
  * sign-in, by the same caller (anonymous, or a GUEST), and must get the same answer.
  */
 describe('security: every mutation answers the same with or without a sign-in before it', () => {
-  let server: TestServer;
+  const server = useTestServer();
   let schema: GraphQLSchema;
   let world: TenantHandle;
   let openTenant: TenantHandle;
   let guestEmail: string;
 
   beforeAll(async () => {
-    server = await startTenancyServer();
     const system = await signInSystemAdmin(server);
     world = await makeTenant(server, system);
     openTenant = await makeTenant(server, system, {
@@ -206,10 +199,6 @@ describe('security: every mutation answers the same with or without a sign-in be
     guestEmail = (await makeUser(server, world.admin, { role: 'GUEST' })).email;
     const introspection = await server.gql(getIntrospectionQuery());
     schema = buildClientSchema(ok(introspection) as never);
-  });
-
-  afterAll(async () => {
-    await server?.close();
   });
 
   /** A literal of an input type with every required field filled with a harmless value. */
@@ -307,19 +296,14 @@ describe('security: every mutation answers the same with or without a sign-in be
  * caller it is handed, so it refuses even when called past the schema's permission layer.
  */
 describe('security: services re-check the rules the schema enforces', () => {
-  let server: TestServer;
+  const server = useTestServer();
   let system: Actor;
   let tenant: TenantHandle;
   let other: TenantHandle;
 
   beforeAll(async () => {
-    server = await startTenancyServer();
     system = await signInSystemAdmin(server);
     [tenant, other] = await Promise.all([makeTenant(server, system), makeTenant(server, system)]);
-  });
-
-  afterAll(async () => {
-    await server?.close();
   });
 
   it('refuses callers below the rule in every administrative service', async () => {

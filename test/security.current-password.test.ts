@@ -1,13 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  AUTH_TEST_ENV,
-  attemptLogin,
-  createTenant,
-  registerUser,
-  strongPassword,
-  unique,
-} from './support/fixtures.js';
-import { errorCode, startTestServer, type TestServer } from './support/server.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { attemptLogin, createTenant, registerUser, strongPassword, unique } from './support/fixtures.js';
+import { errorCode, useTestServer } from './support/server.js';
 
 /**
  * `currentPassword` (changePassword, and updateMe when it changes the email) is a password guess
@@ -19,15 +12,11 @@ const CHANGE_PASSWORD = `mutation ($input: ChangePasswordInput!) { changePasswor
 const UPDATE_ME = `mutation ($input: UpdateMeInput!) { updateMe(input: $input) { id email } }`;
 
 describe('wrong current passwords count towards the lockout', () => {
-  let server: TestServer;
+  const server = useTestServer();
   let tenant: string;
 
   beforeAll(async () => {
-    server = await startTestServer(AUTH_TEST_ENV);
     tenant = (await createTenant(server, { settings: { maxFailedLogins: 3, lockoutMinutes: 15 } })).slug;
-  });
-  afterAll(async () => {
-    await server?.close();
   });
 
   const changePassword = (token: string, currentPassword: string, newPassword = strongPassword()) =>
@@ -82,15 +71,11 @@ describe('wrong current passwords count towards the lockout', () => {
 });
 
 describe('wrong current passwords spend the per-IP budget', () => {
-  let server: TestServer;
+  const server = useTestServer({ RATE_LIMIT_AUTH_PER_MINUTE: '5' });
   let tenant: string;
 
   beforeAll(async () => {
-    server = await startTestServer({ RATE_LIMIT_AUTH_PER_MINUTE: '5' });
     tenant = (await createTenant(server, { settings: { maxFailedLogins: 1000 } })).slug;
-  });
-  afterAll(async () => {
-    await server?.close();
   });
 
   it('answers RATE_LIMITED once the budget of sign-in attempts is spent', async () => {

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { and, eq, sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { connectDatabase, type Database, MIGRATIONS_FOLDER } from '../src/db/client.js';
 import { invitations, tenants, users } from '../src/db/schema.js';
-import type { TestServer } from './support/server.js';
+import { useTestServer } from './support/server.js';
 import {
   type Actor,
   CREATE_USER,
@@ -13,7 +13,6 @@ import {
   PASSWORD,
   signIn,
   signInSystemAdmin,
-  startTenancyServer,
   type TenantHandle,
   UPDATE_USER,
   uniqueSlug,
@@ -30,17 +29,13 @@ const nfc = (local: string) => `${local}-jos\u00e9@example.test`;
 const nfd = (local: string) => `${local}-jose\u0301@example.test`;
 const REGISTER = 'mutation ($input: RegisterInput!) { register(input: $input) { user { id email } } }';
 
-let server: TestServer;
+const server = useTestServer();
 let system: Actor;
 let tenant: TenantHandle;
 
 beforeAll(async () => {
-  server = await startTenancyServer();
   system = await signInSystemAdmin(server);
   tenant = await makeTenant(server, system, { settings: { allowSelfRegistration: true } });
-});
-afterAll(async () => {
-  await server?.close();
 });
 
 const register = (email: string) =>

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestServer } from './support/server.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useTestServer } from './support/server.js';
 import {
   type Actor,
   codeOf,
@@ -7,7 +7,6 @@ import {
   makeTenant,
   ok,
   signInSystemAdmin,
-  startTenancyServer,
   type TenantHandle,
   tokenWorks,
   UPDATE_USER,
@@ -19,18 +18,13 @@ import {
  * demotion or suspension sent that way takes effect at once.
  */
 describe('security: ids in any case', () => {
-  let server: TestServer;
+  const server = useTestServer();
   let system: Actor;
   let tenant: TenantHandle;
 
   beforeAll(async () => {
-    server = await startTenancyServer();
     system = await signInSystemAdmin(server);
     tenant = await makeTenant(server, system);
-  });
-
-  afterAll(async () => {
-    await server?.close();
   });
 
   const listUsers = (actor: Actor) => server.gql('{ users { totalCount } }', {}, { token: actor.token });

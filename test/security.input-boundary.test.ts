@@ -10,11 +10,11 @@ import {
   isNonNullType,
   isScalarType,
 } from 'graphql';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { buildBaseSchema } from '../src/graphql/schema.js';
 import { overWebSocket } from './support/abuse-ws.js';
-import type { GraphQLResponse, TestServer } from './support/server.js';
-import { type Actor, signInSystemAdmin, startTenancyServer } from './support/tenancy-fixtures.js';
+import { type GraphQLResponse, useTestServer } from './support/server.js';
+import { type Actor, signInSystemAdmin } from './support/tenancy-fixtures.js';
 
 /**
  * Text PostgreSQL cannot store (NUL) or that it would silently change (a lone UTF-16 surrogate,
@@ -28,15 +28,11 @@ import { type Actor, signInSystemAdmin, startTenancyServer } from './support/ten
 const BAD_TEXT = { NUL: 'a\u0000b', 'lone high surrogate': 'a\ud800b', 'lone low surrogate': '\udc00z' };
 const BAD_DATES = { 'year 0': '0000-01-01T00:00:00Z', 'year 10000': '+010000-01-01T00:00:00Z' };
 
-let server: TestServer;
+const server = useTestServer();
 let admin: Actor;
 
 beforeAll(async () => {
-  server = await startTenancyServer();
   admin = await signInSystemAdmin(server);
-});
-afterAll(async () => {
-  await server?.close();
 });
 
 /** A valid value of `type`, filling only what is required. */

@@ -1,9 +1,9 @@
 import { eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { users } from '../src/db/schema.js';
 import { attemptLogin, createTenant, registerUser, type SignedIn, unique } from './support/fixtures.js';
 import { changes, parseSamples, scrape } from './support/metrics.js';
-import { errorCode, startTestServer, type TestServer } from './support/server.js';
+import { errorCode, startTestServer, useTestServer } from './support/server.js';
 
 /**
  * /metrics as an attacker meets it: closed in production unless the scraper brings
@@ -44,14 +44,13 @@ describe('GET /metrics in production', () => {
 });
 
 describe('open /metrics (outside production, no token)', () => {
-  let server: TestServer;
+  const server = useTestServer();
   let tenant: string;
   let active: SignedIn;
   let locked: SignedIn;
   let suspended: SignedIn;
 
   beforeAll(async () => {
-    server = await startTestServer();
     tenant = (await createTenant(server, { settings: { maxFailedLogins: 3, lockoutMinutes: 30 } })).slug;
     active = await registerUser(server, tenant);
     locked = await registerUser(server, tenant);
@@ -61,9 +60,6 @@ describe('open /metrics (outside production, no token)', () => {
       .update(users)
       .set({ status: 'SUSPENDED' })
       .where(eq(users.id, suspended.userId));
-  });
-  afterAll(async () => {
-    await server?.close();
   });
 
   // Everything a sign-in moves that an anonymous scraper could compare.

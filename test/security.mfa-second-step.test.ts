@@ -1,9 +1,9 @@
 import { and, eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { users } from '../src/db/schema.js';
 import { AUTH_TEST_ENV, createTenant, registerUser, strongPassword, unique } from './support/fixtures.js';
 import { completeWithCode, enrolTotp, passwordStep, type TotpUser, totpCode } from './support/mfa.js';
-import { errorCode, startTestServer, type TestServer } from './support/server.js';
+import { errorCode, startTestServer, useTestServer } from './support/server.js';
 
 /**
  * The second step of a sign-in (completeMfaLogin) holds only while the account is as the
@@ -11,15 +11,11 @@ import { errorCode, startTestServer, type TestServer } from './support/server.js
  * the mfaToken for good. Over real HTTP, as the person holding an mfaToken would send it.
  */
 
-let server: TestServer;
+const server = useTestServer({ KEY_ENCRYPTION_KEY: 'k'.repeat(40) });
 let tenantSlug: string;
 
 beforeAll(async () => {
-  server = await startTestServer({ ...AUTH_TEST_ENV, KEY_ENCRYPTION_KEY: 'k'.repeat(40) });
   tenantSlug = (await createTenant(server, { name: `Acme ${unique('t')}` })).slug;
-});
-afterAll(async () => {
-  await server?.close();
 });
 
 async function totpUser(): Promise<TotpUser> {

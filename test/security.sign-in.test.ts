@@ -12,7 +12,7 @@ import {
   tokenWorks,
   unique,
 } from './support/fixtures.js';
-import { errorCode, startTestServer, type TestServer } from './support/server.js';
+import { errorCode, startTestServer, type TestServer, useTestServer } from './support/server.js';
 
 /**
  * What a sign-in verified must still hold when it completes. bcrypt takes hundreds of
@@ -148,17 +148,13 @@ describe('a sign-in upgrading the hash while the password changes', () => {
 });
 
 describe('parallel sign-ins', () => {
-  let server: TestServer;
+  const server = useTestServer({ BCRYPT_COST: '10' });
   let tenant: string;
   let user: SignedIn;
 
   beforeAll(async () => {
-    server = await startTestServer({ ...AUTH_TEST_ENV, BCRYPT_COST: '10' });
     tenant = (await createTenant(server, { settings: { maxFailedLogins: 100_000 } })).slug;
     user = await registerUser(server, tenant);
-  });
-  afterAll(async () => {
-    await server?.close();
   });
 
   const PARALLEL = 8;

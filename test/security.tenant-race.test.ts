@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { overWebSocket } from './support/abuse-ws.js';
-import type { TestServer } from './support/server.js';
+import { useTestServer } from './support/server.js';
 import {
   type Actor,
   CREATE_USER,
@@ -9,7 +9,6 @@ import {
   makeTenant,
   PASSWORD,
   signInSystemAdmin,
-  startTenancyServer,
   uniqueSlug,
 } from './support/tenancy-fixtures.js';
 
@@ -23,11 +22,10 @@ import {
 const REGISTER = `mutation ($input: RegisterInput!) { register(input: $input) { user { id } } }`;
 const DELETE_TENANT = 'mutation ($id: ID!) { deleteTenant(id: $id) }';
 
-let server: TestServer;
+const server = useTestServer();
 let system: Actor;
 
 beforeAll(async () => {
-  server = await startTenancyServer();
   system = await signInSystemAdmin(server);
   const execute = (statement: string) => server.testDatabase.database.db.execute(sql.raw(statement));
   // The tenant goes away exactly between the check and the insert of a "vanish…" user.
@@ -35,9 +33,6 @@ beforeAll(async () => {
     begin delete from tenants where id = new.tenant_id; return new; end $$`);
   await execute(`create trigger zz_vanish before insert on users for each row
     when (new.email like 'vanish%') execute function zz_vanish_tenant()`);
-});
-afterAll(async () => {
-  await server?.close();
 });
 
 const register = (tenant: string, email: string) =>

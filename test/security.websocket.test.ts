@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestServer } from './support/server.js';
+import { useTestServer } from './support/server.js';
 import {
   type Actor,
   makeActor,
@@ -8,7 +8,6 @@ import {
   ok,
   signIn,
   signInSystemAdmin,
-  startTenancyServer,
   type TenantHandle,
   UPDATE_USER,
 } from './support/tenancy-fixtures.js';
@@ -20,20 +19,18 @@ import { openSocket, type Socket } from './support/ws.js';
  * they have now, and the socket is closed. Over a real graphql-ws connection.
  */
 describe('security: WebSocket operations run as the caller is now', () => {
-  let server: TestServer;
+  const server = useTestServer();
   let system: Actor;
   let tenant: TenantHandle;
   const sockets: Socket[] = [];
 
   beforeAll(async () => {
-    server = await startTenancyServer();
     system = await signInSystemAdmin(server);
     tenant = await makeTenant(server, system);
   });
 
   afterAll(async () => {
     await Promise.all(sockets.map((socket) => socket.dispose()));
-    await server?.close();
   });
 
   async function connect(actor: Actor): Promise<Socket> {

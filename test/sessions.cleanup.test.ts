@@ -5,7 +5,7 @@ import { purgeAuditEvents } from '../src/modules/audit/retention.js';
 import { cleanUpSessions } from '../src/modules/sessions/session-cleanup.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { attemptRefresh, createTenant, loginUser, registerUser } from './support/fixtures.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { startTestServer, useTestServer } from './support/server.js';
 
 /**
  * The periodic session cleanup (run by every instance): expired sessions are marked EXPIRED,
@@ -14,18 +14,14 @@ import { startTestServer, type TestServer } from './support/server.js';
  */
 
 const DAY = 86_400_000;
-let server: TestServer;
+const server = useTestServer({
+  REFRESH_TOKEN_TTL_SECONDS: String(DAY / 1000),
+  SESSION_RETENTION_DAYS: '7',
+});
 let tenantSlug: string;
 
 beforeAll(async () => {
-  server = await startTestServer({
-    REFRESH_TOKEN_TTL_SECONDS: String(DAY / 1000),
-    SESSION_RETENTION_DAYS: '7',
-  });
   tenantSlug = (await createTenant(server)).slug;
-});
-afterAll(async () => {
-  await server?.close();
 });
 
 const db = () => server.testDatabase.database.db;

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestServer } from './support/server.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useTestServer } from './support/server.js';
 import {
   type Actor,
   auditTrail,
@@ -12,7 +12,6 @@ import {
   PASSWORD,
   signIn,
   signInSystemAdmin,
-  startTenancyServer,
   uniqueSlug,
 } from './support/tenancy-fixtures.js';
 
@@ -20,16 +19,11 @@ const SETTINGS = `settings { allowSelfRegistration defaultRole passwordMinLength
   lockoutMinutes accessTokenTtlSeconds refreshTokenTtlSeconds }`;
 
 describe('tenants: createTenant', () => {
-  let server: TestServer;
+  const server = useTestServer();
   let system: Actor;
 
   beforeAll(async () => {
-    server = await startTenancyServer();
     system = await signInSystemAdmin(server);
-  });
-
-  afterAll(async () => {
-    await server?.close();
   });
 
   const create = (input: Record<string, unknown>) =>

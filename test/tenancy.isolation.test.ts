@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GraphQLResponse, TestServer } from './support/server.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type GraphQLResponse, useTestServer } from './support/server.js';
 import {
   type Actor,
   CREATE_USER,
@@ -15,7 +15,6 @@ import {
   type Role,
   signIn,
   signInSystemAdmin,
-  startTenancyServer,
   type TenantWorld,
   UNLOCK_USER,
   UPDATE_USER,
@@ -33,7 +32,7 @@ const moderatorUp = (role: Role): Answer =>
 const adminOnly = (role: Role): Answer => (role === 'ADMIN' ? 'NOT_FOUND' : 'FORBIDDEN');
 
 describe('tenancy: nothing of another tenant is reachable', () => {
-  let server: TestServer;
+  const server = useTestServer();
   let system: Actor;
   let a: TenantWorld;
   let b: TenantWorld;
@@ -41,15 +40,10 @@ describe('tenancy: nothing of another tenant is reachable', () => {
   let victimSession: Actor;
 
   beforeAll(async () => {
-    server = await startTenancyServer();
     system = await signInSystemAdmin(server);
     [a, b] = await Promise.all([makeWorld(server, system), makeWorld(server, system)]);
     victim = await makeUser(server, b.admin, { role: 'GUEST', displayName: 'Victim' });
     victimSession = await signIn(server, b.slug, victim.email);
-  });
-
-  afterAll(async () => {
-    await server?.close();
   });
 
   const answer = (response: GraphQLResponse<Record<string, unknown>>, field: string): Answer | 'ok' => {

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestServer } from './support/server.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useTestServer } from './support/server.js';
 import {
   type Actor,
   auditedFields,
@@ -12,7 +12,6 @@ import {
   ok,
   PASSWORD,
   signInSystemAdmin,
-  startTenancyServer,
   tokenWorks,
 } from './support/tenancy-fixtures.js';
 
@@ -33,16 +32,11 @@ const BOUNDS = {
 } as const;
 
 describe('tenants: updateTenant, suspension and deletion', () => {
-  let server: TestServer;
+  const server = useTestServer();
   let system: Actor;
 
   beforeAll(async () => {
-    server = await startTenancyServer();
     system = await signInSystemAdmin(server);
-  });
-
-  afterAll(async () => {
-    await server?.close();
   });
 
   const gql = (query: string, variables: Record<string, unknown>, by?: Actor) =>

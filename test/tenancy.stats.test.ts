@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestServer } from './support/server.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useTestServer } from './support/server.js';
 import {
   type Actor,
   codeOf,
@@ -10,7 +10,6 @@ import {
   PASSWORD,
   signIn,
   signInSystemAdmin,
-  startTenancyServer,
   type TenantWorld,
   UPDATE_USER,
 } from './support/tenancy-fixtures.js';
@@ -33,18 +32,13 @@ const byRole = (stats: Stats) => Object.fromEntries(stats.usersByRole.map((r) =>
 const byStatus = (stats: Stats) => Object.fromEntries(stats.usersByStatus.map((r) => [r.status, r.count]));
 
 describe('tenants: stats', () => {
-  let server: TestServer;
+  const server = useTestServer();
   let system: Actor;
   let world: TenantWorld;
 
   beforeAll(async () => {
-    server = await startTenancyServer();
     system = await signInSystemAdmin(server);
     world = await makeWorld(server, system);
-  });
-
-  afterAll(async () => {
-    await server?.close();
   });
 
   async function stats(by: Actor = world.admin): Promise<Stats> {

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestServer } from './support/server.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useTestServer } from './support/server.js';
 import {
   type Actor,
   codeOf,
@@ -11,7 +11,6 @@ import {
   ok,
   type Role,
   signInSystemAdmin,
-  startTenancyServer,
   type TenantWorld,
   tokenWorks,
   UNLOCK_USER,
@@ -21,18 +20,13 @@ import {
 const READ = 'query ($id: ID!) { user(id: $id) { role status displayName } }';
 
 describe('users: escalation and the last ADMIN', () => {
-  let server: TestServer;
+  const server = useTestServer();
   let system: Actor;
   let world: TenantWorld;
 
   beforeAll(async () => {
-    server = await startTenancyServer();
     system = await signInSystemAdmin(server);
     world = await makeWorld(server, system);
-  });
-
-  afterAll(async () => {
-    await server?.close();
   });
 
   const gql = (query: string, variables: Record<string, unknown>, by: Actor) =>

@@ -1,7 +1,7 @@
 import { and, eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { sessions, users } from '../src/db/schema.js';
-import type { TestServer } from './support/server.js';
+import { useTestServer } from './support/server.js';
 import {
   type Actor,
   auditedFields,
@@ -17,7 +17,6 @@ import {
   PASSWORD,
   signIn,
   signInSystemAdmin,
-  startTenancyServer,
   type TenantHandle,
   tokenWorks,
   UNLOCK_USER,
@@ -28,20 +27,15 @@ import {
 const LOGIN = 'mutation ($input: LoginInput!) { login(input: $input) { accessToken } }';
 
 describe('users: create, update, delete, unlock', () => {
-  let server: TestServer;
+  const server = useTestServer();
   let system: Actor;
   let tenant: TenantHandle;
   let admin: Actor;
 
   beforeAll(async () => {
-    server = await startTenancyServer();
     system = await signInSystemAdmin(server);
     tenant = await makeTenant(server, system, { settings: { defaultRole: 'GUEST', maxFailedLogins: 2 } });
     admin = tenant.admin;
-  });
-
-  afterAll(async () => {
-    await server?.close();
   });
 
   const gql = (query: string, variables: Record<string, unknown>, by: Actor = admin) =>

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { listUsers, type SearchPlan } from '../src/modules/users/users.queries.js';
-import type { TestServer } from './support/server.js';
+import { useTestServer } from './support/server.js';
 import {
   type Actor,
   codeOf,
@@ -9,7 +9,6 @@ import {
   ok,
   signIn,
   signInSystemAdmin,
-  startTenancyServer,
   type TenantHandle,
 } from './support/tenancy-fixtures.js';
 
@@ -44,13 +43,12 @@ type Field = 'CREATED_AT' | 'EMAIL' | 'DISPLAY_NAME' | 'LAST_LOGIN_AT';
 type Direction = 'ASC' | 'DESC';
 
 describe('users: keyset pagination', () => {
-  let server: TestServer;
+  const server = useTestServer();
   let tenant: TenantHandle;
   let admin: Actor;
   let total: number;
 
   beforeAll(async () => {
-    server = await startTenancyServer();
     tenant = await makeTenant(server, await signInSystemAdmin(server));
     admin = tenant.admin;
     // 64 more users in batches that share a creation instant, with repeated display names
@@ -75,10 +73,6 @@ describe('users: keyset pagination', () => {
       await signIn(server, tenant.slug, user.email);
     }
     total = created.length + 1;
-  });
-
-  afterAll(async () => {
-    await server?.close();
   });
 
   async function page(variables: Record<string, unknown>) {
@@ -226,7 +220,7 @@ describe('users: keyset pagination', () => {
 });
 
 describe('users: search as a substring filter over the ordered list', () => {
-  let server: TestServer;
+  const server = useTestServer();
   let tenant: TenantHandle;
   let admin: Actor;
 
@@ -249,7 +243,6 @@ describe('users: search as a substring filter over the ordered list', () => {
   ];
 
   beforeAll(async () => {
-    server = await startTenancyServer();
     // A fixed slug: the admin's email (admin@srch.test) is among the rows searched.
     tenant = await makeTenant(server, await signInSystemAdmin(server), { slug: 'srch' });
     admin = tenant.admin;
@@ -273,10 +266,6 @@ describe('users: search as a substring filter over the ordered list', () => {
       if (email !== 'same2@search.test') server.clock.advance(10);
       await signIn(server, tenant.slug, email);
     }
-  });
-
-  afterAll(async () => {
-    await server?.close();
   });
 
   const ORDERS: { field: Field; direction: Direction }[] = [

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestServer } from './support/server.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useTestServer } from './support/server.js';
 import {
   type Actor,
   codeOf,
@@ -9,7 +9,6 @@ import {
   ok,
   signIn,
   signInSystemAdmin,
-  startTenancyServer,
   type TenantHandle,
 } from './support/tenancy-fixtures.js';
 
@@ -29,13 +28,12 @@ interface FilteredPage {
 }
 
 describe('users: filters, search and the cost of nested fields', () => {
-  let server: TestServer;
+  const server = useTestServer();
   let system: Actor;
   let crowd: TenantHandle;
   let small: TenantHandle;
 
   beforeAll(async () => {
-    server = await startTenancyServer();
     system = await signInSystemAdmin(server);
     crowd = await makeTenant(server, system);
     // 105 users with a session each, so that a page of 100 has 100 users' sessions to load.
@@ -58,10 +56,6 @@ describe('users: filters, search and the cost of nested fields', () => {
     for (const [email, displayName, role] of people) {
       await makeUser(server, small.admin, { email, displayName, role });
     }
-  });
-
-  afterAll(async () => {
-    await server?.close();
   });
 
   async function filtered(filter: Record<string, unknown>, token = small.admin.token) {

@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from 'vitest';
 import { type App, createApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { ManualClock } from '../../src/lib/clock.js';
@@ -100,6 +101,59 @@ export async function startTestServer(
     async close() {
       await app.close();
       if (ownsDatabase) await testDatabase.drop();
+    },
+  };
+}
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * One server for the surrounding file or `describe`: started in a `beforeAll`, closed in an
+ * `afterAll`, both registered here, where it is called (so a set-up `beforeAll` registered after it
+ * sees a running server, and `afterAll`s registered after it run before it closes). The handle is
+ * usable wherever a TestServer is, but only inside tests and hooks. `env` and `options` may be
+ * functions, read when the server starts, for values an earlier hook makes (an SMTP server's URL).
+ */
+export function useTestServer(
+  env: Env | (() => Env) = {},
+  options: StartOptions | (() => StartOptions) = {},
+): TestServer {
+  let started: TestServer | undefined;
+  const current = (): TestServer => {
+    if (!started) throw new Error('useTestServer: the server runs only inside its tests and hooks');
+    return started;
+  };
+  beforeAll(async () => {
+    started = await startTestServer(
+      typeof env === 'function' ? env() : env,
+      typeof options === 'function' ? options() : options,
+    );
+  });
+  afterAll(async () => {
+    await started?.close();
+    started = undefined;
+  });
+  return {
+    get url() {
+      return current().url;
+    },
+    get app() {
+      return current().app;
+    },
+    get config() {
+      return current().config;
+    },
+    get clock() {
+      return current().clock;
+    },
+    get testDatabase() {
+      return current().testDatabase;
+    },
+    gql: (query, variables, gqlOptions) => current().gql(query, variables, gqlOptions),
+    async close() {
+      const server = current();
+      started = undefined;
+      await server.close();
     },
   };
 }
