@@ -1,16 +1,16 @@
 import { and, eq } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { auditEvents, users } from '../src/db/schema.js';
-import { attemptLogin } from './support/fixtures.js';
-import { startTestServer, useTestServer } from './support/server.js';
 import {
   type Actor,
+  attemptLogin,
   makeUser,
   makeWorld,
   PASSWORD,
   signInSystemAdmin,
   type TenantWorld,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import { startTestServer, useTestServer } from './support/server.js';
 
 /**
  * Per-account lockout: counted durably and atomically in PostgreSQL, lifted by the clock or by
@@ -145,10 +145,7 @@ describe('100 parallel wrong-password sign-ins on two instances', () => {
   it(`record at most maxFailedLogins + 2 failures before the lock holds, and none succeeds`, async () => {
     // A second instance over the same database: the count must hold across processes, not
     // just within one.
-    const second = await startTestServer(
-      { RATE_LIMIT_AUTH_PER_MINUTE: '100000' },
-      { database: server.testDatabase },
-    );
+    const second = await startTestServer({}, { database: server.testDatabase });
     try {
       const fresh = await makeWorld(server, system); // default settings: maxFailedLogins 5
       const target = await makeUser(server, fresh.admin);

@@ -1,8 +1,8 @@
 import { sql } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { overWebSocket } from './support/abuse-ws.js';
+import { type Actor, signInSystemAdmin } from './support/fixtures.js';
 import { type GraphQLResponse, startTestServer, useTestServer } from './support/server.js';
-import { type Actor, signInSystemAdmin } from './support/tenancy-fixtures.js';
 
 /**
  * NODE_ENV=production: introspection off unless GRAPHQL_INTROSPECTION=true, field suggestions

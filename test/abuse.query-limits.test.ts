@@ -1,8 +1,8 @@
 import { getIntrospectionQuery } from 'graphql';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { overWebSocket } from './support/abuse-ws.js';
+import { type Actor, signInSystemAdmin } from './support/fixtures.js';
 import { type GraphQLResponse, useTestServer } from './support/server.js';
-import { type Actor, signInSystemAdmin } from './support/tenancy-fixtures.js';
 
 /**
  * Operation limits (depth 12, aliases 15, tokens 2,000, directives 50, cost 5,000) and the HTTP

@@ -1,6 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { auditProbe } from './support/audit-events.js';
-import { useTestServer } from './support/server.js';
 import {
   type Actor,
   CREATE_TENANT,
@@ -9,7 +8,8 @@ import {
   signIn,
   signInSystemAdmin,
   uniqueSlug,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import { useTestServer } from './support/server.js';
 
 /**
  * Sign-in, session, password, profile and user-administration actions, made through the API,

@@ -2,7 +2,6 @@ import { eq, sql } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { auditEvents, sessions, users } from '../src/db/schema.js';
 import { recordAuditEvent } from '../src/modules/audit/audit.service.js';
-import { useTestServer } from './support/server.js';
 import {
   type Actor,
   CREATE_USER,
@@ -13,7 +12,8 @@ import {
   signInSystemAdmin,
   type TenantHandle,
   uniqueSlug,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import { useTestServer } from './support/server.js';
 
 /**
  * What the audit trail may hold and when it is written: never a secret, always in the same

@@ -1,15 +1,15 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { attemptLogin } from './support/fixtures.js';
-import { useTestServer } from './support/server.js';
 import {
   type Actor,
+  attemptLogin,
   makeTenant,
   makeWorld,
   signIn,
   signInSystemAdmin,
   type TenantHandle,
   type TenantWorld,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import { useTestServer } from './support/server.js';
 
 /** auditEvents: who may read which tenant's trail, filters, order and keyset pagination. */
 

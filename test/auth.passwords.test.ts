@@ -3,7 +3,6 @@ import { eq } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { users } from '../src/db/schema.js';
 import {
-  AUTH_TEST_ENV,
   attemptLogin,
   createTenant,
   REGISTER,
@@ -165,7 +164,7 @@ describe('password comparison', () => {
 
 describe('hash upgrade when BCRYPT_COST changes', () => {
   it('rehashes at the next successful sign-in on a server restarted with the new cost', async () => {
-    const before = await startTestServer({ ...AUTH_TEST_ENV, BCRYPT_COST: '4' });
+    const before = await startTestServer({ BCRYPT_COST: '4' });
     const database = before.testDatabase;
     let after: TestServer | undefined;
     try {
@@ -182,7 +181,7 @@ describe('hash upgrade when BCRYPT_COST changes', () => {
       expect(original).toMatch(/\$2[aby]\$04\$/);
       await before.app.close();
 
-      after = await startTestServer({ ...AUTH_TEST_ENV, BCRYPT_COST: '5' }, { database });
+      after = await startTestServer({ BCRYPT_COST: '5' }, { database });
       // The deployment is the same: keys and sessions carry over.
       expect(await tokenWorks(after, user.accessToken)).toBe(true);
       // A wrong password upgrades nothing.

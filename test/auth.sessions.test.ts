@@ -2,7 +2,6 @@ import { inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { sessions } from '../src/db/schema.js';
 import {
-  AUTH_TEST_ENV,
   attemptRefresh,
   createTenant,
   loginUser,
@@ -178,7 +177,7 @@ describe('across instances', () => {
   let other: TestServer;
   beforeAll(async () => {
     // A second instance of the same deployment: same database, same Redis prefix.
-    other = await startTestServer(AUTH_TEST_ENV, { database: server.testDatabase });
+    other = await startTestServer({}, { database: server.testDatabase });
     // Both instances subscribed to each other's invalidations, and so caching session checks.
     await vi.waitFor(() => {
       for (const s of [server, other]) expect(s.app.services.sessionGuard.cachingEnabled).toBe(true);

@@ -3,7 +3,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { users } from '../src/db/schema.js';
 import { CACHE_TTLS } from '../src/modules/cache/identity-cache.js';
 import { topics } from '../src/modules/realtime/topics.js';
-import { useTestServer } from './support/server.js';
 import {
   type Actor,
   countStatements,
@@ -12,7 +11,8 @@ import {
   signInSystemAdmin,
   type TenantWorld,
   UPDATE_USER,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import { useTestServer } from './support/server.js';
 import { eventually, openSocket, type Socket } from './support/ws.js';
 
 /**

@@ -1,10 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type GraphQLResponse, startTestServer, type TestServer, useTestServer } from './support/server.js';
 import {
   type Actor,
-  codeOf,
   countStatements,
   DELETE_USER,
   makeTenant,
@@ -16,7 +14,14 @@ import {
   type TenantHandle,
   UNLOCK_USER,
   UPDATE_USER,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import {
+  errorCode,
+  type GraphQLResponse,
+  startTestServer,
+  type TestServer,
+  useTestServer,
+} from './support/server.js';
 
 /**
  * Two instances of one deployment (same database, same Redis prefix), each with its in-process
@@ -30,7 +35,7 @@ let system: Actor;
 let tenant: TenantHandle;
 
 beforeAll(async () => {
-  b = await startTestServer({ RATE_LIMIT_AUTH_PER_MINUTE: '100000' }, { database: a.testDatabase });
+  b = await startTestServer({}, { database: a.testDatabase });
   await waitUntilCaching();
   system = await signInSystemAdmin(a);
   tenant = await makeTenant(a, system, { settings: { maxFailedLogins: 3 } });
@@ -99,7 +104,7 @@ describe('a write through one instance', () => {
   it("updateUser: a role change holds on B at the user's very next request; a suspension stops the token", async () => {
     const { id, actor } = await userOf();
     expect((await cachedOnB(ME, {}, actor)).me.role).toBe('USER');
-    expect(codeOf(await b.gql('{ users { totalCount } }', {}, { token: actor.token }))).toBe('FORBIDDEN');
+    expect(errorCode(await b.gql('{ users { totalCount } }', {}, { token: actor.token }))).toBe('FORBIDDEN');
     ok(await a.gql(UPDATE_USER, { id, input: { role: 'MODERATOR' } }, { token: tenant.admin.token }));
     expect(ok(await b.gql(ME, {}, { token: actor.token })).me.role).toBe('MODERATOR');
     expect(

@@ -1,16 +1,15 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UserView } from '../src/modules/cache/identity-cache.js';
-import { startTestServer, useTestServer } from './support/server.js';
 import {
   type Actor,
-  codeOf,
   countStatements,
   makeWorld,
   ok,
   signInSystemAdmin,
   type TenantWorld,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import { errorCode, startTestServer, useTestServer } from './support/server.js';
 
 /**
  * cacheStats (system ADMINs only) with Redis, the second cache level serving a cold instance,
@@ -51,7 +50,7 @@ async function scanCount(prefix: string): Promise<number> {
 describe('cacheStats', () => {
   it('is for system ADMINs only', async () => {
     for (const actor of [world.admin, world.as.MODERATOR, world.as.USER]) {
-      expect(codeOf(await server.gql(STATS, {}, { token: actor.token }))).toBe('FORBIDDEN');
+      expect(errorCode(await server.gql(STATS, {}, { token: actor.token }))).toBe('FORBIDDEN');
     }
     expect((await server.gql(STATS)).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
   });

@@ -1,8 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { topics } from '../src/modules/realtime/topics.js';
-import { startRedisCluster, startRedisSentinel, type Topology } from './support/redis-topologies.js';
-import { startTestServer, type TestServer } from './support/server.js';
 import {
   type Actor,
   countStatements,
@@ -12,7 +10,9 @@ import {
   signIn,
   signInSystemAdmin,
   UPDATE_USER,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import { startRedisCluster, startRedisSentinel, type Topology } from './support/redis-topologies.js';
+import { startTestServer, type TestServer } from './support/server.js';
 import { eventually, openSocket } from './support/ws.js';
 
 /**
@@ -85,7 +85,7 @@ describe.each([
 
   beforeAll(async () => {
     topology = await start();
-    const settings = { REDIS_URL: '', RATE_LIMIT_AUTH_PER_MINUTE: '100000', ...env(topology) };
+    const settings = { REDIS_URL: '', ...env(topology) };
     a = await startTestServer(settings);
     b = await startTestServer(settings, { database: a.testDatabase });
     const tenant = await makeTenant(a, await signInSystemAdmin(a));

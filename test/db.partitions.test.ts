@@ -4,20 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { purgeAuditEvents } from '../src/modules/audit/retention.js';
 import { cleanUpSessions } from '../src/modules/sessions/session-cleanup.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
-import {
-  AUTH_TEST_ENV,
-  attemptLogin,
-  attemptRefresh,
-  loginUser,
-  registerUser,
-  type SignedIn,
-} from './support/fixtures.js';
+import type { Actor } from './support/fixtures.js';
+import { attemptLogin, attemptRefresh, loginUser, registerUser, type SignedIn } from './support/fixtures.js';
 import { completeWithCode, enrolTotp, passwordStep, type TotpUser, totpCode } from './support/mfa.js';
 import { basicAuth, makeServiceAccount, postForm, type ServiceAccountHandle } from './support/oauth.js';
 import { PARTITIONS, partitionByTenant, partitionsTouched } from './support/partitioned.js';
 import { SYSTEM_ADMIN, startTestServer, type TestServer } from './support/server.js';
 import { TestSmtpServer, tokenOf } from './support/smtp.js';
-import type { Actor } from './support/tenancy-fixtures.js';
 
 /**
  * The schema as Citus would distribute it, without Citus: every tenant-owned table rebuilt as
@@ -60,7 +53,7 @@ beforeAll(async () => {
   direct = postgres(testDatabase.url, { max: 2, onnotice: () => {}, prepare: false });
   owned = await partitionByTenant(direct);
   smtp = await new TestSmtpServer().start();
-  server = await startTestServer({ ...AUTH_TEST_ENV, SMTP_URL: smtp.url }, { database: testDatabase });
+  server = await startTestServer({ SMTP_URL: smtp.url }, { database: testDatabase });
   // Every statement the service sends passes the database's statement logger.
   const logger = testDatabase.database.statements;
   const count = logger.logQuery.bind(logger);

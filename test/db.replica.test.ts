@@ -2,14 +2,7 @@ import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectDatabase } from '../src/db/client.js';
-import {
-  AUTH_TEST_ENV,
-  attemptLogin,
-  attemptRefresh,
-  loginUser,
-  type SignedIn,
-  tokenWorks,
-} from './support/fixtures.js';
+import { attemptLogin, attemptRefresh, loginUser, type SignedIn, tokenWorks } from './support/fixtures.js';
 import { type PostgresProcess, startPostgresProcess } from './support/postgres-process.js';
 import { type PostgresReplica, startReplica } from './support/postgres-replica.js';
 import { SYSTEM_ADMIN, startTestServer, type TestServer } from './support/server.js';
@@ -67,9 +60,12 @@ beforeAll(async () => {
     readUrl: replica.url(name),
     poolMax: 10,
   });
-  server = await startTestServer(AUTH_TEST_ENV, {
-    database: { database, url: primary.url(name), name, drop: async () => {} },
-  });
+  server = await startTestServer(
+    {},
+    {
+      database: { database, url: primary.url(name), name, drop: async () => {} },
+    },
+  );
   // The schema and the first ADMIN, migrated on the primary, reach the replica after the delay.
   await replicaCaughtUp();
 }, 180_000);

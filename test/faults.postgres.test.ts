@@ -3,8 +3,6 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectDatabase } from '../src/db/client.js';
 import type { TestDatabase } from './support/db.js';
-import { type PostgresProcess, startPostgresProcess } from './support/postgres-process.js';
-import { type GraphQLResponse, startTestServer, type TestServer } from './support/server.js';
 import {
   type Actor,
   CREATE_TENANT,
@@ -14,7 +12,9 @@ import {
   signInSystemAdmin,
   type TenantHandle,
   uniqueSlug,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import { type PostgresProcess, startPostgresProcess } from './support/postgres-process.js';
+import { type GraphQLResponse, startTestServer, type TestServer } from './support/server.js';
 
 /**
  * PostgreSQL (a private cluster of the test's own) crashes and restarts under traffic: requests
@@ -34,7 +34,7 @@ beforeAll(async () => {
   const database = await connectDatabase({ kind: 'postgres', url, poolMax: 8 });
   const testDatabase: TestDatabase = { database, url, name, drop: () => database.close() };
   // The server migrates and bootstraps this empty database itself.
-  server = await startTestServer({ RATE_LIMIT_AUTH_PER_MINUTE: '100000' }, { database: testDatabase });
+  server = await startTestServer({}, { database: testDatabase });
   system = await signInSystemAdmin(server);
   tenant = await makeTenant(server, system);
 }, 60_000);

@@ -1,7 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topics } from '../src/modules/realtime/topics.js';
-import { type RedisProcess, startRedisProcess } from './support/redis-process.js';
-import { type GraphQLResponse, startTestServer, type TestServer } from './support/server.js';
 import {
   type Actor,
   makeTenant,
@@ -10,7 +8,9 @@ import {
   signIn,
   signInSystemAdmin,
   type TenantHandle,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import { type RedisProcess, startRedisProcess } from './support/redis-process.js';
+import { type GraphQLResponse, startTestServer, type TestServer } from './support/server.js';
 import { eventually, openSocket, type Socket } from './support/ws.js';
 
 /**
@@ -30,7 +30,7 @@ const answers: GraphQLResponse[] = [];
 
 beforeAll(async () => {
   redis = await startRedisProcess();
-  const env = { REDIS_URL: redis.url, RATE_LIMIT_AUTH_PER_MINUTE: '100000' };
+  const env = { REDIS_URL: redis.url };
   a = await startTestServer(env);
   b = await startTestServer(env, { database: a.testDatabase });
   tenant = await makeTenant(a, await signInSystemAdmin(a));

@@ -1,18 +1,22 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AUTH_PAYLOAD_FIELDS, loginUser, strongPassword, tokenWorks, unique } from './support/fixtures.js';
-import { errorCode, type GraphQLResponse, startTestServer, type TestServer } from './support/server.js';
-import { type ReceivedMail, TestSmtpServer, tokenOf } from './support/smtp.js';
 import {
   type Actor,
+  AUTH_PAYLOAD_FIELDS,
   auditTrail,
+  loginUser,
   makeTenant,
   makeWorld,
   ok,
   type Role,
   signIn,
   signInSystemAdmin,
+  strongPassword,
   type TenantWorld,
-} from './support/tenancy-fixtures.js';
+  tokenWorks,
+  unique,
+} from './support/fixtures.js';
+import { errorCode, type GraphQLResponse, startTestServer, type TestServer } from './support/server.js';
+import { type ReceivedMail, TestSmtpServer, tokenOf } from './support/smtp.js';
 
 /**
  * Invitations end to end: inviteUser writes an email that arrives at a real SMTP server in this

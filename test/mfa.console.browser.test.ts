@@ -1,7 +1,7 @@
 import { type BrowserContext, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumPath } from './support/browser.js';
-import { AUTH_TEST_ENV, createTenant, registerUser } from './support/fixtures.js';
+import { createTenant, registerUser } from './support/fixtures.js';
 import { totpCode } from './support/mfa.js';
 import { tempDir } from './support/process.js';
 import { startTestServer, type TestServer } from './support/server.js';
@@ -28,7 +28,7 @@ let context: BrowserContext;
 let profile: { path: string; remove(): void };
 
 beforeAll(async () => {
-  server = await startTestServer(AUTH_TEST_ENV);
+  server = await startTestServer();
   profile = tempDir('mfa-console-chromium-');
   context = await chromium.launchPersistentContext(profile.path, {
     executablePath: chromiumPath(),

@@ -5,7 +5,7 @@ import { type BrowserContext, type CDPSession, chromium, type Page } from 'playw
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { passkeys } from '../src/db/schema.js';
 import { chromiumPath } from './support/browser.js';
-import { AUTH_TEST_ENV, createTenant, registerUser, type SignedIn } from './support/fixtures.js';
+import { createTenant, registerUser, type SignedIn } from './support/fixtures.js';
 import { COMPLETE_MFA_LOGIN, jwtClaims, MY_MFA, passwordStep } from './support/mfa.js';
 import { tempDir } from './support/process.js';
 import { errorCode, startTestServer, type TestServer } from './support/server.js';
@@ -59,7 +59,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
   origin = `http://localhost:${(site.address() as AddressInfo).port}`;
-  server = await startTestServer({ ...AUTH_TEST_ENV, WEBAUTHN_RP_ID: 'localhost', WEBAUTHN_ORIGINS: origin });
+  server = await startTestServer({ WEBAUTHN_RP_ID: 'localhost', WEBAUTHN_ORIGINS: origin });
   tenantSlug = (await createTenant(server)).slug;
   profile = tempDir('passkeys-chromium-');
   context = await chromium.launchPersistentContext(profile.path, {

@@ -10,8 +10,8 @@ import { buildSchema, Field, getMetadataStorage, ObjectType, Query, Resolver } f
 import { beforeAll, describe, expect, it } from 'vitest';
 import { applyPermissions, ruleMap } from '../src/graphql/permissions.js';
 import { resolvers, unusedPubSub } from '../src/graphql/schema.js';
+import { ok } from './support/fixtures.js';
 import { useTestServer } from './support/server.js';
-import { ok } from './support/tenancy-fixtures.js';
 
 /** Every field of every object type of a schema, introspection types excepted. */
 function fieldsOf(schema: GraphQLSchema): string[] {

@@ -1,10 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type GraphQLResponse, SYSTEM_ADMIN, useTestServer } from './support/server.js';
 import {
   type Actor,
   CREATE_TENANT,
   CREATE_USER,
-  codeOf,
   DELETE_USER,
   makeActor,
   makeTenant,
@@ -17,7 +15,8 @@ import {
   UNLOCK_USER,
   UPDATE_USER,
   uniqueSlug,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import { errorCode, type GraphQLResponse, SYSTEM_ADMIN, useTestServer } from './support/server.js';
 
 /**
  * The issue's permission table, row by row, for every role inside one tenant. SYSTEM is an
@@ -220,7 +219,7 @@ describe('permissions: each role inside its own tenant', () => {
     for (const who of WHO) {
       it(`${operation} as ${who}: ${expected(who)}`, async () => {
         const response = await run(callers[who], who);
-        const outcome = codeOf(response) ?? 'ok';
+        const outcome = errorCode(response) ?? 'ok';
         expect(outcome, JSON.stringify(response.errors)).toBe(expected(who));
         if (outcome === 'ok') {
           // Doing its job: every top-level answer is there and non-null.
@@ -238,7 +237,7 @@ describe('permissions: each role inside its own tenant', () => {
     for (const [operation, , run] of table) {
       if (['logout', 'logoutAll', 'changePassword'].includes(operation)) continue;
       const response = await run(anonymous, 'GUEST');
-      expect(codeOf(response), operation).toBe('UNAUTHENTICATED');
+      expect(errorCode(response), operation).toBe('UNAUTHENTICATED');
       swept.push(operation);
     }
     expect(swept).toHaveLength(table.length - 3);

@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { transaction } from '../src/db/transaction.js';
 import { recordAuditEvent } from '../src/modules/audit/audit.service.js';
 import { topics } from '../src/modules/realtime/topics.js';
-import { useTestServer } from './support/server.js';
 import {
   type Actor,
   CREATE_USER,
@@ -14,7 +13,8 @@ import {
   type TenantHandle,
   type TenantWorld,
   uniqueSlug,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import { useTestServer } from './support/server.js';
 import { eventually, openSocket, type Socket, type Subscription } from './support/ws.js';
 
 /**

@@ -1,19 +1,22 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topics } from '../src/modules/realtime/topics.js';
-import { attemptRefresh, loginUser, registerUser, type SignedIn } from './support/fixtures.js';
-import { errorCode, useTestServer } from './support/server.js';
 import {
   type Actor,
+  attemptRefresh,
   DELETE_USER,
+  loginUser,
   makeTenant,
   makeUser,
   ok,
+  registerUser,
+  type SignedIn,
   signIn,
   signInSystemAdmin,
   type TenantHandle,
   UPDATE_USER,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import { errorCode, useTestServer } from './support/server.js';
 import { eventually, openSocket, type Socket, type Subscription } from './support/ws.js';
 
 /**

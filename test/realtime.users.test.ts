@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topics } from '../src/modules/realtime/topics.js';
-import { useTestServer } from './support/server.js';
 import {
   type Actor,
   DELETE_USER,
@@ -15,7 +14,8 @@ import {
   type TenantWorld,
   UNLOCK_USER,
   UPDATE_USER,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import { useTestServer } from './support/server.js';
 import { eventually, openSocket, type Socket, type Subscription } from './support/ws.js';
 
 /**

@@ -1,7 +1,7 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, type TestBrowser } from './support/browser.js';
-import { AUTH_TEST_ENV, createTenant, loginUser, registerUser, strongPassword } from './support/fixtures.js';
+import { createTenant, loginUser, registerUser, strongPassword } from './support/fixtures.js';
 import { SYSTEM_ADMIN, startTestServer, type TestServer } from './support/server.js';
 import { TestSmtpServer, tokenOf } from './support/smtp.js';
 
@@ -17,7 +17,7 @@ let browser: TestBrowser;
 
 beforeAll(async () => {
   smtp = await new TestSmtpServer().start();
-  server = await startTestServer({ ...AUTH_TEST_ENV, SMTP_URL: smtp.url });
+  server = await startTestServer({ SMTP_URL: smtp.url });
   browser = await launchChromium();
 }, 120_000);
 afterAll(async () => {

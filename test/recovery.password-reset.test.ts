@@ -3,23 +3,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditEvents, sessions } from '../src/db/schema.js';
 import { topics } from '../src/modules/realtime/topics.js';
 import {
+  type Actor,
   attemptLogin,
+  auditTrail,
   createTenant,
   loginUser,
+  makeWorld,
   registerUser,
+  signInSystemAdmin,
   strongPassword,
+  type TenantWorld,
   tokenWorks,
   unique,
 } from './support/fixtures.js';
 import { errorCode, type GraphQLResponse, startTestServer, type TestServer } from './support/server.js';
 import { TestSmtpServer, tokenOf } from './support/smtp.js';
-import {
-  type Actor,
-  auditTrail,
-  makeWorld,
-  signInSystemAdmin,
-  type TenantWorld,
-} from './support/tenancy-fixtures.js';
 import { eventually, openSocket } from './support/ws.js';
 
 /** Password reset by email, end to end: the link arrives at a real SMTP server and is followed. */

@@ -1,25 +1,23 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  type Actor,
   attemptLogin,
+  auditTrail,
   createTenant,
   loginUser,
+  makeTenant,
+  makeUser,
+  ok,
   REGISTER,
   registerUser,
+  signIn,
+  signInSystemAdmin,
   strongPassword,
+  UPDATE_USER,
   unique,
 } from './support/fixtures.js';
 import { errorCode, startTestServer, type TestServer } from './support/server.js';
 import { TestSmtpServer, tokenOf } from './support/smtp.js';
-import {
-  type Actor,
-  auditTrail,
-  makeTenant,
-  makeUser,
-  ok,
-  signIn,
-  signInSystemAdmin,
-  UPDATE_USER,
-} from './support/tenancy-fixtures.js';
 
 /**
  * Email verification end to end: the link arrives at a real SMTP server in this process and is

@@ -1,12 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { useTestServer } from './support/server.js';
-import {
-  auditTrail,
-  codeOf,
-  makeWorld,
-  signInSystemAdmin,
-  type TenantWorld,
-} from './support/tenancy-fixtures.js';
+import { auditTrail, makeWorld, signInSystemAdmin, type TenantWorld } from './support/fixtures.js';
+import { errorCode, useTestServer } from './support/server.js';
 import { openSocket } from './support/ws.js';
 
 /**
@@ -30,7 +24,7 @@ describe('security: authz.denied is aggregated per caller and field', () => {
     const answers = await Promise.all(
       Array.from({ length: 100 }, () => refuse('{ auditEvents { totalCount } }', guest.token)),
     );
-    expect(answers.map(codeOf)).toEqual(Array(100).fill('FORBIDDEN'));
+    expect(answers.map(errorCode)).toEqual(Array(100).fill('FORBIDDEN'));
     const rows = await denials();
     expect(rows).toHaveLength(1);
     expect(rows[0]?.actorId).toBe(guest.userId);

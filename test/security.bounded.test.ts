@@ -12,7 +12,6 @@ import {
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LIST_SIZES, MAX_COST, operationCost } from '../src/modules/abuse/query-limits.js';
 import { overWebSocket } from './support/abuse-ws.js';
-import { type GraphQLResponse, useTestServer } from './support/server.js';
 import {
   type Actor,
   auditTrail,
@@ -22,7 +21,8 @@ import {
   signIn,
   signInSystemAdmin,
   tokenWorks,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import { type GraphQLResponse, useTestServer } from './support/server.js';
 
 /**
  * Every list of an answer is bounded, and the operation cost counts every list at its bound:

@@ -31,7 +31,6 @@ import {
   unlockUser,
   updateUser,
 } from '../src/modules/users/users.service.js';
-import { type GraphQLResponse, type TestServer, useTestServer } from './support/server.js';
 import {
   type Actor,
   makeActor,
@@ -42,7 +41,8 @@ import {
   signIn,
   signInSystemAdmin,
   type TenantHandle,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import { type GraphQLResponse, type TestServer, useTestServer } from './support/server.js';
 
 /**
  * The caller of an operation is fixed when it starts: a sign-in inside a document answers with

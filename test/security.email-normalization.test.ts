@@ -3,11 +3,9 @@ import { and, eq, sql } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { connectDatabase, type Database, MIGRATIONS_FOLDER } from '../src/db/client.js';
 import { invitations, tenants, users } from '../src/db/schema.js';
-import { useTestServer } from './support/server.js';
 import {
   type Actor,
   CREATE_USER,
-  codeOf,
   makeTenant,
   ok,
   PASSWORD,
@@ -16,7 +14,8 @@ import {
   type TenantHandle,
   UPDATE_USER,
   uniqueSlug,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import { errorCode, useTestServer } from './support/server.js';
 
 /**
  * One address, one account: an email typed in NFD ("e" + U+0301) and in NFC ("é") is the same
@@ -47,8 +46,8 @@ describe('security: emails are compared and stored in NFC', () => {
     expect(nfc(local)).not.toBe(nfd(local));
     const first = ok(await register(nfd(local)));
     expect(first.register.user.email).toBe(nfc(local));
-    expect(codeOf(await register(nfc(local)))).toBe('CONFLICT');
-    expect(codeOf(await register(nfd(local).toUpperCase()))).toBe('CONFLICT');
+    expect(errorCode(await register(nfc(local)))).toBe('CONFLICT');
+    expect(errorCode(await register(nfd(local).toUpperCase()))).toBe('CONFLICT');
     for (const spelling of [nfc(local), nfd(local)]) {
       expect((await signIn(server, tenant.slug, spelling)).userId).toBe(first.register.user.id);
     }
@@ -69,7 +68,7 @@ describe('security: emails are compared and stored in NFC', () => {
       { input: { email: nfc(local), password: PASSWORD } },
       { token: tenant.admin.token },
     );
-    expect(codeOf(again)).toBe('CONFLICT');
+    expect(errorCode(again)).toBe('CONFLICT');
 
     const other = ok(
       await server.gql(
@@ -83,7 +82,7 @@ describe('security: emails are compared and stored in NFC', () => {
       { id: other.createUser.id, input: { email: nfd(local) } },
       { token: tenant.admin.token },
     );
-    expect(codeOf(moved)).toBe('CONFLICT');
+    expect(errorCode(moved)).toBe('CONFLICT');
 
     const me = await signIn(server, tenant.slug, other.createUser.email);
     const mine = await server.gql(
@@ -91,7 +90,7 @@ describe('security: emails are compared and stored in NFC', () => {
       { input: { email: nfd(local), currentPassword: PASSWORD } },
       { token: me.token },
     );
-    expect(codeOf(mine)).toBe('CONFLICT');
+    expect(errorCode(mine)).toBe('CONFLICT');
 
     // A fresh address in NFD becomes NFC through updateUser too.
     const fresh = uniqueSlug('f');
@@ -116,7 +115,7 @@ describe('security: emails are compared and stored in NFC', () => {
       { input: { email: nfd(local) } },
       { token: tenant.admin.token },
     );
-    expect(codeOf(invitedExisting)).toBe('CONFLICT');
+    expect(errorCode(invitedExisting)).toBe('CONFLICT');
   });
 });
 

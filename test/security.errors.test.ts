@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { topics } from '../src/modules/realtime/topics.js';
 import { overWebSocket, type WsResult } from './support/abuse-ws.js';
+import { type Actor, signInSystemAdmin } from './support/fixtures.js';
 import { type GraphQLResponse, SYSTEM_ADMIN, startTestServer, type TestServer } from './support/server.js';
-import { type Actor, signInSystemAdmin } from './support/tenancy-fixtures.js';
 import { eventually, openSocket } from './support/ws.js';
 
 /**

@@ -1,8 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { useTestServer } from './support/server.js';
 import {
   type Actor,
-  codeOf,
   makeActor,
   makeTenant,
   ok,
@@ -10,7 +8,8 @@ import {
   type TenantHandle,
   tokenWorks,
   UPDATE_USER,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import { errorCode, useTestServer } from './support/server.js';
 
 /**
  * Ids are UUIDs in one spelling (lower case) from the moment they arrive: an id sent in upper
@@ -32,7 +31,7 @@ describe('security: ids in any case', () => {
   it('demotes at once when the id is sent in upper case', async () => {
     const moderator = await makeActor(server, tenant, 'MODERATOR');
     // Its role is now cached (in memory and in Redis) by the token check.
-    expect(codeOf(await listUsers(moderator))).toBeUndefined();
+    expect(errorCode(await listUsers(moderator))).toBeUndefined();
     const demoted = ok(
       await server.gql(
         UPDATE_USER,
@@ -43,7 +42,7 @@ describe('security: ids in any case', () => {
       ),
     );
     expect(demoted.updateUser.id).toBe(moderator.userId);
-    expect(codeOf(await listUsers(moderator))).toBe('FORBIDDEN');
+    expect(errorCode(await listUsers(moderator))).toBe('FORBIDDEN');
   });
 
   it('suspends at once when the id is sent in upper case, user and tenant alike', async () => {

@@ -13,8 +13,8 @@ import {
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildBaseSchema } from '../src/graphql/schema.js';
 import { overWebSocket } from './support/abuse-ws.js';
+import { type Actor, signInSystemAdmin } from './support/fixtures.js';
 import { type GraphQLResponse, useTestServer } from './support/server.js';
-import { type Actor, signInSystemAdmin } from './support/tenancy-fixtures.js';
 
 /**
  * Text PostgreSQL cannot store (NUL) or that it would silently change (a lone UTF-16 surrogate,

@@ -1,7 +1,7 @@
 import { and, eq } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { users } from '../src/db/schema.js';
-import { AUTH_TEST_ENV, createTenant, registerUser, strongPassword, unique } from './support/fixtures.js';
+import { createTenant, registerUser, strongPassword, unique } from './support/fixtures.js';
 import { completeWithCode, enrolTotp, passwordStep, type TotpUser, totpCode } from './support/mfa.js';
 import { errorCode, startTestServer, useTestServer } from './support/server.js';
 
@@ -106,7 +106,7 @@ describe('security: the second step re-checks what the password step verified', 
   it('a hash upgraded by the password step itself (BCRYPT_COST raised) does not end the sign-in', async () => {
     const user = await totpUser();
     const raised = await startTestServer(
-      { ...AUTH_TEST_ENV, KEY_ENCRYPTION_KEY: 'k'.repeat(40), BCRYPT_COST: '5' },
+      { KEY_ENCRYPTION_KEY: 'k'.repeat(40), BCRYPT_COST: '5' },
       { database: server.testDatabase },
     );
     try {

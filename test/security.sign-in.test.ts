@@ -3,7 +3,6 @@ import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditEvents } from '../src/db/schema.js';
 import {
-  AUTH_TEST_ENV,
   attemptLogin,
   createTenant,
   registerUser,
@@ -49,7 +48,7 @@ describe('a sign-in straddling changePassword', () => {
 
   beforeAll(async () => {
     // Production cost: each bcrypt takes long enough for the two requests to overlap for sure.
-    server = await startTestServer({ ...AUTH_TEST_ENV, BCRYPT_COST: '12' });
+    server = await startTestServer({ BCRYPT_COST: '12' });
     tenant = (await createTenant(server, { settings: { maxFailedLogins: 1000 } })).slug;
   });
   afterAll(async () => {
@@ -104,8 +103,8 @@ describe('a sign-in upgrading the hash while the password changes', () => {
   beforeAll(async () => {
     // Two instances of one deployment during a BCRYPT_COST raise: accounts made at cost 4 are
     // upgraded to cost 12 at their next sign-in.
-    cheap = await startTestServer({ ...AUTH_TEST_ENV, BCRYPT_COST: '4' });
-    costly = await startTestServer({ ...AUTH_TEST_ENV, BCRYPT_COST: '12' }, { database: cheap.testDatabase });
+    cheap = await startTestServer({ BCRYPT_COST: '4' });
+    costly = await startTestServer({ BCRYPT_COST: '12' }, { database: cheap.testDatabase });
     tenant = (await createTenant(cheap, { settings: { maxFailedLogins: 1000 } })).slug;
   });
   afterAll(async () => {

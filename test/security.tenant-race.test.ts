@@ -1,16 +1,15 @@
 import { sql } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { overWebSocket } from './support/abuse-ws.js';
-import { useTestServer } from './support/server.js';
 import {
   type Actor,
   CREATE_USER,
-  codeOf,
   makeTenant,
   PASSWORD,
   signInSystemAdmin,
   uniqueSlug,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import { errorCode, useTestServer } from './support/server.js';
 
 /**
  * A tenant deleted while a user is being created in it (register, createUser) is answered
@@ -57,7 +56,7 @@ describe('security: creating a user in a tenant being deleted', () => {
         },
         { token: by.token },
       );
-      expect(codeOf(created)).toBe('NOT_FOUND');
+      expect(errorCode(created)).toBe('NOT_FOUND');
       expect(created.errors?.[0]?.message).toBe('Tenant not found.');
     }
     const overWs = await overWebSocket(
@@ -88,9 +87,9 @@ describe('security: creating a user in a tenant being deleted', () => {
       );
       const deleted = server.gql(DELETE_TENANT, { id: tenant.id }, { token: system.token });
       const answers = await Promise.all([...attempts, deleted]);
-      expect(codeOf(answers[answers.length - 1] as never)).toBeUndefined();
+      expect(errorCode(answers[answers.length - 1] as never)).toBeUndefined();
       for (const answer of answers) {
-        expect(['NOT_FOUND', 'FORBIDDEN', undefined]).toContain(codeOf(answer));
+        expect(['NOT_FOUND', 'FORBIDDEN', undefined]).toContain(errorCode(answer));
       }
     }
   });

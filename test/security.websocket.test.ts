@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { useTestServer } from './support/server.js';
 import {
   type Actor,
   makeActor,
@@ -10,7 +9,8 @@ import {
   signInSystemAdmin,
   type TenantHandle,
   UPDATE_USER,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import { useTestServer } from './support/server.js';
 import { openSocket, type Socket } from './support/ws.js';
 
 /**

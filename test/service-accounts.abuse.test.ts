@@ -1,13 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeTenant, ok, PASSWORD, signInSystemAdmin, type TenantHandle } from './support/fixtures.js';
 import { basicAuth, makeServiceAccount, postForm, startOAuthServer } from './support/oauth.js';
 import type { TestServer } from './support/server.js';
-import {
-  makeTenant,
-  ok,
-  PASSWORD,
-  signInSystemAdmin,
-  type TenantHandle,
-} from './support/tenancy-fixtures.js';
 
 /**
  * Budgets of the OAuth endpoints: a failed client authentication draws on the caller's per-IP

@@ -1,14 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCOPES } from '../src/modules/service-accounts/scopes.js';
-import { changes, parseSamples, scrape } from './support/metrics.js';
-import {
-  basicAuth,
-  makeServiceAccount,
-  postForm,
-  type ServiceAccountHandle,
-  startOAuthServer,
-} from './support/oauth.js';
-import type { TestServer } from './support/server.js';
 import {
   type Actor,
   auditTrail,
@@ -19,7 +10,16 @@ import {
   signIn,
   signInSystemAdmin,
   type TenantHandle,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import { changes, parseSamples, scrape } from './support/metrics.js';
+import {
+  basicAuth,
+  makeServiceAccount,
+  postForm,
+  type ServiceAccountHandle,
+  startOAuthServer,
+} from './support/oauth.js';
+import type { TestServer } from './support/server.js';
 
 /**
  * What a service does is on the audit trail as the service's doing (actorId = the service

@@ -1,14 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCOPES } from '../src/modules/service-accounts/scopes.js';
 import {
-  basicAuth,
-  makeServiceAccount,
-  postForm,
-  type ServiceAccountHandle,
-  startOAuthServer,
-} from './support/oauth.js';
-import type { TestServer } from './support/server.js';
-import {
   type Actor,
   auditTrail,
   makeTenant,
@@ -16,7 +8,15 @@ import {
   ok,
   signInSystemAdmin,
   type TenantHandle,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import {
+  basicAuth,
+  makeServiceAccount,
+  postForm,
+  type ServiceAccountHandle,
+  startOAuthServer,
+} from './support/oauth.js';
+import type { TestServer } from './support/server.js';
 
 /**
  * Services calling the GraphQL API: every field is open to them only through its scope, in their

@@ -2,9 +2,9 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, type TestBrowser } from './support/browser.js';
+import { ok, signInSystemAdmin } from './support/fixtures.js';
 import { basicAuth, postForm, startOAuthServer } from './support/oauth.js';
 import { SYSTEM_ADMIN, type TestServer } from './support/server.js';
-import { ok, signInSystemAdmin } from './support/tenancy-fixtures.js';
 
 /**
  * The console's service-account tab in a real Chromium: an ADMIN signs in with the bar, opens the

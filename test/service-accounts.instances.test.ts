@@ -1,5 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  type Actor,
+  makeTenant,
+  ok,
+  PASSWORD,
+  signInSystemAdmin,
+  type TenantHandle,
+} from './support/fixtures.js';
+import {
   basicAuth,
   makeServiceAccount,
   postForm,
@@ -7,14 +15,6 @@ import {
   startOAuthServer,
 } from './support/oauth.js';
 import { startTestServer, type TestServer } from './support/server.js';
-import {
-  type Actor,
-  makeTenant,
-  ok,
-  PASSWORD,
-  signInSystemAdmin,
-  type TenantHandle,
-} from './support/tenancy-fixtures.js';
 
 /**
  * Two instances of one deployment behind one address (same database, same Redis, same
@@ -31,10 +31,7 @@ let introspector: ServiceAccountHandle;
 
 beforeAll(async () => {
   a = await startOAuthServer();
-  b = await startTestServer(
-    { RATE_LIMIT_AUTH_PER_MINUTE: '100000', PUBLIC_URL: a.url },
-    { database: a.testDatabase },
-  );
+  b = await startTestServer({ PUBLIC_URL: a.url }, { database: a.testDatabase });
   for (let i = 0; i < 100 && ![a, b].every((s) => s.app.services.cache.localCaching); i++) {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }

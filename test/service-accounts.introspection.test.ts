@@ -1,6 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { basicAuth, makeServiceAccount, postForm, startOAuthServer } from './support/oauth.js';
-import type { TestServer } from './support/server.js';
 import {
   type Actor,
   makeTenant,
@@ -11,7 +9,9 @@ import {
   signInSystemAdmin,
   type TenantHandle,
   UPDATE_USER,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import { basicAuth, makeServiceAccount, postForm, startOAuthServer } from './support/oauth.js';
+import type { TestServer } from './support/server.js';
 
 /**
  * POST /oauth/introspect answers what the API would do with a token at that moment: each case

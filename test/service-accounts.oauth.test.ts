@@ -1,6 +1,7 @@
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Actor, makeTenant, ok, signInSystemAdmin, type TenantHandle } from './support/fixtures.js';
 import {
   basicAuth,
   discover,
@@ -10,13 +11,6 @@ import {
   startOAuthServer,
 } from './support/oauth.js';
 import type { TestServer } from './support/server.js';
-import {
-  type Actor,
-  makeTenant,
-  ok,
-  signInSystemAdmin,
-  type TenantHandle,
-} from './support/tenancy-fixtures.js';
 
 /**
  * The OAuth 2.0 side of service accounts, driven by a real client library (openid-client):

@@ -4,14 +4,6 @@ import { topics } from '../src/modules/realtime/topics.js';
 import { SCOPES } from '../src/modules/service-accounts/scopes.js';
 import { serviceScopeRules } from '../src/modules/service-accounts/service-accounts.scope-rules.js';
 import {
-  basicAuth,
-  makeServiceAccount,
-  postForm,
-  type ServiceAccountHandle,
-  startOAuthServer,
-} from './support/oauth.js';
-import type { TestServer } from './support/server.js';
-import {
   type Actor,
   makeTenant,
   makeUser,
@@ -19,7 +11,15 @@ import {
   signIn,
   signInSystemAdmin,
   type TenantHandle,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import {
+  basicAuth,
+  makeServiceAccount,
+  postForm,
+  type ServiceAccountHandle,
+  startOAuthServer,
+} from './support/oauth.js';
+import type { TestServer } from './support/server.js';
 import { eventually, openSocket } from './support/ws.js';
 
 /**

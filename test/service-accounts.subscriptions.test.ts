@@ -1,14 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topics } from '../src/modules/realtime/topics.js';
 import {
-  basicAuth,
-  makeServiceAccount,
-  postForm,
-  type ServiceAccountHandle,
-  startOAuthServer,
-} from './support/oauth.js';
-import type { TestServer } from './support/server.js';
-import {
   type Actor,
   CREATE_USER,
   makeTenant,
@@ -17,7 +9,15 @@ import {
   signInSystemAdmin,
   type TenantHandle,
   uniqueSlug,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import {
+  basicAuth,
+  makeServiceAccount,
+  postForm,
+  type ServiceAccountHandle,
+  startOAuthServer,
+} from './support/oauth.js';
+import type { TestServer } from './support/server.js';
 import { eventually, openSocket, type Socket, type Subscription } from './support/ws.js';
 
 /**

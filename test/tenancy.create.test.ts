@@ -1,11 +1,9 @@
 import { sql } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { useTestServer } from './support/server.js';
 import {
   type Actor,
   auditTrail,
   CREATE_TENANT,
-  codeOf,
   fieldsOf,
   makeTenant,
   ok,
@@ -13,7 +11,8 @@ import {
   signIn,
   signInSystemAdmin,
   uniqueSlug,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import { errorCode, useTestServer } from './support/server.js';
 
 const SETTINGS = `settings { allowSelfRegistration defaultRole passwordMinLength maxFailedLogins
   lockoutMinutes accessTokenTtlSeconds refreshTokenTtlSeconds }`;
@@ -91,11 +90,11 @@ describe('tenants: createTenant', () => {
 
   it('accepts slugs of 3 and 63 characters and refuses every malformed one', async () => {
     for (const slug of [`a${uniqueSlug('')}`.slice(0, 3), `z${uniqueSlug()}`.padEnd(63, 'x')]) {
-      expect(codeOf(await create(valid({ slug, adminEmail: 'a@b.test' })))).toBeUndefined();
+      expect(errorCode(await create(valid({ slug, adminEmail: 'a@b.test' })))).toBeUndefined();
     }
     for (const slug of ['ab', '-abc', 'abc-', 'Abc', 'a_b', 'a.b', 'a b', 'x'.repeat(64), '']) {
       const response = await create(valid({ slug }));
-      expect(codeOf(response), slug).toBe('BAD_USER_INPUT');
+      expect(errorCode(response), slug).toBe('BAD_USER_INPUT');
       expect(fieldsOf(response)).toEqual(['slug']);
     }
   });
@@ -111,7 +110,7 @@ describe('tenants: createTenant', () => {
       adminDisplayName: 'd'.repeat(101),
       settings: { passwordMinLength: 7, maxFailedLogins: 0, lockoutMinutes: 1441, defaultRole: 'ADMIN' },
     });
-    expect(codeOf(response)).toBe('BAD_USER_INPUT');
+    expect(errorCode(response)).toBe('BAD_USER_INPUT');
     expect(fieldsOf(response)).toEqual([
       'adminDisplayName',
       'adminEmail',
@@ -124,7 +123,7 @@ describe('tenants: createTenant', () => {
       'slug',
     ]);
     expect(JSON.stringify(response)).not.toContain(adminPassword);
-    expect(codeOf(await create(valid({ name: '   ' })))).toBe('BAD_USER_INPUT');
+    expect(errorCode(await create(valid({ name: '   ' })))).toBe('BAD_USER_INPUT');
     expect(await tenantCount()).toBe(before);
   });
 
@@ -140,9 +139,9 @@ describe('tenants: createTenant', () => {
     ok(await create(first));
     const before = await tenantCount();
     const again = await create(valid({ slug: first.slug }));
-    expect(codeOf(again)).toBe('CONFLICT');
+    expect(errorCode(again)).toBe('CONFLICT');
     expect(again.errors?.[0]?.extensions?.fields).toEqual([{ field: 'slug', message: expect.any(String) }]);
-    expect(codeOf(await create(valid({ slug: server.config.systemTenantSlug })))).toBe('CONFLICT');
+    expect(errorCode(await create(valid({ slug: server.config.systemTenantSlug })))).toBe('CONFLICT');
     expect(await tenantCount()).toBe(before);
   });
 
@@ -157,7 +156,7 @@ describe('tenants: createTenant', () => {
       const input = valid({ adminEmail: 'explode@fault.test' });
       const before = await tenantCount();
       const response = await create(input);
-      expect(codeOf(response)).toBe('INTERNAL_SERVER_ERROR');
+      expect(errorCode(response)).toBe('INTERNAL_SERVER_ERROR');
       expect(await tenantCount()).toBe(before);
       const info = await server.gql('query ($s: String!) { tenantInfo(slug: $s) { slug } }', {
         s: input.slug,
@@ -165,7 +164,7 @@ describe('tenants: createTenant', () => {
       expect(info.data?.tenantInfo).toBeNull();
       // Once the fault is gone the same slug is free.
       await db.execute(sql`drop trigger fail_admin on users`);
-      expect(codeOf(await create(valid({ slug: input.slug })))).toBeUndefined();
+      expect(errorCode(await create(valid({ slug: input.slug })))).toBeUndefined();
     } finally {
       await db.execute(sql`drop trigger if exists fail_admin on users`);
       await db.execute(sql`drop function if exists fail_admin()`);
@@ -175,7 +174,7 @@ describe('tenants: createTenant', () => {
   it('is for system ADMINs only', async () => {
     const tenant = await makeTenant(server, system);
     const response = await server.gql(CREATE_TENANT, { input: valid() }, { token: tenant.admin.token });
-    expect(codeOf(response)).toBe('FORBIDDEN');
-    expect(codeOf(await server.gql(CREATE_TENANT, { input: valid() }))).toBe('UNAUTHENTICATED');
+    expect(errorCode(response)).toBe('FORBIDDEN');
+    expect(errorCode(await server.gql(CREATE_TENANT, { input: valid() }))).toBe('UNAUTHENTICATED');
   });
 });

@@ -1,10 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type GraphQLResponse, useTestServer } from './support/server.js';
 import {
   type Actor,
   CREATE_USER,
-  codeOf,
   countStatements,
   DELETE_USER,
   makeUser,
@@ -18,7 +16,8 @@ import {
   type TenantWorld,
   UNLOCK_USER,
   UPDATE_USER,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import { errorCode, type GraphQLResponse, useTestServer } from './support/server.js';
 
 const USER = 'query ($id: ID!) { user(id: $id) { id email tenant { id } sessions { id user { id } } } }';
 const UPDATE_TENANT =
@@ -47,7 +46,7 @@ describe('tenancy: nothing of another tenant is reachable', () => {
   });
 
   const answer = (response: GraphQLResponse<Record<string, unknown>>, field: string): Answer | 'ok' => {
-    const code = codeOf(response);
+    const code = errorCode(response);
     if (code) return code as Answer;
     return response.data?.[field] === null ? 'null' : 'ok';
   };
@@ -155,13 +154,13 @@ describe('tenancy: nothing of another tenant is reachable', () => {
         { t: b.id },
         { token: by.token },
       );
-      expect(codeOf(list)).toBe('FORBIDDEN');
+      expect(errorCode(list)).toBe('FORBIDDEN');
       const create = await server.gql(
         CREATE_USER,
         { input: { email: 'x@y.test', password: PASSWORD, tenantId: b.id } },
         { token: by.token },
       );
-      expect(codeOf(create)).toBe('FORBIDDEN');
+      expect(errorCode(create)).toBe('FORBIDDEN');
     }
     const own = ok(
       await server.gql('{ users(first: 100) { nodes { id tenant { id } } } }', {}, { token: a.admin.token }),
@@ -175,7 +174,7 @@ describe('tenancy: nothing of another tenant is reachable', () => {
     expect(read.user.sessions.map((s: { id: string }) => s.id)).toContain(victimSession.sessionId);
     const tenant = ok(await server.gql('{ tenant { name status } }', {}, { token: b.admin.token }));
     expect(tenant.tenant).toEqual({ name: `Tenant ${b.slug}`, status: 'ACTIVE' });
-    expect(codeOf(await server.gql('{ me { id } }', {}, { token: victimSession.token }))).toBeUndefined();
+    expect(errorCode(await server.gql('{ me { id } }', {}, { token: victimSession.token }))).toBeUndefined();
   });
 
   it("lets a system ADMIN reach every tenant's users, with their own tenant and sessions", async () => {
@@ -217,6 +216,6 @@ describe('tenancy: nothing of another tenant is reachable', () => {
       { t: randomUUID() },
       { token: system.token },
     );
-    expect(codeOf(unknown)).toBe('NOT_FOUND');
+    expect(errorCode(unknown)).toBe('NOT_FOUND');
   });
 });

@@ -1,10 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { useTestServer } from './support/server.js';
 import {
   type Actor,
   auditedFields,
   auditTrail,
-  codeOf,
   fieldsOf,
   makeTenant,
   makeUser,
@@ -13,7 +11,8 @@ import {
   PASSWORD,
   signInSystemAdmin,
   tokenWorks,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import { errorCode, useTestServer } from './support/server.js';
 
 const UPDATE_TENANT = `mutation ($id: ID!, $input: UpdateTenantInput!) {
   updateTenant(id: $id, input: $input) {
@@ -65,7 +64,7 @@ describe('tenants: updateTenant, suspension and deletion', () => {
     const register = await gql('mutation ($i: RegisterInput!) { register(input: $i) { accessToken } }', {
       i: { tenant: tenant.slug, email: 'self@example.test', password: PASSWORD },
     });
-    expect(codeOf(register)).toBe('FORBIDDEN');
+    expect(errorCode(register)).toBe('FORBIDDEN');
   });
 
   it('keeps status changes for system ADMINs', async () => {
@@ -75,7 +74,7 @@ describe('tenants: updateTenant, suspension and deletion', () => {
       { id: tenant.id, input: { status: 'SUSPENDED' } },
       tenant.admin,
     );
-    expect(codeOf(response)).toBe('FORBIDDEN');
+    expect(errorCode(response)).toBe('FORBIDDEN');
     expect(await tokenWorks(server, tenant.admin.token)).toBe(true);
   });
 
@@ -91,7 +90,7 @@ describe('tenants: updateTenant, suspension and deletion', () => {
               ? { [name]: value, accessTokenTtlSeconds: 60 }
               : { [name]: value };
         expect(
-          codeOf(await gql(UPDATE_TENANT, { id: tenant.id, input: { settings } }, system)),
+          errorCode(await gql(UPDATE_TENANT, { id: tenant.id, input: { settings } }, system)),
           `${name}=${value}`,
         ).toBeUndefined();
       }
@@ -125,8 +124,8 @@ describe('tenants: updateTenant, suspension and deletion', () => {
     ok(await gql(UPDATE_TENANT, { id: world.id, input: { status: 'SUSPENDED' } }, system));
     for (const actor of Object.values(world.as)) expect(await tokenWorks(server, actor.token)).toBe(false);
     expect(await tokenWorks(server, signedIn.accessToken)).toBe(false);
-    expect(codeOf(await gql(REFRESH, { t: signedIn.refreshToken }))).toBe('UNAUTHENTICATED');
-    expect(codeOf(await login(world.slug, user.email))).toBe('UNAUTHENTICATED');
+    expect(errorCode(await gql(REFRESH, { t: signedIn.refreshToken }))).toBe('UNAUTHENTICATED');
+    expect(errorCode(await login(world.slug, user.email))).toBe('UNAUTHENTICATED');
     expect(
       ok(await gql('query ($s: String!) { tenantInfo(slug: $s) { slug } }', { s: world.slug })).tenantInfo,
     ).toBeNull();
@@ -135,14 +134,14 @@ describe('tenants: updateTenant, suspension and deletion', () => {
     );
     expect(tenant.status).toBe('SUSPENDED');
     ok(await gql(UPDATE_TENANT, { id: world.id, input: { status: 'ACTIVE' } }, system));
-    expect(codeOf(await login(world.slug, user.email))).toBeUndefined();
+    expect(errorCode(await login(world.slug, user.email))).toBeUndefined();
   });
 
   it('never suspends or deletes the system tenant', async () => {
     const suspend = await gql(UPDATE_TENANT, { id: system.tenantId, input: { status: 'SUSPENDED' } }, system);
-    expect(codeOf(suspend)).toBe('FORBIDDEN');
+    expect(errorCode(suspend)).toBe('FORBIDDEN');
     const remove = await gql(DELETE_TENANT, { id: system.tenantId }, system);
-    expect(codeOf(remove)).toBe('FORBIDDEN');
+    expect(errorCode(remove)).toBe('FORBIDDEN');
     expect(await tokenWorks(server, system.token)).toBe(true);
     // Its name and settings may still change.
     ok(await gql(UPDATE_TENANT, { id: system.tenantId, input: { name: 'Platform' } }, system));
@@ -153,7 +152,7 @@ describe('tenants: updateTenant, suspension and deletion', () => {
     const member = world.as.USER;
     expect(ok(await gql(DELETE_TENANT, { id: world.id }, system)).deleteTenant).toBe(true);
     for (const actor of Object.values(world.as)) expect(await tokenWorks(server, actor.token)).toBe(false);
-    expect(codeOf(await login(world.slug, member.email))).toBe('UNAUTHENTICATED');
+    expect(errorCode(await login(world.slug, member.email))).toBe('UNAUTHENTICATED');
     expect(
       ok(await gql('query ($id: ID!) { user(id: $id) { id } }', { id: member.userId }, system)).user,
     ).toBeNull();
@@ -165,7 +164,7 @@ describe('tenants: updateTenant, suspension and deletion', () => {
       (e) => e.targetId === world.id,
     );
     expect(event).toMatchObject({ actorId: system.userId, metadata: { slug: world.slug, endedSessions: 4 } });
-    expect(codeOf(await gql(DELETE_TENANT, { id: world.id }, system))).toBe('NOT_FOUND');
+    expect(errorCode(await gql(DELETE_TENANT, { id: world.id }, system))).toBe('NOT_FOUND');
     // The slug is free again.
     await expect(makeTenant(server, system, { slug: world.slug })).resolves.toMatchObject({
       slug: world.slug,
@@ -197,7 +196,7 @@ describe('tenants: updateTenant, suspension and deletion', () => {
     expect(seen).toEqual([...seen].sort());
     const bySlug = ok(await gql(query, { s: `${marker}-BY` }, system));
     expect(bySlug.tenants.nodes).toEqual([{ id: made[5]?.id }]);
-    expect(codeOf(await gql(query, { a: 'garbage' }, system))).toBe('BAD_USER_INPUT');
-    expect(codeOf(await gql('{ tenants(first: 101) { totalCount } }', {}, system))).toBe('BAD_USER_INPUT');
+    expect(errorCode(await gql(query, { a: 'garbage' }, system))).toBe('BAD_USER_INPUT');
+    expect(errorCode(await gql('{ tenants(first: 101) { totalCount } }', {}, system))).toBe('BAD_USER_INPUT');
   });
 });

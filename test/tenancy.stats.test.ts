@@ -1,8 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { useTestServer } from './support/server.js';
 import {
   type Actor,
-  codeOf,
   countStatements,
   makeTenant,
   makeWorld,
@@ -12,7 +10,8 @@ import {
   signInSystemAdmin,
   type TenantWorld,
   UPDATE_USER,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import { errorCode, useTestServer } from './support/server.js';
 
 const STATS = `stats {
   totalUsers activeSessions loginsLast24h failedLoginsLast24h
@@ -50,7 +49,7 @@ describe('tenants: stats', () => {
     const failed = await server.gql('mutation ($i: LoginInput!) { login(input: $i) { accessToken } }', {
       i: { tenant: world.slug, email: world.as.USER.email, password: `${PASSWORD}x` },
     });
-    expect(codeOf(failed)).toBe('UNAUTHENTICATED');
+    expect(errorCode(failed)).toBe('UNAUTHENTICATED');
     const current = await stats();
     expect(current).toMatchObject({
       totalUsers: 4,

@@ -1,8 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { useTestServer } from './support/server.js';
 import {
   type Actor,
-  codeOf,
   DELETE_USER,
   makeActor,
   makeTenant,
@@ -15,7 +13,8 @@ import {
   tokenWorks,
   UNLOCK_USER,
   UPDATE_USER,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import { errorCode, useTestServer } from './support/server.js';
 
 const READ = 'query ($id: ID!) { user(id: $id) { role status displayName } }';
 
@@ -48,15 +47,15 @@ describe('users: escalation and the last ADMIN', () => {
       ok(await gql(UPDATE_USER, { id: target.id, input: { status: 'SUSPENDED' } }, moderator));
       expect((await read(target.id)).status).toBe('SUSPENDED');
       const rename = await gql(UPDATE_USER, { id: target.id, input: { displayName: 'X' } }, moderator);
-      expect(codeOf(rename)).toBe('FORBIDDEN');
+      expect(errorCode(rename)).toBe('FORBIDDEN');
       const promote = await gql(UPDATE_USER, { id: target.id, input: { role: 'MODERATOR' } }, moderator);
-      expect(codeOf(promote)).toBe('FORBIDDEN');
+      expect(errorCode(promote)).toBe('FORBIDDEN');
       expect(await read(target.id)).toMatchObject({ role, displayName: null });
     }
     for (const role of ['MODERATOR', 'ADMIN'] as Role[]) {
       const target = await makeUser(server, world.admin, { role });
       const suspend = await gql(UPDATE_USER, { id: target.id, input: { status: 'SUSPENDED' } }, moderator);
-      expect(codeOf(suspend)).toBe('FORBIDDEN');
+      expect(errorCode(suspend)).toBe('FORBIDDEN');
       expect((await read(target.id)).status).toBe('ACTIVE');
     }
   });
@@ -64,21 +63,21 @@ describe('users: escalation and the last ADMIN', () => {
   it('lets a MODERATOR unlock users up to their own role, but not an ADMIN', async () => {
     for (const role of ['GUEST', 'USER', 'MODERATOR'] as Role[]) {
       const target = await makeUser(server, world.admin, { role });
-      expect(codeOf(await gql(UNLOCK_USER, { id: target.id }, world.as.MODERATOR))).toBeUndefined();
+      expect(errorCode(await gql(UNLOCK_USER, { id: target.id }, world.as.MODERATOR))).toBeUndefined();
     }
     const admin = await makeUser(server, world.admin, { role: 'ADMIN' });
-    expect(codeOf(await gql(UNLOCK_USER, { id: admin.id }, world.as.MODERATOR))).toBe('FORBIDDEN');
+    expect(errorCode(await gql(UNLOCK_USER, { id: admin.id }, world.as.MODERATOR))).toBe('FORBIDDEN');
   });
 
   it('refuses user administration to USERs and GUESTs', async () => {
     const target = await makeUser(server, world.admin, { role: 'GUEST' });
     for (const role of ['USER', 'GUEST'] as Role[]) {
       const by = world.as[role];
-      expect(codeOf(await gql(UPDATE_USER, { id: target.id, input: { status: 'SUSPENDED' } }, by))).toBe(
+      expect(errorCode(await gql(UPDATE_USER, { id: target.id, input: { status: 'SUSPENDED' } }, by))).toBe(
         'FORBIDDEN',
       );
-      expect(codeOf(await gql(UNLOCK_USER, { id: target.id }, by))).toBe('FORBIDDEN');
-      expect(codeOf(await gql(DELETE_USER, { id: target.id }, by))).toBe('FORBIDDEN');
+      expect(errorCode(await gql(UNLOCK_USER, { id: target.id }, by))).toBe('FORBIDDEN');
+      expect(errorCode(await gql(DELETE_USER, { id: target.id }, by))).toBe('FORBIDDEN');
     }
     expect((await read(target.id)).status).toBe('ACTIVE');
   });
@@ -86,7 +85,7 @@ describe('users: escalation and the last ADMIN', () => {
   it('never lets updateMe touch role, status or tenant', async () => {
     for (const field of ['role: ADMIN', 'status: SUSPENDED', 'tenantId: "x"']) {
       const response = await gql(`mutation { updateMe(input: { ${field} }) { id } }`, {}, world.as.USER);
-      expect(codeOf(response)).toBe('BAD_USER_INPUT');
+      expect(errorCode(response)).toBe('BAD_USER_INPUT');
     }
     expect(ok(await gql('{ me { role status } }', {}, world.as.USER)).me).toEqual({
       role: 'USER',
@@ -105,7 +104,7 @@ describe('users: escalation and the last ADMIN', () => {
     for (const by of [only, system]) {
       for (const [query, variables] of attempts) {
         const response = await gql(query, variables, by);
-        expect(codeOf(response)).toBe('FORBIDDEN');
+        expect(errorCode(response)).toBe('FORBIDDEN');
         expect(response.errors?.[0]?.message).toMatch(/last active ADMIN/);
       }
     }
@@ -113,17 +112,17 @@ describe('users: escalation and the last ADMIN', () => {
     // A suspended ADMIN does not count; a second active one does.
     const suspended = await makeUser(server, only, { role: 'ADMIN' });
     ok(await gql(UPDATE_USER, { id: suspended.id, input: { status: 'SUSPENDED' } }, only));
-    expect(codeOf(await gql(UPDATE_USER, { id: only.userId, input: { role: 'USER' } }, only))).toBe(
+    expect(errorCode(await gql(UPDATE_USER, { id: only.userId, input: { role: 'USER' } }, only))).toBe(
       'FORBIDDEN',
     );
     ok(await gql(UPDATE_USER, { id: suspended.id, input: { status: 'ACTIVE' } }, only));
     ok(await gql(UPDATE_USER, { id: only.userId, input: { role: 'USER' } }, only));
-    expect(codeOf(await gql(DELETE_USER, { id: suspended.id }, system))).toBe('FORBIDDEN');
+    expect(errorCode(await gql(DELETE_USER, { id: suspended.id }, system))).toBe('FORBIDDEN');
   });
 
   it('refuses the system tenant its last ADMIN too', async () => {
     const response = await gql(UPDATE_USER, { id: system.userId, input: { role: 'USER' } }, system);
-    expect(codeOf(response)).toBe('FORBIDDEN');
+    expect(errorCode(response)).toBe('FORBIDDEN');
     expect(await tokenWorks(server, system.token)).toBe(true);
   });
 
@@ -135,7 +134,7 @@ describe('users: escalation and the last ADMIN', () => {
         gql(UPDATE_USER, { id: second.userId, input: { role: 'USER' } }, tenant.admin),
         gql(UPDATE_USER, { id: tenant.admin.userId, input: { status: 'SUSPENDED' } }, second),
       ]);
-      expect(answers.map(codeOf).sort()).toEqual(['FORBIDDEN', undefined].sort());
+      expect(answers.map(errorCode).sort()).toEqual(['FORBIDDEN', undefined].sort());
       expect(await activeAdmins(tenant.id)).toBe(1);
     }
   });
@@ -147,7 +146,7 @@ describe('users: escalation and the last ADMIN', () => {
       gql(DELETE_USER, { id: second.userId }, system),
       gql(DELETE_USER, { id: tenant.admin.userId }, system),
     ]);
-    expect(answers.map(codeOf).sort()).toEqual(['FORBIDDEN', undefined].sort());
+    expect(answers.map(errorCode).sort()).toEqual(['FORBIDDEN', undefined].sort());
     expect(await activeAdmins(tenant.id)).toBe(1);
   });
 });

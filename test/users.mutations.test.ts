@@ -1,13 +1,11 @@
 import { and, eq } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sessions, users } from '../src/db/schema.js';
-import { useTestServer } from './support/server.js';
 import {
   type Actor,
   auditedFields,
   auditTrail,
   CREATE_USER,
-  codeOf,
   DELETE_USER,
   fieldsOf,
   makeActor,
@@ -22,7 +20,8 @@ import {
   UNLOCK_USER,
   UPDATE_USER,
   uniqueSlug,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import { errorCode, useTestServer } from './support/server.js';
 
 const LOGIN = 'mutation ($input: LoginInput!) { login(input: $input) { accessToken } }';
 
@@ -55,7 +54,7 @@ describe('users: create, update, delete, unlock', () => {
       status: 'ACTIVE',
       tenant: { id: tenant.id },
     });
-    expect(codeOf(await login(email))).toBeUndefined();
+    expect(errorCode(await login(email))).toBeUndefined();
     const events = await auditTrail(server, tenant.id, 'user.created');
     const event = events.find((e) => e.targetId === created.createUser.id);
     expect(event).toMatchObject({ actorId: admin.userId, metadata: { role: 'GUEST' } });
@@ -66,7 +65,7 @@ describe('users: create, update, delete, unlock', () => {
     const response = await gql(CREATE_USER, {
       input: { email: 'not an email', password, displayName: 'x'.repeat(101) },
     });
-    expect(codeOf(response)).toBe('BAD_USER_INPUT');
+    expect(errorCode(response)).toBe('BAD_USER_INPUT');
     expect(fieldsOf(response)).toEqual(['displayName', 'email', 'password']);
     expect(JSON.stringify(response)).not.toContain(password);
     const tooLong = await gql(CREATE_USER, {
@@ -86,7 +85,7 @@ describe('users: create, update, delete, unlock', () => {
     expect(response.errors?.[0]?.extensions?.fields).toEqual([
       { field: 'password', message: expect.stringContaining('24') },
     ]);
-    expect(codeOf(await gql(CREATE_USER, { input }))).toBeUndefined();
+    expect(errorCode(await gql(CREATE_USER, { input }))).toBeUndefined();
   });
 
   it('answers CONFLICT for an email taken in the tenant, whatever its case', async () => {
@@ -94,11 +93,13 @@ describe('users: create, update, delete, unlock', () => {
     const response = await gql(CREATE_USER, {
       input: { email: existing.email.toUpperCase(), password: PASSWORD },
     });
-    expect(codeOf(response)).toBe('CONFLICT');
+    expect(errorCode(response)).toBe('CONFLICT');
     // Another tenant may use it.
     const other = await makeTenant(server, system);
     expect(
-      codeOf(await gql(CREATE_USER, { input: { email: existing.email, password: PASSWORD } }, other.admin)),
+      errorCode(
+        await gql(CREATE_USER, { input: { email: existing.email, password: PASSWORD } }, other.admin),
+      ),
     ).toBeUndefined();
   });
 
@@ -133,14 +134,14 @@ describe('users: create, update, delete, unlock', () => {
       id: user.id,
       input: { email: 'nope', displayName: '\u0007bell', role: null, status: null },
     });
-    expect(codeOf(response)).toBe('BAD_USER_INPUT');
+    expect(errorCode(response)).toBe('BAD_USER_INPUT');
     expect(fieldsOf(response)).toEqual(['displayName', 'email', 'role', 'status']);
     const emptyEmail = await gql(UPDATE_USER, { id: user.id, input: { email: null } });
     expect(emptyEmail.errors?.[0]?.extensions?.fields).toEqual([
       { field: 'email', message: expect.any(String) },
     ]);
     const taken = await gql(UPDATE_USER, { id: user.id, input: { email: admin.email.toUpperCase() } });
-    expect(codeOf(taken)).toBe('CONFLICT');
+    expect(errorCode(taken)).toBe('CONFLICT');
     const read = ok(await gql('query ($id: ID!) { user(id: $id) { email displayName } }', { id: user.id }));
     expect(read.user).toEqual({ email: user.email, displayName: 'Keep' });
   });
@@ -155,7 +156,7 @@ describe('users: create, update, delete, unlock', () => {
     ok(await gql(UPDATE_USER, { id: user.id, input: { status: 'SUSPENDED' } }));
     expect(await tokenWorks(server, first.token)).toBe(false);
     expect(await tokenWorks(server, second.token)).toBe(false);
-    expect(codeOf(await login(user.email))).toBe('UNAUTHENTICATED');
+    expect(errorCode(await login(user.email))).toBe('UNAUTHENTICATED');
     const rows = await server.testDatabase.database.db
       .select()
       .from(sessions)
@@ -166,17 +167,17 @@ describe('users: create, update, delete, unlock', () => {
     );
     expect(read.user).toEqual({ status: 'SUSPENDED', sessions: [] });
     ok(await gql(UPDATE_USER, { id: user.id, input: { status: 'ACTIVE' } }));
-    expect(codeOf(await login(user.email))).toBeUndefined();
+    expect(errorCode(await login(user.email))).toBeUndefined();
   });
 
   it('applies a role change to the very next request of an already signed-in user', async () => {
     const moderator = await makeActor(server, tenant, 'MODERATOR');
     const list = '{ users(first: 1) { totalCount } }';
-    expect(codeOf(await gql(list, {}, moderator))).toBeUndefined();
+    expect(errorCode(await gql(list, {}, moderator))).toBeUndefined();
     ok(await gql(UPDATE_USER, { id: moderator.userId, input: { role: 'USER' } }));
-    expect(codeOf(await gql(list, {}, moderator))).toBe('FORBIDDEN');
+    expect(errorCode(await gql(list, {}, moderator))).toBe('FORBIDDEN');
     ok(await gql(UPDATE_USER, { id: moderator.userId, input: { role: 'MODERATOR' } }));
-    expect(codeOf(await gql(list, {}, moderator))).toBeUndefined();
+    expect(errorCode(await gql(list, {}, moderator))).toBeUndefined();
   });
 
   it('deletes a user with their sessions in one go; the id is then unknown', async () => {
@@ -185,9 +186,9 @@ describe('users: create, update, delete, unlock', () => {
     expect(ok(await gql(DELETE_USER, { id: user.id })).deleteUser).toBe(true);
     expect(await tokenWorks(server, signedIn.token)).toBe(false);
     expect(ok(await gql('query ($id: ID!) { user(id: $id) { id } }', { id: user.id })).user).toBeNull();
-    expect(codeOf(await login(user.email))).toBe('UNAUTHENTICATED');
+    expect(errorCode(await login(user.email))).toBe('UNAUTHENTICATED');
     const again = await gql(DELETE_USER, { id: user.id });
-    expect(codeOf(again)).toBe('NOT_FOUND');
+    expect(errorCode(again)).toBe('NOT_FOUND');
     const [event] = (await auditTrail(server, tenant.id, 'user.deleted')).filter(
       (e) => e.targetId === user.id,
     );
@@ -202,8 +203,8 @@ describe('users: create, update, delete, unlock', () => {
   it('unlocks an account locked by failed sign-ins and clears its failure count', async () => {
     const user = await makeUser(server, admin);
     for (let i = 0; i < 2; i++)
-      expect(codeOf(await login(user.email, 'wrong password 123!'))).toBe('UNAUTHENTICATED');
-    expect(codeOf(await login(user.email))).toBe('UNAUTHENTICATED');
+      expect(errorCode(await login(user.email, 'wrong password 123!'))).toBe('UNAUTHENTICATED');
+    expect(errorCode(await login(user.email))).toBe('UNAUTHENTICATED');
     const moderator = await makeActor(server, tenant, 'MODERATOR');
     const locked = ok(
       await gql('query ($id: ID!) { user(id: $id) { lockedUntil } }', { id: user.id }, moderator),
@@ -216,7 +217,7 @@ describe('users: create, update, delete, unlock', () => {
       .from(users)
       .where(and(eq(users.tenantId, tenant.id), eq(users.id, user.id)));
     expect(row?.failed).toBe(0);
-    expect(codeOf(await login(user.email))).toBeUndefined();
+    expect(errorCode(await login(user.email))).toBeUndefined();
     const [event] = (await auditTrail(server, tenant.id, 'user.unlocked')).filter(
       (e) => e.targetId === user.id,
     );

@@ -1,16 +1,15 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { listUsers, type SearchPlan } from '../src/modules/users/users.queries.js';
-import { useTestServer } from './support/server.js';
 import {
   type Actor,
-  codeOf,
   makeTenant,
   makeUser,
   ok,
   signIn,
   signInSystemAdmin,
   type TenantHandle,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import { errorCode, useTestServer } from './support/server.js';
 
 const USERS = `query ($first: Int, $after: String, $orderBy: UserOrder, $filter: UserFilter) {
   users(first: $first, after: $after, orderBy: $orderBy, filter: $filter) {
@@ -178,7 +177,7 @@ describe('users: keyset pagination', () => {
     expect(empty.pageInfo).toMatchObject({ hasNextPage: true, startCursor: null, endCursor: null });
     for (const first of [101, -1]) {
       const response = await page({ first });
-      expect(codeOf(response)).toBe('BAD_USER_INPUT');
+      expect(errorCode(response)).toBe('BAD_USER_INPUT');
       expect(response.errors?.[0]?.extensions?.fields).toEqual([
         { field: 'first', message: expect.any(String) },
       ]);
@@ -205,7 +204,7 @@ describe('users: keyset pagination', () => {
     ];
     for (const [after, extra] of cases) {
       const response = await page({ first: 2, after, ...extra });
-      expect(codeOf(response), after).toBe('BAD_USER_INPUT');
+      expect(errorCode(response), after).toBe('BAD_USER_INPUT');
       expect(response.errors?.[0]?.extensions?.fields).toEqual([
         { field: 'after', message: expect.any(String) },
       ]);

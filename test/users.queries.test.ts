@@ -1,8 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { useTestServer } from './support/server.js';
 import {
   type Actor,
-  codeOf,
   countStatements,
   makeTenant,
   makeUser,
@@ -10,7 +8,8 @@ import {
   signIn,
   signInSystemAdmin,
   type TenantHandle,
-} from './support/tenancy-fixtures.js';
+} from './support/fixtures.js';
+import { errorCode, useTestServer } from './support/server.js';
 
 const NESTED = `query ($first: Int, $tenantId: ID) {
   users(first: $first, tenantId: $tenantId) { totalCount nodes { id tenant { name } sessions(first: 2) { id } } }
@@ -157,7 +156,7 @@ describe('users: filters, search and the cost of nested fields', () => {
 
   it('rejects a search that is too long, naming the field', async () => {
     const response = await filtered({ search: 'x'.repeat(300) });
-    expect(codeOf(response)).toBe('BAD_USER_INPUT');
+    expect(errorCode(response)).toBe('BAD_USER_INPUT');
     expect(response.errors?.[0]?.extensions?.fields).toEqual([
       { field: 'filter.search', message: expect.any(String) },
     ]);
@@ -169,12 +168,12 @@ describe('users: filters, search and the cost of nested fields', () => {
       {},
       { token: small.admin.token },
     );
-    expect(codeOf(response)).toBe('BAD_USER_INPUT');
+    expect(errorCode(response)).toBe('BAD_USER_INPUT');
     const order = await server.gql(
       '{ users(orderBy: { field: PASSWORD, direction: ASC }) { totalCount } }',
       {},
       { token: small.admin.token },
     );
-    expect(codeOf(order)).toBe('BAD_USER_INPUT');
+    expect(errorCode(order)).toBe('BAD_USER_INPUT');
   });
 });

@@ -1,6 +1,6 @@
 import { expect } from 'vitest';
+import type { Actor } from './fixtures.js';
 import type { TestServer } from './server.js';
-import type { Actor } from './tenancy-fixtures.js';
 
 /** The user agent every audited call of the audit tests sends, to find it on the events. */
 export const AUDIT_UA = 'AuditActions/1.0 (test)';

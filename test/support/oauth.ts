@@ -1,7 +1,7 @@
 import * as client from 'openid-client';
+import { type Actor, ok } from './fixtures.js';
 import { freePort } from './process.js';
 import { startTestServer, type TestServer } from './server.js';
-import { type Actor, ok } from './tenancy-fixtures.js';
 
 /**
  * Service accounts and a real OAuth client (openid-client) against a test server whose
@@ -10,7 +10,6 @@ import { type Actor, ok } from './tenancy-fixtures.js';
 export async function startOAuthServer(env: Record<string, string> = {}): Promise<TestServer> {
   const port = await freePort();
   return startTestServer({
-    RATE_LIMIT_AUTH_PER_MINUTE: '100000',
     PORT: String(port),
     PUBLIC_URL: `http://127.0.0.1:${port}`,
     ...env,
