@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { users } from '../src/db/schema.js';
 import { attemptLogin, createTenant, registerUser, type SignedIn } from './support/fixtures.js';
 import { type RedisProcess, startRedisProcess } from './support/redis-process.js';
-import { errorCode, startTestServer, type TestServer } from './support/server.js';
+import { errorCode, useTestServer } from './support/server.js';
 
 /**
  * Redis stopped in the middle of a test (a redis-server of the test's own): per-IP limits go on
@@ -14,7 +14,6 @@ import { errorCode, startTestServer, type TestServer } from './support/server.js
 const BUDGET = 4;
 const WRONG = 'Wrong passphrase for sure 3';
 let redis: RedisProcess;
-let server: TestServer;
 let tenantSlug: string;
 const logLines: Record<string, unknown>[] = [];
 
@@ -26,20 +25,21 @@ const freshIp = () => {
 
 beforeAll(async () => {
   redis = await startRedisProcess();
-  server = await startTestServer(
-    {
-      REDIS_URL: redis.url,
-      RATE_LIMIT_AUTH_PER_MINUTE: String(BUDGET),
-      TRUST_PROXY: 'true',
-      LOG_LEVEL: 'info',
-    },
-    { logStream: { write: (line) => void logLines.push(JSON.parse(line)) } },
-  );
-  tenantSlug = (await createTenant(server, { settings: { maxFailedLogins: 3, lockoutMinutes: 15 } })).slug;
 });
 afterAll(async () => {
-  await server?.close();
   await redis?.stop();
+});
+const server = useTestServer(
+  () => ({
+    REDIS_URL: redis.url,
+    RATE_LIMIT_AUTH_PER_MINUTE: String(BUDGET),
+    TRUST_PROXY: 'true',
+    LOG_LEVEL: 'info',
+  }),
+  { logStream: { write: (line) => void logLines.push(JSON.parse(line)) } },
+);
+beforeAll(async () => {
+  tenantSlug = (await createTenant(server, { settings: { maxFailedLogins: 3, lockoutMinutes: 15 } })).slug;
 });
 
 async function redisReadiness(): Promise<string> {

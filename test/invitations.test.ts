@@ -15,7 +15,7 @@ import {
   tokenWorks,
   unique,
 } from './support/fixtures.js';
-import { errorCode, type GraphQLResponse, startTestServer, type TestServer } from './support/server.js';
+import { errorCode, type GraphQLResponse, useTestServer } from './support/server.js';
 import { type ReceivedMail, TestSmtpServer, tokenOf } from './support/smtp.js';
 
 /**
@@ -25,7 +25,6 @@ import { type ReceivedMail, TestSmtpServer, tokenOf } from './support/smtp.js';
  */
 
 let smtp: TestSmtpServer;
-let server: TestServer;
 let system: Actor;
 let world: TenantWorld;
 const PUBLIC_URL = 'https://identity.example.test';
@@ -44,13 +43,14 @@ const LIST = `query ($first: Int, $after: String, $status: InvitationStatus, $te
 
 beforeAll(async () => {
   smtp = await new TestSmtpServer().start();
-  server = await startTestServer({ SMTP_URL: smtp.url, PUBLIC_URL });
-  system = await signInSystemAdmin(server);
-  world = await makeWorld(server, system);
 });
 afterAll(async () => {
-  await server?.close();
   await smtp?.stop();
+});
+const server = useTestServer(() => ({ SMTP_URL: smtp.url, PUBLIC_URL }));
+beforeAll(async () => {
+  system = await signInSystemAdmin(server);
+  world = await makeWorld(server, system);
 });
 
 function invite(by: Actor, input: Record<string, unknown>) {

@@ -4,7 +4,7 @@ import { chromiumPath } from './support/browser.js';
 import { createTenant, registerUser } from './support/fixtures.js';
 import { totpCode } from './support/mfa.js';
 import { tempDir } from './support/process.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { useTestServer } from './support/server.js';
 
 /**
  * The console and second factors, in headless Chromium: an ADMIN of a tenant that requires them
@@ -23,12 +23,11 @@ const CHROMIUM_FLAGS = [
   '--disable-sync',
 ];
 
-let server: TestServer;
+const server = useTestServer();
 let context: BrowserContext;
 let profile: { path: string; remove(): void };
 
 beforeAll(async () => {
-  server = await startTestServer();
   profile = tempDir('mfa-console-chromium-');
   context = await chromium.launchPersistentContext(profile.path, {
     executablePath: chromiumPath(),
@@ -40,7 +39,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await context?.close();
   profile?.remove();
-  await server?.close();
 });
 
 describe('console sign-in bar with a second factor', () => {

@@ -3,13 +3,7 @@ import { buildSchema, getNamedType, isInputObjectType } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkPasswordPolicy, MAX_ESTIMATED_LENGTH } from '../src/modules/passwords/index.js';
 import { createTenant, loginUser, registerUser, strongPassword, unique } from './support/fixtures.js';
-import {
-  errorCode,
-  type GraphQLResponse,
-  SYSTEM_ADMIN,
-  startTestServer,
-  type TestServer,
-} from './support/server.js';
+import { errorCode, type GraphQLResponse, SYSTEM_ADMIN, useTestServer } from './support/server.js';
 import { TestSmtpServer, tokenOf } from './support/smtp.js';
 
 /**
@@ -150,18 +144,18 @@ const PASSWORDS_PRESENTED = new Set([
 ]);
 
 let smtp: TestSmtpServer;
-let server: TestServer;
 let tenant: { id: string; slug: string };
 let admin: string;
 beforeAll(async () => {
   smtp = await new TestSmtpServer().start();
-  server = await startTestServer({ SMTP_URL: smtp.url });
-  tenant = await createTenant(server);
-  admin = (await loginUser(server, { tenant: 'system', ...SYSTEM_ADMIN })).accessToken;
 });
 afterAll(async () => {
-  await server?.close();
   await smtp?.stop();
+});
+const server = useTestServer(() => ({ SMTP_URL: smtp.url }));
+beforeAll(async () => {
+  tenant = await createTenant(server);
+  admin = (await loginUser(server, { tenant: 'system', ...SYSTEM_ADMIN })).accessToken;
 });
 
 describe('every way of setting a password refuses a keyboard walk', () => {

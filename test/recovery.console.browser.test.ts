@@ -2,7 +2,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, type TestBrowser } from './support/browser.js';
 import { createTenant, loginUser, registerUser, strongPassword } from './support/fixtures.js';
-import { SYSTEM_ADMIN, startTestServer, type TestServer } from './support/server.js';
+import { SYSTEM_ADMIN, useTestServer } from './support/server.js';
 import { TestSmtpServer, tokenOf } from './support/smtp.js';
 
 /**
@@ -12,18 +12,20 @@ import { TestSmtpServer, tokenOf } from './support/smtp.js';
  */
 
 let smtp: TestSmtpServer;
-let server: TestServer;
 let browser: TestBrowser;
 
 beforeAll(async () => {
   smtp = await new TestSmtpServer().start();
-  server = await startTestServer({ SMTP_URL: smtp.url });
+});
+afterAll(async () => {
+  await smtp?.stop();
+});
+const server = useTestServer(() => ({ SMTP_URL: smtp.url }));
+beforeAll(async () => {
   browser = await launchChromium();
 }, 120_000);
 afterAll(async () => {
   await browser?.close();
-  await server?.close();
-  await smtp?.stop();
 });
 
 async function openSignedIn(): Promise<Page> {

@@ -16,14 +16,13 @@ import {
   tokenWorks,
   unique,
 } from './support/fixtures.js';
-import { errorCode, type GraphQLResponse, startTestServer, type TestServer } from './support/server.js';
+import { errorCode, type GraphQLResponse, startTestServer, useTestServer } from './support/server.js';
 import { TestSmtpServer, tokenOf } from './support/smtp.js';
 import { eventually, openSocket } from './support/ws.js';
 
 /** Password reset by email, end to end: the link arrives at a real SMTP server and is followed. */
 
 let smtp: TestSmtpServer;
-let server: TestServer;
 let tenantSlug: string;
 let tenantId: string;
 const PUBLIC_URL = 'https://identity.example.test';
@@ -33,17 +32,18 @@ const RESET = 'mutation ($input: ResetPasswordInput!) { resetPassword(input: $in
 
 beforeAll(async () => {
   smtp = await new TestSmtpServer().start();
-  server = await startTestServer({
-    SMTP_URL: smtp.url,
-    PUBLIC_URL,
-    MAIL_FROM: 'Acme Identity <no-reply@acme.test>',
-    EMAIL_PER_ADDRESS_PER_HOUR: '3',
-  });
-  ({ slug: tenantSlug, id: tenantId } = await createTenant(server, { name: 'Acme <Corp> & "Friends"' }));
 });
 afterAll(async () => {
-  await server?.close();
   await smtp?.stop();
+});
+const server = useTestServer(() => ({
+  SMTP_URL: smtp.url,
+  PUBLIC_URL,
+  MAIL_FROM: 'Acme Identity <no-reply@acme.test>',
+  EMAIL_PER_ADDRESS_PER_HOUR: '3',
+}));
+beforeAll(async () => {
+  ({ slug: tenantSlug, id: tenantId } = await createTenant(server, { name: 'Acme <Corp> & "Friends"' }));
 });
 
 /** Lets the background work and the outbox finish, so what was going to be sent has been. */

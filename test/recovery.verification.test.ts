@@ -16,7 +16,7 @@ import {
   UPDATE_USER,
   unique,
 } from './support/fixtures.js';
-import { errorCode, startTestServer, type TestServer } from './support/server.js';
+import { errorCode, useTestServer } from './support/server.js';
 import { TestSmtpServer, tokenOf } from './support/smtp.js';
 
 /**
@@ -25,7 +25,6 @@ import { TestSmtpServer, tokenOf } from './support/smtp.js';
  */
 
 let smtp: TestSmtpServer;
-let server: TestServer;
 let system: Actor;
 const PUBLIC_URL = 'https://identity.example.test';
 const VERIFY_LINK = new RegExp(`^${PUBLIC_URL}/verify-email\\?token=[A-Za-z0-9_.-]+$`);
@@ -37,12 +36,13 @@ const UPDATE_ME = 'mutation ($input: UpdateMeInput!) { updateMe(input: $input) {
 
 beforeAll(async () => {
   smtp = await new TestSmtpServer().start();
-  server = await startTestServer({ SMTP_URL: smtp.url, PUBLIC_URL, EMAIL_PER_ADDRESS_PER_HOUR: '3' });
-  system = await signInSystemAdmin(server);
 });
 afterAll(async () => {
-  await server?.close();
   await smtp?.stop();
+});
+const server = useTestServer(() => ({ SMTP_URL: smtp.url, PUBLIC_URL, EMAIL_PER_ADDRESS_PER_HOUR: '3' }));
+beforeAll(async () => {
+  system = await signInSystemAdmin(server);
 });
 
 /** Lets the background work and the outbox finish, so what was going to be sent has been. */
