@@ -1,7 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { makeTenant, ok, PASSWORD, signInSystemAdmin, type TenantHandle } from './support/fixtures.js';
-import { basicAuth, makeServiceAccount, postForm, startOAuthServer } from './support/oauth.js';
-import type { TestServer } from './support/server.js';
+import { basicAuth, makeServiceAccount, postForm, useOAuthServer } from './support/oauth.js';
 
 /**
  * Budgets of the OAuth endpoints: a failed client authentication draws on the caller's per-IP
@@ -11,20 +10,18 @@ import type { TestServer } from './support/server.js';
 
 const IP_BUDGET = 3;
 const CLIENT_BUDGET = 5;
-let server: TestServer;
+const server = useOAuthServer({
+  RATE_LIMIT_AUTH_PER_MINUTE: String(IP_BUDGET),
+  RATE_LIMIT_CLIENT_PER_MINUTE: String(CLIENT_BUDGET),
+  TRUST_PROXY: 'true',
+});
 let tenant: TenantHandle;
 let address = 0;
 
 beforeAll(async () => {
-  server = await startOAuthServer({
-    RATE_LIMIT_AUTH_PER_MINUTE: String(IP_BUDGET),
-    RATE_LIMIT_CLIENT_PER_MINUTE: String(CLIENT_BUDGET),
-    TRUST_PROXY: 'true',
-  });
   const system = await signInSystemAdmin(server);
   tenant = await makeTenant(server, system);
 }, 60_000);
-afterAll(() => server?.close());
 
 /** A client address nobody has used yet (TEST-NET-2). */
 function freshIp(): string {

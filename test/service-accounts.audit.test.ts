@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { SCOPES } from '../src/modules/service-accounts/scopes.js';
 import {
   type Actor,
@@ -17,9 +17,8 @@ import {
   makeServiceAccount,
   postForm,
   type ServiceAccountHandle,
-  startOAuthServer,
+  useOAuthServer,
 } from './support/oauth.js';
-import type { TestServer } from './support/server.js';
 
 /**
  * What a service does is on the audit trail as the service's doing (actorId = the service
@@ -27,16 +26,14 @@ import type { TestServer } from './support/server.js';
  * and minute; the OAuth endpoints count their outcomes in /metrics.
  */
 
-let server: TestServer;
+const server = useOAuthServer();
 let system: Actor;
 let tenant: TenantHandle;
 
 beforeAll(async () => {
-  server = await startOAuthServer();
   system = await signInSystemAdmin(server);
   tenant = await makeTenant(server, system);
 }, 60_000);
-afterAll(() => server?.close());
 
 function grant(
   account: Pick<ServiceAccountHandle, 'clientId' | 'clientSecret'>,

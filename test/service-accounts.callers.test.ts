@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { SCOPES } from '../src/modules/service-accounts/scopes.js';
 import {
   type Actor,
@@ -14,16 +14,15 @@ import {
   makeServiceAccount,
   postForm,
   type ServiceAccountHandle,
-  startOAuthServer,
+  useOAuthServer,
 } from './support/oauth.js';
-import type { TestServer } from './support/server.js';
 
 /**
  * Services calling the GraphQL API: every field is open to them only through its scope, in their
  * own tenant, with an access token from the client credentials grant or an API key.
  */
 
-let server: TestServer;
+const server = useOAuthServer();
 let system: Actor;
 let tenant: TenantHandle;
 let other: TenantHandle;
@@ -52,14 +51,12 @@ async function serviceToken(
 }
 
 beforeAll(async () => {
-  server = await startOAuthServer();
   system = await signInSystemAdmin(server);
   tenant = await makeTenant(server, system);
   other = await makeTenant(server, system);
   member = await makeUser(server, tenant.admin, { role: 'USER' });
   outsider = await makeUser(server, other.admin, { role: 'USER' });
 }, 60_000);
-afterAll(() => server?.close());
 
 /** One operation per scope, with the scopes it needs; each is tried with every single scope. */
 function probes(): { name: string; needs: string[]; run: (token: string) => Promise<string | undefined> }[] {

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   type Actor,
   makeTenant,
@@ -10,8 +10,7 @@ import {
   type TenantHandle,
   UPDATE_USER,
 } from './support/fixtures.js';
-import { basicAuth, makeServiceAccount, postForm, startOAuthServer } from './support/oauth.js';
-import type { TestServer } from './support/server.js';
+import { basicAuth, makeServiceAccount, postForm, useOAuthServer } from './support/oauth.js';
 
 /**
  * POST /oauth/introspect answers what the API would do with a token at that moment: each case
@@ -19,18 +18,16 @@ import type { TestServer } from './support/server.js';
  * and both must agree, for people's access and refresh tokens and services' tokens and keys.
  */
 
-let server: TestServer;
+const server = useOAuthServer({ ACCESS_TOKEN_TTL_SECONDS: '300' });
 let system: Actor;
 let tenant: TenantHandle;
 let introspector: { clientId: string; clientSecret: string };
 
 beforeAll(async () => {
-  server = await startOAuthServer({ ACCESS_TOKEN_TTL_SECONDS: '300' });
   system = await signInSystemAdmin(server);
   tenant = await makeTenant(server, system);
   introspector = await makeServiceAccount(server, tenant.admin, ['tokens:introspect']);
 }, 60_000);
-afterAll(() => server?.close());
 
 async function introspect(token: string, hint?: string): Promise<Record<string, unknown>> {
   const answer = await postForm(

@@ -1,6 +1,6 @@
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as client from 'openid-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { type Actor, makeTenant, ok, signInSystemAdmin, type TenantHandle } from './support/fixtures.js';
 import {
   basicAuth,
@@ -8,9 +8,8 @@ import {
   makeServiceAccount,
   postForm,
   type ServiceAccountHandle,
-  startOAuthServer,
+  useOAuthServer,
 } from './support/oauth.js';
-import type { TestServer } from './support/server.js';
 
 /**
  * The OAuth 2.0 side of service accounts, driven by a real client library (openid-client):
@@ -23,18 +22,16 @@ function isInvalidClient(error: unknown): boolean {
   return (e.error ?? e.cause?.[0]?.parameters?.error) === 'invalid_client';
 }
 
-let server: TestServer;
+const server = useOAuthServer();
 let system: Actor;
 let tenant: TenantHandle;
 let account: ServiceAccountHandle;
 
 beforeAll(async () => {
-  server = await startOAuthServer();
   system = await signInSystemAdmin(server);
   tenant = await makeTenant(server, system);
   account = await makeServiceAccount(server, tenant.admin, ['users:read', 'tokens:introspect']);
 }, 60_000);
-afterAll(() => server?.close());
 
 describe('discovery', () => {
   it('publishes the same metadata at both well-known addresses, issuer = PUBLIC_URL', async () => {

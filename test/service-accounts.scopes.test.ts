@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { topics } from '../src/modules/realtime/topics.js';
 import { SCOPES } from '../src/modules/service-accounts/scopes.js';
 import { serviceScopeRules } from '../src/modules/service-accounts/service-accounts.scope-rules.js';
@@ -17,9 +17,8 @@ import {
   makeServiceAccount,
   postForm,
   type ServiceAccountHandle,
-  startOAuthServer,
+  useOAuthServer,
 } from './support/oauth.js';
-import type { TestServer } from './support/server.js';
 import { eventually, openSocket } from './support/ws.js';
 
 /**
@@ -31,14 +30,13 @@ import { eventually, openSocket } from './support/ws.js';
  * tenants never reach each other.
  */
 
-let server: TestServer;
+const server = useOAuthServer();
 let system: Actor;
 let tenant: TenantHandle;
 let other: TenantHandle;
 let member: { id: string; email: string; sessionId: string };
 
 beforeAll(async () => {
-  server = await startOAuthServer();
   system = await signInSystemAdmin(server);
   tenant = await makeTenant(server, system);
   other = await makeTenant(server, system);
@@ -46,7 +44,6 @@ beforeAll(async () => {
   const signedIn = await signIn(server, tenant.slug, user.email);
   member = { id: user.id, email: user.email, sessionId: signedIn.sessionId };
 }, 60_000);
-afterAll(() => server?.close());
 
 async function tokenOf(account: Pick<ServiceAccountHandle, 'clientId' | 'clientSecret'>): Promise<string> {
   const answer = await postForm(

@@ -15,9 +15,8 @@ import {
   makeServiceAccount,
   postForm,
   type ServiceAccountHandle,
-  startOAuthServer,
+  useOAuthServer,
 } from './support/oauth.js';
-import type { TestServer } from './support/server.js';
 import { eventually, openSocket, type Socket, type Subscription } from './support/ws.js';
 
 /**
@@ -30,21 +29,19 @@ const AUDIT_ADDED =
   'subscription ($tenantId: ID) { auditEventAdded(tenantId: $tenantId) { tenantId action actorId } }';
 type Added = { auditEventAdded: { tenantId: string; action: string; actorId: string | null } };
 
-let server: TestServer;
+const server = useOAuthServer();
 let system: Actor;
 let tenant: TenantHandle;
 let other: TenantHandle;
 const sockets: Socket[] = [];
 
 beforeAll(async () => {
-  server = await startOAuthServer();
   system = await signInSystemAdmin(server);
   tenant = await makeTenant(server, system);
   other = await makeTenant(server, system);
 }, 60_000);
 afterAll(async () => {
   await Promise.all(sockets.map((s) => s.dispose()));
-  await server?.close();
 });
 
 async function tokenOf(account: ServiceAccountHandle): Promise<string> {

@@ -1,19 +1,24 @@
 import * as client from 'openid-client';
 import { type Actor, ok } from './fixtures.js';
 import { freePort } from './process.js';
-import { startTestServer, type TestServer } from './server.js';
+import { startTestServer, type TestServer, useTestServer } from './server.js';
 
 /**
  * Service accounts and a real OAuth client (openid-client) against a test server whose
  * PUBLIC_URL is its own address, so the metadata's issuer is the URL discovery starts from.
  */
 export async function startOAuthServer(env: Record<string, string> = {}): Promise<TestServer> {
+  return startTestServer(await ownAddress(env));
+}
+
+/** `startOAuthServer` as `useTestServer`: one for the file or `describe`, started and closed by hooks. */
+export function useOAuthServer(env: Record<string, string> = {}): TestServer {
+  return useTestServer(() => ownAddress(env));
+}
+
+async function ownAddress(env: Record<string, string>): Promise<Record<string, string>> {
   const port = await freePort();
-  return startTestServer({
-    PORT: String(port),
-    PUBLIC_URL: `http://127.0.0.1:${port}`,
-    ...env,
-  });
+  return { PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, ...env };
 }
 
 export const CREATE_SERVICE_ACCOUNT = `mutation ($input: CreateServiceAccountInput!) {

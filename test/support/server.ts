@@ -115,7 +115,7 @@ type Env = Record<string, string | undefined>;
  * functions, read when the server starts, for values an earlier hook makes (an SMTP server's URL).
  */
 export function useTestServer(
-  env: Env | (() => Env) = {},
+  env: Env | (() => Env | Promise<Env>) = {},
   options: StartOptions | (() => StartOptions) = {},
 ): TestServer {
   let started: TestServer | undefined;
@@ -125,7 +125,7 @@ export function useTestServer(
   };
   beforeAll(async () => {
     started = await startTestServer(
-      typeof env === 'function' ? env() : env,
+      typeof env === 'function' ? await env() : env,
       typeof options === 'function' ? options() : options,
     );
   });
