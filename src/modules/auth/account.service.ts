@@ -141,40 +141,54 @@ export async function changePassword(
   });
   const passwordHash = await deps.hasher.hash(input.newPassword);
   const now = deps.clock.now();
-  const ended = await transaction(deps.db, async (tx) => {
-    // Only over the hash the current password was verified against: of two changes racing, the
-    // second finds the first's hash and fails instead of overwriting it.
-    const [changed] = await tx
-      .update(users)
-      .set({ passwordHash, updatedAt: now, failedLoginCount: 0, lockedUntil: null })
-      .where(
-        and(
-          eq(users.tenantId, caller.tenantId),
-          eq(users.id, caller.userId),
-          eq(users.passwordHash, user.passwordHash),
-        ),
-      )
-      .returning({ id: users.id });
-    if (!changed) throw wrongCurrentPassword();
-    const endedSessions = await endUserSessions(
-      tx,
-      caller.tenantId,
-      caller.userId,
-      'PASSWORD_CHANGED',
-      now,
-      caller.sessionId,
-    );
-    await recordAuditEvent(tx, origin, {
-      tenantId: caller.tenantId,
-      ...auditActor(caller),
-      action: 'password.changed',
-      targetType: 'user',
-      targetId: caller.userId,
-      metadata: { endedSessions: endedSessions.length },
-      at: now,
+  let verifiedHash = user.passwordHash;
+  const changeOver = (expectedHash: string) =>
+    transaction(deps.db, async (tx) => {
+      // Only over the hash the current password was verified against: of two changes racing, the
+      // second finds the first's hash and fails instead of overwriting it.
+      const [changed] = await tx
+        .update(users)
+        .set({ passwordHash, updatedAt: now, failedLoginCount: 0, lockedUntil: null })
+        .where(
+          and(
+            eq(users.tenantId, caller.tenantId),
+            eq(users.id, caller.userId),
+            eq(users.passwordHash, expectedHash),
+          ),
+        )
+        .returning({ id: users.id });
+      if (!changed) return undefined;
+      const endedSessions = await endUserSessions(
+        tx,
+        caller.tenantId,
+        caller.userId,
+        'PASSWORD_CHANGED',
+        now,
+        caller.sessionId,
+      );
+      await recordAuditEvent(tx, origin, {
+        tenantId: caller.tenantId,
+        ...auditActor(caller),
+        action: 'password.changed',
+        targetType: 'user',
+        targetId: caller.userId,
+        metadata: { endedSessions: endedSessions.length },
+        at: now,
+      });
+      return endedSessions;
     });
-    return endedSessions;
-  });
+  let ended = await changeOver(verifiedHash);
+  // The hash moved since it was verified. A sign-in may have re-hashed the same password (a
+  // BCRYPT_COST raise or a new pepper): then the current password still opens the new hash, and the
+  // change goes ahead over it. Any other change of password makes the current one wrong.
+  for (let retries = 0; ended === undefined && retries < 2; retries++) {
+    const fresh = await findUserById(deps.db, caller.tenantId, caller.userId);
+    if (!fresh || fresh.passwordHash === verifiedHash) break;
+    if (!(await deps.hasher.verify(input.currentPassword, fresh.passwordHash)).ok) break;
+    verifiedHash = fresh.passwordHash;
+    ended = await changeOver(verifiedHash);
+  }
+  if (ended === undefined) throw wrongCurrentPassword();
   await afterSessionsEnded(deps, ended, 'PASSWORD_CHANGED');
   // updatedAt moves and a lock is cleared: both visible on the user.
   await afterUsersChanged(deps, caller.tenantId, [caller.userId]);
