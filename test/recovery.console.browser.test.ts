@@ -71,8 +71,23 @@ async function run(page: Page, name: string): Promise<unknown> {
       response.url().endsWith('/graphql') &&
       JSON.parse(response.request().postData() ?? '{}').operationName === name,
   );
-  await page.click('.graphiql-execute-button');
-  await page.getByRole('menuitem', { name, exact: true }).click();
+  // GraphiQL parses a tab's document a moment after the tab opens; until then ▶ offers no menu
+  // of its operations, so it is pressed again until the menu names this one.
+  await expect
+    .poll(
+      async () => {
+        await page.click('.graphiql-execute-button');
+        try {
+          await page.getByRole('menuitem', { name, exact: true }).click({ timeout: 2_000 });
+          return true;
+        } catch {
+          await page.keyboard.press('Escape');
+          return false;
+        }
+      },
+      { timeout: 30_000, interval: 500 },
+    )
+    .toBe(true);
   const result = await (await answered).json();
   // And the result pane shows it.
   await expect
