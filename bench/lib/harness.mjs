@@ -29,6 +29,9 @@ export function serviceEnv(ctx, port, overrides = {}) {
     TRUST_PROXY: 'loopback',
     LOG_LEVEL: ctx.logLevel,
     GRAPHIQL: 'false',
+    // Instances of one deployment share their public address, the tokens' issuer (the default,
+    // http://localhost:$PORT, differs per instance and would refuse the others' tokens).
+    PUBLIC_URL: 'http://identity.bench.invalid',
     // Production closes /metrics to callers without the token; the harness reads statement counts.
     METRICS_TOKEN: BENCH_METRICS_TOKEN,
     // The fan-out scenario asks the schema whether it has Subscription.sessionEnded yet.
