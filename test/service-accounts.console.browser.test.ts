@@ -56,9 +56,25 @@ describe('the console: creating a service account', () => {
     await page.waitForSelector('.graphiql-query-editor .view-lines:has-text("createServiceAccount")', {
       timeout: 20_000,
     });
-    await page.click('.graphiql-execute-button');
+    // GraphiQL parses a tab's document a moment after the tab opens; ▶ pressed before that sends
+    // the previous tab's operation name ("Cannot infer operation Me", nothing runs), so it is
+    // pressed again until the answer is the new service account's.
     const result = page.locator('.graphiql-response');
-    await expect.poll(() => result.textContent(), { timeout: 15_000 }).toContain('clientSecret');
+    await expect
+      .poll(
+        async () => {
+          const shown = (await result.textContent()) ?? '';
+          if (shown.includes('clientSecret')) return shown;
+          await page.click('.graphiql-execute-button');
+          await result
+            .filter({ hasText: /clientSecret|errors/ })
+            .waitFor({ timeout: 3_000 })
+            .catch(() => {});
+          return (await result.textContent()) ?? '';
+        },
+        { timeout: 30_000, interval: 500 },
+      )
+      .toContain('clientSecret');
     // Monaco renders spaces as no-break spaces.
     const shown = ((await result.textContent()) ?? '').replace(/\s+/g, ' ');
     const clientId = /"clientId": "([^"]+)"/.exec(shown)?.[1];
