@@ -2,13 +2,12 @@ import { mkdirSync } from 'node:fs';
 import { get } from 'node:http';
 import { join } from 'node:path';
 import { parse, specifiedRules, validate } from 'graphql';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBaseSchema } from '../src/graphql/schema.js';
 import { costLimitRule, MAX_COST } from '../src/modules/abuse/query-limits.js';
 import { defaultTabs } from '../src/server/console.page.js';
-import { chromiumPath } from './support/browser.js';
-import { tempDir } from './support/process.js';
+import { launchChromium, type TestBrowser } from './support/browser.js';
 import { SYSTEM_ADMIN, startTestServer, useTestServer } from './support/server.js';
 
 /**
@@ -18,34 +17,16 @@ import { SYSTEM_ADMIN, startTestServer, useTestServer } from './support/server.j
  */
 
 const RESULTS = join(import.meta.dirname, '..', 'test-results');
-// Without the background-networking flags Chromium keeps trying to reach Google's services.
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
 const server = useTestServer();
 let context: BrowserContext;
-let profile: { path: string; remove(): void };
+let browser: TestBrowser;
 
 beforeAll(async () => {
-  profile = tempDir('console-chromium-');
-  context = await chromium.launchPersistentContext(profile.path, {
-    executablePath: chromiumPath(),
-    headless: true,
-    args: CHROMIUM_FLAGS,
-    viewport: { width: 1400, height: 860 },
-  });
+  browser = await launchChromium({ viewport: { width: 1400, height: 860 } });
+  context = browser.context;
 });
 afterAll(async () => {
-  await context?.close();
-  profile?.remove();
+  await browser?.close();
 });
 
 /** Every URL the browser asked for (pages, workers, sockets), and every CSP violation. */

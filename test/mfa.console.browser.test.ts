@@ -1,9 +1,8 @@
-import { type BrowserContext, chromium } from 'playwright-core';
+import { type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromiumPath } from './support/browser.js';
+import { launchChromium, type TestBrowser } from './support/browser.js';
 import { createTenant, registerUser } from './support/fixtures.js';
 import { totpCode } from './support/mfa.js';
-import { tempDir } from './support/process.js';
 import { useTestServer } from './support/server.js';
 
 /**
@@ -12,33 +11,16 @@ import { useTestServer } from './support/server.js';
  * again with a code. Nothing is loaded from anywhere but this server.
  */
 
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
 const server = useTestServer();
 let context: BrowserContext;
-let profile: { path: string; remove(): void };
+let browser: TestBrowser;
 
 beforeAll(async () => {
-  profile = tempDir('mfa-console-chromium-');
-  context = await chromium.launchPersistentContext(profile.path, {
-    executablePath: chromiumPath(),
-    headless: true,
-    args: CHROMIUM_FLAGS,
-    viewport: { width: 1400, height: 860 },
-  });
+  browser = await launchChromium({ viewport: { width: 1400, height: 860 } });
+  context = browser.context;
 }, 120_000);
 afterAll(async () => {
-  await context?.close();
-  profile?.remove();
+  await browser?.close();
 });
 
 describe('console sign-in bar with a second factor', () => {

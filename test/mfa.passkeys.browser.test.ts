@@ -1,13 +1,12 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { eq } from 'drizzle-orm';
-import { type BrowserContext, type CDPSession, chromium, type Page } from 'playwright-core';
+import { type BrowserContext, type CDPSession, type Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { passkeys } from '../src/db/schema.js';
-import { chromiumPath } from './support/browser.js';
+import { launchChromium, type TestBrowser } from './support/browser.js';
 import { createTenant, registerUser, type SignedIn } from './support/fixtures.js';
 import { COMPLETE_MFA_LOGIN, jwtClaims, MY_MFA, passwordStep } from './support/mfa.js';
-import { tempDir } from './support/process.js';
 import { errorCode, startTestServer, type TestServer } from './support/server.js';
 
 /**
@@ -17,17 +16,6 @@ import { errorCode, startTestServer, type TestServer } from './support/server.js
  * the options the API hands out. Registration, a usernameless sign-in, and the second step of a
  * password sign-in.
  */
-
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 /** The relying party's page: the two WebAuthn calls, with the JSON forms of WebAuthn Level 3. */
 const PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>passkeys</title></head><body>
@@ -49,7 +37,7 @@ let context: BrowserContext;
 let page: Page;
 let cdp: CDPSession;
 let authenticatorId: string;
-let profile: { path: string; remove(): void };
+let browser: TestBrowser;
 let tenantSlug: string;
 
 beforeAll(async () => {
@@ -61,12 +49,8 @@ beforeAll(async () => {
   origin = `http://localhost:${(site.address() as AddressInfo).port}`;
   server = await startTestServer({ WEBAUTHN_RP_ID: 'localhost', WEBAUTHN_ORIGINS: origin });
   tenantSlug = (await createTenant(server)).slug;
-  profile = tempDir('passkeys-chromium-');
-  context = await chromium.launchPersistentContext(profile.path, {
-    executablePath: chromiumPath(),
-    headless: true,
-    args: CHROMIUM_FLAGS,
-  });
+  browser = await launchChromium();
+  context = browser.context;
   page = await context.newPage();
   await page.goto(`${origin}/`);
   cdp = await context.newCDPSession(page);
@@ -86,8 +70,7 @@ beforeEach(async () => {
   await cdp.send('WebAuthn.clearCredentials', { authenticatorId });
 });
 afterAll(async () => {
-  await context?.close();
-  profile?.remove();
+  await browser?.close();
   await server?.close();
   await new Promise((resolve) => site?.close(resolve));
 });

@@ -32,12 +32,15 @@ export interface TestBrowser {
 }
 
 /** A headless Chromium with a fresh, empty profile. */
-export async function launchChromium(): Promise<TestBrowser> {
+export async function launchChromium(
+  options: { viewport?: { width: number; height: number } } = {},
+): Promise<TestBrowser> {
   const profile = tempDir('chromium-profile-');
   const context = await chromium.launchPersistentContext(profile.path, {
     executablePath: chromiumPath(),
     headless: true,
     args: CHROMIUM_FLAGS,
+    ...options,
   });
   return {
     context,
