@@ -1,6 +1,6 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, type TestBrowser } from './support/browser.js';
+import { launchChromium, openConsoleTab, type TestBrowser } from './support/browser.js';
 import { createTenant, loginUser, registerUser, strongPassword } from './support/fixtures.js';
 import { SYSTEM_ADMIN, useTestServer } from './support/server.js';
 import { TestSmtpServer, tokenOf } from './support/smtp.js';
@@ -37,21 +37,6 @@ async function openSignedIn(): Promise<Page> {
   await page.click('#sign-in button[type=submit]');
   await page.waitForSelector(`#who:has-text("${SYSTEM_ADMIN.email}")`);
   return page;
-}
-
-/** Opens the default tab whose first operation is `name`. */
-async function openTab(page: Page, name: string) {
-  const tab = page.locator(`.graphiql-tab:has(.graphiql-tab-button[title="${name}"])`);
-  await expect
-    .poll(
-      async () => {
-        await tab.locator('.graphiql-tab-button').click();
-        return tab.getAttribute('aria-selected');
-      },
-      { timeout: 20_000 },
-    )
-    .toBe('true');
-  await page.waitForSelector(`.graphiql-query-editor .view-lines:has-text("${name}")`, { timeout: 20_000 });
 }
 
 /** Replaces the variables with `variables`, as a person would type them. */
@@ -104,7 +89,7 @@ describe("the console's invitation and password-reset tabs", () => {
     expect(tabs.join(' ')).toContain('RequestPasswordReset');
 
     // Invitations: as the tab holds it, it invites new.person@example.com as a USER.
-    await openTab(page, 'InviteUser');
+    await openConsoleTab(page, 'InviteUser');
     const invited = (await run(page, 'InviteUser')) as { data: { inviteUser: { id: string } } };
     expect(invited.data.inviteUser).toMatchObject({
       email: 'new.person@example.com',
@@ -121,7 +106,7 @@ describe("the console's invitation and password-reset tabs", () => {
     // Password reset: ask for the link, then set the password with the token it carries.
     const tenant = await createTenant(server);
     const user = await registerUser(server, tenant.slug);
-    await openTab(page, 'RequestPasswordReset');
+    await openConsoleTab(page, 'RequestPasswordReset');
     await setVariables(page, { request: { tenant: tenant.slug, email: user.email } });
     expect(await run(page, 'RequestPasswordReset')).toEqual({ data: { requestPasswordReset: true } });
     const [mail] = await smtp.waitFor(user.email);

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, type TestBrowser } from './support/browser.js';
+import { launchChromium, openConsoleTab, type TestBrowser } from './support/browser.js';
 import { ok, signInSystemAdmin } from './support/fixtures.js';
 import { basicAuth, postForm, startOAuthServer } from './support/oauth.js';
 import { SYSTEM_ADMIN, type TestServer } from './support/server.js';
@@ -43,19 +43,7 @@ describe('the console: creating a service account', () => {
     await page.waitForSelector('.graphiql-query-editor .view-lines:has-text("query Me")', {
       timeout: 20_000,
     });
-    const tab = page.locator('.graphiql-tab:has(.graphiql-tab-button[title="CreateServiceAccount"])');
-    await expect
-      .poll(
-        async () => {
-          await tab.locator('.graphiql-tab-button').click();
-          return tab.getAttribute('aria-selected');
-        },
-        { timeout: 20_000, interval: 500 },
-      )
-      .toBe('true');
-    await page.waitForSelector('.graphiql-query-editor .view-lines:has-text("createServiceAccount")', {
-      timeout: 20_000,
-    });
+    await openConsoleTab(page, 'CreateServiceAccount');
     // GraphiQL parses a tab's document a moment after the tab opens; ▶ pressed before that sends
     // the previous tab's operation name ("Cannot infer operation Me", nothing runs), so it is
     // pressed again until the answer is the new service account's.

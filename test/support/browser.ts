@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
-import { type BrowserContext, chromium } from 'playwright-core';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { expect } from 'vitest';
 import { tempDir } from './process.js';
 import { CHROMIUM_PROGRAM, requireProgram } from './system.js';
 
@@ -77,4 +78,22 @@ export async function serveStatic(files: Record<string, [type: string, body: str
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * Opens the GraphiQL console's default tab whose first operation is `name`: clicks it until
+ * GraphiQL has selected it and the editor shows that operation.
+ */
+export async function openConsoleTab(page: Page, name: string): Promise<void> {
+  const tab = page.locator(`.graphiql-tab:has(.graphiql-tab-button[title="${name}"])`);
+  await expect
+    .poll(
+      async () => {
+        await tab.locator('.graphiql-tab-button').click();
+        return tab.getAttribute('aria-selected');
+      },
+      { timeout: 20_000, interval: 500 },
+    )
+    .toBe('true');
+  await page.waitForSelector(`.graphiql-query-editor .view-lines:has-text("${name}")`, { timeout: 20_000 });
 }
