@@ -13,6 +13,7 @@ import {
   unique,
 } from './support/fixtures.js';
 import { errorCode, type GraphQLResponse, startTestServer, type TestServer } from './support/server.js';
+import { openSocket } from './support/ws.js';
 
 /**
  * The per-IP budget of register, login and refresh (RATE_LIMIT_AUTH_PER_MINUTE), over real HTTP
@@ -194,6 +195,32 @@ describe('X-Forwarded-For', () => {
     );
     expect(answer.errors).toBeUndefined();
     expect(answer.data?.login.session.ipAddress).toBe(second);
+  });
+
+  it('takes the client address of a WebSocket operation as of an HTTP request', async () => {
+    const client = freshIp();
+    const login = 'mutation ($input: LoginInput!) { login(input: $input) { session { ipAddress } } }';
+    // Behind the trusted proxy, the forwarded client; without TRUST_PROXY, the socket's address
+    // (a server of its own: this file's spends its budget for 127.0.0.1 above).
+    const plain = await startTestServer();
+    for (const [server, expected] of [
+      [proxied, client],
+      [plain, '127.0.0.1'],
+    ] as const) {
+      const account = await registerUser(server, (await createTenant(server)).slug);
+      const socket = openSocket(server.url, account.accessToken, from(client));
+      try {
+        await socket.connected;
+        const { tenant, email, password } = account;
+        const answer = socket.subscribe<{ login: { session: { ipAddress: string } } }>(login, {
+          input: { tenant, email, password },
+        });
+        expect((await answer.next()).login.session.ipAddress).toBe(expected);
+      } finally {
+        await socket.dispose();
+      }
+    }
+    await plain.close();
   });
 });
 

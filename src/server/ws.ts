@@ -14,6 +14,7 @@ import {
 import { UnauthenticatedError } from '../graphql/errors.js';
 import { auditDenials } from '../graphql/plugins.js';
 import { type OperationLimits, prepareOperation } from '../modules/abuse/query-limits.js';
+import { clientIpOf } from './graphql-http.js';
 import { CLOSE, ConnectionWatch } from './ws-connections.js';
 
 /**
@@ -57,6 +58,7 @@ export function createWebSocketServer(
 ) {
   const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql', maxPayload: 100 * 1024 });
   const watch = new ConnectionWatch(services);
+  const ipOf = clientIpOf(services.config.http.trustProxy);
   const refuse = (
     socket: { close(code: number, reason: string): void },
     close: { code: number; reason: string },
@@ -85,15 +87,12 @@ export function createWebSocketServer(
           );
         }
         watch.add(ctx.extra.socket, caller);
-        const request = (
-          ctx.extra as unknown as {
-            request?: { socket?: { remoteAddress?: string }; headers?: Record<string, string> };
-          }
-        ).request;
+        const { request } = ctx.extra;
         ctx.extra.token = token;
+        // The client's address as HTTP requests take it: X-Forwarded-For only under TRUST_PROXY.
         ctx.extra.origin = {
-          ip: request?.socket?.remoteAddress?.replace(/^::ffff:/, '') ?? null,
-          userAgent: request?.headers?.['user-agent']?.slice(0, 512) ?? null,
+          ip: ipOf(request),
+          userAgent: request.headers['user-agent']?.slice(0, 512) ?? null,
         };
         return true;
       },

@@ -42,7 +42,8 @@ export function wsUrl(httpUrl: string): string {
   return `${httpUrl.replace(/^http/, 'ws')}/graphql`;
 }
 
-export function openSocket(httpUrl: string, token?: string): Socket {
+/** `headers`: extra headers of the upgrade request (e.g. X-Forwarded-For, as a proxy adds it). */
+export function openSocket(httpUrl: string, token?: string, headers?: Record<string, string>): Socket {
   let acknowledge!: () => void;
   let refuse!: (closed: Closed) => void;
   let close!: (closed: Closed) => void;
@@ -57,7 +58,13 @@ export function openSocket(httpUrl: string, token?: string): Socket {
   let acked = false;
   const client = createClient({
     url: wsUrl(httpUrl),
-    webSocketImpl: WebSocket,
+    webSocketImpl: headers
+      ? class extends WebSocket {
+          constructor(url: string, protocols?: string | string[]) {
+            super(url, protocols, { headers });
+          }
+        }
+      : WebSocket,
     lazy: false,
     retryAttempts: 0,
     connectionParams: token ? { authorization: `Bearer ${token}` } : {},
