@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { redactCredentials } from './lib/redact.js';
+import { redactCredentials } from './kernel/redact.js';
 
 /**
  * Every setting the service reads, validated once at start-up. The result is a plain value
@@ -396,7 +396,7 @@ export interface Config {
         url: string;
         /** The database itself, bypassing any pooler (migrations, bootstrap, keys, advisory locks). */
         directUrl?: string;
-        /** A streaming replica, for lag-tolerant admin reads only (see Services.readDb). */
+        /** A streaming replica, for lag-tolerant admin reads only (see Deps.readDb). */
         readUrl?: string;
         poolMax: number;
         preparedStatements?: boolean;

@@ -1,12 +1,12 @@
 import 'reflect-metadata';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { setFlagsFromString } from 'node:v8';
-import { createApp } from './app.js';
+import { createApp } from './app/app.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { DatabaseUnavailableError } from './db/wait-for-database.js';
-import { DataDirError, lockDataDir } from './lib/data-dir-lock.js';
-import { createLogger, flushLogs } from './lib/logger.js';
-import { redactCredentials } from './lib/redact.js';
+import { DataDirError, lockDataDir } from './kernel/data-dir-lock.js';
+import { createLogger, flushLogs } from './kernel/logger.js';
+import { redactCredentials } from './kernel/redact.js';
 import { EmailTemplateError } from './modules/email/email.templates.js';
 import { SigningKeyError } from './modules/keys/index.js';
 import { BootstrapError } from './modules/tenants/bootstrap.js';

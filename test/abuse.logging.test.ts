@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../src/lib/logger.js';
+import { createLogger } from '../src/kernel/logger.js';
 import { createTenant, LOGIN, registerUser, type SignedIn } from './support/fixtures.js';
 import { useTestServer } from './support/server.js';
 

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildSchema, parse, specifiedRules, validate } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { buildBaseSchema } from '../src/graphql/schema.js';
+import { buildBaseSchema } from '../src/app/schema.js';
 import { costLimitRule, MAX_COST } from '../src/modules/abuse/query-limits.js';
 
 /**

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { parse, specifiedRules, validate } from 'graphql';
 import { type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildBaseSchema } from '../src/graphql/schema.js';
+import { defaultTabs } from '../src/app/console.page.js';
+import { buildBaseSchema } from '../src/app/schema.js';
 import { costLimitRule, MAX_COST } from '../src/modules/abuse/query-limits.js';
-import { defaultTabs } from '../src/server/console.page.js';
 import { launchChromium, type TestBrowser } from './support/browser.js';
 import { SYSTEM_ADMIN, startTestServer, useTestServer } from './support/server.js';
 

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clientIpOf } from '../src/server/graphql-http.js';
+import { clientIpOf } from '../src/app/graphql-http.js';
 import { useTestServer } from './support/server.js';
 
 /**

@@ -8,8 +8,8 @@ import * as jose from 'jose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { connectDatabase, type Db } from '../src/db/client.js';
 import { signingKeys } from '../src/db/schema.js';
-import { UnauthenticatedError } from '../src/graphql/errors.js';
-import { ManualClock } from '../src/lib/clock.js';
+import { ManualClock } from '../src/kernel/clock.js';
+import { UnauthenticatedError } from '../src/kernel/errors.js';
 import { AccessTokens, jwksHandler, KeyEncrypter, SigningKeyStore } from '../src/modules/keys/index.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 

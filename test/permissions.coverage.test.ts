@@ -8,8 +8,8 @@ import {
 } from 'graphql';
 import { buildSchema, Field, getMetadataStorage, ObjectType, Query, Resolver } from 'type-graphql';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { applyPermissions, ruleMap } from '../src/graphql/permissions.js';
-import { resolvers, unusedPubSub } from '../src/graphql/schema.js';
+import { applyPermissions, ruleMap } from '../src/app/permissions.js';
+import { resolvers, unusedPubSub } from '../src/app/schema.js';
 import { ok } from './support/fixtures.js';
 import { useTestServer } from './support/server.js';
 

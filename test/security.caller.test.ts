@@ -13,8 +13,8 @@ import {
   isScalarType,
 } from 'graphql';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { authenticateUser } from '../src/graphql/context.js';
-import { ForbiddenError } from '../src/graphql/errors.js';
+import { authenticateUser } from '../src/app/context.js';
+import { ForbiddenError } from '../src/kernel/errors.js';
 import { updateMe } from '../src/modules/auth/account.service.js';
 import { revokeSession } from '../src/modules/sessions/session-end.service.js';
 import {

@@ -11,7 +11,7 @@ import {
   isScalarType,
 } from 'graphql';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildBaseSchema } from '../src/graphql/schema.js';
+import { buildBaseSchema } from '../src/app/schema.js';
 import { overWebSocket } from './support/abuse-ws.js';
 import { type Actor, signInSystemAdmin } from './support/fixtures.js';
 import { type GraphQLResponse, useTestServer } from './support/server.js';

@@ -18,7 +18,7 @@ import {
 } from './support/oauth.js';
 
 /**
- * Services calling the GraphQL API: every field is open to them only through its scope, in their
+ * Deps calling the GraphQL API: every field is open to them only through its scope, in their
  * own tenant, with an access token from the client credentials grant or an API key.
  */
 

@@ -1,7 +1,7 @@
 import postgres from 'postgres';
 import type { Config } from '../config.js';
-import { lockDataDir } from '../lib/data-dir-lock.js';
-import { redactCredentials } from '../lib/redact.js';
+import { lockDataDir } from '../kernel/data-dir-lock.js';
+import { redactCredentials } from '../kernel/redact.js';
 import { connectDatabase, type Database } from './client.js';
 
 /**

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { systemClock } from '../lib/clock.js';
+import { systemClock } from '../kernel/clock.js';
 import { PasswordHasher } from '../modules/passwords/index.js';
 import { framePassword, printToStderr } from '../modules/tenants/bootstrap.js';
 import { resetSystemAdmin } from '../modules/tenants/system-admin.service.js';

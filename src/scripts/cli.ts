@@ -2,7 +2,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { type Config, ConfigError, loadConfig } from '../config.js';
 import type { Database } from '../db/client.js';
 import { openDatabase } from '../db/wait-for-database.js';
-import { redactCredentials } from '../lib/redact.js';
+import { redactCredentials } from '../kernel/redact.js';
 
 /**
  * The frame every command-line tool shares: `--help` prints the usage and does nothing else

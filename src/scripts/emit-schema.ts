@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { lexicographicSortSchema, printSchema } from 'graphql';
-import { buildBaseSchema } from '../graphql/schema.js';
+import { buildBaseSchema } from '../app/schema.js';
 import { runCli } from './cli.js';
 
 await runCli({

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { systemClock } from '../lib/clock.js';
+import { systemClock } from '../kernel/clock.js';
 import { recordAuditEvent } from '../modules/audit/audit.service.js';
 import { SigningKeyError, SigningKeyStore } from '../modules/keys/index.js';
 import { ensureSystemTenant } from '../modules/tenants/bootstrap.js';

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { ConfigError, loadConfig } from '../config.js';
 import { openDatabase } from '../db/wait-for-database.js';
-import { redactCredentials } from '../lib/redact.js';
+import { redactCredentials } from '../kernel/redact.js';
 import { PasswordHasher } from '../modules/passwords/index.js';
 import { defaultTenantSettings } from '../modules/tenants/settings.js';
 

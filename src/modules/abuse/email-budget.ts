@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import type { Logger } from '../../lib/logger.js';
-import type { RedisClient } from '../../server/redis.js';
+import type { Logger } from '../../kernel/logger.js';
+import type { RedisClient } from '../../kernel/redis.js';
 
 export type EmailBudgetKind = 'password-reset' | 'email-verification';
 

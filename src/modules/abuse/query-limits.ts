@@ -27,8 +27,8 @@ import {
   type ValueNode,
   validate,
 } from 'graphql';
-import { AppError, QUERY_REJECTED_MESSAGE } from '../../graphql/errors.js';
-import { MAX_PAGE_SIZE } from '../../graphql/pagination.js';
+import { AppError, QUERY_REJECTED_MESSAGE } from '../../kernel/errors.js';
+import { MAX_PAGE_SIZE } from '../../kernel/pagination.js';
 import { MAX_PASSKEYS_PER_USER } from '../mfa/mfa.queries.js';
 
 /** The most lexical tokens an operation may have. */

@@ -1,7 +1,7 @@
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import { RateLimitedError } from '../../graphql/errors.js';
-import type { Logger } from '../../lib/logger.js';
-import type { RedisClient } from '../../server/redis.js';
+import { RateLimitedError } from '../../kernel/errors.js';
+import type { Logger } from '../../kernel/logger.js';
+import type { RedisClient } from '../../kernel/redis.js';
 
 export interface AuthRateLimiter {
   /** Spends one attempt of `ip`'s budget; throws RATE_LIMITED when it is used up. */

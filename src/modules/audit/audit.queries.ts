@@ -1,7 +1,9 @@
 import { and, count, eq, gte, like, lte, type SQL, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 import { type AuditEventRow, auditEvents } from '../../db/schema.js';
-import { BadUserInputError, type FieldError } from '../../graphql/errors.js';
+import type { RequestOrigin } from '../../kernel/deps.js';
+import { BadUserInputError, type FieldError } from '../../kernel/errors.js';
+import { isUuid } from '../../kernel/ids.js';
 import {
   afterCursor,
   type Connection,
@@ -10,8 +12,8 @@ import {
   orderByKey,
   timestampKey,
   toConnection,
-} from '../../graphql/pagination.js';
-import { isUuid } from '../../lib/ids.js';
+} from '../../kernel/pagination.js';
+import type { AuditEventInput } from '../../kernel/unit-of-work.js';
 
 export interface AuditFilter {
   action?: string | null;
@@ -97,4 +99,46 @@ export async function listAuditEvents(
       },
     },
   );
+}
+
+/** Strips control characters so that a crafted user agent cannot forge lines in a log viewer. */
+function auditText(value: string | null | undefined, max: number): string | null {
+  if (!value) return null;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
+  return value.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').slice(0, max);
+}
+
+/** Where an audited request came from, cleaned and cut to the columns' sizes. */
+export function auditOrigin(origin: RequestOrigin): RequestOrigin {
+  return { ip: auditText(origin.ip, 64), userAgent: auditText(origin.userAgent, 512) };
+}
+
+/**
+ * Stores one audit event. Only through a unit of work (`w.audit`, src/kernel/unit-of-work.ts):
+ * in the transaction that makes the change, so that an event is never lost and never describes a
+ * change that rolled back, and announced once that transaction commits.
+ */
+export async function insertAuditEvent(
+  db: Executor,
+  origin: RequestOrigin,
+  event: AuditEventInput,
+): Promise<AuditEventRow> {
+  const { ip, userAgent } = auditOrigin(origin);
+  const [row] = await db
+    .insert(auditEvents)
+    .values({
+      tenantId: event.tenantId,
+      actorId: event.actorId,
+      action: event.action,
+      targetType: event.targetType ?? null,
+      targetId: event.targetId ?? null,
+      ipAddress: ip,
+      userAgent,
+      metadata: event.actorType
+        ? { ...event.metadata, actorType: event.actorType }
+        : (event.metadata ?? null),
+      createdAt: event.at,
+    })
+    .returning();
+  return row as AuditEventRow;
 }

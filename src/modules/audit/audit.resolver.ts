@@ -1,10 +1,10 @@
 import { Arg, Ctx, FieldResolver, ID, Int, Query, Resolver, Root } from 'type-graphql';
 import type { AuditEventRow } from '../../db/schema.js';
-import { requireRoleOrScope, requireTenantReach } from '../../graphql/caller.js';
-import type { Context, SignedInContext } from '../../graphql/context.js';
-import { BadUserInputError } from '../../graphql/errors.js';
-import { type Connection, validateFirst } from '../../graphql/pagination.js';
-import { isUuid } from '../../lib/ids.js';
+import { requireRoleOrScope, requireTenantReach } from '../../kernel/caller.js';
+import type { Context, SignedInContext } from '../../kernel/context.js';
+import { BadUserInputError } from '../../kernel/errors.js';
+import { isUuid } from '../../kernel/ids.js';
+import { type Connection, validateFirst } from '../../kernel/pagination.js';
 import type { UserView } from '../cache/identity-cache.js';
 import { User } from '../users/user.types.js';
 import { listAuditEvents } from './audit.queries.js';

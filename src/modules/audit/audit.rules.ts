@@ -1,4 +1,4 @@
-import { and, isAdmin, isAuthenticated, tenantArgumentAllowed } from '../../graphql/rules.js';
+import { and, isAdmin, isAuthenticated, tenantArgumentAllowed } from '../../kernel/rules.js';
 
 /** Audit events are only reachable through `auditEvents`, which is for ADMINs. */
 export const auditRules = {

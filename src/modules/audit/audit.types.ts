@@ -1,7 +1,7 @@
 import { GraphQLJSONObject } from 'graphql-scalars';
 import { Field, ID, InputType, Int, ObjectType } from 'type-graphql';
 import type { AuditEventRow } from '../../db/schema.js';
-import { PageInfo } from '../../graphql/pagination.js';
+import { PageInfo } from '../../kernel/pagination.js';
 
 /** `actor` is resolved separately, through the loaders of the event's tenant. */
 @ObjectType('AuditEvent')

@@ -2,7 +2,7 @@ import { and, desc, eq, gt, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 import { auditEvents } from '../../db/schema.js';
 import { transaction } from '../../db/transaction.js';
-import type { RequestOrigin } from '../../graphql/context.js';
+import type { RequestOrigin } from '../../kernel/context.js';
 import { type AuditEventInput, recordAuditEvent } from './audit.service.js';
 
 /** One `authz.denied` row per caller and field for this long; later denials add to its count. */

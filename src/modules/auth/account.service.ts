@@ -2,9 +2,9 @@ import { and, eq } from 'drizzle-orm';
 import { isUniqueViolation } from '../../db/errors.js';
 import { type UserRow, users } from '../../db/schema.js';
 import { transaction } from '../../db/transaction.js';
-import { auditActor, requireRole } from '../../graphql/caller.js';
-import type { RequestOrigin, Services, UserCaller } from '../../graphql/context.js';
-import { BadUserInputError, ConflictError, NotFoundError } from '../../graphql/errors.js';
+import { auditActor, requireRole } from '../../kernel/caller.js';
+import type { Deps, RequestOrigin, UserCaller } from '../../kernel/context.js';
+import { BadUserInputError, ConflictError, NotFoundError } from '../../kernel/errors.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
 import { assertAcceptablePassword } from '../passwords/index.js';
 import { afterUsersChanged } from '../realtime/changes.js';
@@ -18,7 +18,7 @@ import { findUserById, USERS_EMAIL_UNIQUE } from '../users/users.queries.js';
 import { verifyCurrentPassword } from './auth.service.js';
 
 export type AccountDeps = Pick<
-  Services,
+  Deps,
   'db' | 'clock' | 'hasher' | 'cache' | 'events' | 'mailer' | 'emailBudget' | 'logger' | 'authRateLimiter'
 >;
 

@@ -1,9 +1,9 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Ctx, Info, Int, Mutation, Query, Resolver } from 'type-graphql';
 import type { UserRow } from '../../db/schema.js';
-import { requireCaller } from '../../graphql/caller.js';
-import { answerAsSignedIn, type Context, type SignedInContext } from '../../graphql/context.js';
-import { NotFoundError, UnauthenticatedError } from '../../graphql/errors.js';
+import { requireCaller } from '../../kernel/caller.js';
+import type { Context, SignedInContext } from '../../kernel/context.js';
+import { NotFoundError, UnauthenticatedError } from '../../kernel/errors.js';
 import type { UserView } from '../cache/identity-cache.js';
 import { afterSessionsEnded, logout, logoutAll } from '../sessions/session-end.service.js';
 import { User } from '../users/user.types.js';
@@ -25,7 +25,7 @@ import {
  */
 export function signedIn(ctx: Context, info: GraphQLResolveInfo, result: AuthResult): AuthResult {
   ctx.signedInAs = { tenantId: result.user.tenantId, userId: result.user.id };
-  answerAsSignedIn(ctx, info, {
+  ctx.answerAs(info, {
     kind: 'user',
     userId: result.user.id,
     tenantId: result.user.tenantId,

@@ -1,4 +1,4 @@
-import { allow, atLeastUser, isAuthenticated } from '../../graphql/rules.js';
+import { allow, atLeastUser, isAuthenticated } from '../../kernel/rules.js';
 
 export const authRules = {
   Query: {

@@ -2,7 +2,7 @@ import { and, eq } from 'drizzle-orm';
 import { isUniqueViolation } from '../../db/errors.js';
 import { type SessionRow, sessions, type TenantRow, type UserRow, users } from '../../db/schema.js';
 import { transaction } from '../../db/transaction.js';
-import type { RequestOrigin, Services } from '../../graphql/context.js';
+import type { Deps, RequestOrigin } from '../../kernel/context.js';
 import {
   BadUserInputError,
   ConflictError,
@@ -12,7 +12,7 @@ import {
   MfaRequiredError,
   NotFoundError,
   UnauthenticatedError,
-} from '../../graphql/errors.js';
+} from '../../kernel/errors.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
 import { findFactorsForLogin, methodsOf, openSecondStep } from '../mfa/second-step.js';
 import { assertAcceptablePassword } from '../passwords/index.js';
@@ -38,7 +38,7 @@ import { KeyedSerializer } from './keyed-serializer.js';
 import { completeSignIn, reserveLoginAttempt, settlePasswordCheck } from './sign-in.queries.js';
 
 export type AuthDeps = Pick<
-  Services,
+  Deps,
   | 'db'
   | 'clock'
   | 'hasher'
@@ -362,7 +362,7 @@ async function refuseUnverified(
  */
 export async function verifyCurrentPassword(
   deps: Pick<AuthDeps, 'db' | 'clock' | 'hasher' | 'cache' | 'events' | 'logger'> & {
-    authRateLimiter: Services['authRateLimiter'];
+    authRateLimiter: Deps['authRateLimiter'];
   },
   caller: { tenantId: string; userId: string },
   password: string,

@@ -11,7 +11,7 @@ import {
   type UserRow,
   users,
 } from '../../db/schema.js';
-import type { RequestOrigin } from '../../graphql/context.js';
+import type { RequestOrigin } from '../../kernel/context.js';
 import { auditOrigin } from '../audit/audit.service.js';
 import { sessionOrigin } from '../sessions/sessions.service.js';
 

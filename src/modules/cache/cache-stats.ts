@@ -1,5 +1,5 @@
-import type { Logger } from '../../lib/logger.js';
-import { redisNodes } from '../../server/redis.js';
+import type { Logger } from '../../kernel/logger.js';
+import { redisNodes } from '../../kernel/redis.js';
 import type { IdentityCache } from './identity-cache.js';
 
 export interface CacheStatsValue {

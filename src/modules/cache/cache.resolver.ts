@@ -1,6 +1,6 @@
 import { Ctx, Query, Resolver } from 'type-graphql';
-import { requireSystemAdmin } from '../../graphql/caller.js';
-import type { SignedInContext } from '../../graphql/context.js';
+import { requireSystemAdmin } from '../../kernel/caller.js';
+import type { SignedInContext } from '../../kernel/context.js';
 import { CacheStats } from './cache.types.js';
 import { readCacheStats } from './cache-stats.js';
 

@@ -1,4 +1,4 @@
-import { isAuthenticated, isSystemAdmin } from '../../graphql/rules.js';
+import { isAuthenticated, isSystemAdmin } from '../../kernel/rules.js';
 
 /** The cache spans every tenant: only system ADMINs see its statistics. */
 export const cacheRules = {

@@ -2,9 +2,9 @@ import { and, eq } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
 import { anyOf } from '../../db/prepared.js';
 import { sessions, type TenantRow, tenants, type UserRow, users } from '../../db/schema.js';
-import type { Clock } from '../../lib/clock.js';
-import { isUuid } from '../../lib/ids.js';
-import { LruCache } from '../../lib/lru.js';
+import type { Clock } from '../../kernel/clock.js';
+import { isUuid } from '../../kernel/ids.js';
+import { LruCache } from '../../kernel/lru.js';
 import type { Invalidation, InvalidationBus } from './invalidation-bus.js';
 import { type CacheCounters, type Codec, LayeredCache, type SharedLayer } from './layered-cache.js';
 

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Cluster } from 'ioredis';
 import type { RedisConfig } from '../../config.js';
-import type { Logger } from '../../lib/logger.js';
-import { openRedis, type RedisClient, type RedisHealth } from '../../server/redis.js';
+import type { Logger } from '../../kernel/logger.js';
+import { openRedis, type RedisClient, type RedisHealth } from '../../kernel/redis.js';
 
 /** What a committed write changed, so that every instance drops what it remembers of it. */
 export type Invalidation =

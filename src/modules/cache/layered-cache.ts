@@ -1,5 +1,5 @@
-import type { Clock } from '../../lib/clock.js';
-import type { RedisClient, RedisHealth } from '../../server/redis.js';
+import type { Clock } from '../../kernel/clock.js';
+import type { RedisClient, RedisHealth } from '../../kernel/redis.js';
 import type { CachedEntity, InvalidationBus } from './invalidation-bus.js';
 
 /** Lookups answered from memory or Redis (hits) and from PostgreSQL (misses), per instance. */

@@ -1,4 +1,4 @@
-import type { Logger } from '../../lib/logger.js';
+import type { Logger } from '../../kernel/logger.js';
 
 /** One message as the outbox hands it to a transport. */
 export interface OutgoingEmail {

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { isUuid } from '../../lib/ids.js';
+import { isUuid } from '../../kernel/ids.js';
 
 /**
  * Tokens carried by emailed links (password reset, email verification, invitation):

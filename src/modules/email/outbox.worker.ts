@@ -2,8 +2,8 @@ import type { EmailConfig } from '../../config.js';
 import type { Db } from '../../db/client.js';
 import type { EmailOutboxRow } from '../../db/schema.js';
 import { transaction } from '../../db/transaction.js';
-import type { Clock } from '../../lib/clock.js';
-import type { Logger } from '../../lib/logger.js';
+import type { Clock } from '../../kernel/clock.js';
+import type { Logger } from '../../kernel/logger.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
 import {
   claimDueMessages,

@@ -1,6 +1,6 @@
 import { Field, ID, InputType } from 'type-graphql';
 import type { Role as RoleValue } from '../../db/schema.js';
-import { Role } from '../../graphql/enums.js';
+import { Role } from '../../kernel/enums.js';
 
 @InputType('InviteUserInput')
 export class InviteUserInput {

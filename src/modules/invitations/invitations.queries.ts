@@ -8,7 +8,7 @@ import {
   orderByKey,
   timestampKey,
   toConnection,
-} from '../../graphql/pagination.js';
+} from '../../kernel/pagination.js';
 
 /** The SQL of invitations. Every statement names its tenant, except the system ADMIN's id look-up. */
 

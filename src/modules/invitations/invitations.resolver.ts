@@ -1,9 +1,9 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Ctx, FieldResolver, ID, Info, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
-import type { Context, SignedInContext } from '../../graphql/context.js';
-import { NotFoundError } from '../../graphql/errors.js';
-import type { Connection } from '../../graphql/pagination.js';
-import { isUuid } from '../../lib/ids.js';
+import type { Context, SignedInContext } from '../../kernel/context.js';
+import { NotFoundError } from '../../kernel/errors.js';
+import { isUuid } from '../../kernel/ids.js';
+import type { Connection } from '../../kernel/pagination.js';
 import { signedIn } from '../auth/auth.resolver.js';
 import type { AuthResult } from '../auth/auth.service.js';
 import { AuthPayload } from '../auth/auth.types.js';

@@ -5,7 +5,7 @@ import {
   isAdmin,
   isAuthenticated,
   tenantArgumentAllowed,
-} from '../../graphql/rules.js';
+} from '../../kernel/rules.js';
 
 /** The service re-checks every role bound (MODERATORs: USER and GUEST invitations only). */
 export const invitationsRules = {

@@ -6,17 +6,17 @@ import {
   isSystemWide,
   requireRoleOrScope,
   requireTenantReach,
-} from '../../graphql/caller.js';
-import type { Caller, RequestOrigin, Services } from '../../graphql/context.js';
+} from '../../kernel/caller.js';
+import type { Caller, Deps, RequestOrigin } from '../../kernel/context.js';
 import {
   BadUserInputError,
   ConflictError,
   type FieldError,
   ForbiddenError,
   NotFoundError,
-} from '../../graphql/errors.js';
-import { type Connection, validateFirst } from '../../graphql/pagination.js';
-import { isUuid } from '../../lib/ids.js';
+} from '../../kernel/errors.js';
+import { isUuid } from '../../kernel/ids.js';
+import { type Connection, validateFirst } from '../../kernel/pagination.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
 import { type AuthResult, issueTokens } from '../auth/auth.service.js';
 import { queueEmail } from '../email/email.service.js';
@@ -47,7 +47,7 @@ import {
 
 export const INVITATION_TTL_SECONDS = 7 * 86_400;
 
-export type InvitationDeps = Pick<Services, 'db' | 'clock' | 'hasher' | 'mailer' | 'tokens' | 'config'>;
+export type InvitationDeps = Pick<Deps, 'db' | 'clock' | 'hasher' | 'mailer' | 'tokens' | 'config'>;
 
 const emailTaken = () =>
   new ConflictError('email', 'An account with this email already exists in this tenant.');
@@ -221,7 +221,7 @@ export async function acceptInvitation(
 }
 
 export function listTenantInvitations(
-  deps: Pick<Services, 'db' | 'clock'>,
+  deps: Pick<Deps, 'db' | 'clock'>,
   caller: Caller,
   tenantId: string,
   args: { first?: number | null; after?: string | null; status?: InvitationStatusValue | null },

@@ -1,7 +1,7 @@
 import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import type { Role as RoleValue } from '../../db/schema.js';
-import { Role } from '../../graphql/enums.js';
-import { PageInfo } from '../../graphql/pagination.js';
+import { Role } from '../../kernel/enums.js';
+import { PageInfo } from '../../kernel/pagination.js';
 import type { InvitationStatusValue, InvitationView } from './invitations.queries.js';
 
 export const InvitationStatus = {

@@ -1,8 +1,8 @@
 import { hash, randomUUID } from 'node:crypto';
 import { type JWTPayload, jwtVerify, SignJWT } from 'jose';
-import { UnauthenticatedError } from '../../graphql/errors.js';
-import type { Clock } from '../../lib/clock.js';
-import { LruCache } from '../../lib/lru.js';
+import type { Clock } from '../../kernel/clock.js';
+import { UnauthenticatedError } from '../../kernel/errors.js';
+import { LruCache } from '../../kernel/lru.js';
 import type { SigningKeyStore } from './signing-keys.js';
 
 export const ACCESS_TOKEN_TYPE = 'at+jwt';

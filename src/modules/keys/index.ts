@@ -1,3 +1,14 @@
+import type { AccessTokens } from './access-tokens.js';
+import type { SigningKeyStore } from './signing-keys.js';
+
+/** What this feature adds to the app's dependencies (see src/kernel/deps.ts). */
+declare module '../../kernel/deps.js' {
+  interface Deps {
+    keys: SigningKeyStore;
+    tokens: AccessTokens;
+  }
+}
+
 export {
   ACCESS_TOKEN_TYPE,
   type AccessTokenClaims,

@@ -3,7 +3,7 @@ import { desc, gt, isNull, or, sql } from 'drizzle-orm';
 import { type CryptoKey, calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import type { Db, Executor } from '../../db/client.js';
 import { type SigningKeyRow, signingKeys } from '../../db/schema.js';
-import type { Clock } from '../../lib/clock.js';
+import type { Clock } from '../../kernel/clock.js';
 import {
   importKey,
   importPinnedKey,

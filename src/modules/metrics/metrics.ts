@@ -15,7 +15,7 @@ export type LoginOutcome = 'succeeded' | 'mfa_required' | LoginFailureReason;
 export type PublicLoginOutcome = 'succeeded' | 'mfa_required' | 'failed';
 
 /**
- * What services report as they work. They receive it in `Services` (never a global), so each app
+ * What services report as they work. They receive it in `Deps` (never a global), so each app
  * instance counts into its own registry and a test can pass its own recorder.
  */
 export interface ServiceMetrics {

@@ -1,5 +1,5 @@
-import type { Logger } from '../../lib/logger.js';
-import type { RedisClient, RedisHealth } from '../../server/redis.js';
+import type { Logger } from '../../kernel/logger.js';
+import type { RedisClient, RedisHealth } from '../../kernel/redis.js';
 
 /**
  * WebAuthn challenges between the start and the finish of a ceremony: single use (taking one

@@ -1,7 +1,7 @@
 import type { TenantRow, UserRow } from '../../db/schema.js';
 import { transaction } from '../../db/transaction.js';
-import type { RequestOrigin, Services } from '../../graphql/context.js';
-import { BadUserInputError, NotFoundError, UnauthenticatedError } from '../../graphql/errors.js';
+import type { Deps, RequestOrigin } from '../../kernel/context.js';
+import { BadUserInputError, NotFoundError, UnauthenticatedError } from '../../kernel/errors.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
 import { type AuthResult, issueTokens } from '../auth/auth.service.js';
 import { type AmrValue, completeSignIn } from '../auth/sign-in.queries.js';
@@ -43,7 +43,7 @@ import { matchTotp } from './totp.js';
  */
 
 export type MfaLoginDeps = Pick<
-  Services,
+  Deps,
   'db' | 'clock' | 'cache' | 'events' | 'mfa' | 'config' | 'tokens' | 'metrics' | 'logger'
 >;
 

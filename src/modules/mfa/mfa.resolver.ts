@@ -1,8 +1,8 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Ctx, ID, Info, Mutation, Query, Resolver } from 'type-graphql';
 import type { PasskeyRow } from '../../db/schema.js';
-import { requireCaller } from '../../graphql/caller.js';
-import type { Context, SignedInContext } from '../../graphql/context.js';
+import { requireCaller } from '../../kernel/caller.js';
+import type { Context, SignedInContext } from '../../kernel/context.js';
 import { signedIn } from '../auth/auth.resolver.js';
 import type { AuthResult } from '../auth/auth.service.js';
 import { AuthPayload } from '../auth/auth.types.js';

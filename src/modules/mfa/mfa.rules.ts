@@ -1,4 +1,4 @@
-import { allow, isAdmin, isAuthenticated } from '../../graphql/rules.js';
+import { allow, isAdmin, isAuthenticated } from '../../kernel/rules.js';
 
 export const mfaRules = {
   Query: {

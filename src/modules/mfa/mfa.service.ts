@@ -1,8 +1,8 @@
 import type { PasskeyRow, UserRow } from '../../db/schema.js';
 import { transaction } from '../../db/transaction.js';
-import { requireRole, type UserCaller } from '../../graphql/caller.js';
-import type { RequestOrigin, Services } from '../../graphql/context.js';
-import { BadUserInputError, ConflictError, NotFoundError } from '../../graphql/errors.js';
+import { requireRole, type UserCaller } from '../../kernel/caller.js';
+import type { Deps, RequestOrigin } from '../../kernel/context.js';
+import { BadUserInputError, ConflictError, NotFoundError } from '../../kernel/errors.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
 import { verifyCurrentPassword } from '../auth/auth.service.js';
 import { afterUsersChanged } from '../realtime/changes.js';
@@ -33,7 +33,7 @@ import { matchTotp, newTotpSecret, otpauthUri } from './totp.js';
  */
 
 export type MfaDeps = Pick<
-  Services,
+  Deps,
   'db' | 'clock' | 'cache' | 'events' | 'hasher' | 'mfa' | 'config' | 'logger' | 'authRateLimiter'
 >;
 

@@ -1,5 +1,5 @@
-import { BadUserInputError } from '../../graphql/errors.js';
-import { isUuid } from '../../lib/ids.js';
+import { BadUserInputError } from '../../kernel/errors.js';
+import { isUuid } from '../../kernel/ids.js';
 
 const PASSKEY_NAME_MAX_LENGTH = 100;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it rejects

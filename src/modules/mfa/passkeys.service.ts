@@ -10,9 +10,9 @@ import {
 } from '@simplewebauthn/server';
 import type { PasskeyRow } from '../../db/schema.js';
 import { transaction } from '../../db/transaction.js';
-import type { RequestOrigin, Services, UserCaller } from '../../graphql/context.js';
-import { BadUserInputError, ConflictError, NotFoundError } from '../../graphql/errors.js';
-import { isUuid } from '../../lib/ids.js';
+import type { Deps, RequestOrigin, UserCaller } from '../../kernel/context.js';
+import { BadUserInputError, ConflictError, NotFoundError } from '../../kernel/errors.js';
+import { isUuid } from '../../kernel/ids.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
 import type { AmrValue } from '../auth/sign-in.queries.js';
 import { afterUsersChanged } from '../realtime/changes.js';
@@ -41,7 +41,7 @@ import { checkPasskeyName } from './mfa.validation.js';
  * not sign in to another, even on the same relying party.
  */
 
-export type PasskeyDeps = Pick<Services, 'db' | 'clock' | 'cache' | 'events' | 'mfa' | 'config'>;
+export type PasskeyDeps = Pick<Deps, 'db' | 'clock' | 'cache' | 'events' | 'mfa' | 'config'>;
 
 const CEREMONY_TTL_MS = 5 * 60_000;
 

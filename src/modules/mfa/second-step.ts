@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { UserRow } from '../../db/schema.js';
 import { transaction } from '../../db/transaction.js';
-import type { RequestOrigin, Services } from '../../graphql/context.js';
+import type { Deps, RequestOrigin } from '../../kernel/context.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
 import { findMfaFactors, insertLoginChallenge, type MfaFactors, releaseLoginAttempt } from './mfa.queries.js';
 
@@ -58,7 +58,7 @@ export function stillAsVerified(challenge: { verifiedState: Buffer | null }, use
  * gives back the attempt, opens the challenge and audits it, all in one transaction.
  */
 export async function openSecondStep(
-  deps: Pick<Services, 'db'>,
+  deps: Pick<Deps, 'db'>,
   input: {
     user: UserRow;
     factors: MfaFactors;
@@ -107,6 +107,6 @@ export async function openSecondStep(
 }
 
 /** The factors of a user whose row says a second factor is on: login decides with them. */
-export function findFactorsForLogin(deps: Pick<Services, 'db'>, user: UserRow): Promise<MfaFactors> {
+export function findFactorsForLogin(deps: Pick<Deps, 'db'>, user: UserRow): Promise<MfaFactors> {
   return findMfaFactors(deps.db, user.tenantId, user.id);
 }

@@ -1,3 +1,12 @@
+import type { PasswordHasher } from './hasher.js';
+
+/** What this feature adds to the app's dependencies (see src/kernel/deps.ts). */
+declare module '../../kernel/deps.js' {
+  interface Deps {
+    hasher: PasswordHasher;
+  }
+}
+
 export { commonPasswords, isCommonPassword } from './common-passwords.js';
 export {
   type HashScheme,

@@ -1,4 +1,4 @@
-import { BadUserInputError, type FieldError } from '../../graphql/errors.js';
+import { BadUserInputError, type FieldError } from '../../kernel/errors.js';
 import { checkPasswordPolicy, type PasswordPolicyOptions } from './policy.js';
 
 /**

@@ -2,8 +2,8 @@ import { EventEmitter } from 'node:events';
 import { RedisPubSub } from 'graphql-redis-subscriptions';
 import { PubSub, type PubSubEngine } from 'graphql-subscriptions';
 import type { RedisConfig } from '../../config.js';
-import type { Logger } from '../../lib/logger.js';
-import { openRedis, type RedisClient, type RedisHealth } from '../../server/redis.js';
+import type { Logger } from '../../kernel/logger.js';
+import { openRedis, type RedisClient, type RedisHealth } from '../../kernel/redis.js';
 
 /** A live stream of one topic's events; `return()` unsubscribes. */
 export type EventStream<T> = AsyncIterableIterator<T> & { return(): Promise<IteratorResult<T>> };

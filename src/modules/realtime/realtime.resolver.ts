@@ -1,7 +1,7 @@
 import { Arg, Ctx, ID, Resolver, Root, Subscription } from 'type-graphql';
 import type { AuditEventRow } from '../../db/schema.js';
-import type { Context } from '../../graphql/context.js';
-import { NotFoundError } from '../../graphql/errors.js';
+import type { Context } from '../../kernel/context.js';
+import { NotFoundError } from '../../kernel/errors.js';
 import { AuditEvent } from '../audit/audit.types.js';
 import type { UserView } from '../cache/identity-cache.js';
 import { User } from '../users/user.types.js';

@@ -1,4 +1,4 @@
-import { and, isAdmin, isAuthenticated, tenantArgumentAllowed } from '../../graphql/rules.js';
+import { and, isAdmin, isAuthenticated, tenantArgumentAllowed } from '../../kernel/rules.js';
 
 /**
  * graphql-shield guards only the per-event resolve of a subscription, never its subscribe step:

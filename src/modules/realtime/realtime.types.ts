@@ -1,6 +1,6 @@
 import { Field, ID, ObjectType } from 'type-graphql';
 import type { SessionEndReason as SessionEndReasonValue } from '../../db/schema.js';
-import { SessionEndReason } from '../../graphql/enums.js';
+import { SessionEndReason } from '../../kernel/enums.js';
 
 @ObjectType('SessionEndedEvent')
 export class SessionEndedEvent {

@@ -1,15 +1,14 @@
-import { hasRole, hasScope, reachesTenant } from '../../graphql/caller.js';
-import { type Caller, type Context, createContextInner, type UserCaller } from '../../graphql/context.js';
-import { ROLE_RANK } from '../../graphql/enums.js';
+import { hasRole, hasScope, reachesTenant } from '../../kernel/caller.js';
+import type { Caller, Context, UserCaller } from '../../kernel/context.js';
+import { ROLE_RANK } from '../../kernel/enums.js';
 import {
   BadUserInputError,
   ForbiddenError,
   MfaEnrollmentRequiredError,
   NotFoundError,
   UnauthenticatedError,
-} from '../../graphql/errors.js';
-import { forgetVerdicts } from '../../graphql/permissions.js';
-import { isUuid } from '../../lib/ids.js';
+} from '../../kernel/errors.js';
+import { isUuid } from '../../kernel/ids.js';
 import { findUserTenantId } from '../users/users.queries.js';
 import type { EventStream } from './event-bus.js';
 import {
@@ -151,8 +150,7 @@ class AuthorizedStream<T> implements AsyncIterableIterator<T> {
       if (!ctx.caller.renew) throw new UnauthenticatedError();
       const current = await ctx.caller.renew();
       this.options.authorize(current);
-      Object.assign(ctx, createContextInner(ctx.services, current, ctx.origin, ctx.requestId));
-      forgetVerdicts(ctx);
+      Object.assign(ctx, ctx.withCaller(current));
       return;
     }
     const before = signedIn(ctx);
@@ -169,7 +167,6 @@ class AuthorizedStream<T> implements AsyncIterableIterator<T> {
     };
     this.options.authorize(caller);
     // Fresh loaders and a fresh permission cache for this event, with the caller as they are now.
-    Object.assign(ctx, createContextInner(ctx.services, caller, ctx.origin, ctx.requestId));
-    forgetVerdicts(ctx);
+    Object.assign(ctx, ctx.withCaller(caller));
   }
 }

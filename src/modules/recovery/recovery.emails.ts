@@ -1,7 +1,7 @@
 import type { Executor } from '../../db/client.js';
 import type { TenantRow, UserRow } from '../../db/schema.js';
-import type { Services } from '../../graphql/context.js';
-import { BadUserInputError } from '../../graphql/errors.js';
+import type { Deps } from '../../kernel/context.js';
+import { BadUserInputError } from '../../kernel/errors.js';
 import { queueEmail } from '../email/email.service.js';
 import { newLinkToken } from '../email/link-tokens.js';
 import { insertEmailToken } from './recovery.queries.js';
@@ -22,7 +22,7 @@ export const invalidToken = () =>
 /** Writes a reset token and its email with `tx`, the transaction of the change that asks for it. */
 export async function queuePasswordReset(
   tx: Executor,
-  deps: Pick<Services, 'mailer'>,
+  deps: Pick<Deps, 'mailer'>,
   tenant: TenantRow,
   user: UserRow,
   now: Date,
@@ -51,7 +51,7 @@ export async function queuePasswordReset(
 /** Writes a verification token for the user's current email, and its email, with `tx`. */
 export async function queueVerificationEmail(
   tx: Executor,
-  deps: Pick<Services, 'mailer'>,
+  deps: Pick<Deps, 'mailer'>,
   tenant: Pick<TenantRow, 'id' | 'name' | 'settings'>,
   user: Pick<UserRow, 'id' | 'email' | 'displayName'>,
   now: Date,

@@ -1,5 +1,5 @@
 import { Arg, Ctx, ID, Mutation, Resolver } from 'type-graphql';
-import type { Context, SignedInContext } from '../../graphql/context.js';
+import type { Context, SignedInContext } from '../../kernel/context.js';
 import {
   RequestPasswordResetInput,
   ResetPasswordInput,

@@ -1,4 +1,4 @@
-import { allow, isAdmin, isAuthenticated } from '../../graphql/rules.js';
+import { allow, isAdmin, isAuthenticated } from '../../kernel/rules.js';
 
 /**
  * The public mutations hold their own credential (the emailed token) or reveal nothing

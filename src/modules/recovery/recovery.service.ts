@@ -1,7 +1,7 @@
 import { transaction } from '../../db/transaction.js';
-import { auditActor, requireCaller, requireRole, requireRoleOrScope } from '../../graphql/caller.js';
-import type { Caller, RequestOrigin, Services } from '../../graphql/context.js';
-import { BadUserInputError, NotFoundError, RateLimitedError } from '../../graphql/errors.js';
+import { auditActor, requireCaller, requireRole, requireRoleOrScope } from '../../kernel/caller.js';
+import type { Caller, Deps, RequestOrigin } from '../../kernel/context.js';
+import { BadUserInputError, NotFoundError, RateLimitedError } from '../../kernel/errors.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
 import { parseLinkToken } from '../email/link-tokens.js';
 import { assertAcceptablePassword } from '../passwords/index.js';
@@ -24,7 +24,7 @@ import {
 } from './recovery.queries.js';
 
 export type RecoveryDeps = Pick<
-  Services,
+  Deps,
   'db' | 'clock' | 'hasher' | 'cache' | 'events' | 'mailer' | 'emailBudget' | 'background' | 'logger'
 >;
 

@@ -1,5 +1,5 @@
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import type { RedisClient } from '../../server/redis.js';
+import type { RedisClient } from '../../kernel/redis.js';
 
 /**
  * The budget of one correctly authenticated OAuth client (RATE_LIMIT_CLIENT_PER_MINUTE), shared

@@ -1,6 +1,6 @@
 import type { Db } from '../../db/client.js';
-import type { Clock } from '../../lib/clock.js';
-import { isUuid } from '../../lib/ids.js';
+import type { Clock } from '../../kernel/clock.js';
+import { isUuid } from '../../kernel/ids.js';
 import type { IdentityCache } from '../cache/identity-cache.js';
 import type { Invalidation } from '../cache/invalidation-bus.js';
 import { LayeredCache } from '../cache/layered-cache.js';

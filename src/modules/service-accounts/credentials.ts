@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { isUuid } from '../../lib/ids.js';
+import { isUuid } from '../../kernel/ids.js';
 
 /**
  * The shapes of machine credentials, and their hashes. Every credential carries the id of its

@@ -1,5 +1,5 @@
-import type { Services } from '../../graphql/context.js';
-import { UnauthenticatedError } from '../../graphql/errors.js';
+import type { Deps } from '../../kernel/context.js';
+import { UnauthenticatedError } from '../../kernel/errors.js';
 import { isServiceToken } from '../keys/index.js';
 import { parseRefreshToken } from '../sessions/sessions.service.js';
 import { looksLikeApiKey } from './credentials.js';
@@ -22,7 +22,7 @@ function inactiveIfRefused(error: unknown): undefined {
  * Tokens of tenants the introspecting client may not see are as inactive as unknown ones.
  */
 export async function introspect(
-  services: Services,
+  services: Deps,
   token: string,
   caller: { tenantId: string; reachesAllTenants: boolean },
 ): Promise<IntrospectionAnswer> {
@@ -88,7 +88,7 @@ function serviceAnswer(principal: ServicePrincipal, issuer: string, audience: st
  * the previous token within its reuse grace are answered inactive.)
  */
 async function introspectRefreshToken(
-  services: Services,
+  services: Deps,
   token: string,
   visible: (tenantId: string) => boolean,
 ): Promise<IntrospectionAnswer> {

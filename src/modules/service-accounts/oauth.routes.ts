@@ -6,8 +6,8 @@ import express, {
   Router,
 } from 'express';
 import { transaction } from '../../db/transaction.js';
-import type { RequestOrigin, Services } from '../../graphql/context.js';
-import { RateLimitedError, UnauthenticatedError } from '../../graphql/errors.js';
+import type { Deps, RequestOrigin } from '../../kernel/context.js';
+import { RateLimitedError, UnauthenticatedError } from '../../kernel/errors.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
 import { isServiceToken } from '../keys/index.js';
 import { endSessionByRefreshToken } from '../sessions/session-end.service.js';
@@ -28,7 +28,7 @@ import type { ClientAuthResult } from './service-auth.js';
  */
 
 export interface OAuthRouteDeps {
-  services: Services;
+  services: Deps;
   clientLimiter: ClientRateLimiter;
   metrics: OAuthMetrics;
   /** The client address, as the rest of the HTTP layer sees it (TRUST_PROXY). */
@@ -153,7 +153,7 @@ function singleParameter(body: Record<string, unknown>, name: string): string | 
   return value;
 }
 
-export function oauthMetadata(services: Services): Record<string, unknown> {
+export function oauthMetadata(services: Deps): Record<string, unknown> {
   const base = services.config.publicUrl;
   const methods = ['client_secret_basic', 'client_secret_post'];
   return {

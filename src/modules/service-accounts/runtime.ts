@@ -1,6 +1,6 @@
 import type { Db } from '../../db/client.js';
-import type { Clock } from '../../lib/clock.js';
-import type { Logger } from '../../lib/logger.js';
+import type { Clock } from '../../kernel/clock.js';
+import type { Logger } from '../../kernel/logger.js';
 import type { IdentityCache } from '../cache/identity-cache.js';
 import type { AccessTokens } from '../keys/index.js';
 import { CredentialCache } from './credential-cache.js';
@@ -8,7 +8,7 @@ import { CredentialHasher } from './credentials.js';
 import { ServiceAuthenticator } from './service-auth.js';
 import { UsageRecorder } from './usage.js';
 
-/** The long-lived parts of service accounts, built once per app (see Services.serviceAccounts). */
+/** The long-lived parts of service accounts, built once per app (see Deps.serviceAccounts). */
 export interface ServiceAccountsRuntime {
   credentials: CredentialCache;
   hasher: CredentialHasher;

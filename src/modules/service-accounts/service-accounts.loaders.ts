@@ -1,6 +1,6 @@
 import DataLoader from 'dataloader';
 import type { ApiKeyRow, ServiceAccountRow, ServiceAccountSecretRow } from '../../db/schema.js';
-import type { Context } from '../../graphql/context.js';
+import type { Context } from '../../kernel/context.js';
 import { apiKeysOf, findServiceAccounts, secretsOf } from './service-accounts.queries.js';
 
 /** Per-request batch loaders of one tenant's service accounts, their secrets and keys. */

@@ -10,7 +10,7 @@ import {
   serviceAccountSecrets,
   serviceAccounts,
 } from '../../db/schema.js';
-import { type Connection, decodeCursor, textKey, toConnection } from '../../graphql/pagination.js';
+import { type Connection, decodeCursor, textKey, toConnection } from '../../kernel/pagination.js';
 
 /** All SQL of service accounts. Every statement filters by the tenant id it is given. */
 

@@ -1,8 +1,8 @@
 import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { ApiKeyRow, ServiceAccountRow, ServiceAccountSecretRow, TenantRow } from '../../db/schema.js';
-import type { Context, SignedInContext } from '../../graphql/context.js';
-import { NotFoundError } from '../../graphql/errors.js';
-import type { Connection } from '../../graphql/pagination.js';
+import type { Context, SignedInContext } from '../../kernel/context.js';
+import { NotFoundError } from '../../kernel/errors.js';
+import type { Connection } from '../../kernel/pagination.js';
 import { bounded } from '../abuse/query-limits.js';
 import { Tenant } from '../tenants/tenant.types.js';
 import { clientIdOf } from './credentials.js';

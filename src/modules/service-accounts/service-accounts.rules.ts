@@ -6,7 +6,7 @@ import {
   objectRule,
   or,
   tenantArgumentAllowed,
-} from '../../graphql/rules.js';
+} from '../../kernel/rules.js';
 
 /** A service reading its own account (through `viewer`). */
 const ownAccount = objectRule(

@@ -1,4 +1,4 @@
-import { and, hasScope, isService, or, type ShieldRule, tenantArgumentAllowed } from '../../graphql/rules.js';
+import { and, hasScope, isService, or, type ShieldRule, tenantArgumentAllowed } from '../../kernel/rules.js';
 import type { Scope } from './scopes.js';
 
 /**

@@ -1,10 +1,10 @@
 import type { ApiKeyRow, ServiceAccountRow } from '../../db/schema.js';
 import { transaction } from '../../db/transaction.js';
-import { type Caller, requireRole } from '../../graphql/caller.js';
-import type { RequestOrigin, Services } from '../../graphql/context.js';
-import { ForbiddenError, NotFoundError } from '../../graphql/errors.js';
-import { type Connection, validateFirst } from '../../graphql/pagination.js';
-import { isUuid } from '../../lib/ids.js';
+import { type Caller, requireRole } from '../../kernel/caller.js';
+import type { Deps, RequestOrigin } from '../../kernel/context.js';
+import { ForbiddenError, NotFoundError } from '../../kernel/errors.js';
+import { isUuid } from '../../kernel/ids.js';
+import { type Connection, validateFirst } from '../../kernel/pagination.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
 import { findTenantById } from '../tenants/tenants.queries.js';
 import type { CredentialCache } from './credential-cache.js';
@@ -45,7 +45,7 @@ import {
  * before the answer, so a disabled account or a revoked key is refused at its very next request.
  */
 
-export type ServiceAccountDeps = Pick<Services, 'db' | 'clock'> & {
+export type ServiceAccountDeps = Pick<Deps, 'db' | 'clock'> & {
   credentials: CredentialCache;
   credentialHasher: CredentialHasher;
 };

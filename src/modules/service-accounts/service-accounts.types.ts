@@ -1,7 +1,7 @@
 import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import type { ApiKeyRow, ServiceAccountRow, ServiceAccountSecretRow } from '../../db/schema.js';
-import type { Caller } from '../../graphql/caller.js';
-import { PageInfo } from '../../graphql/pagination.js';
+import type { Caller } from '../../kernel/caller.js';
+import { PageInfo } from '../../kernel/pagination.js';
 
 export const ServiceAccountStatus = { ACTIVE: 'ACTIVE', DISABLED: 'DISABLED' } as const;
 registerEnumType(ServiceAccountStatus, { name: 'ServiceAccountStatus' });

@@ -1,4 +1,4 @@
-import { BadUserInputError, type FieldError } from '../../graphql/errors.js';
+import { BadUserInputError, type FieldError } from '../../kernel/errors.js';
 import { isScope, SCOPES } from './scopes.js';
 
 /** Input checks of service accounts and API keys: every field checked, all mistakes told at once. */

@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { TenantRow } from '../../db/schema.js';
-import { UnauthenticatedError } from '../../graphql/errors.js';
-import type { Clock } from '../../lib/clock.js';
+import type { Clock } from '../../kernel/clock.js';
+import { UnauthenticatedError } from '../../kernel/errors.js';
 import type { IdentityCache } from '../cache/identity-cache.js';
 import type { AccessTokens, ServiceTokenClaims } from '../keys/index.js';
 import type { AccountCredentials, CredentialCache } from './credential-cache.js';

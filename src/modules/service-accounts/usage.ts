@@ -1,6 +1,6 @@
 import type { Db } from '../../db/client.js';
-import type { Clock } from '../../lib/clock.js';
-import type { Logger } from '../../lib/logger.js';
+import type { Clock } from '../../kernel/clock.js';
+import type { Logger } from '../../kernel/logger.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
 import { touchLastUsed } from './service-accounts.queries.js';
 

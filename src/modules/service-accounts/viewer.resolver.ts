@@ -1,8 +1,8 @@
 import { Ctx, FieldResolver, Query, Resolver, Root } from 'type-graphql';
 import type { ServiceAccountRow, TenantRow } from '../../db/schema.js';
-import { requireSignedIn } from '../../graphql/caller.js';
-import type { Context } from '../../graphql/context.js';
-import { NotFoundError } from '../../graphql/errors.js';
+import { requireSignedIn } from '../../kernel/caller.js';
+import type { Context } from '../../kernel/context.js';
+import { NotFoundError } from '../../kernel/errors.js';
 import type { UserView } from '../cache/identity-cache.js';
 import { Tenant } from '../tenants/tenant.types.js';
 import { User } from '../users/user.types.js';

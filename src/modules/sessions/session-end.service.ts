@@ -9,10 +9,10 @@ import {
   hasScope,
   isSystemWide,
   requireRoleOrScope,
-} from '../../graphql/caller.js';
-import type { Caller, RequestOrigin, Services, UserCaller } from '../../graphql/context.js';
-import { ForbiddenError, NotFoundError } from '../../graphql/errors.js';
-import { isUuid } from '../../lib/ids.js';
+} from '../../kernel/caller.js';
+import type { Caller, Deps, RequestOrigin, UserCaller } from '../../kernel/context.js';
+import { ForbiddenError, NotFoundError } from '../../kernel/errors.js';
+import { isUuid } from '../../kernel/ids.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
 import { type SessionEndedPayload, topics } from '../realtime/topics.js';
 import { assertCanManage, reachableUserTenant, userNotFound } from '../users/user-access.js';
@@ -25,7 +25,7 @@ import {
   parseRefreshToken,
 } from './sessions.service.js';
 
-export type SessionEndDeps = Pick<Services, 'db' | 'clock' | 'cache' | 'events'>;
+export type SessionEndDeps = Pick<Deps, 'db' | 'clock' | 'cache' | 'events'>;
 
 /**
  * Everything that must happen once ended sessions are committed — the one place every ended
@@ -35,7 +35,7 @@ export type SessionEndDeps = Pick<Services, 'db' | 'clock' | 'cache' | 'events'>
  * so that the client's next request finds the session ended on any instance.
  */
 export async function afterSessionsEnded(
-  deps: Pick<Services, 'cache' | 'events' | 'clock'>,
+  deps: Pick<Deps, 'cache' | 'events' | 'clock'>,
   ended: EndedSession[],
   reason: SessionEndReason,
 ): Promise<void> {

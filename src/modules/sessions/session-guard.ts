@@ -1,6 +1,6 @@
 import type { Role, TenantRow } from '../../db/schema.js';
-import { UnauthenticatedError } from '../../graphql/errors.js';
-import type { Clock } from '../../lib/clock.js';
+import type { Clock } from '../../kernel/clock.js';
+import { UnauthenticatedError } from '../../kernel/errors.js';
 import type { IdentityCache, SessionState, UserView } from '../cache/identity-cache.js';
 
 export interface ActiveSession {

@@ -1,5 +1,5 @@
 import type { SessionRow } from '../../db/schema.js';
-import { BadUserInputError } from '../../graphql/errors.js';
+import { BadUserInputError } from '../../kernel/errors.js';
 
 /**
  * Lists of sessions are bounded twice: a user holds at most MAX_SESSIONS_PER_USER active

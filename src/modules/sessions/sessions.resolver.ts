@@ -1,8 +1,8 @@
 import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { SessionRow } from '../../db/schema.js';
-import { requireCaller } from '../../graphql/caller.js';
-import type { Context, SignedInContext } from '../../graphql/context.js';
-import { NotFoundError } from '../../graphql/errors.js';
+import { requireCaller } from '../../kernel/caller.js';
+import type { Context, SignedInContext } from '../../kernel/context.js';
+import { NotFoundError } from '../../kernel/errors.js';
 import type { UserView } from '../cache/identity-cache.js';
 import { User } from '../users/user.types.js';
 import { Session } from './session.types.js';

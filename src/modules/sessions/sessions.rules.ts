@@ -1,4 +1,4 @@
-import { atLeastModerator, isAuthenticated } from '../../graphql/rules.js';
+import { atLeastModerator, isAuthenticated } from '../../kernel/rules.js';
 
 /** Sessions are only reachable through fields that already checked who may see them. */
 export const sessionsRules = {

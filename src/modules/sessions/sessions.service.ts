@@ -12,7 +12,7 @@ import {
   type UserRow,
   users,
 } from '../../db/schema.js';
-import type { RequestOrigin } from '../../graphql/context.js';
+import type { RequestOrigin } from '../../kernel/context.js';
 import { openSuccessor, sealSuccessor } from './refresh-successor.js';
 
 /**

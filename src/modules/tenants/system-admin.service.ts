@@ -1,7 +1,7 @@
 import type { Config } from '../../config.js';
 import type { Db } from '../../db/client.js';
 import { transaction } from '../../db/transaction.js';
-import type { Clock } from '../../lib/clock.js';
+import type { Clock } from '../../kernel/clock.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
 import type { PasswordHasher } from '../passwords/index.js';
 import { endUserSessions } from '../sessions/sessions.service.js';

@@ -1,6 +1,6 @@
 import type { Role as RoleValue, TenantSettingsValue } from '../../db/schema.js';
-import type { FieldError } from '../../graphql/errors.js';
-import { isHttpBaseUrl } from '../../lib/urls.js';
+import type { FieldError } from '../../kernel/errors.js';
+import { isHttpBaseUrl } from '../../kernel/urls.js';
 import { SETTING_BOUNDS } from './settings.js';
 import type { TenantSettingsInput } from './tenant.inputs.js';
 

@@ -4,7 +4,7 @@ import type {
   TenantSettingsValue,
   TenantStatus as TenantStatusValue,
 } from '../../db/schema.js';
-import { Role, TenantStatus } from '../../graphql/enums.js';
+import { Role, TenantStatus } from '../../kernel/enums.js';
 
 @InputType('TenantSettingsInput')
 export class TenantSettingsInput implements Partial<Record<keyof TenantSettingsValue, unknown>> {

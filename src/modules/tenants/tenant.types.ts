@@ -7,8 +7,8 @@ import type {
   UserRow,
   UserStatus as UserStatusValue,
 } from '../../db/schema.js';
-import { Role, TenantStatus, UserStatus } from '../../graphql/enums.js';
-import { PageInfo } from '../../graphql/pagination.js';
+import { Role, TenantStatus, UserStatus } from '../../kernel/enums.js';
+import { PageInfo } from '../../kernel/pagination.js';
 import { User } from '../users/user.types.js';
 import type { TenantStatsValue } from './tenant-stats.queries.js';
 

@@ -9,7 +9,7 @@ import {
   orderByKey,
   timestampKey,
   toConnection,
-} from '../../graphql/pagination.js';
+} from '../../kernel/pagination.js';
 
 export const TENANTS_SLUG_UNIQUE = 'tenants_slug_key';
 

@@ -1,10 +1,10 @@
 import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { TenantRow, UserRow } from '../../db/schema.js';
-import { reachesTenant, requireRoleOrScope } from '../../graphql/caller.js';
-import type { Context, SignedInContext } from '../../graphql/context.js';
-import { ForbiddenError, NotFoundError } from '../../graphql/errors.js';
-import type { Connection } from '../../graphql/pagination.js';
-import { isUuid } from '../../lib/ids.js';
+import { reachesTenant, requireRoleOrScope } from '../../kernel/caller.js';
+import type { Context, SignedInContext } from '../../kernel/context.js';
+import { ForbiddenError, NotFoundError } from '../../kernel/errors.js';
+import { isUuid } from '../../kernel/ids.js';
+import type { Connection } from '../../kernel/pagination.js';
 import { tenantSettings } from './settings.js';
 import { CreateTenantInput, UpdateTenantInput } from './tenant.inputs.js';
 import {

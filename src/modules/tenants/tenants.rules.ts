@@ -1,4 +1,4 @@
-import { administersTenant, allow, isAdmin, isAuthenticated, isSystemAdmin } from '../../graphql/rules.js';
+import { administersTenant, allow, isAdmin, isAuthenticated, isSystemAdmin } from '../../kernel/rules.js';
 
 /**
  * Every signed-in user may read their own tenant's identity; `tenant(id)` answers null for

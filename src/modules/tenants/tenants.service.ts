@@ -2,17 +2,17 @@ import { eq } from 'drizzle-orm';
 import { isUniqueViolation } from '../../db/errors.js';
 import { sessions, type TenantRow, tenants, type UserRow, users } from '../../db/schema.js';
 import { transaction } from '../../db/transaction.js';
-import { auditActor, requireRole, requireSystemAdmin } from '../../graphql/caller.js';
-import type { Caller, RequestOrigin, Services } from '../../graphql/context.js';
+import { auditActor, requireRole, requireSystemAdmin } from '../../kernel/caller.js';
+import type { Caller, Deps, RequestOrigin } from '../../kernel/context.js';
 import {
   BadUserInputError,
   ConflictError,
   type FieldError,
   ForbiddenError,
   NotFoundError,
-} from '../../graphql/errors.js';
-import { type Connection, validateFirst } from '../../graphql/pagination.js';
-import { isUuid } from '../../lib/ids.js';
+} from '../../kernel/errors.js';
+import { isUuid } from '../../kernel/ids.js';
+import { type Connection, validateFirst } from '../../kernel/pagination.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
 import { passwordFieldErrors } from '../passwords/index.js';
 import { afterTenantChanged } from '../realtime/changes.js';
@@ -24,13 +24,13 @@ import type { CreateTenantInput, UpdateTenantInput } from './tenant.inputs.js';
 import { checkSettings, checkSlug, checkTenantName } from './tenant-input.js';
 import { listTenants, lockTenant, TENANTS_SLUG_UNIQUE } from './tenants.queries.js';
 
-export type TenantAdminDeps = Pick<Services, 'db' | 'clock' | 'hasher' | 'cache' | 'events' | 'config'>;
+export type TenantAdminDeps = Pick<Deps, 'db' | 'clock' | 'hasher' | 'cache' | 'events' | 'config'>;
 
 const tenantNotFound = () => new NotFoundError('Tenant');
 
 /** System ADMINs: every tenant. */
 export function listAllTenants(
-  deps: Pick<Services, 'readDb'>,
+  deps: Pick<Deps, 'readDb'>,
   caller: Caller,
   args: { first?: number | null; after?: string | null; search?: string | null },
 ): Promise<Connection<TenantRow>> {

@@ -1,9 +1,9 @@
 import type { Role, UserRow } from '../../db/schema.js';
-import { hasScope, isSystemWide } from '../../graphql/caller.js';
-import type { Caller, Services } from '../../graphql/context.js';
-import { ROLE_RANK } from '../../graphql/enums.js';
-import { ForbiddenError, NotFoundError } from '../../graphql/errors.js';
-import { isUuid } from '../../lib/ids.js';
+import { hasScope, isSystemWide } from '../../kernel/caller.js';
+import type { Caller, Deps } from '../../kernel/context.js';
+import { ROLE_RANK } from '../../kernel/enums.js';
+import { ForbiddenError, NotFoundError } from '../../kernel/errors.js';
+import { isUuid } from '../../kernel/ids.js';
 import { findUserTenantId } from './users.queries.js';
 
 /** The one answer for an id the caller cannot reach, whether it exists elsewhere or nowhere. */
@@ -15,7 +15,7 @@ export const userNotFound = () => new NotFoundError('User');
  * same tenant-filtered query, in the same time, as an id that exists nowhere).
  */
 export async function reachableUserTenant(
-  deps: Pick<Services, 'db'>,
+  deps: Pick<Deps, 'db'>,
   caller: Caller,
   id: string,
 ): Promise<string> {

@@ -1,4 +1,4 @@
-import { BadUserInputError, type FieldError } from '../../graphql/errors.js';
+import { BadUserInputError, type FieldError } from '../../kernel/errors.js';
 
 export const EMAIL_MAX_LENGTH = 254;
 export const DISPLAY_NAME_MAX_LENGTH = 100;

@@ -1,6 +1,6 @@
 import { Field, ID, InputType, registerEnumType } from 'type-graphql';
 import type { Role as RoleValue, UserStatus as UserStatusValue } from '../../db/schema.js';
-import { OrderDirection, Role, UserStatus } from '../../graphql/enums.js';
+import { OrderDirection, Role, UserStatus } from '../../kernel/enums.js';
 
 export const UserOrderField = {
   CREATED_AT: 'CREATED_AT',

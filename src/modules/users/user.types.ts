@@ -1,7 +1,7 @@
 import { Field, ID, Int, ObjectType } from 'type-graphql';
 import type { Role as RoleValue, UserRow, UserStatus as UserStatusValue } from '../../db/schema.js';
-import { Role, UserStatus } from '../../graphql/enums.js';
-import { PageInfo } from '../../graphql/pagination.js';
+import { Role, UserStatus } from '../../kernel/enums.js';
+import { PageInfo } from '../../kernel/pagination.js';
 
 /** The fields a client may read. The password hash is deliberately absent. */
 @ObjectType('User')

@@ -3,7 +3,7 @@ import type { Db, Executor } from '../../db/client.js';
 import { preparedPerDatabase } from '../../db/prepared.js';
 import { planEveryTime } from '../../db/prepared-statements.js';
 import { type Role, type UserRow, type UserStatus, userSearchText, users } from '../../db/schema.js';
-import type { OrderDirection } from '../../graphql/enums.js';
+import type { OrderDirection } from '../../kernel/enums.js';
 import {
   afterCursor,
   type Connection,
@@ -14,7 +14,7 @@ import {
   textKey,
   timestampKey,
   toConnection,
-} from '../../graphql/pagination.js';
+} from '../../kernel/pagination.js';
 import type { UserView } from '../cache/identity-cache.js';
 import type { UserOrderField } from './user.inputs.js';
 

@@ -1,12 +1,12 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Ctx, FieldResolver, ID, Info, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { SessionRow, TenantRow, UserRow } from '../../db/schema.js';
-import { isSystemWide, requireRoleOrScope } from '../../graphql/caller.js';
-import type { Context, SignedInContext } from '../../graphql/context.js';
-import { BadUserInputError, NotFoundError } from '../../graphql/errors.js';
-import type { Connection } from '../../graphql/pagination.js';
-import { selects } from '../../graphql/selection.js';
-import { isUuid } from '../../lib/ids.js';
+import { isSystemWide, requireRoleOrScope } from '../../kernel/caller.js';
+import type { Context, SignedInContext } from '../../kernel/context.js';
+import { BadUserInputError, NotFoundError } from '../../kernel/errors.js';
+import { isUuid } from '../../kernel/ids.js';
+import type { Connection } from '../../kernel/pagination.js';
+import { selects } from '../../kernel/selection.js';
 import type { UserView } from '../cache/identity-cache.js';
 import { Session } from '../sessions/session.types.js';
 import {

@@ -6,7 +6,7 @@ import {
   isSelf,
   or,
   tenantArgumentAllowed,
-} from '../../graphql/rules.js';
+} from '../../kernel/rules.js';
 
 /**
  * User objects are only reachable through fields that already decided who may see them (me,

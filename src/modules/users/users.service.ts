@@ -2,12 +2,12 @@ import { and, eq } from 'drizzle-orm';
 import { isUniqueViolation } from '../../db/errors.js';
 import { type Role, type UserRow, type UserStatus, users } from '../../db/schema.js';
 import { transaction } from '../../db/transaction.js';
-import { auditActor, requireRoleOrScope, requireTenantReach } from '../../graphql/caller.js';
-import type { Caller, RequestOrigin, Services } from '../../graphql/context.js';
-import type { OrderDirection } from '../../graphql/enums.js';
-import { BadUserInputError, ConflictError, type FieldError, NotFoundError } from '../../graphql/errors.js';
-import { type Connection, validateFirst } from '../../graphql/pagination.js';
-import { isUuid } from '../../lib/ids.js';
+import { auditActor, requireRoleOrScope, requireTenantReach } from '../../kernel/caller.js';
+import type { Caller, Deps, RequestOrigin } from '../../kernel/context.js';
+import type { OrderDirection } from '../../kernel/enums.js';
+import { BadUserInputError, ConflictError, type FieldError, NotFoundError } from '../../kernel/errors.js';
+import { isUuid } from '../../kernel/ids.js';
+import { type Connection, validateFirst } from '../../kernel/pagination.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
 import type { UserView } from '../cache/identity-cache.js';
 import { passwordFieldErrors } from '../passwords/index.js';
@@ -30,7 +30,7 @@ import { checkDisplayName, checkEmail, EMAIL_MAX_LENGTH } from './user-input.js'
 import { listUsers, lockActiveAdmins, lockUser, USERS_EMAIL_UNIQUE } from './users.queries.js';
 
 export type UserAdminDeps = Pick<
-  Services,
+  Deps,
   'db' | 'clock' | 'hasher' | 'cache' | 'events' | 'mailer' | 'emailBudget'
 >;
 
@@ -46,7 +46,7 @@ export interface ListUsersArgs {
 
 /** MODERATORs and ADMINs list their own tenant's users; system ADMINs any tenant's. */
 export function listTenantUsers(
-  deps: Pick<Services, 'readDb'>,
+  deps: Pick<Deps, 'readDb'>,
   caller: Caller,
   tenantId: string,
   args: ListUsersArgs,

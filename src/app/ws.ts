@@ -2,26 +2,26 @@ import type { Server } from 'node:http';
 import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
+import { UnauthenticatedError } from '../kernel/errors.js';
+import { type OperationLimits, prepareOperation } from '../modules/abuse/query-limits.js';
 import {
   authenticate,
   bearerToken,
   type Caller,
   type Context,
   createContextInner,
+  type Deps,
   type RequestOrigin,
-  type Services,
-} from '../graphql/context.js';
-import { UnauthenticatedError } from '../graphql/errors.js';
-import { auditDenials } from '../graphql/plugins.js';
-import { type OperationLimits, prepareOperation } from '../modules/abuse/query-limits.js';
+} from './context.js';
 import { clientIpOf } from './graphql-http.js';
+import { auditDenials } from './plugins.js';
 import { CLOSE, ConnectionWatch } from './ws-connections.js';
 
 /**
  * The caller a token proves now. A service's carries `renew`, so that its subscriptions can
  * check the same credential again before every event (a person's re-checks read their session).
  */
-async function callerOf(services: Services, token: string): Promise<Caller> {
+async function callerOf(services: Deps, token: string): Promise<Caller> {
   const caller = await authenticate(services, token);
   if (caller.kind !== 'service') return caller;
   return { ...caller, renew: () => callerOf(services, token) };
@@ -51,7 +51,7 @@ export type ErrorFormatter = (formatted: GraphQLFormattedError, error: unknown) 
 export function createWebSocketServer(
   httpServer: Server,
   schema: GraphQLSchema,
-  services: Services,
+  services: Deps,
   /** The HTTP endpoint's operation limits, so that the WebSocket is no way around them. */
   limits: OperationLimits,
   formatError: ErrorFormatter,

@@ -10,8 +10,8 @@ import {
   isObjectType,
   isScalarType,
 } from 'graphql';
-import { normalizeId } from '../lib/ids.js';
 import { BadUserInputError } from './errors.js';
+import { normalizeId } from './ids.js';
 
 /** Puts one argument value in its canonical form, or throws BAD_USER_INPUT naming `path`. */
 type Normalize = (value: unknown, path: string) => unknown;

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { RedisConfig } from '../config.js';
-import type { Logger } from '../lib/logger.js';
+import type { Logger } from './logger.js';
 
 /** A single server (also behind Sentinel) or a Cluster: the commands we use exist on both. */
 export type RedisClient = Redis | Cluster;

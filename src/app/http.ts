@@ -1,12 +1,12 @@
 import type { IncomingMessage } from 'node:http';
 import type { ApolloServer } from '@apollo/server';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import type { Context, Services } from '../graphql/context.js';
-import { RequestLog } from '../graphql/plugins.js';
+import { pingRedis, type RedisClient, withTimeout } from '../kernel/redis.js';
 import { jwksHandler } from '../modules/keys/index.js';
 import type { GraphQLConsole } from './console.js';
+import type { Context, Deps } from './context.js';
 import { clientIpOf, createGraphQLHandler, isGraphQLPath, type RequestListener } from './graphql-http.js';
-import { pingRedis, type RedisClient, withTimeout } from './redis.js';
+import { RequestLog } from './plugins.js';
 
 /** Runs an express handler that may return a promise; a rejection goes to `next`. */
 function runHandler(handler: RequestHandler, req: Request, res: Response, next: NextFunction): void {
@@ -35,7 +35,7 @@ export interface ExtraRoutes {
  * Everything else (the console, /health, /ready, /metrics, /.well-known/*, /oauth/*) is express.
  */
 export function createRequestListener(
-  services: Services,
+  services: Deps,
   apollo: ApolloServer<Context>,
   redis: RedisClient | undefined,
   requestLog: RequestLog = new RequestLog(),
@@ -56,7 +56,7 @@ export function createRequestListener(
 }
 
 function createExpressApp(
-  services: Services,
+  services: Deps,
   graphql: RequestListener,
   redis: RedisClient | undefined,
   ipOf: (req: IncomingMessage) => string | null,

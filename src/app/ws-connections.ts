@@ -1,7 +1,7 @@
 import type { WebSocket } from 'ws';
-import type { Caller, Services } from '../graphql/context.js';
-import { ROLE_RANK } from '../graphql/enums.js';
-import { UnauthenticatedError } from '../graphql/errors.js';
+import { ROLE_RANK } from '../kernel/enums.js';
+import { UnauthenticatedError } from '../kernel/errors.js';
+import type { Caller, Deps } from './context.js';
 
 /**
  * WebSocket close codes the server uses (documented in the README). 4401 means "get a fresh
@@ -54,7 +54,7 @@ export class ConnectionWatch {
   #closed = false;
 
   constructor(
-    private readonly services: Services,
+    private readonly services: Deps,
     options: ConnectionWatchOptions = {},
   ) {
     this.#graceMs = options.graceMs ?? 250;

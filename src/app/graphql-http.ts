@@ -6,16 +6,10 @@ import { type ApolloServer, HeaderMap, type HTTPGraphQLResponse } from '@apollo/
 import bodyParser from 'body-parser';
 import cors from 'cors';
 import proxyAddr from 'proxy-addr';
-import {
-  authenticate,
-  bearerToken,
-  type Context,
-  createContextInner,
-  type Services,
-} from '../graphql/context.js';
-import { ServiceUnavailableError, UnauthenticatedError } from '../graphql/errors.js';
-import { codesOf, type RequestLog, type RequestLogDetails } from '../graphql/plugins.js';
-import { withoutRedaction } from '../lib/logger.js';
+import { ServiceUnavailableError, UnauthenticatedError } from '../kernel/errors.js';
+import { withoutRedaction } from '../kernel/logger.js';
+import { authenticate, bearerToken, type Context, createContextInner, type Deps } from './context.js';
+import { codesOf, type RequestLog, type RequestLogDetails } from './plugins.js';
 
 /**
  * POST /graphql (and GET queries, CORS preflights, refusals of other methods) on Node's own HTTP
@@ -63,7 +57,7 @@ function withoutIpv4Prefix(ip: string | null): string | null {
 }
 
 export interface GraphQLHandlerOptions {
-  services: Services;
+  services: Deps;
   apollo: ApolloServer<Context>;
   requestLog: RequestLog;
   ipOf: (req: IncomingMessage) => string | null;
@@ -233,7 +227,7 @@ function errorCodesIn(body: string): string[] | undefined {
 }
 
 /** The token could not be checked (the database did not answer): 503, try again shortly. */
-function httpUnavailable(services: Services, cause: unknown): ServiceUnavailableError {
+function httpUnavailable(services: Deps, cause: unknown): ServiceUnavailableError {
   services.logger.warn({ err: cause }, 'could not check an access token');
   const error = new ServiceUnavailableError();
   Object.assign(error.extensions, {

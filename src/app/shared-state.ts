@@ -1,7 +1,8 @@
 import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
-import type { Clock } from '../lib/clock.js';
-import type { Logger } from '../lib/logger.js';
+import type { Clock } from '../kernel/clock.js';
+import type { Logger } from '../kernel/logger.js';
+import { connectRedis, type RedisClient, RedisHealth } from '../kernel/redis.js';
 import { IdentityCache } from '../modules/cache/identity-cache.js';
 import {
   type InvalidationBus,
@@ -10,7 +11,6 @@ import {
 } from '../modules/cache/invalidation-bus.js';
 import { SharedLayer } from '../modules/cache/layered-cache.js';
 import { EventBus } from '../modules/realtime/event-bus.js';
-import { connectRedis, type RedisClient, RedisHealth } from './redis.js';
 
 /**
  * What the instances of one deployment share through Redis — the second cache level, cache

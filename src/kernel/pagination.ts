@@ -1,8 +1,8 @@
 import { type AnyColumn, type Placeholder, type SQL, sql } from 'drizzle-orm';
 import { Field, ObjectType } from 'type-graphql';
-import { isUuid } from '../lib/ids.js';
 import type { OrderDirection } from './enums.js';
 import { BadUserInputError } from './errors.js';
+import { isUuid } from './ids.js';
 
 /**
  * Keyset ("cursor") pagination shared by every connection. A page is the rows strictly after the

@@ -1,8 +1,8 @@
 import type { ApolloServerPlugin, GraphQLRequestListener } from '@apollo/server';
 import { type DocumentNode, type GraphQLFormattedError, Kind, type SelectionSetNode } from 'graphql';
+import { actorIdOf, auditActor } from '../kernel/caller.js';
 import { recordAuthzDenial } from '../modules/audit/authz-denied.queries.js';
-import { actorIdOf, auditActor } from './caller.js';
-import type { Context, Services } from './context.js';
+import type { Context, Deps } from './context.js';
 
 /** What the GraphQL layer adds to a request's log line. */
 export interface RequestLogDetails {
@@ -65,9 +65,7 @@ export function requestLogPlugin(log: RequestLog): ApolloServerPlugin<Context> {
  * rate limiting is HTTP 429 with Retry-After, and every FORBIDDEN answer to a signed-in caller is
  * recorded as `authz.denied` (one row per caller and field a minute, with a count).
  */
-export function outcomePlugin(
-  services: Pick<Services, 'db' | 'clock' | 'logger'>,
-): ApolloServerPlugin<Context> {
+export function outcomePlugin(services: Pick<Deps, 'db' | 'clock' | 'logger'>): ApolloServerPlugin<Context> {
   const listener: GraphQLRequestListener<Context> = {
     async willSendResponse({ response, contextValue, operation, document }) {
       if (response.body.kind !== 'single') return;
@@ -102,7 +100,7 @@ export function outcomePlugin(
  * plugin above, over the WebSocket from each result of an operation.
  */
 export async function auditDenials(
-  services: Pick<Services, 'db' | 'clock' | 'logger'>,
+  services: Pick<Deps, 'db' | 'clock' | 'logger'>,
   contextValue: Pick<Context, 'caller' | 'origin'> | undefined,
   errors: readonly GraphQLFormattedError[],
 ): Promise<void> {

@@ -7,6 +7,18 @@ import {
   isIntrospectionType,
   isObjectType,
 } from 'graphql';
+import { ForbiddenError } from '../kernel/errors.js';
+import {
+  allow,
+  and,
+  deny,
+  isAuthenticated,
+  mfaEnrollmentSettled,
+  or,
+  RULE_SHAPES,
+  type ShieldRule,
+  type Verdict,
+} from '../kernel/rules.js';
 import { auditRules } from '../modules/audit/audit.rules.js';
 import { authRules } from '../modules/auth/auth.rules.js';
 import { cacheRules } from '../modules/cache/cache.rules.js';
@@ -23,18 +35,6 @@ import { sessionsRules } from '../modules/sessions/sessions.rules.js';
 import { tenantsRules } from '../modules/tenants/tenants.rules.js';
 import { usersRules } from '../modules/users/users.rules.js';
 import { type Context, contextAt } from './context.js';
-import { ForbiddenError } from './errors.js';
-import {
-  allow,
-  and,
-  deny,
-  isAuthenticated,
-  mfaEnrollmentSettled,
-  or,
-  RULE_SHAPES,
-  type ShieldRule,
-  type Verdict,
-} from './rules.js';
 
 type RuleMap = Record<string, Record<string, ShieldRule>>;
 
@@ -156,14 +156,6 @@ function withScopes(schema: GraphQLSchema, roleRules: RuleMap, scopeRules: Scope
 }
 
 /**
- * Forgets the verdicts of caller rules remembered for this context: a subscription re-checks its
- * caller before every event, and their role may have changed meanwhile.
- */
-export function forgetVerdicts(ctx: object): void {
-  verdictsByContext.delete(ctx);
-}
-
-/**
  * A field behind its rule. The rule and the resolver see the context of the field's place in the
  * answer (`contextAt`): the operation's own, whose caller never changes, or below a sign-in, that
  * sign-in's answer's own.
@@ -201,9 +193,6 @@ function refuse(verdict: Verdict): never {
 
 type Pending = Verdict | Promise<Verdict>;
 
-/** Verdicts of caller rules, per request context (Apollo's context object lives for one request). */
-const verdictsByContext = new WeakMap<object, Map<ShieldRule, Pending>>();
-
 function verdictOf(
   rule: ShieldRule,
   parent: unknown,
@@ -218,11 +207,8 @@ function verdictOf(
   switch (shape.kind) {
     case 'check': {
       if (!shape.perCaller) return decide(shape.check, parent, args, ctx);
-      let verdicts = verdictsByContext.get(ctx);
-      if (!verdicts) {
-        verdicts = new Map();
-        verdictsByContext.set(ctx, verdicts);
-      }
+      // Remembered on the context, whose caller never changes (see Context.verdicts).
+      const verdicts = ctx.verdicts as Map<ShieldRule, Pending>;
       let verdict = verdicts.get(rule);
       if (verdict === undefined) {
         verdict = decide(shape.check, parent, args, ctx);

@@ -1,42 +1,44 @@
 import DataLoader from 'dataloader';
 import { and, asc, gt, isNull, sql } from 'drizzle-orm';
-import type { Db } from '../db/client.js';
-import { anyOf, preparedPerDatabase } from '../db/prepared.js';
-import { type SessionRow, sessions, type TenantRow } from '../db/schema.js';
-import { isUuid } from '../lib/ids.js';
-import type { IdentityCache, UserView } from '../modules/cache/identity-cache.js';
-import { loadTenantStats, type TenantStatsValue } from '../modules/tenants/tenant-stats.queries.js';
+import type { Db } from '../../db/client.js';
+import { anyOf, preparedPerDatabase } from '../../db/prepared.js';
+import { type SessionRow, sessions, type TenantRow } from '../../db/schema.js';
+import type { Loaders, PlatformLoaders } from '../../kernel/context.js';
+import { isUuid } from '../../kernel/ids.js';
+import type { IdentityCache, UserView } from '../cache/identity-cache.js';
+import { loadTenantStats, type TenantStatsValue } from '../tenants/tenant-stats.queries.js';
 
-/**
- * Per-request batch loaders, built for one tenant. Every query filters by that tenant id, so a
- * resolver handed an id from another tenant simply finds nothing. Users and tenants come through
- * the identity cache (keyed by that same tenant id); users without their password hash.
- */
-export interface Loaders {
-  readonly tenantId: string | null;
-  readonly tenantById: DataLoader<string, TenantRow | null>;
+declare module '../../kernel/context.js' {
   /**
-   * This tenant's row if this process holds it, without waiting: every user on a page names the
-   * same tenant, and a promise per row costs more than the lookup.
+   * Per-request batch loaders, built for one tenant. Every query filters by that tenant id, so a
+   * resolver handed an id from another tenant simply finds nothing. Users and tenants come through
+   * the identity cache (keyed by that same tenant id); users without their password hash.
    */
-  tenantInMemory(id: string): TenantRow | undefined;
-  /** A user of this tenant if this process holds it, without waiting (the signed-in caller, mostly). */
-  userInMemory(id: string): UserView | undefined;
-  /**
-   * Reads the active sessions of a whole page of users at once, so that each row's `sessions`
-   * then resolves without a promise (`activeSessionsLoaded`).
-   */
-  loadActiveSessions(userIds: readonly string[]): Promise<void>;
-  /** The active sessions `loadActiveSessions` read for this user in this request, if it did. */
-  activeSessionsLoaded(userId: string): SessionRow[] | undefined;
-  readonly userById: DataLoader<string, UserView | null>;
-  readonly activeSessionsByUserId: DataLoader<string, SessionRow[]>;
-  readonly tenantStats: DataLoader<string, TenantStatsValue | null>;
-}
+  interface Loaders {
+    readonly tenantById: DataLoader<string, TenantRow | null>;
+    /**
+     * This tenant's row if this process holds it, without waiting: every user on a page names the
+     * same tenant, and a promise per row costs more than the lookup.
+     */
+    tenantInMemory(id: string): TenantRow | undefined;
+    /** A user of this tenant if this process holds it, without waiting (the signed-in caller, mostly). */
+    userInMemory(id: string): UserView | undefined;
+    /**
+     * Reads the active sessions of a whole page of users at once, so that each row's `sessions`
+     * then resolves without a promise (`activeSessionsLoaded`).
+     */
+    loadActiveSessions(userIds: readonly string[]): Promise<void>;
+    /** The active sessions `loadActiveSessions` read for this user in this request, if it did. */
+    activeSessionsLoaded(userId: string): SessionRow[] | undefined;
+    readonly userById: DataLoader<string, UserView | null>;
+    readonly activeSessionsByUserId: DataLoader<string, SessionRow[]>;
+    readonly tenantStats: DataLoader<string, TenantStatsValue | null>;
+  }
 
-/** Loaders that span tenants; only a system ADMIN's context ever builds them. */
-export interface PlatformLoaders {
-  tenantStats: DataLoader<string, TenantStatsValue | null>;
+  /** Loaders that span tenants; only a system ADMIN's context ever builds them. */
+  interface PlatformLoaders {
+    tenantStats: DataLoader<string, TenantStatsValue | null>;
+  }
 }
 
 /**
@@ -52,7 +54,7 @@ class TenantLoaders implements Loaders {
 
   constructor(
     private readonly db: Db,
-    /** Statistics only: they may lag (see Services.readDb). */
+    /** Statistics only: they may lag (see Deps.readDb). */
     private readonly readDb: Db,
     private readonly cache: IdentityCache,
     readonly tenantId: string | null,

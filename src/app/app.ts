@@ -7,46 +7,47 @@ import {
 } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import type { GraphQLFormattedError } from 'graphql';
-import type { Config } from './config.js';
-import { type Database, LOCKS, runMigrations } from './db/client.js';
-import { isEmptyDataDir } from './db/embedded-template.js';
-import { openDatabase } from './db/wait-for-database.js';
-import type { Context, Services } from './graphql/context.js';
-import { formatError } from './graphql/errors.js';
-import { outcomePlugin, RequestLog, requestLogPlugin } from './graphql/plugins.js';
-import { buildAppSchema } from './graphql/schema.js';
-import { BackgroundWork } from './lib/background.js';
-import { type Clock, systemClock } from './lib/clock.js';
-import { createLogger, flushLogs, type Logger } from './lib/logger.js';
-import { startPeriodicJob } from './lib/periodic.js';
-import { authOperationsPlugin } from './modules/abuse/auth-operations.js';
-import { createEmailBudget } from './modules/abuse/email-budget.js';
-import { queryLimits } from './modules/abuse/query-limits.js';
-import { createAuthRateLimiter } from './modules/abuse/rate-limits.js';
-import { purgeAuditEvents } from './modules/audit/retention.js';
-import { Mailer } from './modules/email/email.service.js';
-import { EmailTemplates } from './modules/email/email.templates.js';
-import { createEmailTransport } from './modules/email/email.transport.js';
-import { OutboxWorker } from './modules/email/outbox.worker.js';
-import { AccessTokens, SigningKeyStore } from './modules/keys/index.js';
-import { AppMetrics, metricsHandler, metricsPlugin } from './modules/metrics/index.js';
-import { CeremonyStore } from './modules/mfa/ceremony-store.js';
-import { purgeLoginChallenges } from './modules/mfa/mfa.queries.js';
-import { TotpSecretBox } from './modules/mfa/secret-box.js';
-import { PasswordHasher } from './modules/passwords/index.js';
-import { connectAuditFeed } from './modules/realtime/audit-feed.js';
-import { createClientRateLimiter } from './modules/service-accounts/client-rate-limit.js';
-import { OAuthMetrics } from './modules/service-accounts/oauth.metrics.js';
-import { oauthRouter } from './modules/service-accounts/oauth.routes.js';
-import { createServiceAccountsRuntime } from './modules/service-accounts/runtime.js';
-import { purgeRevokedTokens } from './modules/service-accounts/service-accounts.queries.js';
-import { cleanUpSessions } from './modules/sessions/session-cleanup.js';
-import { SessionGuard } from './modules/sessions/session-guard.js';
-import { bootstrapSystemTenant, prepareFirstAdminPassword } from './modules/tenants/bootstrap.js';
-import { createConsole } from './server/console.js';
-import { createRequestListener } from './server/http.js';
-import { openSharedState, type SharedState, sharedStateReady } from './server/shared-state.js';
-import { createWebSocketServer } from './server/ws.js';
+import type { Config } from '../config.js';
+import { type Database, LOCKS, runMigrations } from '../db/client.js';
+import { isEmptyDataDir } from '../db/embedded-template.js';
+import { openDatabase } from '../db/wait-for-database.js';
+import { BackgroundWork } from '../kernel/background.js';
+import { type Clock, systemClock } from '../kernel/clock.js';
+import { formatError } from '../kernel/errors.js';
+import { createLogger, flushLogs, type Logger } from '../kernel/logger.js';
+import { startPeriodicJob } from '../kernel/periodic.js';
+import { authOperationsPlugin } from '../modules/abuse/auth-operations.js';
+import { createEmailBudget } from '../modules/abuse/email-budget.js';
+import { queryLimits } from '../modules/abuse/query-limits.js';
+import { createAuthRateLimiter } from '../modules/abuse/rate-limits.js';
+import { purgeAuditEvents } from '../modules/audit/retention.js';
+import { Mailer } from '../modules/email/email.service.js';
+import { EmailTemplates } from '../modules/email/email.templates.js';
+import { createEmailTransport } from '../modules/email/email.transport.js';
+import { OutboxWorker } from '../modules/email/outbox.worker.js';
+import { AccessTokens, SigningKeyStore } from '../modules/keys/index.js';
+import { AppMetrics, metricsHandler, metricsPlugin } from '../modules/metrics/index.js';
+import { CeremonyStore } from '../modules/mfa/ceremony-store.js';
+import { purgeLoginChallenges } from '../modules/mfa/mfa.queries.js';
+import { TotpSecretBox } from '../modules/mfa/secret-box.js';
+import { PasswordHasher } from '../modules/passwords/index.js';
+import { connectAuditFeed } from '../modules/realtime/audit-feed.js';
+import { createClientRateLimiter } from '../modules/service-accounts/client-rate-limit.js';
+import { OAuthMetrics } from '../modules/service-accounts/oauth.metrics.js';
+import { oauthRouter } from '../modules/service-accounts/oauth.routes.js';
+import { createServiceAccountsRuntime } from '../modules/service-accounts/runtime.js';
+import { purgeRevokedTokens } from '../modules/service-accounts/service-accounts.queries.js';
+import { cleanUpSessions } from '../modules/sessions/session-cleanup.js';
+import { SessionGuard } from '../modules/sessions/session-guard.js';
+import { bootstrapSystemTenant, prepareFirstAdminPassword } from '../modules/tenants/bootstrap.js';
+import { createCommitEffects } from './commit-effects.js';
+import { createConsole } from './console.js';
+import type { Context, Deps } from './context.js';
+import { createRequestListener } from './http.js';
+import { outcomePlugin, RequestLog, requestLogPlugin } from './plugins.js';
+import { buildAppSchema } from './schema.js';
+import { openSharedState, type SharedState, sharedStateReady } from './shared-state.js';
+import { createWebSocketServer } from './ws.js';
 
 export interface AppOptions {
   clock?: Clock;
@@ -58,7 +59,7 @@ export interface AppOptions {
 }
 
 export interface App {
-  services: Services;
+  services: Deps;
   httpServer: Server;
   /** Starts listening; resolves to the base URL, e.g. http://127.0.0.1:8006. */
   listen(port?: number, host?: string): Promise<string>;
@@ -187,7 +188,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     }
     outbox = new OutboxWorker({ db, clock, logger, transport, config: config.email });
     const background = new BackgroundWork(logger);
-    const services: Services = {
+    const services: Deps = {
       config,
       database,
       db,
@@ -210,6 +211,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       mailer: new Mailer(templates, outbox, config.publicUrl),
       emailBudget: createEmailBudget({ perHour: config.email.perAddressPerHour, redis, logger }),
       background,
+      commitEffects: createCommitEffects({ cache, events, clock, logger }),
     };
     outbox.start();
     // Tokens issued and credentials used, written once a minute per account (see usage.ts).

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import type { GraphQLSchema } from 'graphql';
 import { buildSchema, type PubSub } from 'type-graphql';
+import { normalizeIdArguments } from '../kernel/id-arguments.js';
 import { AuditResolver } from '../modules/audit/audit.resolver.js';
 import { AuthResolver } from '../modules/auth/auth.resolver.js';
 import { CacheResolver } from '../modules/cache/cache.resolver.js';
@@ -16,7 +17,6 @@ import { ViewerResolver } from '../modules/service-accounts/viewer.resolver.js';
 import { SessionsResolver } from '../modules/sessions/sessions.resolver.js';
 import { TenantsResolver } from '../modules/tenants/tenants.resolver.js';
 import { UsersResolver } from '../modules/users/users.resolver.js';
-import { normalizeIdArguments } from './id-arguments.js';
 import { applyPermissions } from './permissions.js';
 
 export const resolvers = [
