@@ -16,14 +16,14 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { authenticateUser } from '../src/app/context.js';
 import { ForbiddenError } from '../src/kernel/errors.js';
 import { updateMe } from '../src/modules/auth/account.service.js';
-import { revokeSession } from '../src/modules/sessions/session-end.service.js';
+import { revokeSession } from '../src/modules/sessions/sessions.service.js';
 import {
   createTenant,
   deleteTenant,
   listAllTenants,
   updateTenant,
 } from '../src/modules/tenants/tenants.service.js';
-import { assertModeratorMayUpdate } from '../src/modules/users/user-access.js';
+import { assertModeratorMayUpdate } from '../src/modules/users/users.access.js';
 import {
   createUser,
   deleteUser,

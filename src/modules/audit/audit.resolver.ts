@@ -6,7 +6,7 @@ import { BadUserInputError } from '../../kernel/errors.js';
 import { isUuid } from '../../kernel/ids.js';
 import { type Connection, validateFirst } from '../../kernel/pagination.js';
 import type { UserView } from '../cache/identity-cache.js';
-import { User } from '../users/user.types.js';
+import { User } from '../users/users.types.js';
 import { listAuditEvents } from './audit.queries.js';
 import { AuditEvent, AuditEventConnection, AuditEventFilter } from './audit.types.js';
 

@@ -9,12 +9,12 @@ import { recordAuditEvent } from '../audit/audit.service.js';
 import { assertAcceptablePassword } from '../passwords/index.js';
 import { afterUsersChanged } from '../realtime/changes.js';
 import { queueVerificationEmail } from '../recovery/recovery.emails.js';
-import { afterSessionsEnded } from '../sessions/session-end.service.js';
-import { endUserSessions } from '../sessions/sessions.service.js';
+import { endUserSessions } from '../sessions/sessions.queries.js';
+import { afterSessionsEnded } from '../sessions/sessions.service.js';
 import { tenantSettings } from '../tenants/settings.js';
 import { findTenantById } from '../tenants/tenants.queries.js';
-import { checkDisplayName, checkEmail } from '../users/user-input.js';
 import { findUserById, USERS_EMAIL_UNIQUE } from '../users/users.queries.js';
+import { checkDisplayName, checkEmail } from '../users/users.validation.js';
 import { verifyCurrentPassword } from './auth.service.js';
 
 export type AccountDeps = Pick<

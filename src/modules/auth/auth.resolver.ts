@@ -5,8 +5,8 @@ import { requireCaller } from '../../kernel/caller.js';
 import type { Context, SignedInContext } from '../../kernel/context.js';
 import { NotFoundError, UnauthenticatedError } from '../../kernel/errors.js';
 import type { UserView } from '../cache/identity-cache.js';
-import { afterSessionsEnded, logout, logoutAll } from '../sessions/session-end.service.js';
-import { User } from '../users/user.types.js';
+import { afterSessionsEnded, logout, logoutAll } from '../sessions/sessions.service.js';
+import { User } from '../users/users.types.js';
 import { changePassword, updateMe } from './account.service.js';
 import { type AuthResult, login, refresh, register } from './auth.service.js';
 import {

@@ -20,7 +20,6 @@ import { announceAuditEvent } from '../realtime/audit-feed.js';
 import { afterUsersChanged } from '../realtime/changes.js';
 import { queueVerificationEmail } from '../recovery/recovery.emails.js';
 import { clearLoginAttempts } from '../recovery/recovery.queries.js';
-import { endSessionsOverLimit } from '../sessions/session-end.service.js';
 import {
   createSession,
   currentTokenAfterSpent,
@@ -30,12 +29,13 @@ import {
   newRefreshToken,
   parseRefreshToken,
   rotateRefreshToken,
-} from '../sessions/sessions.service.js';
+} from '../sessions/sessions.queries.js';
+import { endSessionsOverLimit } from '../sessions/sessions.service.js';
 import { tenantSettings, tokenLifetimes } from '../tenants/settings.js';
-import { canonicalEmail, normalizeDisplayName, normalizeEmail } from '../users/user-input.js';
 import { findUserById, USERS_EMAIL_UNIQUE } from '../users/users.queries.js';
+import { canonicalEmail, normalizeDisplayName, normalizeEmail } from '../users/users.validation.js';
+import { completeSignIn, reserveLoginAttempt, settlePasswordCheck } from './auth.queries.js';
 import { KeyedSerializer } from './keyed-serializer.js';
-import { completeSignIn, reserveLoginAttempt, settlePasswordCheck } from './sign-in.queries.js';
 
 export type AuthDeps = Pick<
   Deps,

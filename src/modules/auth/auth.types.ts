@@ -1,7 +1,7 @@
 import { Field, InputType, ObjectType } from 'type-graphql';
 import type { SessionRow, UserRow } from '../../db/schema.js';
-import { Session } from '../sessions/session.types.js';
-import { User } from '../users/user.types.js';
+import { Session } from '../sessions/sessions.types.js';
+import { User } from '../users/users.types.js';
 
 @ObjectType('AuthPayload')
 export class AuthPayload {

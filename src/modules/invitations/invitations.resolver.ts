@@ -8,7 +8,7 @@ import { signedIn } from '../auth/auth.resolver.js';
 import type { AuthResult } from '../auth/auth.service.js';
 import { AuthPayload } from '../auth/auth.types.js';
 import type { UserView } from '../cache/identity-cache.js';
-import { User } from '../users/user.types.js';
+import { User } from '../users/users.types.js';
 import { AcceptInvitationInput, InviteUserInput } from './invitations.inputs.js';
 import type { InvitationStatusValue, InvitationView } from './invitations.queries.js';
 import {

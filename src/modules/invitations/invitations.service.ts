@@ -24,12 +24,12 @@ import { newLinkToken, parseLinkToken } from '../email/link-tokens.js';
 import { assertAcceptablePassword } from '../passwords/index.js';
 import { invalidToken } from '../recovery/recovery.emails.js';
 import { findUserByEmail } from '../recovery/recovery.queries.js';
-import { createSession } from '../sessions/sessions.service.js';
+import { createSession } from '../sessions/sessions.queries.js';
 import { tenantSettings, tokenLifetimes } from '../tenants/settings.js';
 import { findTenantById } from '../tenants/tenants.queries.js';
-import { assertCanGrant } from '../users/user-access.js';
-import { checkDisplayName, checkEmail } from '../users/user-input.js';
+import { assertCanGrant } from '../users/users.access.js';
 import { findUserById, USERS_EMAIL_UNIQUE } from '../users/users.queries.js';
+import { checkDisplayName, checkEmail } from '../users/users.validation.js';
 import type { InviteUserInput } from './invitations.inputs.js';
 import {
   findInvitationById,

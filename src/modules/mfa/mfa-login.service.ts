@@ -3,12 +3,12 @@ import { transaction } from '../../db/transaction.js';
 import type { Deps, RequestOrigin } from '../../kernel/context.js';
 import { BadUserInputError, NotFoundError, UnauthenticatedError } from '../../kernel/errors.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
+import { type AmrValue, completeSignIn } from '../auth/auth.queries.js';
 import { type AuthResult, issueTokens } from '../auth/auth.service.js';
-import { type AmrValue, completeSignIn } from '../auth/sign-in.queries.js';
 import { announceAuditEvent } from '../realtime/audit-feed.js';
 import { afterUsersChanged } from '../realtime/changes.js';
-import { endSessionsOverLimit } from '../sessions/session-end.service.js';
-import { newRefreshToken } from '../sessions/sessions.service.js';
+import { newRefreshToken } from '../sessions/sessions.queries.js';
+import { endSessionsOverLimit } from '../sessions/sessions.service.js';
 import { tenantSettings, tokenLifetimes } from '../tenants/settings.js';
 import { findUserById } from '../users/users.queries.js';
 import {

@@ -6,9 +6,9 @@ import { BadUserInputError, ConflictError, NotFoundError } from '../../kernel/er
 import { recordAuditEvent } from '../audit/audit.service.js';
 import { verifyCurrentPassword } from '../auth/auth.service.js';
 import { afterUsersChanged } from '../realtime/changes.js';
-import { afterSessionsEnded } from '../sessions/session-end.service.js';
-import { endUserSessions } from '../sessions/sessions.service.js';
-import { assertCanManage, reachableUserTenant, userNotFound } from '../users/user-access.js';
+import { endUserSessions } from '../sessions/sessions.queries.js';
+import { afterSessionsEnded } from '../sessions/sessions.service.js';
+import { assertCanManage, reachableUserTenant, userNotFound } from '../users/users.access.js';
 import { findUserById, lockUser } from '../users/users.queries.js';
 import {
   acceptTotpStep,

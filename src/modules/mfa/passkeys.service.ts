@@ -14,7 +14,7 @@ import type { Deps, RequestOrigin, UserCaller } from '../../kernel/context.js';
 import { BadUserInputError, ConflictError, NotFoundError } from '../../kernel/errors.js';
 import { isUuid } from '../../kernel/ids.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
-import type { AmrValue } from '../auth/sign-in.queries.js';
+import type { AmrValue } from '../auth/auth.queries.js';
 import { afterUsersChanged } from '../realtime/changes.js';
 import { tenantSettings } from '../tenants/settings.js';
 import { findUserById } from '../users/users.queries.js';

@@ -4,7 +4,7 @@ import type { Context } from '../../kernel/context.js';
 import { NotFoundError } from '../../kernel/errors.js';
 import { AuditEvent } from '../audit/audit.types.js';
 import type { UserView } from '../cache/identity-cache.js';
-import { User } from '../users/user.types.js';
+import { User } from '../users/users.types.js';
 import { SessionEndedEvent } from './realtime.types.js';
 import { subscribeAuditEvents, subscribeSessionEnded, subscribeUserChanged } from './subscriptions.js';
 import type { AuditEventPayload, SessionEndedPayload, UserChangedPayload } from './topics.js';

@@ -6,13 +6,13 @@ import { recordAuditEvent } from '../audit/audit.service.js';
 import { parseLinkToken } from '../email/link-tokens.js';
 import { assertAcceptablePassword } from '../passwords/index.js';
 import { afterUsersChanged } from '../realtime/changes.js';
-import { afterSessionsEnded } from '../sessions/session-end.service.js';
-import { type EndedSession, endUserSessions } from '../sessions/sessions.service.js';
+import { type EndedSession, endUserSessions } from '../sessions/sessions.queries.js';
+import { afterSessionsEnded } from '../sessions/sessions.service.js';
 import { tenantSettings } from '../tenants/settings.js';
 import { findTenantById } from '../tenants/tenants.queries.js';
-import { assertCanManage, reachableUserTenant, userNotFound } from '../users/user-access.js';
-import { checkEmail } from '../users/user-input.js';
+import { assertCanManage, reachableUserTenant, userNotFound } from '../users/users.access.js';
 import { findUserById, lockUser } from '../users/users.queries.js';
+import { checkEmail } from '../users/users.validation.js';
 import { invalidToken, queuePasswordReset, queueVerificationEmail } from './recovery.emails.js';
 import {
   findUsableToken,

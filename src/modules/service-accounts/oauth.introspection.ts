@@ -1,7 +1,7 @@
 import type { Deps } from '../../kernel/context.js';
 import { UnauthenticatedError } from '../../kernel/errors.js';
 import { isServiceToken } from '../keys/index.js';
-import { parseRefreshToken } from '../sessions/sessions.service.js';
+import { parseRefreshToken } from '../sessions/sessions.queries.js';
 import { looksLikeApiKey } from './credentials.js';
 import { findOpenSessionByRefreshHash } from './oauth.queries.js';
 import type { ServicePrincipal } from './service-principal.js';

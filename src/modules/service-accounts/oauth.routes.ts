@@ -10,7 +10,7 @@ import type { Deps, RequestOrigin } from '../../kernel/context.js';
 import { RateLimitedError, UnauthenticatedError } from '../../kernel/errors.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
 import { isServiceToken } from '../keys/index.js';
-import { endSessionByRefreshToken } from '../sessions/session-end.service.js';
+import { endSessionByRefreshToken } from '../sessions/sessions.service.js';
 import { tokenLifetimes } from '../tenants/settings.js';
 import type { ClientRateLimiter } from './client-rate-limit.js';
 import { looksLikeApiKey } from './credentials.js';

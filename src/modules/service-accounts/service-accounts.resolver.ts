@@ -4,7 +4,7 @@ import type { Context, SignedInContext } from '../../kernel/context.js';
 import { NotFoundError } from '../../kernel/errors.js';
 import type { Connection } from '../../kernel/pagination.js';
 import { bounded } from '../abuse/query-limits.js';
-import { Tenant } from '../tenants/tenant.types.js';
+import { Tenant } from '../tenants/tenants.types.js';
 import { clientIdOf } from './credentials.js';
 import {
   CreateApiKeyInput,

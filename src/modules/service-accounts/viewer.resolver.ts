@@ -4,8 +4,8 @@ import { requireSignedIn } from '../../kernel/caller.js';
 import type { Context } from '../../kernel/context.js';
 import { NotFoundError } from '../../kernel/errors.js';
 import type { UserView } from '../cache/identity-cache.js';
-import { Tenant } from '../tenants/tenant.types.js';
-import { User } from '../users/user.types.js';
+import { Tenant } from '../tenants/tenants.types.js';
+import { User } from '../users/users.types.js';
 import { serviceAccountLoaders } from './service-accounts.loaders.js';
 import { ServiceAccount, Viewer } from './service-accounts.types.js';
 

@@ -4,10 +4,10 @@ import { requireCaller } from '../../kernel/caller.js';
 import type { Context, SignedInContext } from '../../kernel/context.js';
 import { NotFoundError } from '../../kernel/errors.js';
 import type { UserView } from '../cache/identity-cache.js';
-import { User } from '../users/user.types.js';
-import { Session } from './session.types.js';
-import { revokeSession, revokeUserSessions } from './session-end.service.js';
-import { newest } from './session-list.js';
+import { User } from '../users/users.types.js';
+import { revokeSession, revokeUserSessions } from './sessions.service.js';
+import { Session } from './sessions.types.js';
+import { newest } from './sessions.validation.js';
 
 @Resolver(() => Session)
 export class SessionsResolver {

@@ -1,350 +1,290 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { and, eq, gt, isNull, type SQL, sql } from 'drizzle-orm';
-import type { Db, Executor } from '../../db/client.js';
-import { fieldsOf, preparedPerDatabase } from '../../db/prepared.js';
+import { and, desc, eq, gt, isNull, notInArray } from 'drizzle-orm';
+import type { Executor } from '../../db/client.js';
+import { type SessionEndReason, sessions } from '../../db/schema.js';
+import { transaction } from '../../db/transaction.js';
 import {
-  type SessionEndReason,
-  type SessionRow,
-  sessions,
-  spentRefreshTokens,
-  type TenantRow,
-  tenants,
-  type UserRow,
-  users,
-} from '../../db/schema.js';
-import type { RequestOrigin } from '../../kernel/context.js';
-import { openSuccessor, sealSuccessor } from './refresh-successor.js';
+  actorIdOf,
+  auditActor,
+  hasRole,
+  hasScope,
+  isSystemWide,
+  requireRoleOrScope,
+} from '../../kernel/caller.js';
+import type { Caller, Deps, RequestOrigin, UserCaller } from '../../kernel/context.js';
+import { ForbiddenError, NotFoundError } from '../../kernel/errors.js';
+import { isUuid } from '../../kernel/ids.js';
+import { recordAuditEvent } from '../audit/audit.service.js';
+import { type SessionEndedPayload, topics } from '../realtime/topics.js';
+import { assertCanManage, reachableUserTenant, userNotFound } from '../users/users.access.js';
+import { lockUser } from '../users/users.queries.js';
+import {
+  type EndedSession,
+  endSessions,
+  endUserSessions,
+  findLegacySessionTenant,
+  parseRefreshToken,
+} from './sessions.queries.js';
+
+export type SessionEndDeps = Pick<Deps, 'db' | 'clock' | 'cache' | 'events'>;
 
 /**
- * A refresh token is its session's tenant id and 256 random bits, `<tenant>.<secret>` (both
- * base64url; opaque to clients). The tenant inside lets refresh and reuse detection find the
- * session by `(tenant_id, hash)`: one shard of a table distributed by tenant. Only the SHA-256 of
- * the whole token is stored. Tokens issued before carried no tenant (`<secret>` alone): see
- * `parseRefreshToken`.
+ * Everything that must happen once ended sessions are committed — the one place every ended
+ * session passes: their access tokens stop working at once on every instance (the session
+ * checks are invalidated everywhere before this resolves), then each user's `sessionEnded`
+ * subscribers hear of it (and that session's own WebSockets close). Await it before answering,
+ * so that the client's next request finds the session ended on any instance.
  */
-export function newRefreshToken(tenantId: string): { token: string; hash: Buffer } {
-  const tenant = Buffer.from(tenantId.replaceAll('-', ''), 'hex').toString('base64url');
-  const token = `${tenant}.${randomBytes(32).toString('base64url')}`;
-  return { token, hash: hashRefreshToken(token) };
-}
-
-export function hashRefreshToken(token: string): Buffer {
-  return createHash('sha256').update(token, 'utf8').digest();
-}
-
-/** What a presented refresh token says about itself; undefined when it is no token of ours. */
-export type PresentedRefreshToken =
-  | { kind: 'current'; tenantId: string; hash: Buffer }
-  | { kind: 'legacy'; hash: Buffer };
-
-const SECRET = /^[A-Za-z0-9_-]{43}$/;
-const TENANT = /^[A-Za-z0-9_-]{22}$/;
-
-export function parseRefreshToken(token: string): PresentedRefreshToken | undefined {
-  const dot = token.indexOf('.');
-  if (dot < 0) return SECRET.test(token) ? { kind: 'legacy', hash: hashRefreshToken(token) } : undefined;
-  const tenant = token.slice(0, dot);
-  if (!TENANT.test(tenant) || !SECRET.test(token.slice(dot + 1))) return undefined;
-  const hex = Buffer.from(tenant, 'base64url').toString('hex');
-  if (hex.length !== 32) return undefined;
-  const tenantId = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-  return { kind: 'current', tenantId, hash: hashRefreshToken(token) };
-}
-
-/** Where a session was opened or last used, cut to the columns' sizes. */
-export function sessionOrigin(origin: RequestOrigin): RequestOrigin {
-  return { ip: origin.ip?.slice(0, 64) ?? null, userAgent: origin.userAgent?.slice(0, 512) ?? null };
-}
-
-export interface NewSession {
-  tenantId: string;
-  userId: string;
-  origin: RequestOrigin;
-  now: Date;
-  lifetimeSeconds: number;
-}
-
-export async function createSession(
-  db: Executor,
-  input: NewSession,
-): Promise<{ session: SessionRow; refreshToken: string }> {
-  const { token, hash } = newRefreshToken(input.tenantId);
-  const { ip, userAgent } = sessionOrigin(input.origin);
-  const [session] = await db
-    .insert(sessions)
-    .values({
-      tenantId: input.tenantId,
-      userId: input.userId,
-      refreshTokenHash: hash,
-      ipAddress: ip,
-      userAgent,
-      createdAt: input.now,
-      lastUsedAt: input.now,
-      expiresAt: new Date(input.now.getTime() + input.lifetimeSeconds * 1000),
-    })
-    .returning();
-  if (!session) throw new Error('session insert returned no row');
-  return { session, refreshToken: token };
-}
-
-/** What a successful rotation hands back: the session, who it belongs to, and the new token. */
-export interface Rotation {
-  session: SessionRow;
-  user: UserRow;
-  tenant: TenantRow;
-  refreshToken: string;
-}
-
-const placeholder = (name: string) => sql.placeholder(name);
-
-/**
- * One statement for the whole rotation, so it costs one round trip and no transaction: swap the
- * stored hash (compare-and-swap: of two concurrent refreshes with the same token only one
- * matches), record the old token as spent (with its successor sealed for the reuse grace), and
- * read the user and tenant for the new access token. A session whose user or tenant is no longer
- * ACTIVE does not match at all. Every table is reached with the tenant id from the token.
- */
-const rotationStatement = preparedPerDatabase((db: Db) => {
-  const rotated = db.$with('rotated').as(
-    db
-      .update(sessions)
-      .set({
-        refreshTokenHash: sql`${placeholder('newHash')}`,
-        legacyRefreshToken: false,
-        rotationCounter: sql`${sessions.rotationCounter} + 1`,
-        lastUsedAt: sql`${placeholder('now')}`,
-        ipAddress: sql`coalesce(${placeholder('ip')}, ${sessions.ipAddress})`,
-        userAgent: sql`coalesce(${placeholder('userAgent')}, ${sessions.userAgent})`,
-      })
-      .where(
-        and(
-          sql`${sessions.tenantId} = ${placeholder('tenantId')}`,
-          sql`${sessions.refreshTokenHash} = ${placeholder('oldHash')}`,
-          isNull(sessions.endedAt),
-          sql`${sessions.expiresAt} > ${placeholder('now')}`,
-          sql`exists (select 1 from ${users} join ${tenants} on ${tenants.id} = ${users.tenantId}
-            where ${users.tenantId} = ${placeholder('tenantId')} and ${users.id} = ${sessions.userId}
-            and ${users.status} = 'ACTIVE' and ${tenants.status} = 'ACTIVE')`,
-        ),
-      )
-      .returning(),
+export async function afterSessionsEnded(
+  deps: Pick<Deps, 'cache' | 'events' | 'clock'>,
+  ended: EndedSession[],
+  reason: SessionEndReason,
+): Promise<void> {
+  if (ended.length === 0) return;
+  const byTenant = new Map<string, string[]>();
+  for (const session of ended)
+    byTenant.set(session.tenantId, [...(byTenant.get(session.tenantId) ?? []), session.id]);
+  await Promise.all(
+    [...byTenant].map(([tenantId, sessions]) => deps.cache.invalidate({ tenantId, sessions })),
   );
-  const spent = db.$with('spent').as(
-    db
-      .insert(spentRefreshTokens)
-      .select((qb) =>
-        qb
-          .select({
-            tenantId: rotated.tenantId,
-            tokenHash: sql`${placeholder('oldHash')}::bytea`.as('token_hash'),
-            sessionId: rotated.id,
-            spentAt: sql`${placeholder('now')}::timestamptz`.as('spent_at'),
-            successor: sql`${placeholder('successor')}::bytea`.as('successor'),
-          })
-          .from(rotated),
-      )
-      .returning({ sessionId: spentRefreshTokens.sessionId }),
+  const at = deps.clock.now();
+  await Promise.all(
+    ended.map((session) =>
+      deps.events.publish(topics.sessionEnded(session.tenantId, session.userId), {
+        sessionId: session.id,
+        userId: session.userId,
+        tenantId: session.tenantId,
+        reason,
+        at: (session.endedAt ?? at).toISOString(),
+      } satisfies SessionEndedPayload),
+    ),
   );
-  return (
-    db
-      .with(rotated, spent)
-      .select({ session: fieldsOf(sessions, rotated), user: users, tenant: tenants })
-      .from(rotated)
-      // The tenant as a value (not only through the join), so the plan reaches one partition or shard.
-      .innerJoin(
-        users,
-        and(sql`${users.tenantId} = ${placeholder('tenantId')}`, eq(users.id, rotated.userId)),
-      )
-      .innerJoin(tenants, sql`${tenants.id} = ${placeholder('tenantId')}`)
-      .prepare('rotateRefreshToken')
-  );
-});
-
-/**
- * The tenant of a session whose current refresh token is one issued before tokens carried their
- * tenant. Such sessions were open when that change was deployed; their next rotation hands out a
- * new-format token, so this look-up (the only refresh path that does not know the tenant, and so
- * fans out) serves each of them once at most.
- */
-export async function findLegacySessionTenant(db: Executor, hash: Buffer): Promise<string | undefined> {
-  const [row] = await db
-    .select({ tenantId: sessions.tenantId })
-    .from(sessions)
-    .where(and(sql`${sessions.legacyRefreshToken}`, eq(sessions.refreshTokenHash, hash)))
-    .limit(1);
-  return row?.tenantId;
 }
 
-/**
- * Exchanges a refresh token for a new one; undefined when the token is not the current one of an
- * active session whose user and tenant are active (see `findSpentRefreshToken` for why not).
- */
-export async function rotateRefreshToken(
-  db: Db,
-  presented: { token: string; tenantId: string; hash: Buffer },
-  now: Date,
+async function endAndAudit(
+  deps: SessionEndDeps,
+  /** Whoever ends the sessions, or the user whose own sign-in ends them. */
+  caller: Caller | { userId: string },
   origin: RequestOrigin,
-): Promise<Rotation | undefined> {
-  const next = newRefreshToken(presented.tenantId);
-  // Placeholders in SQL skip Drizzle's value mapping: the time goes in as the text a column would send.
-  const [row] = await rotationStatement(db).execute({
-    tenantId: presented.tenantId,
-    oldHash: presented.hash,
-    newHash: next.hash,
-    successor: sealSuccessor(presented.token, next.token),
-    now: now.toISOString(),
-    ...sessionOrigin(origin),
-  });
-  if (!row) return undefined;
-  return {
-    session: row.session as unknown as SessionRow,
-    user: row.user,
-    tenant: row.tenant,
-    refreshToken: next.token,
-  };
-}
-
-export interface SpentRefreshToken {
-  sessionId: string;
-  tenantId: string;
-  userId: string;
-  spentAt: Date;
-  successor: Buffer | null;
-}
-
-/**
- * The session a refresh token was already exchanged for, if it was: presenting it again is a sign
- * it was stolen (after the reuse grace), and the caller ends that session.
- */
-export async function findSpentRefreshToken(
-  db: Executor,
-  tenantId: string,
-  hash: Buffer,
-): Promise<SpentRefreshToken | undefined> {
-  const [spent] = await db
-    .select({
-      sessionId: spentRefreshTokens.sessionId,
-      tenantId: spentRefreshTokens.tenantId,
-      userId: sessions.userId,
-      spentAt: spentRefreshTokens.spentAt,
-      successor: spentRefreshTokens.successor,
-    })
-    .from(spentRefreshTokens)
-    .innerJoin(
-      sessions,
-      and(eq(sessions.tenantId, spentRefreshTokens.tenantId), eq(sessions.id, spentRefreshTokens.sessionId)),
-    )
-    .where(and(eq(spentRefreshTokens.tenantId, tenantId), eq(spentRefreshTokens.tokenHash, hash)))
-    .limit(1);
-  return spent;
-}
-
-/** What the reuse grace hands back: the session, who it belongs to, and its current token. */
-export type GraceAnswer = Rotation;
-
-/**
- * Within the reuse grace: the session's current refresh token, read through the successors sealed
- * for each spent token (a spent token opens the token that replaced it, which opens the next if
- * that one was spent too, up to the current one). Undefined when the chain does not lead to the
- * current token of an active session whose user and tenant are active: then nothing is handed out.
- */
-export async function currentTokenAfterSpent(
-  db: Executor,
-  spent: SpentRefreshToken,
-  presented: string,
-  now: Date,
-): Promise<GraceAnswer | undefined> {
-  let token = presented;
-  let sealed = spent.successor;
-  // A few steps at most: tokens rotated several times within seconds.
-  for (let step = 0; step < 16 && sealed; step++) {
-    const next = openSuccessor(token, sealed);
-    if (next === undefined) return undefined;
-    token = next;
-    const hash = hashRefreshToken(token);
-    const [row] = await db
-      .select({ session: sessions, user: users, tenant: tenants })
-      .from(sessions)
-      .innerJoin(users, and(eq(users.tenantId, sessions.tenantId), eq(users.id, sessions.userId)))
-      .innerJoin(tenants, eq(tenants.id, sessions.tenantId))
-      .where(
-        and(
-          eq(sessions.tenantId, spent.tenantId),
-          eq(sessions.id, spent.sessionId),
-          eq(sessions.refreshTokenHash, hash),
-          isNull(sessions.endedAt),
-          gt(sessions.expiresAt, now),
-          eq(users.status, 'ACTIVE'),
-          eq(tenants.status, 'ACTIVE'),
-        ),
-      )
-      .limit(1);
-    if (row) return { ...row, refreshToken: token };
-    const [again] = await db
-      .select({ successor: spentRefreshTokens.successor })
-      .from(spentRefreshTokens)
-      .where(and(eq(spentRefreshTokens.tenantId, spent.tenantId), eq(spentRefreshTokens.tokenHash, hash)))
-      .limit(1);
-    sealed = again?.successor ?? null;
-  }
-  return undefined;
-}
-
-export interface EndedSession {
-  id: string;
-  tenantId: string;
-  userId: string;
-  endedAt?: Date | null;
-}
-
-/** Ends every still-active session matching `where`; returns the ones it ended. */
-export async function endSessions(
-  db: Executor,
-  where: SQL | undefined,
+  where: ReturnType<typeof and>,
   reason: SessionEndReason,
-  now: Date,
+  action: string,
+  audit: (
+    tx: Executor,
+    ended: EndedSession[],
+  ) => { targetId: string | null; metadata?: Record<string, unknown> },
 ): Promise<EndedSession[]> {
-  return db
-    .update(sessions)
-    .set({ endedAt: now, endReason: reason })
-    .where(and(where, isNull(sessions.endedAt)))
-    .returning({
-      id: sessions.id,
-      tenantId: sessions.tenantId,
-      userId: sessions.userId,
-      endedAt: sessions.endedAt,
-    });
+  const now = deps.clock.now();
+  const ended = await transaction(deps.db, async (tx) => {
+    const rows = await endSessions(tx, where, reason, now);
+    if (rows.length > 0) {
+      const first = rows[0] as EndedSession;
+      const details = audit(tx, rows);
+      await recordAuditEvent(tx, origin, {
+        tenantId: first.tenantId,
+        ...('kind' in caller ? auditActor(caller) : { actorId: caller.userId }),
+        action,
+        targetType: 'session',
+        targetId: details.targetId,
+        metadata: details.metadata ?? null,
+        at: now,
+      });
+    }
+    return rows;
+  });
+  await afterSessionsEnded(deps, ended, reason);
+  return ended;
 }
 
-export function endUserSessions(
-  db: Executor,
-  tenantId: string,
-  userId: string,
-  reason: SessionEndReason,
-  now: Date,
-  exceptSessionId?: string,
-) {
-  const base = and(eq(sessions.tenantId, tenantId), eq(sessions.userId, userId));
-  return endSessions(
-    db,
-    exceptSessionId ? and(base, sql`${sessions.id} <> ${exceptSessionId}`) : base,
-    reason,
-    now,
+/** Ends the caller's current session. */
+export async function logout(
+  deps: SessionEndDeps,
+  caller: UserCaller,
+  origin: RequestOrigin,
+): Promise<boolean> {
+  const ended = await endAndAudit(
+    deps,
+    caller,
+    origin,
+    and(eq(sessions.tenantId, caller.tenantId), eq(sessions.id, caller.sessionId)),
+    'LOGOUT',
+    'auth.logout',
+    () => ({ targetId: caller.sessionId }),
   );
+  return ended.length > 0;
 }
 
-export async function findActiveSession(db: Executor, tenantId: string, sessionId: string, now: Date) {
-  const [row] = await db
-    .select()
+/** Ends every active session of the caller, the current one included; returns how many. */
+export async function logoutAll(
+  deps: SessionEndDeps,
+  caller: UserCaller,
+  origin: RequestOrigin,
+): Promise<number> {
+  const now = deps.clock.now();
+  const ended = await endAndAudit(
+    deps,
+    caller,
+    origin,
+    and(
+      eq(sessions.tenantId, caller.tenantId),
+      eq(sessions.userId, caller.userId),
+      gt(sessions.expiresAt, now),
+    ),
+    'LOGOUT',
+    'auth.logout',
+    (_tx, rows) => ({ targetId: caller.sessionId, metadata: { all: true, sessions: rows.length } }),
+  );
+  return ended.length;
+}
+
+/**
+ * Ends one session. Whose sessions the caller may end follows from who they are: their own, any
+ * in their tenant (tenant ADMINs), or any at all (system ADMINs). Anything outside that is
+ * NOT_FOUND, exactly like an id that does not exist.
+ */
+export async function revokeSession(
+  deps: SessionEndDeps,
+  caller: Caller,
+  origin: RequestOrigin,
+  sessionId: string,
+): Promise<boolean> {
+  // A service with sessions:revoke acts as an ADMIN would: its tenant (system-tenant services: any).
+  const scope = isSystemWide(caller)
+    ? ({ kind: 'any' } as const)
+    : hasRole(caller, 'ADMIN') || hasScope(caller, 'sessions:revoke')
+      ? ({ kind: 'tenant', tenantId: caller.tenantId } as const)
+      : ({ kind: 'own' } as const);
+  if (scope.kind === 'own' && caller.kind !== 'user') throw new ForbiddenError();
+  if (!isUuid(sessionId)) throw new NotFoundError('Session');
+  const now = deps.clock.now();
+  const owner =
+    scope.kind === 'own'
+      ? and(eq(sessions.tenantId, caller.tenantId), eq(sessions.userId, actorIdOf(caller)))
+      : scope.kind === 'tenant'
+        ? eq(sessions.tenantId, scope.tenantId)
+        : undefined;
+  const where = and(eq(sessions.id, sessionId), owner, isNull(sessions.endedAt), gt(sessions.expiresAt, now));
+  const ended = await endAndAudit(deps, caller, origin, where, 'REVOKED', 'session.revoked', (_tx, rows) => ({
+    targetId: sessionId,
+    metadata: { userId: rows[0]?.userId },
+  }));
+  if (ended.length === 0) throw new NotFoundError('Session');
+  return true;
+}
+
+/**
+ * Ends every session of one user; returns how many. ADMINs (system ADMINs: any tenant),
+ * MODERATORs for USERs and GUESTs, services with sessions:revoke (in their tenant). A user the
+ * caller cannot reach is NOT_FOUND, like one that does not exist.
+ */
+export async function revokeUserSessions(
+  deps: SessionEndDeps,
+  caller: Caller,
+  origin: RequestOrigin,
+  userId: string,
+): Promise<number> {
+  requireRoleOrScope(caller, 'MODERATOR', 'sessions:revoke');
+  const tenantId = await reachableUserTenant(deps, caller, userId);
+  const now = deps.clock.now();
+  const ended = await transaction(deps.db, async (tx) => {
+    const target = await lockUser(tx, tenantId, userId);
+    if (!target) throw userNotFound();
+    if (caller.kind === 'user' && caller.role !== 'ADMIN') {
+      if (target.role !== 'USER' && target.role !== 'GUEST') {
+        throw new ForbiddenError("MODERATORs may end only USERs' and GUESTs' sessions.");
+      }
+    } else if (caller.kind === 'user') assertCanManage(caller, target);
+    const rows = await endUserSessions(tx, tenantId, userId, 'REVOKED', now);
+    await recordAuditEvent(tx, origin, {
+      tenantId,
+      ...auditActor(caller),
+      action: 'session.revoked',
+      targetType: 'user',
+      targetId: userId,
+      metadata: { all: true, sessions: rows.length },
+      at: now,
+    });
+    return rows;
+  });
+  await afterSessionsEnded(deps, ended, 'REVOKED');
+  return ended.length;
+}
+
+/**
+ * Ends the session a refresh token belongs to (OAuth token revocation, RFC 7009: holding the
+ * token is the proof). Unknown, spent or already ended tokens change nothing; the answer is the
+ * same either way, so it tells nothing about the token.
+ */
+export async function endSessionByRefreshToken(
+  deps: SessionEndDeps,
+  refreshToken: string,
+  origin: RequestOrigin,
+): Promise<boolean> {
+  const presented = refreshToken.length <= 200 ? parseRefreshToken(refreshToken) : undefined;
+  if (!presented) return false;
+  // The tenant is in the token; a token of the older shape names its tenant through its session.
+  const tenantId =
+    presented.kind === 'current'
+      ? presented.tenantId
+      : await findLegacySessionTenant(deps.db, presented.hash);
+  if (!tenantId) return false;
+  const now = deps.clock.now();
+  const ended = await transaction(deps.db, async (tx) => {
+    const rows = await endSessions(
+      tx,
+      and(eq(sessions.tenantId, tenantId), eq(sessions.refreshTokenHash, presented.hash)),
+      'LOGOUT',
+      now,
+    );
+    const session = rows[0];
+    if (session) {
+      await recordAuditEvent(tx, origin, {
+        tenantId: session.tenantId,
+        actorId: session.userId,
+        action: 'auth.logout',
+        targetType: 'session',
+        targetId: session.id,
+        metadata: { via: 'oauth_revocation' },
+        at: now,
+      });
+    }
+    return rows;
+  });
+  await afterSessionsEnded(deps, ended, 'LOGOUT');
+  return ended.length > 0;
+}
+
+/**
+ * Keeps a user within `limit` active sessions: after a sign-in, the oldest beyond the newest
+ * `limit` end (reason REVOKED, audited as `session.revoked` with `limit`). A user's session list
+ * is then bounded whatever a client does, and with it every answer that lists sessions.
+ */
+export async function endSessionsOverLimit(
+  deps: SessionEndDeps,
+  user: { tenantId: string; userId: string },
+  limit: number,
+  origin: RequestOrigin,
+): Promise<number> {
+  const now = deps.clock.now();
+  const active = and(
+    eq(sessions.tenantId, user.tenantId),
+    eq(sessions.userId, user.userId),
+    isNull(sessions.endedAt),
+    gt(sessions.expiresAt, now),
+  );
+  const newest = deps.db
+    .select({ id: sessions.id })
     .from(sessions)
-    .where(
-      and(
-        eq(sessions.tenantId, tenantId),
-        eq(sessions.id, sessionId),
-        isNull(sessions.endedAt),
-        gt(sessions.expiresAt, now),
-      ),
-    )
-    .limit(1);
-  return row;
+    .where(active)
+    .orderBy(desc(sessions.createdAt), desc(sessions.id))
+    .limit(limit);
+  const ended = await endAndAudit(
+    deps,
+    { userId: user.userId },
+    origin,
+    and(active, notInArray(sessions.id, newest)),
+    'REVOKED',
+    'session.revoked',
+    (_tx, rows) => ({ targetId: rows[0]?.id ?? null, metadata: { limit, sessions: rows.map((r) => r.id) } }),
+  );
+  return ended.length;
 }

@@ -6,7 +6,7 @@ import { type TenantRow, tenants, users } from '../../db/schema.js';
 import type { Clock } from '../../kernel/clock.js';
 import type { Logger } from '../../kernel/logger.js';
 import { checkPasswordPolicy, type PasswordHasher } from '../passwords/index.js';
-import { checkEmail } from '../users/user-input.js';
+import { checkEmail } from '../users/users.validation.js';
 import { defaultTenantSettings } from './settings.js';
 
 export const GENERATED_ADMIN_EMAIL = 'admin@localhost';

@@ -4,8 +4,8 @@ import { transaction } from '../../db/transaction.js';
 import type { Clock } from '../../kernel/clock.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
 import type { PasswordHasher } from '../passwords/index.js';
-import { endUserSessions } from '../sessions/sessions.service.js';
-import { checkEmail } from '../users/user-input.js';
+import { endUserSessions } from '../sessions/sessions.queries.js';
+import { checkEmail } from '../users/users.validation.js';
 import { BootstrapError, ensureSystemTenant, generatePassword } from './bootstrap.js';
 import { findSystemUserByEmail, insertAdmin, setAdminPassword } from './system-admin.queries.js';
 

@@ -6,7 +6,9 @@ import { ForbiddenError, NotFoundError } from '../../kernel/errors.js';
 import { isUuid } from '../../kernel/ids.js';
 import type { Connection } from '../../kernel/pagination.js';
 import { tenantSettings } from './settings.js';
-import { CreateTenantInput, UpdateTenantInput } from './tenant.inputs.js';
+import { CreateTenantInput, UpdateTenantInput } from './tenants.inputs.js';
+import { createTenant, deleteTenant, listAllTenants, updateTenant } from './tenants.service.js';
+import type { TenantStatsValue } from './tenants.stats.queries.js';
 import {
   CreateTenantPayload,
   PublicTenantInfo,
@@ -14,9 +16,7 @@ import {
   TenantConnection,
   TenantSettings,
   TenantStats,
-} from './tenant.types.js';
-import type { TenantStatsValue } from './tenant-stats.queries.js';
-import { createTenant, deleteTenant, listAllTenants, updateTenant } from './tenants.service.js';
+} from './tenants.types.js';
 
 /**
  * The rule of Tenant.settings and Tenant.stats (administersTenant, or a service's tenant:read),

@@ -16,13 +16,13 @@ import { type Connection, validateFirst } from '../../kernel/pagination.js';
 import { recordAuditEvent } from '../audit/audit.service.js';
 import { passwordFieldErrors } from '../passwords/index.js';
 import { afterTenantChanged } from '../realtime/changes.js';
-import { afterSessionsEnded } from '../sessions/session-end.service.js';
-import { type EndedSession, endSessions } from '../sessions/sessions.service.js';
-import { checkDisplayName, checkEmail } from '../users/user-input.js';
+import { type EndedSession, endSessions } from '../sessions/sessions.queries.js';
+import { afterSessionsEnded } from '../sessions/sessions.service.js';
+import { checkDisplayName, checkEmail } from '../users/users.validation.js';
 import { defaultTenantSettings, tenantSettings } from './settings.js';
-import type { CreateTenantInput, UpdateTenantInput } from './tenant.inputs.js';
-import { checkSettings, checkSlug, checkTenantName } from './tenant-input.js';
+import type { CreateTenantInput, UpdateTenantInput } from './tenants.inputs.js';
 import { listTenants, lockTenant, TENANTS_SLUG_UNIQUE } from './tenants.queries.js';
+import { checkSettings, checkSlug, checkTenantName } from './tenants.validation.js';
 
 export type TenantAdminDeps = Pick<Deps, 'db' | 'clock' | 'hasher' | 'cache' | 'events' | 'config'>;
 

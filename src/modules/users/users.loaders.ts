@@ -6,7 +6,7 @@ import { type SessionRow, sessions, type TenantRow } from '../../db/schema.js';
 import type { Loaders, PlatformLoaders } from '../../kernel/context.js';
 import { isUuid } from '../../kernel/ids.js';
 import type { IdentityCache, UserView } from '../cache/identity-cache.js';
-import { loadTenantStats, type TenantStatsValue } from '../tenants/tenant-stats.queries.js';
+import { loadTenantStats, type TenantStatsValue } from '../tenants/tenants.stats.queries.js';
 
 declare module '../../kernel/context.js' {
   /**

@@ -16,7 +16,7 @@ import {
   toConnection,
 } from '../../kernel/pagination.js';
 import type { UserView } from '../cache/identity-cache.js';
-import type { UserOrderField } from './user.inputs.js';
+import type { UserOrderField } from './users.inputs.js';
 
 export async function findUserById(db: Executor, tenantId: string, id: string): Promise<UserRow | undefined> {
   const [row] = await db

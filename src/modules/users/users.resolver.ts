@@ -8,18 +8,18 @@ import { isUuid } from '../../kernel/ids.js';
 import type { Connection } from '../../kernel/pagination.js';
 import { selects } from '../../kernel/selection.js';
 import type { UserView } from '../cache/identity-cache.js';
-import { Session } from '../sessions/session.types.js';
+import { Session } from '../sessions/sessions.types.js';
 import {
   DEFAULT_SESSIONS_PAGE,
   MAX_SESSIONS_PAGE,
   newest,
   sessionsPageSize,
-} from '../sessions/session-list.js';
-import { Tenant } from '../tenants/tenant.types.js';
-import { CreateUserInput, UpdateUserInput, UserFilter, UserOrder } from './user.inputs.js';
-import { User, UserConnection } from './user.types.js';
+} from '../sessions/sessions.validation.js';
+import { Tenant } from '../tenants/tenants.types.js';
+import { CreateUserInput, UpdateUserInput, UserFilter, UserOrder } from './users.inputs.js';
 import { findUserTenantId } from './users.queries.js';
 import { createUser, deleteUser, listTenantUsers, unlockUser, updateUser } from './users.service.js';
+import { User, UserConnection } from './users.types.js';
 
 /** Remembers a written row so the rest of the answer does not read it again. */
 function primed(ctx: Context, user: UserRow): UserRow {

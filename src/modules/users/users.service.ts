@@ -13,11 +13,10 @@ import type { UserView } from '../cache/identity-cache.js';
 import { passwordFieldErrors } from '../passwords/index.js';
 import { afterUsersChanged } from '../realtime/changes.js';
 import { queueVerificationEmail } from '../recovery/recovery.emails.js';
-import { afterSessionsEnded } from '../sessions/session-end.service.js';
-import { type EndedSession, endUserSessions } from '../sessions/sessions.service.js';
+import { type EndedSession, endUserSessions } from '../sessions/sessions.queries.js';
+import { afterSessionsEnded } from '../sessions/sessions.service.js';
 import { tenantSettings } from '../tenants/settings.js';
 import { findTenantById } from '../tenants/tenants.queries.js';
-import type { CreateUserInput, UpdateUserInput, UserOrderField } from './user.inputs.js';
 import {
   assertCanGrant,
   assertCanManage,
@@ -25,9 +24,10 @@ import {
   assertModeratorMayUpdate,
   reachableUserTenant,
   userNotFound,
-} from './user-access.js';
-import { checkDisplayName, checkEmail, EMAIL_MAX_LENGTH } from './user-input.js';
+} from './users.access.js';
+import type { CreateUserInput, UpdateUserInput, UserOrderField } from './users.inputs.js';
 import { listUsers, lockActiveAdmins, lockUser, USERS_EMAIL_UNIQUE } from './users.queries.js';
+import { checkDisplayName, checkEmail, EMAIL_MAX_LENGTH } from './users.validation.js';
 
 export type UserAdminDeps = Pick<
   Deps,

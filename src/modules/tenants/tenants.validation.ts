@@ -2,7 +2,7 @@ import type { Role as RoleValue, TenantSettingsValue } from '../../db/schema.js'
 import type { FieldError } from '../../kernel/errors.js';
 import { isHttpBaseUrl } from '../../kernel/urls.js';
 import { SETTING_BOUNDS } from './settings.js';
-import type { TenantSettingsInput } from './tenant.inputs.js';
+import type { TenantSettingsInput } from './tenants.inputs.js';
 
 export const TENANT_NAME_MAX_LENGTH = 100;
 const SLUG = /^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$/;

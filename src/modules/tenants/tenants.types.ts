@@ -9,8 +9,8 @@ import type {
 } from '../../db/schema.js';
 import { Role, TenantStatus, UserStatus } from '../../kernel/enums.js';
 import { PageInfo } from '../../kernel/pagination.js';
-import { User } from '../users/user.types.js';
-import type { TenantStatsValue } from './tenant-stats.queries.js';
+import { User } from '../users/users.types.js';
+import type { TenantStatsValue } from './tenants.stats.queries.js';
 
 @ObjectType('TenantSettings')
 export class TenantSettings implements TenantSettingsValue {

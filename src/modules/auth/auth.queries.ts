@@ -13,7 +13,7 @@ import {
 } from '../../db/schema.js';
 import type { RequestOrigin } from '../../kernel/context.js';
 import { auditOrigin } from '../audit/audit.service.js';
-import { sessionOrigin } from '../sessions/sessions.service.js';
+import { sessionOrigin } from '../sessions/sessions.queries.js';
 
 /**
  * A sign-in's two writes, each one statement (one round trip, atomic without a transaction): a
