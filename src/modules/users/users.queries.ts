@@ -1,9 +1,11 @@
 import { and, count, eq, getTableColumns, type SQL, sql } from 'drizzle-orm';
 import type { Db, Executor } from '../../db/client.js';
+import { isUniqueViolation } from '../../db/errors.js';
 import { preparedPerDatabase } from '../../db/prepared.js';
 import { planEveryTime } from '../../db/prepared-statements.js';
 import { type Role, type UserRow, type UserStatus, userSearchText, users } from '../../db/schema.js';
 import type { OrderDirection } from '../../kernel/enums.js';
+import { ConflictError } from '../../kernel/errors.js';
 import {
   afterCursor,
   type Connection,
@@ -59,6 +61,39 @@ export async function findUserTenantId(db: Executor, id: string): Promise<string
 }
 
 export const USERS_EMAIL_UNIQUE = 'users_tenant_email_key';
+
+/** The one answer when an address is already an account's in that tenant. */
+export const emailTaken = () =>
+  new ConflictError('email', 'An account with this email already exists in this tenant.');
+
+/**
+ * Runs a statement that writes a user's email: the unique (tenant, email) violation becomes
+ * CONFLICT on `email`, whoever writes it (an ADMIN, a registration, an invitation, a profile).
+ * Inside a transaction the violation has aborted it, so the error also rolls the write back.
+ */
+export async function emailUnique<T>(statement: Promise<T>): Promise<T> {
+  try {
+    return await statement;
+  } catch (error) {
+    if (isUniqueViolation(error, USERS_EMAIL_UNIQUE)) throw emailTaken();
+    throw error;
+  }
+}
+
+export type NewUser = typeof users.$inferInsert;
+
+/** Creates one user; an email already taken in the tenant is CONFLICT (see emailUnique). */
+export async function insertUser(db: Executor, values: NewUser): Promise<UserRow> {
+  const [user] = await emailUnique(db.insert(users).values(values).returning());
+  if (!user) throw new Error('user insert returned no row');
+  return user;
+}
+
+/** Creates the user unless the tenant has that email already (first start): whether it did. */
+export async function insertUserIfAbsent(db: Executor, values: NewUser): Promise<boolean> {
+  const rows = await db.insert(users).values(values).onConflictDoNothing().returning({ id: users.id });
+  return rows.length > 0;
+}
 
 /** Each ordering's expression is exactly the one indexed after tenant_id (see db/schema.ts). */
 const SORT_KEYS: Record<UserOrderField, SortKey> = {
