@@ -1,52 +1,31 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
-import {
-  ApolloServerPluginCacheControlDisabled,
-  ApolloServerPluginLandingPageDisabled,
-} from '@apollo/server/plugin/disabled';
-import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import type { GraphQLFormattedError } from 'graphql';
 import type { Config } from '../config.js';
 import { type Database, LOCKS, runMigrations } from '../db/client.js';
 import { isEmptyDataDir } from '../db/embedded-template.js';
 import { openDatabase } from '../db/wait-for-database.js';
-import { BackgroundWork } from '../kernel/background.js';
 import { type Clock, systemClock } from '../kernel/clock.js';
 import { formatError } from '../kernel/errors.js';
 import { createLogger, flushLogs, type Logger } from '../kernel/logger.js';
-import { startPeriodicJob } from '../kernel/periodic.js';
-import { authOperationsPlugin } from '../modules/abuse/auth-operations.js';
-import { createEmailBudget } from '../modules/abuse/email-budget.js';
 import { queryLimits } from '../modules/abuse/query-limits.js';
-import { createAuthRateLimiter } from '../modules/abuse/rate-limits.js';
-import { purgeAuditEvents } from '../modules/audit/retention.js';
-import { Mailer } from '../modules/email/email.service.js';
 import { EmailTemplates } from '../modules/email/email.templates.js';
-import { createEmailTransport } from '../modules/email/email.transport.js';
 import { OutboxWorker } from '../modules/email/outbox.worker.js';
-import { AccessTokens, SigningKeyStore } from '../modules/keys/index.js';
-import { AppMetrics, metricsHandler, metricsPlugin } from '../modules/metrics/index.js';
-import { CeremonyStore } from '../modules/mfa/ceremony-store.js';
-import { purgeLoginChallenges } from '../modules/mfa/mfa.queries.js';
-import { TotpSecretBox } from '../modules/mfa/secret-box.js';
+import { AppMetrics, metricsHandler } from '../modules/metrics/index.js';
 import { PasswordHasher } from '../modules/passwords/index.js';
-import { connectAuditFeed } from '../modules/realtime/audit-feed.js';
 import { createClientRateLimiter } from '../modules/service-accounts/client-rate-limit.js';
 import { OAuthMetrics } from '../modules/service-accounts/oauth.metrics.js';
 import { oauthRouter } from '../modules/service-accounts/oauth.routes.js';
-import { createServiceAccountsRuntime } from '../modules/service-accounts/runtime.js';
-import { purgeRevokedTokens } from '../modules/service-accounts/service-accounts.queries.js';
-import { cleanUpSessions } from '../modules/sessions/session-cleanup.js';
-import { SessionGuard } from '../modules/sessions/session-guard.js';
 import { bootstrapSystemTenant, prepareFirstAdminPassword } from '../modules/tenants/bootstrap.js';
-import { createCommitEffects } from './commit-effects.js';
+import { buildApollo } from './apollo.js';
 import { createConsole } from './console.js';
-import type { Context, Deps } from './context.js';
+import type { Deps } from './context.js';
+import { buildDeps } from './deps.js';
 import { createRequestListener } from './http.js';
-import { outcomePlugin, RequestLog, requestLogPlugin } from './plugins.js';
+import { startBackgroundJobs } from './jobs.js';
+import { RequestLog } from './plugins.js';
 import { buildAppSchema } from './schema.js';
-import { openSharedState, type SharedState, sharedStateReady } from './shared-state.js';
+import { type SharedState } from './shared-state.js';
 import { createWebSocketServer } from './ws.js';
 
 export interface AppOptions {
@@ -134,122 +113,18 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     });
     await dummyReady;
     step('dummyHash');
-    const keys = await SigningKeyStore.open(database.db, {
-      direct: database.withDirect,
-      keyEncryptionKey: config.jwt.keyEncryptionKey,
-      signingKeyJwk: config.jwt.signingKeyJwk,
-      clock,
-      maxAccessTokenTtlSeconds: config.jwt.accessTokenTtlSeconds,
-      onReloadError: (error) => logger.warn({ err: error }, 'could not reload signing keys'),
-    });
-    step('signingKeys');
-    // Picks up keys rotated by another instance before their tokens reach us.
-    const keyReload = setInterval(() => {
-      keys.reload().catch((error: unknown) => logger.warn({ err: error }, 'could not reload signing keys'));
-    }, 60_000);
-    keyReload.unref();
-    const tokens = new AccessTokens(keys, {
-      issuer: config.jwt.issuer,
-      audience: config.jwt.audience,
-      clock,
-    });
-    // This app's own handle on the database (the same pool): audit events written through it are
-    // announced on this app's event bus, even when apps in one process (tests) share a pool.
-    const db = new Proxy(database.db, {});
-    // Cache, invalidations and subscription events, shared by every instance through Redis.
-    shared = openSharedState(config, db, clock, logger);
-    if (!(await sharedStateReady(shared))) {
-      logger.warn('Redis is not reachable: starting without it (reading through to PostgreSQL) until it is');
-    }
-    const { redis, cache, events } = shared;
-    connectAuditFeed(db, events);
-    const sessionGuard = new SessionGuard(cache, clock, config.systemTenantSlug);
-    const authRateLimiter = createAuthRateLimiter({
-      pointsPerMinute: config.rateLimit.authPerMinute,
-      redis,
-      logger,
-    });
-    const serviceAccounts = createServiceAccountsRuntime({
-      db,
-      clock,
-      logger,
-      cache,
-      tokens,
-      pepper: config.credentialPepper,
-      systemTenantSlug: config.systemTenantSlug,
-    });
-    const transport = await createEmailTransport({
-      smtpUrl: config.email.smtpUrl,
-      from: config.email.from,
-      logger,
-    });
-    if (transport.kind === 'log' && config.isProduction) {
-      logger.warn('SMTP_URL is unset: emails are written to the log, not sent');
-    }
-    outbox = new OutboxWorker({ db, clock, logger, transport, config: config.email });
-    const background = new BackgroundWork(logger);
-    const services: Deps = {
-      config,
-      database,
-      db,
-      readDb: database.readDb === database.db ? db : database.readDb,
-      clock,
-      logger,
-      hasher,
-      keys,
-      tokens,
-      sessionGuard,
-      cache,
-      events,
-      authRateLimiter,
-      metrics,
-      serviceAccounts,
-      mfa: {
-        secrets: new TotpSecretBox(config.jwt.keyEncryptionKey),
-        ceremonies: new CeremonyStore(redis, shared.health, logger, () => clock.now().getTime()),
+    const built = await buildDeps(
+      { config, database, clock, logger, metrics, hasher, templates },
+      step,
+      (opened) => {
+        shared = opened.shared ?? shared;
+        outbox = opened.outbox ?? outbox;
       },
-      mailer: new Mailer(templates, outbox, config.publicUrl),
-      emailBudget: createEmailBudget({ perHour: config.email.perAddressPerHour, redis, logger }),
-      background,
-      commitEffects: createCommitEffects({ cache, events, clock, logger }),
-    };
-    outbox.start();
-    // Tokens issued and credentials used, written once a minute per account (see usage.ts).
-    const stopUsageFlush = startPeriodicJob({
-      name: 'service-account-usage',
-      intervalMs: 60_000,
-      logger,
-      work: async () => {
-        await serviceAccounts.usage.flush();
-        await purgeRevokedTokens(database.db, clock.now());
-      },
-    });
-    const stopAuditPurge = startPeriodicJob({
-      name: 'audit-retention',
-      intervalMs: 60 * 60_000,
-      logger,
-      work: async () => {
-        const cutoff = new Date(clock.now().getTime() - config.auditRetentionDays * 86_400_000);
-        const purged = await purgeAuditEvents(database.db, cutoff);
-        if (purged > 0) logger.info({ purged, cutoff }, 'purged old audit events');
-      },
-    });
-    // Ended and expired sessions go after SESSION_RETENTION_DAYS; safe on every instance at once.
-    const stopSessionCleanup = startPeriodicJob({
-      name: 'session-cleanup',
-      intervalMs: 15 * 60_000,
-      logger,
-      work: async () => {
-        const done = await cleanUpSessions(database.db, clock.now(), config.sessionRetentionDays);
-        if (done.expired + done.deleted > 0) logger.info(done, 'cleaned up sessions');
-        // Second steps of sign-ins live five minutes; a day later nothing refers to them.
-        const challenges = await purgeLoginChallenges(
-          database.db,
-          new Date(clock.now().getTime() - 86_400_000),
-        );
-        if (challenges > 0) logger.info({ challenges }, 'removed old sign-in challenges');
-      },
-    });
+    );
+    const { deps: services } = built;
+    const redis = built.shared.redis;
+    built.outbox.start();
+    const stopJobs = startBackgroundJobs(services);
 
     step('services');
     const schema = await schemaBuild;
@@ -280,32 +155,16 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       redisReady: redisClient ? () => redisClient.status === 'ready' : undefined,
       statements: () => database.statements.count,
     });
-    const apollo = new ApolloServer<Context>({
+    const apollo = buildApollo({
+      config,
+      deps: services,
       schema,
-      csrfPrevention: true,
-      // main.ts owns signal handling: it closes WebSockets, pools and Redis too.
-      stopOnTerminationSignals: false,
-      allowBatchedHttpRequests: false,
-      validationRules: limits.validationRules,
-      introspection: config.introspection,
-      parseOptions: limits.parseOptions,
-      // The formatter adds a stack (without the error's message) only under GRAPHQL_DEBUG_ERRORS.
-      includeStacktraceInErrorResponses: false,
-      formatError: format,
-      plugins: [
-        // graphql-armor is typed against Apollo's CommonJS build; the objects are the same.
-        ...(limits.plugins as unknown as ApolloServerPlugin<Context>[]),
-        authOperationsPlugin<Context>(format),
-        metricsPlugin<Context>(metrics, (context) => context.caller !== null),
-        requestLogPlugin(requestLog),
-        outcomePlugin(services),
-        ApolloServerPluginDrainHttpServer({ httpServer }),
-        { serverWillStart: async () => ({ drainServer: () => ws.close() }) },
-        ApolloServerPluginLandingPageDisabled(),
-        // Nothing here is cacheable by HTTP caches (every answer depends on the caller), and the
-        // default cache-control plugin wraps every field resolver to compute hints for it.
-        ApolloServerPluginCacheControlDisabled(),
-      ],
+      limits,
+      format,
+      metrics,
+      requestLog,
+      httpServer,
+      closeWebSockets: () => ws.close(),
     });
     await apollo.start();
     step('apollo');
@@ -353,14 +212,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         }),
       close: () => {
         closed ??= (async () => {
-          clearInterval(keyReload);
-          await stopAuditPurge();
-          await stopSessionCleanup();
-          await stopUsageFlush();
+          built.stop();
+          await stopJobs();
           // What this instance counted since the last minute is written before it goes.
-          await serviceAccounts.usage.flush().catch(() => {});
+          await services.serviceAccounts.usage.flush().catch(() => {});
           await apollo.stop();
-          await background.idle();
+          await services.background.idle();
           await outbox?.stop();
           await shared?.close();
           if (ownsDatabase) await database.close();
