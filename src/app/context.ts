@@ -13,6 +13,7 @@ import type { Logger } from '../kernel/logger.js';
 import { isServiceToken } from '../modules/keys/index.js';
 import { looksLikeApiKey } from '../modules/service-accounts/credentials.js';
 import type { ServicePrincipal } from '../modules/service-accounts/service-principal.js';
+import { callerFrom } from '../modules/sessions/session-guard.js';
 import { createLoaders, createPlatformLoaders } from '../modules/users/users.loaders.js';
 
 export type {
@@ -137,20 +138,9 @@ export async function authenticateUser(services: Deps, token: string): Promise<U
   const { tokens, sessionGuard } = services;
   const claims = tokens.remembered(token) ?? (await tokens.verify(token));
   // The role comes from the live user row, not the token: a demotion takes effect at once.
-  const active =
-    sessionGuard.checkInMemory(claims.sid, claims.tid, claims.sub) ??
-    (await sessionGuard.assertActive(claims.sid, claims.tid, claims.sub));
-  return {
-    kind: 'user',
-    userId: claims.sub,
-    tenantId: claims.tid,
-    role: active.role,
-    sessionId: claims.sid,
-    tokenId: claims.jti,
-    isSystemAdmin: active.role === 'ADMIN' && active.tenantIsSystem,
-    tokenExpiresAt: new Date(claims.exp * 1000),
-    mfaEnrollmentRequired: active.mfaEnrollmentRequired,
-  };
+  const checked = sessionGuard.check(claims.sid, claims.tid, claims.sub);
+  const active = checked instanceof Promise ? await checked : checked;
+  return callerFrom(active, { tokenId: claims.jti, expiresAt: new Date(claims.exp * 1000) });
 }
 
 /** Extracts the token from `Authorization: Bearer <token>` (also used for WebSocket params). */

@@ -50,6 +50,7 @@ export type AuthDeps = Pick<
   | 'events'
   | 'mailer'
   | 'emailBudget'
+  | 'commitEffects'
 >;
 
 export interface AuthResult {

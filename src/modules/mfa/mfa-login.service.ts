@@ -44,7 +44,7 @@ import { matchTotp } from './totp.js';
 
 export type MfaLoginDeps = Pick<
   Deps,
-  'db' | 'clock' | 'cache' | 'events' | 'mfa' | 'config' | 'tokens' | 'metrics' | 'logger'
+  'db' | 'clock' | 'cache' | 'events' | 'mfa' | 'config' | 'tokens' | 'metrics' | 'logger' | 'commitEffects'
 >;
 
 const secondStepEnded = () =>

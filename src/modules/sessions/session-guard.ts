@@ -1,4 +1,5 @@
 import type { Role, TenantRow } from '../../db/schema.js';
+import type { UserCaller } from '../../kernel/caller.js';
 import type { Clock } from '../../kernel/clock.js';
 import { UnauthenticatedError } from '../../kernel/errors.js';
 import type { IdentityCache, SessionState, UserView } from '../cache/identity-cache.js';
@@ -27,10 +28,21 @@ export class SessionGuard {
     private readonly systemTenantSlug: string,
   ) {}
 
-  /** Throws UNAUTHENTICATED unless the session is active for this user and tenant. */
+  /**
+   * Throws UNAUTHENTICATED unless the session is active for this user and tenant. Answers at once
+   * (no promise) when this process holds all three facts, as it does for most requests: a caller
+   * on the hot path then waits on nothing. Otherwise reads them through Redis and PostgreSQL.
+   */
+  check(sessionId: string, tenantId: string, userId: string): ActiveSession | Promise<ActiveSession> {
+    return this.#checkInMemory(sessionId, tenantId, userId) ?? this.#readThrough(sessionId, tenantId, userId);
+  }
+
+  /** `check`, always as a promise: for callers that wait anyway. */
   async assertActive(sessionId: string, tenantId: string, userId: string): Promise<ActiveSession> {
-    const remembered = this.checkInMemory(sessionId, tenantId, userId);
-    if (remembered) return remembered;
+    return this.check(sessionId, tenantId, userId);
+  }
+
+  async #readThrough(sessionId: string, tenantId: string, userId: string): Promise<ActiveSession> {
     const [sessions, users, tenant] = await Promise.all([
       this.cache.sessionsOf(tenantId, [sessionId]),
       this.cache.usersOf(tenantId, [userId]),
@@ -39,11 +51,8 @@ export class SessionGuard {
     return this.#decide(sessionId, tenantId, userId, sessions.get(sessionId), users.get(userId), tenant);
   }
 
-  /**
-   * The same check from this process's memory alone, without waiting on anything: undefined when
-   * one of the three facts is not held here (assertActive then reads through Redis and PostgreSQL).
-   */
-  checkInMemory(sessionId: string, tenantId: string, userId: string): ActiveSession | undefined {
+  /** The check from this process's memory alone: undefined when one of the three facts is not held here. */
+  #checkInMemory(sessionId: string, tenantId: string, userId: string): ActiveSession | undefined {
     const session = this.cache.sessions.peek(tenantId, sessionId);
     const user = session && this.cache.users.peek(tenantId, userId);
     const tenant = user && this.cache.tenants.peek(tenantId, tenantId);
@@ -90,4 +99,23 @@ export class SessionGuard {
   get cachingEnabled(): boolean {
     return this.cache.localCaching;
   }
+}
+
+/**
+ * The caller an active session proves, for the access token that named it. Role, system access
+ * and the enrolment requirement come from the check (the live rows), never from the token: a
+ * demotion or suspension takes effect at once.
+ */
+export function callerFrom(active: ActiveSession, token: { tokenId: string; expiresAt?: Date }): UserCaller {
+  return {
+    kind: 'user',
+    userId: active.userId,
+    tenantId: active.tenantId,
+    role: active.role,
+    sessionId: active.sessionId,
+    tokenId: token.tokenId,
+    isSystemAdmin: active.role === 'ADMIN' && active.tenantIsSystem,
+    tokenExpiresAt: token.expiresAt,
+    mfaEnrollmentRequired: active.mfaEnrollmentRequired,
+  };
 }

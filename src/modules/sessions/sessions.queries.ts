@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { and, eq, gt, isNull, type SQL, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, isNull, notInArray, type SQL, sql } from 'drizzle-orm';
 import type { Db, Executor } from '../../db/client.js';
 import { fieldsOf, preparedPerDatabase } from '../../db/prepared.js';
 import {
@@ -314,6 +314,95 @@ export async function endSessions(
       userId: sessions.userId,
       endedAt: sessions.endedAt,
     });
+}
+
+/** Ends one session, active or expired (a logout; a refresh token's reuse). */
+export function endSession(
+  db: Executor,
+  tenantId: string,
+  sessionId: string,
+  reason: SessionEndReason,
+  now: Date,
+): Promise<EndedSession[]> {
+  return endSessions(db, and(eq(sessions.tenantId, tenantId), eq(sessions.id, sessionId)), reason, now);
+}
+
+/** Ends every session of a user that has not expired yet (logoutAll). */
+export function endUnexpiredUserSessions(
+  db: Executor,
+  tenantId: string,
+  userId: string,
+  reason: SessionEndReason,
+  now: Date,
+): Promise<EndedSession[]> {
+  return endSessions(
+    db,
+    and(eq(sessions.tenantId, tenantId), eq(sessions.userId, userId), gt(sessions.expiresAt, now)),
+    reason,
+    now,
+  );
+}
+
+/** Whose sessions a revocation may reach: one user's own, one tenant's, or any at all. */
+export type SessionReach =
+  | { kind: 'own'; tenantId: string; userId: string }
+  | { kind: 'tenant'; tenantId: string }
+  | { kind: 'any' };
+
+/** Ends one active session, provided it lies within `reach`. */
+export function endActiveSessionWithin(
+  db: Executor,
+  sessionId: string,
+  reach: SessionReach,
+  reason: SessionEndReason,
+  now: Date,
+): Promise<EndedSession[]> {
+  const owner =
+    reach.kind === 'own'
+      ? and(eq(sessions.tenantId, reach.tenantId), eq(sessions.userId, reach.userId))
+      : reach.kind === 'tenant'
+        ? eq(sessions.tenantId, reach.tenantId)
+        : undefined;
+  return endSessions(db, and(eq(sessions.id, sessionId), owner, gt(sessions.expiresAt, now)), reason, now);
+}
+
+/** Ends the session whose current refresh token has this hash. */
+export function endSessionByRefreshHash(
+  db: Executor,
+  tenantId: string,
+  hash: Buffer,
+  reason: SessionEndReason,
+  now: Date,
+): Promise<EndedSession[]> {
+  return endSessions(
+    db,
+    and(eq(sessions.tenantId, tenantId), eq(sessions.refreshTokenHash, hash)),
+    reason,
+    now,
+  );
+}
+
+/** Ends a user's active sessions beyond the newest `limit` (by creation, then id). */
+export function endSessionsBeyondNewest(
+  db: Executor,
+  user: { tenantId: string; userId: string },
+  limit: number,
+  reason: SessionEndReason,
+  now: Date,
+): Promise<EndedSession[]> {
+  const active = and(
+    eq(sessions.tenantId, user.tenantId),
+    eq(sessions.userId, user.userId),
+    isNull(sessions.endedAt),
+    gt(sessions.expiresAt, now),
+  );
+  const newest = db
+    .select({ id: sessions.id })
+    .from(sessions)
+    .where(active)
+    .orderBy(desc(sessions.createdAt), desc(sessions.id))
+    .limit(limit);
+  return endSessions(db, and(active, notInArray(sessions.id, newest)), reason, now);
 }
 
 export function endUserSessions(

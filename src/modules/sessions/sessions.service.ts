@@ -1,7 +1,4 @@
-import { and, desc, eq, gt, isNull, notInArray } from 'drizzle-orm';
-import type { Executor } from '../../db/client.js';
-import { type SessionEndReason, sessions } from '../../db/schema.js';
-import { transaction } from '../../db/transaction.js';
+import type { SessionEndReason } from '../../db/schema.js';
 import {
   actorIdOf,
   auditActor,
@@ -13,19 +10,24 @@ import {
 import type { Caller, Deps, RequestOrigin, UserCaller } from '../../kernel/context.js';
 import { ForbiddenError, NotFoundError } from '../../kernel/errors.js';
 import { isUuid } from '../../kernel/ids.js';
-import { recordAuditEvent } from '../audit/audit.service.js';
+import { type UnitOfWork, write } from '../../kernel/unit-of-work.js';
 import { type SessionEndedPayload, topics } from '../realtime/topics.js';
 import { assertCanManage, reachableUserTenant, userNotFound } from '../users/users.access.js';
 import { lockUser } from '../users/users.queries.js';
 import {
   type EndedSession,
-  endSessions,
+  endActiveSessionWithin,
+  endSession,
+  endSessionByRefreshHash,
+  endSessionsBeyondNewest,
+  endUnexpiredUserSessions,
   endUserSessions,
   findLegacySessionTenant,
   parseRefreshToken,
+  type SessionReach,
 } from './sessions.queries.js';
 
-export type SessionEndDeps = Pick<Deps, 'db' | 'clock' | 'cache' | 'events'>;
+export type SessionEndDeps = Pick<Deps, 'db' | 'clock' | 'commitEffects'>;
 
 /**
  * Everything that must happen once ended sessions are committed — the one place every ended
@@ -60,39 +62,44 @@ export async function afterSessionsEnded(
   );
 }
 
+/**
+ * Ends the sessions `end` picks and, when it ended any, audits it: one write. The ended sessions'
+ * checks are dropped everywhere and their subscribers told once it has committed.
+ */
 async function endAndAudit(
   deps: SessionEndDeps,
   /** Whoever ends the sessions, or the user whose own sign-in ends them. */
   caller: Caller | { userId: string },
   origin: RequestOrigin,
-  where: ReturnType<typeof and>,
+  end: (w: UnitOfWork, now: Date) => Promise<EndedSession[]>,
   reason: SessionEndReason,
   action: string,
-  audit: (
-    tx: Executor,
-    ended: EndedSession[],
-  ) => { targetId: string | null; metadata?: Record<string, unknown> },
+  audit: (ended: EndedSession[]) => { targetId: string | null; metadata?: Record<string, unknown> },
+  within?: UnitOfWork,
 ): Promise<EndedSession[]> {
   const now = deps.clock.now();
-  const ended = await transaction(deps.db, async (tx) => {
-    const rows = await endSessions(tx, where, reason, now);
-    if (rows.length > 0) {
-      const first = rows[0] as EndedSession;
-      const details = audit(tx, rows);
-      await recordAuditEvent(tx, origin, {
-        tenantId: first.tenantId,
-        ...('kind' in caller ? auditActor(caller) : { actorId: caller.userId }),
-        action,
-        targetType: 'session',
-        targetId: details.targetId,
-        metadata: details.metadata ?? null,
-        at: now,
-      });
-    }
-    return rows;
-  });
-  await afterSessionsEnded(deps, ended, reason);
-  return ended;
+  return write(
+    deps,
+    async (w) => {
+      const ended = await end(w, now);
+      const first = ended[0];
+      if (first) {
+        const details = audit(ended);
+        await w.audit(origin, {
+          tenantId: first.tenantId,
+          ...('kind' in caller ? auditActor(caller) : { actorId: caller.userId }),
+          action,
+          targetType: 'session',
+          targetId: details.targetId,
+          metadata: details.metadata ?? null,
+          at: now,
+        });
+      }
+      w.sessionsEnded(ended, reason);
+      return ended;
+    },
+    { within },
+  );
 }
 
 /** Ends the caller's current session. */
@@ -105,7 +112,7 @@ export async function logout(
     deps,
     caller,
     origin,
-    and(eq(sessions.tenantId, caller.tenantId), eq(sessions.id, caller.sessionId)),
+    (w, now) => endSession(w.tx, caller.tenantId, caller.sessionId, 'LOGOUT', now),
     'LOGOUT',
     'auth.logout',
     () => ({ targetId: caller.sessionId }),
@@ -119,19 +126,14 @@ export async function logoutAll(
   caller: UserCaller,
   origin: RequestOrigin,
 ): Promise<number> {
-  const now = deps.clock.now();
   const ended = await endAndAudit(
     deps,
     caller,
     origin,
-    and(
-      eq(sessions.tenantId, caller.tenantId),
-      eq(sessions.userId, caller.userId),
-      gt(sessions.expiresAt, now),
-    ),
+    (w, now) => endUnexpiredUserSessions(w.tx, caller.tenantId, caller.userId, 'LOGOUT', now),
     'LOGOUT',
     'auth.logout',
-    (_tx, rows) => ({ targetId: caller.sessionId, metadata: { all: true, sessions: rows.length } }),
+    (rows) => ({ targetId: caller.sessionId, metadata: { all: true, sessions: rows.length } }),
   );
   return ended.length;
 }
@@ -148,25 +150,22 @@ export async function revokeSession(
   sessionId: string,
 ): Promise<boolean> {
   // A service with sessions:revoke acts as an ADMIN would: its tenant (system-tenant services: any).
-  const scope = isSystemWide(caller)
-    ? ({ kind: 'any' } as const)
+  const reach: SessionReach = isSystemWide(caller)
+    ? { kind: 'any' }
     : hasRole(caller, 'ADMIN') || hasScope(caller, 'sessions:revoke')
-      ? ({ kind: 'tenant', tenantId: caller.tenantId } as const)
-      : ({ kind: 'own' } as const);
-  if (scope.kind === 'own' && caller.kind !== 'user') throw new ForbiddenError();
+      ? { kind: 'tenant', tenantId: caller.tenantId }
+      : { kind: 'own', tenantId: caller.tenantId, userId: actorIdOf(caller) };
+  if (reach.kind === 'own' && caller.kind !== 'user') throw new ForbiddenError();
   if (!isUuid(sessionId)) throw new NotFoundError('Session');
-  const now = deps.clock.now();
-  const owner =
-    scope.kind === 'own'
-      ? and(eq(sessions.tenantId, caller.tenantId), eq(sessions.userId, actorIdOf(caller)))
-      : scope.kind === 'tenant'
-        ? eq(sessions.tenantId, scope.tenantId)
-        : undefined;
-  const where = and(eq(sessions.id, sessionId), owner, isNull(sessions.endedAt), gt(sessions.expiresAt, now));
-  const ended = await endAndAudit(deps, caller, origin, where, 'REVOKED', 'session.revoked', (_tx, rows) => ({
-    targetId: sessionId,
-    metadata: { userId: rows[0]?.userId },
-  }));
+  const ended = await endAndAudit(
+    deps,
+    caller,
+    origin,
+    (w, now) => endActiveSessionWithin(w.tx, sessionId, reach, 'REVOKED', now),
+    'REVOKED',
+    'session.revoked',
+    (rows) => ({ targetId: sessionId, metadata: { userId: rows[0]?.userId } }),
+  );
   if (ended.length === 0) throw new NotFoundError('Session');
   return true;
 }
@@ -185,16 +184,16 @@ export async function revokeUserSessions(
   requireRoleOrScope(caller, 'MODERATOR', 'sessions:revoke');
   const tenantId = await reachableUserTenant(deps, caller, userId);
   const now = deps.clock.now();
-  const ended = await transaction(deps.db, async (tx) => {
-    const target = await lockUser(tx, tenantId, userId);
+  const ended = await write(deps, async (w) => {
+    const target = await lockUser(w.tx, tenantId, userId);
     if (!target) throw userNotFound();
     if (caller.kind === 'user' && caller.role !== 'ADMIN') {
       if (target.role !== 'USER' && target.role !== 'GUEST') {
         throw new ForbiddenError("MODERATORs may end only USERs' and GUESTs' sessions.");
       }
     } else if (caller.kind === 'user') assertCanManage(caller, target);
-    const rows = await endUserSessions(tx, tenantId, userId, 'REVOKED', now);
-    await recordAuditEvent(tx, origin, {
+    const rows = await endUserSessions(w.tx, tenantId, userId, 'REVOKED', now);
+    await w.audit(origin, {
       tenantId,
       ...auditActor(caller),
       action: 'session.revoked',
@@ -203,9 +202,9 @@ export async function revokeUserSessions(
       metadata: { all: true, sessions: rows.length },
       at: now,
     });
+    w.sessionsEnded(rows, 'REVOKED');
     return rows;
   });
-  await afterSessionsEnded(deps, ended, 'REVOKED');
   return ended.length;
 }
 
@@ -228,16 +227,11 @@ export async function endSessionByRefreshToken(
       : await findLegacySessionTenant(deps.db, presented.hash);
   if (!tenantId) return false;
   const now = deps.clock.now();
-  const ended = await transaction(deps.db, async (tx) => {
-    const rows = await endSessions(
-      tx,
-      and(eq(sessions.tenantId, tenantId), eq(sessions.refreshTokenHash, presented.hash)),
-      'LOGOUT',
-      now,
-    );
+  const ended = await write(deps, async (w) => {
+    const rows = await endSessionByRefreshHash(w.tx, tenantId, presented.hash, 'LOGOUT', now);
     const session = rows[0];
     if (session) {
-      await recordAuditEvent(tx, origin, {
+      await w.audit(origin, {
         tenantId: session.tenantId,
         actorId: session.userId,
         action: 'auth.logout',
@@ -247,9 +241,9 @@ export async function endSessionByRefreshToken(
         at: now,
       });
     }
+    w.sessionsEnded(rows, 'LOGOUT');
     return rows;
   });
-  await afterSessionsEnded(deps, ended, 'LOGOUT');
   return ended.length > 0;
 }
 
@@ -263,28 +257,17 @@ export async function endSessionsOverLimit(
   user: { tenantId: string; userId: string },
   limit: number,
   origin: RequestOrigin,
+  w?: UnitOfWork,
 ): Promise<number> {
-  const now = deps.clock.now();
-  const active = and(
-    eq(sessions.tenantId, user.tenantId),
-    eq(sessions.userId, user.userId),
-    isNull(sessions.endedAt),
-    gt(sessions.expiresAt, now),
-  );
-  const newest = deps.db
-    .select({ id: sessions.id })
-    .from(sessions)
-    .where(active)
-    .orderBy(desc(sessions.createdAt), desc(sessions.id))
-    .limit(limit);
   const ended = await endAndAudit(
     deps,
     { userId: user.userId },
     origin,
-    and(active, notInArray(sessions.id, newest)),
+    (unit, now) => endSessionsBeyondNewest(unit.tx, user, limit, 'REVOKED', now),
     'REVOKED',
     'session.revoked',
-    (_tx, rows) => ({ targetId: rows[0]?.id ?? null, metadata: { limit, sessions: rows.map((r) => r.id) } }),
+    (rows) => ({ targetId: rows[0]?.id ?? null, metadata: { limit, sessions: rows.map((r) => r.id) } }),
+    w,
   );
   return ended.length;
 }
