@@ -82,6 +82,7 @@ export async function buildDeps(
     logger.warn('Redis is not reachable: starting without it (reading through to PostgreSQL) until it is');
   }
   const { redis, cache, events } = shared;
+  const commitEffects = createCommitEffects({ cache, events, clock, logger });
   connectAuditFeed(db, events);
   const sessionGuard = new SessionGuard(cache, clock, config.systemTenantSlug);
   const authRateLimiter = createAuthRateLimiter({
@@ -91,6 +92,7 @@ export async function buildDeps(
   });
   const serviceAccounts = createServiceAccountsRuntime({
     db,
+    commitEffects,
     clock,
     logger,
     cache,
@@ -132,7 +134,7 @@ export async function buildDeps(
     mailer: new Mailer(templates, outbox, config.publicUrl),
     emailBudget: createEmailBudget({ perHour: config.email.perAddressPerHour, redis, logger }),
     background,
-    commitEffects: createCommitEffects({ cache, events, clock, logger }),
+    commitEffects,
   };
   return { deps, shared, outbox, stop: () => clearInterval(keyReload) };
 }

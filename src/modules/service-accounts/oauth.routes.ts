@@ -5,10 +5,9 @@ import express, {
   type Response,
   Router,
 } from 'express';
-import { transaction } from '../../db/transaction.js';
 import type { Deps, RequestOrigin } from '../../kernel/context.js';
 import { RateLimitedError, UnauthenticatedError } from '../../kernel/errors.js';
-import { recordAuditEvent } from '../audit/audit.service.js';
+import { write } from '../../kernel/unit-of-work.js';
 import { isServiceToken } from '../keys/index.js';
 import { endSessionByRefreshToken } from '../sessions/sessions.service.js';
 import { tokenLifetimes } from '../tenants/settings.js';
@@ -18,7 +17,7 @@ import { introspect } from './oauth.introspection.js';
 import type { OAuthMetrics } from './oauth.metrics.js';
 import { parseScopeParameter, SCOPES } from './scopes.js';
 import { insertRevokedToken } from './service-accounts.queries.js';
-import { revokeApiKeyAs } from './service-accounts.service.js';
+import { revokeApiKeyAs, serviceAccountDeps } from './service-accounts.service.js';
 import type { ClientAuthResult } from './service-auth.js';
 
 /**
@@ -314,12 +313,7 @@ async function revoke(
       principal.tenantId === client.account.tenantId
     ) {
       await revokeApiKeyAs(
-        {
-          db: services.db,
-          clock: services.clock,
-          credentials: runtime.credentials,
-          credentialHasher: runtime.hasher,
-        },
+        serviceAccountDeps(services),
         {
           id: principal.serviceAccountId,
           tenantId: principal.tenantId,
@@ -345,14 +339,14 @@ async function revoke(
       claims.tid === client.account.tenantId
     ) {
       const now = services.clock.now();
-      await transaction(services.db, async (tx) => {
-        await insertRevokedToken(tx, {
+      await write(services, async (w) => {
+        await insertRevokedToken(w.tx, {
           tenantId: claims.tid,
           serviceAccountId: claims.sub,
           jti: claims.jti,
           expiresAt: new Date(claims.exp * 1000),
         });
-        await recordAuditEvent(tx, origin, {
+        await w.audit(origin, {
           tenantId: claims.tid,
           actorId: claims.sub,
           action: 'service_account.token_revoked',

@@ -1,6 +1,7 @@
 import type { Db } from '../../db/client.js';
 import type { Clock } from '../../kernel/clock.js';
 import type { Logger } from '../../kernel/logger.js';
+import type { CommitEffects } from '../../kernel/unit-of-work.js';
 import type { IdentityCache } from '../cache/identity-cache.js';
 import type { AccessTokens } from '../keys/index.js';
 import { CredentialCache } from './credential-cache.js';
@@ -18,6 +19,8 @@ export interface ServiceAccountsRuntime {
 
 export function createServiceAccountsRuntime(options: {
   db: Db;
+  /** The usage counts are written through units of work (their audit events are announced). */
+  commitEffects: CommitEffects;
   clock: Clock;
   logger: Logger;
   cache: IdentityCache;
@@ -27,7 +30,7 @@ export function createServiceAccountsRuntime(options: {
 }): ServiceAccountsRuntime {
   const credentials = new CredentialCache(options.db, options.clock, options.cache);
   const hasher = new CredentialHasher(options.pepper);
-  const usage = new UsageRecorder(options.db, options.clock, options.logger);
+  const usage = new UsageRecorder(options, options.clock, options.logger);
   const auth = new ServiceAuthenticator({
     credentials,
     identity: options.cache,

@@ -3,6 +3,13 @@ import type { ApiKeyRow, ServiceAccountRow, ServiceAccountSecretRow } from '../.
 import type { Context } from '../../kernel/context.js';
 import { apiKeysOf, findServiceAccounts, secretsOf } from './service-accounts.queries.js';
 
+declare module '../../kernel/context.js' {
+  interface Loaders {
+    /** This tenant's service accounts, set by `serviceAccountLoaders` when first needed. */
+    serviceAccounts?: ServiceAccountLoaders;
+  }
+}
+
 /** Per-request batch loaders of one tenant's service accounts, their secrets and keys. */
 export interface ServiceAccountLoaders {
   accountById: DataLoader<string, ServiceAccountRow | null>;
@@ -31,25 +38,14 @@ function build(ctx: Context, tenantId: string): ServiceAccountLoaders {
   };
 }
 
-const byContext = new WeakMap<object, Map<string, ServiceAccountLoaders>>();
-
 /**
  * The loaders for rows of `tenantId`. Rows reach a resolver only through fields that already
  * decided the caller may see that tenant, and every query still filters by it.
  */
 export function serviceAccountLoaders(ctx: Context, tenantId: string): ServiceAccountLoaders {
-  // Apollo hands resolvers shallow copies of the context: its loaders object is the one
-  // per-request value they all share (and it goes with the request).
-  const key = ctx.loaders as object;
-  let perRequest = byContext.get(key);
-  if (!perRequest) {
-    perRequest = new Map();
-    byContext.set(key, perRequest);
-  }
-  let loaders = perRequest.get(tenantId);
-  if (!loaders) {
-    loaders = build(ctx, tenantId);
-    perRequest.set(tenantId, loaders);
-  }
-  return loaders;
+  // The request's loaders of that tenant carry these, built on first use: most requests read no
+  // service account. Apollo's shallow copies of the context share that same loaders object.
+  const tenantLoaders = ctx.loadersFor(tenantId);
+  tenantLoaders.serviceAccounts ??= build(ctx, tenantId);
+  return tenantLoaders.serviceAccounts;
 }

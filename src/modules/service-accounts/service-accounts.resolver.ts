@@ -22,6 +22,7 @@ import {
   revokeApiKey,
   rotateServiceAccountSecret,
   type ServiceAccountDeps,
+  serviceAccountDeps,
   updateServiceAccount,
 } from './service-accounts.service.js';
 import {
@@ -34,8 +35,7 @@ import {
 } from './service-accounts.types.js';
 
 function deps(ctx: Context): ServiceAccountDeps {
-  const { db, clock, serviceAccounts } = ctx.services;
-  return { db, clock, credentials: serviceAccounts.credentials, credentialHasher: serviceAccounts.hasher };
+  return serviceAccountDeps(ctx.services);
 }
 
 function credentials(issued: { account: ServiceAccountRow; clientId: string; clientSecret: string }) {

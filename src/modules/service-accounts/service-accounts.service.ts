@@ -1,11 +1,10 @@
 import type { ApiKeyRow, ServiceAccountRow } from '../../db/schema.js';
-import { transaction } from '../../db/transaction.js';
 import { type Caller, requireRole } from '../../kernel/caller.js';
 import type { Deps, RequestOrigin } from '../../kernel/context.js';
 import { ForbiddenError, NotFoundError } from '../../kernel/errors.js';
 import { isUuid } from '../../kernel/ids.js';
 import { type Connection, validateFirst } from '../../kernel/pagination.js';
-import { recordAuditEvent } from '../audit/audit.service.js';
+import { write } from '../../kernel/unit-of-work.js';
 import { findTenantById } from '../tenants/tenants.queries.js';
 import type { CredentialCache } from './credential-cache.js';
 import {
@@ -41,14 +40,28 @@ import {
 
 /**
  * Managing service accounts: the rules, no SQL. Every change and its audit event share one
- * transaction; the credential caches of every instance are invalidated after the commit and
- * before the answer, so a disabled account or a revoked key is refused at its very next request.
+ * unit of work (`write`); the credential caches of every instance are invalidated once it has
+ * committed and before the answer (awaited here, not an after-commit hook, so that a failed
+ * invalidation fails the answer rather than being only logged), so a disabled account or a
+ * revoked key is refused at its very next request.
  */
 
-export type ServiceAccountDeps = Pick<Deps, 'db' | 'clock'> & {
+export type ServiceAccountDeps = Pick<Deps, 'db' | 'clock' | 'commitEffects'> & {
   credentials: CredentialCache;
   credentialHasher: CredentialHasher;
 };
+
+/** What these rules need, out of the app's dependencies. */
+export function serviceAccountDeps(deps: Deps): ServiceAccountDeps {
+  const { db, clock, commitEffects, serviceAccounts } = deps;
+  return {
+    db,
+    clock,
+    commitEffects,
+    credentials: serviceAccounts.credentials,
+    credentialHasher: serviceAccounts.hasher,
+  };
+}
 
 /** Who is acting, as these rules need it. */
 export interface Actor {
@@ -131,16 +144,16 @@ export async function createServiceAccount(
   if (!isUuid(tenantId) || !(await findTenantById(deps.db, tenantId))) throw new NotFoundError('Tenant');
   const clientSecret = newClientSecret();
   const now = deps.clock.now();
-  const account = await transaction(deps.db, async (tx) => {
-    const row = await insertServiceAccount(tx, { tenantId, ...fields, at: now });
-    const secret = await insertSecret(tx, {
+  const account = await write(deps, async (w) => {
+    const row = await insertServiceAccount(w.tx, { tenantId, ...fields, at: now });
+    const secret = await insertSecret(w.tx, {
       tenantId,
       serviceAccountId: row.id,
       secretHash: deps.credentialHasher.hash(clientSecret),
       hint: secretHint(clientSecret),
       at: now,
     });
-    await recordAuditEvent(tx, origin, {
+    await w.audit(origin, {
       tenantId,
       actorId: actor.id,
       action: 'service_account.created',
@@ -165,8 +178,8 @@ export async function updateServiceAccount(
   const requested = validateUpdate(input);
   const tenantId = await tenantOfAccount(deps, actor, id);
   const now = deps.clock.now();
-  const outcome = await transaction(deps.db, async (tx) => {
-    const current = await lockServiceAccount(tx, tenantId, id);
+  const outcome = await write(deps, async (w) => {
+    const current = await lockServiceAccount(w.tx, tenantId, id);
     if (!current) throw accountNotFound();
     const fields = Object.keys(requested).filter((field) => {
       const before = current[field as keyof typeof requested];
@@ -174,9 +187,9 @@ export async function updateServiceAccount(
       return JSON.stringify(before) !== JSON.stringify(after);
     });
     if (fields.length === 0) return { account: current, fields };
-    const account = await updateServiceAccountRow(tx, tenantId, id, requested, now);
+    const account = await updateServiceAccountRow(w.tx, tenantId, id, requested, now);
     if (!account) throw accountNotFound();
-    await recordAuditEvent(tx, origin, {
+    await w.audit(origin, {
       tenantId,
       actorId: actor.id,
       action: 'service_account.updated',
@@ -204,12 +217,12 @@ export async function deleteServiceAccount(
   const actor = adminActor(caller);
   const tenantId = await tenantOfAccount(deps, actor, id);
   const now = deps.clock.now();
-  const keyHashes = await transaction(deps.db, async (tx) => {
-    const current = await lockServiceAccount(tx, tenantId, id);
+  const keyHashes = await write(deps, async (w) => {
+    const current = await lockServiceAccount(w.tx, tenantId, id);
     if (!current) throw accountNotFound();
-    const hashes = await apiKeyHashesOf(tx, tenantId, id);
-    await deleteServiceAccountRow(tx, tenantId, id);
-    await recordAuditEvent(tx, origin, {
+    const hashes = await apiKeyHashesOf(w.tx, tenantId, id);
+    await deleteServiceAccountRow(w.tx, tenantId, id);
+    await w.audit(origin, {
       tenantId,
       actorId: actor.id,
       action: 'service_account.deleted',
@@ -242,19 +255,19 @@ export async function rotateServiceAccountSecret(
   const clientSecret = newClientSecret();
   const now = deps.clock.now();
   const until = grace === 0 ? null : new Date(now.getTime() + grace * 1000);
-  const account = await transaction(deps.db, async (tx) => {
-    const current = await lockServiceAccount(tx, tenantId, id);
+  const account = await write(deps, async (w) => {
+    const current = await lockServiceAccount(w.tx, tenantId, id);
     if (!current) throw accountNotFound();
-    await retireSecrets(tx, tenantId, id, now, until);
-    const secret = await insertSecret(tx, {
+    await retireSecrets(w.tx, tenantId, id, now, until);
+    const secret = await insertSecret(w.tx, {
       tenantId,
       serviceAccountId: id,
       secretHash: deps.credentialHasher.hash(clientSecret),
       hint: secretHint(clientSecret),
       at: now,
     });
-    const updated = await updateServiceAccountRow(tx, tenantId, id, {}, now);
-    await recordAuditEvent(tx, origin, {
+    const updated = await updateServiceAccountRow(w.tx, tenantId, id, {}, now);
+    await w.audit(origin, {
       tenantId,
       actorId: actor.id,
       action: 'service_account.secret_rotated',
@@ -280,10 +293,10 @@ export async function createApiKey(
   const fields = validateApiKey(input, now);
   const tenantId = await tenantOfAccount(deps, actor, input.serviceAccountId);
   const key = newApiKey(tenantId);
-  const apiKey = await transaction(deps.db, async (tx) => {
-    const account = await lockServiceAccount(tx, tenantId, input.serviceAccountId);
+  const apiKey = await write(deps, async (w) => {
+    const account = await lockServiceAccount(w.tx, tenantId, input.serviceAccountId);
     if (!account) throw accountNotFound();
-    const row = await insertApiKey(tx, {
+    const row = await insertApiKey(w.tx, {
       tenantId,
       serviceAccountId: account.id,
       name: fields.name,
@@ -292,7 +305,7 @@ export async function createApiKey(
       expiresAt: fields.expiresAt,
       at: now,
     });
-    await recordAuditEvent(tx, origin, {
+    await w.audit(origin, {
       tenantId,
       actorId: actor.id,
       action: 'service_account.api_key_created',
@@ -331,13 +344,13 @@ export async function revokeApiKeyAs(
   const tenantId = actor.reachesAllTenants ? await findApiKeyTenantId(deps.db, id) : actor.tenantId;
   if (!tenantId) throw apiKeyNotFound();
   const now = deps.clock.now();
-  const revoked = await transaction(deps.db, async (tx) => {
-    const existing = await findApiKey(tx, tenantId, id);
+  const revoked = await write(deps, async (w) => {
+    const existing = await findApiKey(w.tx, tenantId, id);
     if (!existing) throw apiKeyNotFound();
-    const row = await markApiKeyRevoked(tx, tenantId, id, now);
+    const row = await markApiKeyRevoked(w.tx, tenantId, id, now);
     // Already revoked: nothing changes, and nothing is recorded twice.
     if (!row) return existing;
-    await recordAuditEvent(tx, origin, {
+    await w.audit(origin, {
       tenantId,
       actorId: actor.id,
       action: 'service_account.api_key_revoked',

@@ -1,7 +1,6 @@
-import type { Db } from '../../db/client.js';
 import type { Clock } from '../../kernel/clock.js';
 import type { Logger } from '../../kernel/logger.js';
-import { recordAuditEvent } from '../audit/audit.service.js';
+import { type WriteDeps, write } from '../../kernel/unit-of-work.js';
 import { touchLastUsed } from './service-accounts.queries.js';
 
 interface AccountUsage {
@@ -24,7 +23,7 @@ export class UsageRecorder {
   #windowStart: Date;
 
   constructor(
-    private readonly db: Db,
+    private readonly deps: WriteDeps,
     private readonly clock: Clock,
     private readonly logger: Logger,
   ) {
@@ -73,16 +72,15 @@ export class UsageRecorder {
     this.#windowStart = at;
     for (const usage of pending.values()) {
       try {
-        await this.db.transaction(async (tx) => {
+        await write(this.deps, async (w) => {
           await touchLastUsed(
-            tx,
+            w.tx,
             usage.tenantId,
             { accounts: [usage.serviceAccountId], secrets: [...usage.secrets], apiKeys: [...usage.apiKeys] },
             at,
           );
           if (usage.tokensIssued > 0) {
-            await recordAuditEvent(
-              tx,
+            await w.audit(
               { ip: null, userAgent: null },
               {
                 tenantId: usage.tenantId,
