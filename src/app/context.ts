@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { GraphQLResolveInfo } from 'graphql';
+import type { SessionRow, TenantRow } from '../db/schema.js';
 import {
   actorIdOf,
   type Caller,
@@ -10,11 +11,13 @@ import {
 import type { Context, Deps, Loaders, PlatformLoaders, RequestOrigin } from '../kernel/context.js';
 import { ForbiddenError, UnauthenticatedError } from '../kernel/errors.js';
 import type { Logger } from '../kernel/logger.js';
+import type { UserView } from '../modules/cache/identity-cache.js';
 import { isServiceToken } from '../modules/keys/index.js';
 import { looksLikeApiKey } from '../modules/service-accounts/credentials.js';
 import type { ServicePrincipal } from '../modules/service-accounts/service-principal.js';
 import { callerFrom } from '../modules/sessions/session-guard.js';
-import { createLoaders, createPlatformLoaders } from '../modules/users/users.loaders.js';
+import { createPlatformLoaders, TenantLoaders } from '../modules/tenants/tenants.loaders.js';
+import { UserLoaders } from '../modules/users/users.loaders.js';
 
 export type {
   Caller,
@@ -25,6 +28,77 @@ export type {
   SignedInContext,
   UserCaller,
 } from '../kernel/context.js';
+
+/**
+ * One request's loaders for one tenant: each feature's own loaders (users.loaders.ts,
+ * tenants.loaders.ts), each built on its first use and called through. Every request builds one
+ * of these, and most touch one feature's loaders or none.
+ */
+class RequestLoaders implements Loaders {
+  #users: UserLoaders | undefined = undefined;
+  #tenants: TenantLoaders | undefined = undefined;
+  /** Set by serviceAccountLoaders when first needed (declared here so every request's shape is one). */
+  serviceAccounts: Loaders['serviceAccounts'] = undefined;
+
+  constructor(
+    private readonly services: Deps,
+    readonly tenantId: string | null,
+  ) {}
+
+  private get users(): UserLoaders {
+    this.#users ??= new UserLoaders(this.services, this.tenantId);
+    return this.#users;
+  }
+
+  private get tenants(): TenantLoaders {
+    this.#tenants ??= new TenantLoaders(this.services, this.tenantId);
+    return this.#tenants;
+  }
+
+  user(id: string): UserView | null | Promise<UserView | null> {
+    return this.users.user(id);
+  }
+  existingUser(id: string): UserView | Promise<UserView> {
+    return this.users.existingUser(id);
+  }
+  userInMemory(id: string): UserView | undefined {
+    return this.users.userInMemory(id);
+  }
+  rememberUser<T extends UserView>(user: T): T {
+    return this.users.rememberUser(user);
+  }
+  prefetchUsersPage(info: GraphQLResolveInfo, users: readonly { id: string }[]): Promise<void> | undefined {
+    return this.users.prefetchUsersPage(info, users);
+  }
+  activeSessions(userId: string): SessionRow[] | Promise<SessionRow[]> {
+    return this.users.activeSessions(userId);
+  }
+  get userById(): Loaders['userById'] {
+    return this.users.userById;
+  }
+  get activeSessionsByUserId(): Loaders['activeSessionsByUserId'] {
+    return this.users.activeSessionsByUserId;
+  }
+
+  tenant(id: string): TenantRow | null | Promise<TenantRow | null> {
+    return this.tenants.tenant(id);
+  }
+  existingTenant(id: string): TenantRow | Promise<TenantRow> {
+    return this.tenants.existingTenant(id);
+  }
+  tenantInMemory(id: string): TenantRow | undefined {
+    return this.tenants.tenantInMemory(id);
+  }
+  rememberTenant<T extends TenantRow>(tenant: T): T {
+    return this.tenants.rememberTenant(tenant);
+  }
+  get tenantById(): Loaders['tenantById'] {
+    return this.tenants.tenantById;
+  }
+  get tenantStats(): Loaders['tenantStats'] {
+    return this.tenants.tenantStats;
+  }
+}
 
 /**
  * One request's context. State lives in own fields and behaviour on the prototype, because Apollo
@@ -48,7 +122,7 @@ class RequestContext implements Context {
     readonly origin: RequestOrigin,
     readonly requestId: string,
   ) {
-    this.loaders = createLoaders(services, caller?.tenantId ?? null, () => services.clock.now());
+    this.loaders = new RequestLoaders(services, caller?.tenantId ?? null);
   }
 
   get logger(): Logger {
@@ -66,8 +140,7 @@ class RequestContext implements Context {
     if (!isSystemWide(this.caller)) throw new ForbiddenError();
     let loaders = this.otherTenantLoaders.get(tenantId);
     if (!loaders) {
-      const { services } = this;
-      loaders = createLoaders(services, tenantId, () => services.clock.now());
+      loaders = new RequestLoaders(this.services, tenantId);
       this.otherTenantLoaders.set(tenantId, loaders);
     }
     return loaders;
@@ -75,8 +148,7 @@ class RequestContext implements Context {
 
   platformLoaders(): PlatformLoaders {
     if (this.caller?.kind !== 'user' || !this.caller.isSystemAdmin) throw new ForbiddenError();
-    const { services } = this;
-    this.platform ??= createPlatformLoaders(services.readDb, () => services.clock.now());
+    this.platform ??= createPlatformLoaders(this.services);
     return this.platform;
   }
 

@@ -52,11 +52,11 @@ export class TenantsResolver {
   tenant(
     @Ctx() ctx: SignedInContext,
     @Arg('id', () => ID, { nullable: true }) id?: string | null,
-  ): Promise<TenantRow | null> | null {
+  ): TenantRow | Promise<TenantRow | null> | null {
     const tenantId = id ?? ctx.caller.tenantId;
     // Another tenant's id answers exactly like one that does not exist.
     if (!isUuid(tenantId) || !reachesTenant(ctx.caller, tenantId)) return null;
-    return ctx.loadersFor(tenantId).tenantById.load(tenantId);
+    return ctx.loadersFor(tenantId).tenant(tenantId);
   }
 
   @Query(() => TenantConnection, { description: 'System ADMINs only.' })
@@ -84,8 +84,7 @@ export class TenantsResolver {
     @Ctx() ctx: SignedInContext,
   ): Promise<TenantRow> {
     const tenant = await updateTenant(ctx.services, ctx.caller, id, input, ctx.origin);
-    ctx.loadersFor(tenant.id).tenantById.clear(tenant.id).prime(tenant.id, tenant);
-    return tenant;
+    return ctx.loadersFor(tenant.id).rememberTenant(tenant);
   }
 
   @Mutation(() => Boolean, { description: 'System ADMINs. The system tenant itself cannot be deleted.' })

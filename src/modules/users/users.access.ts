@@ -10,18 +10,29 @@ import { findUserTenantId } from './users.queries.js';
 export const userNotFound = () => new NotFoundError('User');
 
 /**
- * The tenant whose user `id` names, as far as the caller may know. Everyone but a system ADMIN
- * only ever looks in their own tenant, so an id from elsewhere is simply not found there (by the
- * same tenant-filtered query, in the same time, as an id that exists nowhere).
+ * The tenant whose user `id` names, as far as the caller may know: null when it is none the
+ * caller can reach. Everyone but a system ADMIN (or a system service) only ever looks in their
+ * own tenant, so an id from elsewhere is simply not found there (by the same tenant-filtered
+ * query, in the same time, as an id that exists nowhere); system-wide callers learn where the
+ * user is. Whether the user exists in the caller's own tenant is for that query to find out.
  */
+export async function visibleUserTenant(
+  deps: Pick<Deps, 'db'>,
+  caller: Caller,
+  id: string,
+): Promise<string | null> {
+  if (!isUuid(id)) return null;
+  if (!isSystemWide(caller)) return caller.tenantId;
+  return (await findUserTenantId(deps.db, id)) ?? null;
+}
+
+/** As `visibleUserTenant`, for a user that must be reachable: NOT_FOUND otherwise. */
 export async function reachableUserTenant(
   deps: Pick<Deps, 'db'>,
   caller: Caller,
   id: string,
 ): Promise<string> {
-  if (!isUuid(id)) throw userNotFound();
-  if (!isSystemWide(caller)) return caller.tenantId;
-  const tenantId = await findUserTenantId(deps.db, id);
+  const tenantId = await visibleUserTenant(deps, caller, id);
   if (!tenantId) throw userNotFound();
   return tenantId;
 }

@@ -1,104 +1,119 @@
 import DataLoader from 'dataloader';
 import { and, asc, gt, isNull, sql } from 'drizzle-orm';
+import type { GraphQLResolveInfo } from 'graphql';
 import type { Db } from '../../db/client.js';
 import { anyOf, preparedPerDatabase } from '../../db/prepared.js';
-import { type SessionRow, sessions, type TenantRow } from '../../db/schema.js';
-import type { Loaders, PlatformLoaders } from '../../kernel/context.js';
+import { type SessionRow, sessions } from '../../db/schema.js';
+import type { Clock } from '../../kernel/clock.js';
+import { NotFoundError } from '../../kernel/errors.js';
 import { isUuid } from '../../kernel/ids.js';
+import { selects } from '../../kernel/selection.js';
 import type { IdentityCache, UserView } from '../cache/identity-cache.js';
-import { loadTenantStats, type TenantStatsValue } from '../tenants/tenants.stats.queries.js';
 
 declare module '../../kernel/context.js' {
   /**
-   * Per-request batch loaders, built for one tenant. Every query filters by that tenant id, so a
-   * resolver handed an id from another tenant simply finds nothing. Users and tenants come through
-   * the identity cache (keyed by that same tenant id); users without their password hash.
+   * A request's user loaders see only the tenant they were built for: every query filters by it,
+   * so an id from another tenant finds nothing. Users come through the identity cache (keyed by
+   * that same tenant id), without their password hash.
    */
   interface Loaders {
-    readonly tenantById: DataLoader<string, TenantRow | null>;
     /**
-     * This tenant's row if this process holds it, without waiting: every user on a page names the
-     * same tenant, and a promise per row costs more than the lookup.
+     * The user, or null: without waiting when this process holds it (the signed-in caller,
+     * mostly), else batched with the rest of the request's users.
      */
-    tenantInMemory(id: string): TenantRow | undefined;
-    /** A user of this tenant if this process holds it, without waiting (the signed-in caller, mostly). */
+    user(id: string): UserView | null | Promise<UserView | null>;
+    /** As `user`, for a user that must exist: NOT_FOUND otherwise. */
+    existingUser(id: string): UserView | Promise<UserView>;
+    /** A user of this tenant if this process holds it, without waiting. */
     userInMemory(id: string): UserView | undefined;
+    /** A user row this request has just written: the rest of its answer reads that one. */
+    rememberUser<T extends UserView>(user: T): T;
     /**
-     * Reads the active sessions of a whole page of users at once, so that each row's `sessions`
-     * then resolves without a promise (`activeSessionsLoaded`).
+     * Reads ahead what the rows of a page of users (the connection resolved at `info`) ask for,
+     * for the whole page at once: their active sessions, when the operation selects them, so
+     * that no row then waits on its own (see `activeSessions`).
      */
-    loadActiveSessions(userIds: readonly string[]): Promise<void>;
-    /** The active sessions `loadActiveSessions` read for this user in this request, if it did. */
-    activeSessionsLoaded(userId: string): SessionRow[] | undefined;
+    prefetchUsersPage(info: GraphQLResolveInfo, users: readonly { id: string }[]): Promise<void> | undefined;
+    /** A user's active sessions, oldest first: without waiting when a page's prefetch read them. */
+    activeSessions(userId: string): SessionRow[] | Promise<SessionRow[]>;
     readonly userById: DataLoader<string, UserView | null>;
     readonly activeSessionsByUserId: DataLoader<string, SessionRow[]>;
-    readonly tenantStats: DataLoader<string, TenantStatsValue | null>;
-  }
-
-  /** Loaders that span tenants; only a system ADMIN's context ever builds them. */
-  interface PlatformLoaders {
-    tenantStats: DataLoader<string, TenantStatsValue | null>;
   }
 }
 
+export interface UserLoaderDeps {
+  db: Db;
+  cache: IdentityCache;
+  clock: Clock;
+}
+
+const userNotFound = () => new NotFoundError('User');
+
+/** Whether the rows of the connection resolved at `info` ask for `field` (as edges or nodes). */
+function rowsSelect(info: GraphQLResolveInfo, field: string): boolean {
+  return selects(info, ['edges', 'node', field]) || selects(info, ['nodes', field]);
+}
+
 /**
- * Each DataLoader is built on its first use: most requests (`me`, a token check, a sign-in) touch
- * one of them or none, and every request builds a set.
+ * One request's user loaders for one tenant. Each DataLoader is built on its first use: most
+ * requests (`me`, a token check, a sign-in) touch one of them or none.
  */
-class TenantLoaders implements Loaders {
-  #tenantById?: DataLoader<string, TenantRow | null>;
+export class UserLoaders {
   #userById?: DataLoader<string, UserView | null>;
   #activeSessionsByUserId?: DataLoader<string, SessionRow[]>;
-  #tenantStats?: DataLoader<string, TenantStatsValue | null>;
-  #sessionsLoaded?: Map<string, SessionRow[]>;
+  /** The sessions a page's prefetch read, by user. */
+  #sessionsRead?: Map<string, SessionRow[]>;
 
   constructor(
-    private readonly db: Db,
-    /** Statistics only: they may lag (see Deps.readDb). */
-    private readonly readDb: Db,
-    private readonly cache: IdentityCache,
+    private readonly deps: UserLoaderDeps,
     readonly tenantId: string | null,
-    private readonly now: () => Date,
   ) {}
 
-  tenantInMemory(id: string): TenantRow | undefined {
-    return id === this.tenantId ? this.cache.tenants.peek(id, id) : undefined;
+  user(id: string): UserView | null | Promise<UserView | null> {
+    return this.userInMemory(id) ?? this.userById.load(id);
+  }
+
+  existingUser(id: string): UserView | Promise<UserView> {
+    return (
+      this.userInMemory(id) ??
+      this.userById.load(id).then((user) => {
+        if (!user) throw userNotFound();
+        return user;
+      })
+    );
   }
 
   userInMemory(id: string): UserView | undefined {
-    return this.tenantId === null ? undefined : this.cache.users.peek(this.tenantId, id);
+    return this.tenantId === null ? undefined : this.deps.cache.users.peek(this.tenantId, id);
   }
 
-  async loadActiveSessions(userIds: readonly string[]): Promise<void> {
-    const lists = await this.activeSessionsByUserId.loadMany(userIds);
-    this.#sessionsLoaded ??= new Map();
-    userIds.forEach((id, i) => {
-      const list = lists[i];
-      if (Array.isArray(list)) this.#sessionsLoaded?.set(id, list);
+  rememberUser<T extends UserView>(user: T): T {
+    this.userById.clear(user.id).prime(user.id, user);
+    return user;
+  }
+
+  prefetchUsersPage(info: GraphQLResolveInfo, users: readonly { id: string }[]): Promise<void> | undefined {
+    if (users.length === 0 || !rowsSelect(info, 'sessions')) return undefined;
+    const userIds = users.map((user) => user.id);
+    return this.activeSessionsByUserId.loadMany(userIds).then((lists) => {
+      this.#sessionsRead ??= new Map();
+      userIds.forEach((id, i) => {
+        const list = lists[i];
+        if (Array.isArray(list)) this.#sessionsRead?.set(id, list);
+      });
     });
   }
 
-  activeSessionsLoaded(userId: string): SessionRow[] | undefined {
-    return this.#sessionsLoaded?.get(userId);
-  }
-
-  get tenantById(): DataLoader<string, TenantRow | null> {
-    this.#tenantById ??= new DataLoader(async (ids) => {
-      const { tenantId, cache } = this;
-      // A tenant-scoped request only ever sees its own tenant row.
-      if (tenantId === null || !ids.includes(tenantId)) return ids.map(() => null);
-      const tenant = (await cache.tenant(tenantId)) ?? null;
-      return ids.map((id) => (id === tenantId ? tenant : null));
-    });
-    return this.#tenantById;
+  activeSessions(userId: string): SessionRow[] | Promise<SessionRow[]> {
+    return this.#sessionsRead?.get(userId) ?? this.activeSessionsByUserId.load(userId);
   }
 
   get userById(): DataLoader<string, UserView | null> {
     this.#userById ??= new DataLoader(async (ids) => {
-      const { tenantId, cache } = this;
+      const { tenantId, deps } = this;
       if (tenantId === null) return ids.map(() => null);
       // A malformed id would make PostgreSQL fail the cast; it names nobody, like a missing id.
-      const byId = await cache.usersOf(tenantId, ids.filter(isUuid));
+      const byId = await deps.cache.usersOf(tenantId, ids.filter(isUuid));
       return ids.map((id) => byId.get(id) ?? null);
     });
     return this.#userById;
@@ -106,9 +121,13 @@ class TenantLoaders implements Loaders {
 
   get activeSessionsByUserId(): DataLoader<string, SessionRow[]> {
     this.#activeSessionsByUserId ??= new DataLoader(async (userIds) => {
-      const { tenantId, db } = this;
+      const { tenantId, deps } = this;
       if (tenantId === null) return userIds.map(() => []);
-      const rows = await activeSessionsOf(db).execute({ tenantId, userIds, now: this.now().toISOString() });
+      const rows = await activeSessionsOf(deps.db).execute({
+        tenantId,
+        userIds,
+        now: deps.clock.now().toISOString(),
+      });
       const byUser = new Map<string, SessionRow[]>();
       for (const row of rows) {
         const list = byUser.get(row.userId);
@@ -118,16 +137,6 @@ class TenantLoaders implements Loaders {
       return userIds.map((id) => byUser.get(id) ?? []);
     });
     return this.#activeSessionsByUserId;
-  }
-
-  get tenantStats(): DataLoader<string, TenantStatsValue | null> {
-    this.#tenantStats ??= new DataLoader(async (ids) => {
-      const { tenantId, readDb } = this;
-      if (tenantId === null || !ids.includes(tenantId)) return ids.map(() => null);
-      const stats = await loadTenantStats(readDb, [tenantId], this.now());
-      return ids.map((id) => stats.get(id) ?? null);
-    });
-    return this.#tenantStats;
   }
 }
 
@@ -150,20 +159,3 @@ const activeSessionsOf = preparedPerDatabase((db: Db) =>
     .orderBy(asc(sessions.createdAt), asc(sessions.id))
     .prepare('activeSessionsOf'),
 );
-
-export function createLoaders(
-  services: { db: Db; readDb?: Db; cache: IdentityCache },
-  tenantId: string | null,
-  now: () => Date = () => new Date(),
-): Loaders {
-  return new TenantLoaders(services.db, services.readDb ?? services.db, services.cache, tenantId, now);
-}
-
-/** Statistics of a whole page of tenants in three queries instead of three per tenant. */
-export function createPlatformLoaders(db: Db, now: () => Date = () => new Date()): PlatformLoaders {
-  const tenantStats = new DataLoader<string, TenantStatsValue | null>(async (ids) => {
-    const stats = await loadTenantStats(db, ids.filter(isUuid), now());
-    return ids.map((id) => stats.get(id) ?? null);
-  });
-  return { tenantStats };
-}

@@ -1,12 +1,11 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Ctx, FieldResolver, ID, Info, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { SessionRow, TenantRow, UserRow } from '../../db/schema.js';
-import { isSystemWide, requireRoleOrScope } from '../../kernel/caller.js';
+import { requireRoleOrScope } from '../../kernel/caller.js';
 import type { Context, SignedInContext } from '../../kernel/context.js';
 import { BadUserInputError, NotFoundError } from '../../kernel/errors.js';
 import { isUuid } from '../../kernel/ids.js';
 import type { Connection } from '../../kernel/pagination.js';
-import { selects } from '../../kernel/selection.js';
 import type { UserView } from '../cache/identity-cache.js';
 import { Session } from '../sessions/sessions.types.js';
 import {
@@ -16,16 +15,13 @@ import {
   sessionsPageSize,
 } from '../sessions/sessions.validation.js';
 import { Tenant } from '../tenants/tenants.types.js';
+import { visibleUserTenant } from './users.access.js';
 import { CreateUserInput, UpdateUserInput, UserFilter, UserOrder } from './users.inputs.js';
-import { findUserTenantId } from './users.queries.js';
 import { createUser, deleteUser, listTenantUsers, unlockUser, updateUser } from './users.service.js';
 import { User, UserConnection } from './users.types.js';
 
 /** Remembers a written row so the rest of the answer does not read it again. */
-function primed(ctx: Context, user: UserRow): UserRow {
-  ctx.loadersFor(user.tenantId).userById.clear(user.id).prime(user.id, user);
-  return user;
-}
+const remembered = (ctx: Context, user: UserRow): UserRow => ctx.loadersFor(user.tenantId).rememberUser(user);
 
 /** usersByIds: a bounded list, like every page. */
 const MAX_IDS = 100;
@@ -39,10 +35,8 @@ export class UsersResolver {
   })
   async user(@Arg('id', () => ID) id: string, @Ctx() ctx: SignedInContext): Promise<UserView | null> {
     requireRoleOrScope(ctx.caller, 'MODERATOR', 'users:read');
-    if (!isUuid(id)) return null;
-    if (!isSystemWide(ctx.caller)) return ctx.loaders.userById.load(id);
-    const tenantId = await findUserTenantId(ctx.services.db, id);
-    return tenantId ? ctx.loadersFor(tenantId).userById.load(id) : null;
+    const tenantId = await visibleUserTenant(ctx.services, ctx.caller, id);
+    return tenantId ? ctx.loadersFor(tenantId).user(id) : null;
   }
 
   @Query(() => [User], {
@@ -58,15 +52,15 @@ export class UsersResolver {
     if (ids.length > MAX_IDS) {
       throw BadUserInputError.field('ids', `At most ${MAX_IDS} ids per request.`);
     }
-    const own = await Promise.all(ids.map((id) => (isUuid(id) ? ctx.loaders.userById.load(id) : null)));
-    if (!isSystemWide(ctx.caller)) return own;
-    // System-wide callers see every tenant: ids not in their own are looked up where they are.
+    // The caller's own tenant first, as one batch; system-wide callers' other ids are then
+    // looked up where they are (anyone else's tenant is their own, already read).
+    const own = await Promise.all(ids.map((id) => (isUuid(id) ? ctx.loaders.user(id) : null)));
     return Promise.all(
       own.map(async (user, i) => {
+        if (user) return user;
         const id = ids[i] as string;
-        if (user || !isUuid(id)) return user;
-        const tenantId = await findUserTenantId(ctx.services.db, id);
-        return tenantId ? ctx.loadersFor(tenantId).userById.load(id) : null;
+        const tenantId = await visibleUserTenant(ctx.services, ctx.caller, id);
+        return tenantId ? ctx.loadersFor(tenantId).user(id) : null;
       }),
     );
   }
@@ -84,14 +78,11 @@ export class UsersResolver {
     const scope = tenantId ?? ctx.caller.tenantId;
     if (scope !== ctx.caller.tenantId) {
       // loadersFor refuses everyone but system ADMINs; their unknown tenant is NOT_FOUND.
-      const tenant = isUuid(scope) ? await ctx.loadersFor(scope).tenantById.load(scope) : null;
+      const tenant = isUuid(scope) ? await ctx.loadersFor(scope).tenant(scope) : null;
       if (!tenant) throw new NotFoundError('Tenant');
     }
     const page = await listTenantUsers(ctx.services, ctx.caller, scope, { first, after, filter, orderBy });
-    // Sessions asked for on the rows: read them for the whole page now, so that no row waits.
-    if (info && (selects(info, ['edges', 'node', 'sessions']) || selects(info, ['nodes', 'sessions']))) {
-      await ctx.loadersFor(scope).loadActiveSessions(page.nodes.map((user) => user.id));
-    }
+    if (info) await ctx.loadersFor(scope).prefetchUsersPage(info, page.nodes);
     return page;
   }
 
@@ -100,7 +91,7 @@ export class UsersResolver {
     @Arg('input', () => CreateUserInput) input: CreateUserInput,
     @Ctx() ctx: SignedInContext,
   ): Promise<UserRow> {
-    return primed(ctx, await createUser(ctx.services, ctx.caller, input, ctx.origin));
+    return remembered(ctx, await createUser(ctx.services, ctx.caller, input, ctx.origin));
   }
 
   @Mutation(() => User, { description: 'ADMINs; MODERATORs may change only the status of USERs and GUESTs.' })
@@ -109,7 +100,7 @@ export class UsersResolver {
     @Arg('input', () => UpdateUserInput) input: UpdateUserInput,
     @Ctx() ctx: SignedInContext,
   ): Promise<UserRow> {
-    return primed(ctx, await updateUser(ctx.services, ctx.caller, id, input, ctx.origin));
+    return remembered(ctx, await updateUser(ctx.services, ctx.caller, id, input, ctx.origin));
   }
 
   @Mutation(() => Boolean, { description: 'ADMINs.' })
@@ -119,21 +110,14 @@ export class UsersResolver {
 
   @Mutation(() => User, { description: 'ADMINs and MODERATORs: clears a lockout.' })
   async unlockUser(@Arg('id', () => ID) id: string, @Ctx() ctx: SignedInContext): Promise<UserRow> {
-    return primed(ctx, await unlockUser(ctx.services, ctx.caller, id, ctx.origin));
+    return remembered(ctx, await unlockUser(ctx.services, ctx.caller, id, ctx.origin));
   }
 
   // Nested fields resolve through the loaders of the row's own tenant, so a system ADMIN reading
   // another tenant's user sees that user's tenant and sessions.
   @FieldResolver(() => Tenant)
   tenant(@Root() user: UserRow, @Ctx() ctx: Context): TenantRow | Promise<TenantRow> {
-    const loaders = ctx.loadersFor(user.tenantId);
-    return (
-      loaders.tenantInMemory(user.tenantId) ??
-      loaders.tenantById.load(user.tenantId).then((tenant) => {
-        if (!tenant) throw new NotFoundError('Tenant');
-        return tenant;
-      })
-    );
+    return ctx.loadersFor(user.tenantId).existingTenant(user.tenantId);
   }
 
   /** A lock that has run out is no lock: the stored time stays until the next attempt clears it. */
@@ -158,9 +142,7 @@ export class UsersResolver {
     const self = ctx.caller?.kind === 'user' && ctx.caller.userId === user.id;
     if (!self) requireRoleOrScope(ctx.caller, 'MODERATOR', 'sessions:read');
     const size = sessionsPageSize(first);
-    const loaders = ctx.loadersFor(user.tenantId);
-    const loaded = loaders.activeSessionsLoaded(user.id);
-    if (loaded) return newest(loaded, size);
-    return loaders.activeSessionsByUserId.load(user.id).then((list) => newest(list, size));
+    const active = ctx.loadersFor(user.tenantId).activeSessions(user.id);
+    return Array.isArray(active) ? newest(active, size) : active.then((list) => newest(list, size));
   }
 }
