@@ -108,7 +108,7 @@ export async function buildDeps(
   if (transport.kind === 'log' && config.isProduction) {
     logger.warn('SMTP_URL is unset: emails are written to the log, not sent');
   }
-  const outbox = new OutboxWorker({ db, clock, logger, transport, config: config.email });
+  const outbox = new OutboxWorker({ db, commitEffects, clock, logger, transport, config: config.email });
   onOpened({ shared, outbox });
   const background = new BackgroundWork(logger);
   const deps: Deps = {

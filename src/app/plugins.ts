@@ -1,7 +1,7 @@
 import type { ApolloServerPlugin, GraphQLRequestListener } from '@apollo/server';
 import { type DocumentNode, type GraphQLFormattedError, Kind, type SelectionSetNode } from 'graphql';
 import { actorIdOf, auditActor } from '../kernel/caller.js';
-import { recordAuthzDenial } from '../modules/audit/authz-denied.queries.js';
+import { recordAuthzDenial } from '../modules/audit/audit.service.js';
 import type { Context, Deps } from './context.js';
 
 /** What the GraphQL layer adds to a request's log line. */
@@ -65,7 +65,9 @@ export function requestLogPlugin(log: RequestLog): ApolloServerPlugin<Context> {
  * rate limiting is HTTP 429 with Retry-After, and every FORBIDDEN answer to a signed-in caller is
  * recorded as `authz.denied` (one row per caller and field a minute, with a count).
  */
-export function outcomePlugin(services: Pick<Deps, 'db' | 'clock' | 'logger'>): ApolloServerPlugin<Context> {
+export function outcomePlugin(
+  services: Pick<Deps, 'db' | 'clock' | 'logger' | 'commitEffects'>,
+): ApolloServerPlugin<Context> {
   const listener: GraphQLRequestListener<Context> = {
     async willSendResponse({ response, contextValue, operation, document }) {
       if (response.body.kind !== 'single') return;
@@ -100,7 +102,7 @@ export function outcomePlugin(services: Pick<Deps, 'db' | 'clock' | 'logger'>): 
  * plugin above, over the WebSocket from each result of an operation.
  */
 export async function auditDenials(
-  services: Pick<Deps, 'db' | 'clock' | 'logger'>,
+  services: Pick<Deps, 'db' | 'clock' | 'logger' | 'commitEffects'>,
   contextValue: Pick<Context, 'caller' | 'origin'> | undefined,
   errors: readonly GraphQLFormattedError[],
 ): Promise<void> {
@@ -114,7 +116,7 @@ export async function auditDenials(
   }
   const holding = caller.kind === 'user' ? { role: caller.role } : { scopes: caller.scopes };
   for (const [field, paths] of byField) {
-    await recordAuthzDenial(services.db, contextValue.origin, {
+    await recordAuthzDenial(services, contextValue.origin, {
       tenantId: caller.tenantId,
       ...auditActor(caller),
       field,

@@ -1,5 +1,5 @@
-import { and, count, eq, gte, like, lte, type SQL, sql } from 'drizzle-orm';
-import type { Executor } from '../../db/client.js';
+import { and, count, eq, gte, like, lt, lte, type SQL, sql } from 'drizzle-orm';
+import { type Executor, executeRows, LOCKS } from '../../db/client.js';
 import { type AuditEventRow, auditEvents } from '../../db/schema.js';
 import type { RequestOrigin } from '../../kernel/deps.js';
 import { BadUserInputError, type FieldError } from '../../kernel/errors.js';
@@ -141,4 +141,30 @@ export async function insertAuditEvent(
     })
     .returning();
   return row as AuditEventRow;
+}
+
+/**
+ * Takes the audit purge's transaction-scoped advisory lock if it is free: false when another
+ * instance is purging (this one then skips).
+ */
+export async function tryAuditPurgeLock(tx: Executor): Promise<boolean> {
+  const [lock] = executeRows<{ locked: boolean }>(
+    await tx.execute(sql`select pg_try_advisory_xact_lock(${LOCKS.auditPurge.toString()}::bigint) as locked`),
+  );
+  return Boolean(lock?.locked);
+}
+
+/** Deletes up to `limit` audit events older than `cutoff`; answers how many it deleted. */
+export async function deleteAuditEventsBefore(tx: Executor, cutoff: Date, limit: number): Promise<number> {
+  const doomed = tx
+    .select({ tenantId: auditEvents.tenantId, id: auditEvents.id })
+    .from(auditEvents)
+    .where(lt(auditEvents.createdAt, cutoff))
+    .limit(limit);
+  const rows = await tx
+    .delete(auditEvents)
+    // The whole key: on a table distributed or partitioned by tenant, id alone is no key.
+    .where(sql`(${auditEvents.tenantId}, ${auditEvents.id}) in (${doomed})`)
+    .returning({ id: auditEvents.id });
+  return rows.length;
 }

@@ -1,6 +1,7 @@
 import type { Executor } from '../../db/client.js';
 import type { TenantRow } from '../../db/schema.js';
 import { afterCommit } from '../../db/transaction.js';
+import type { UnitOfWork } from '../../kernel/unit-of-work.js';
 import { tenantSettings } from '../tenants/settings.js';
 import { insertOutboxMessage } from './email.queries.js';
 import {
@@ -45,11 +46,18 @@ export interface QueuedEmail {
 }
 
 /**
- * Renders an email and writes it to the outbox with `tx`, the transaction that makes the change
- * the email tells of: it is sent if and only if that change commits. This instance's worker is
- * woken once it has.
+ * Renders an email and writes it to the outbox in `w`, the write that makes the change the email
+ * tells of: it is sent if and only if that change commits. This instance's worker is woken once
+ * it has.
+ *
+ * Also takes the bare transaction of a caller not yet written as a unit of work; that form goes
+ * once every caller passes its `w`.
  */
-export async function queueEmail(tx: Executor, mailer: Mailer, email: QueuedEmail): Promise<void> {
+export async function queueEmail(
+  w: UnitOfWork | Executor,
+  mailer: Mailer,
+  email: QueuedEmail,
+): Promise<void> {
   const base = linkBase(mailer, email.tenant);
   const link = `${base}${LINK_PATHS[email.kind]}?token=${encodeURIComponent(email.token)}`;
   const rendered = mailer.templates.render(email.kind, {
@@ -62,7 +70,8 @@ export async function queueEmail(tx: Executor, mailer: Mailer, email: QueuedEmai
     role: email.values?.role ?? '',
     inviterName: email.values?.inviterName ?? '',
   });
-  await insertOutboxMessage(tx, {
+  const unit = isUnitOfWork(w) ? w : undefined;
+  await insertOutboxMessage(unit ? unit.tx : (w as Executor), {
     tenantId: email.tenant.id,
     kind: email.kind,
     recipient: email.to,
@@ -70,5 +79,10 @@ export async function queueEmail(tx: Executor, mailer: Mailer, email: QueuedEmai
     content: { text: rendered.text, html: rendered.html, link },
     now: email.now,
   });
-  await afterCommit(tx, () => mailer.outbox.nudge());
+  if (unit) unit.afterCommit(() => mailer.outbox.nudge());
+  else await afterCommit(w as Executor, () => mailer.outbox.nudge());
+}
+
+function isUnitOfWork(w: UnitOfWork | Executor): w is UnitOfWork {
+  return 'afterCommit' in w && 'tx' in w;
 }

@@ -1,10 +1,9 @@
 import type { EmailConfig } from '../../config.js';
 import type { Db } from '../../db/client.js';
 import type { EmailOutboxRow } from '../../db/schema.js';
-import { transaction } from '../../db/transaction.js';
 import type { Clock } from '../../kernel/clock.js';
 import type { Logger } from '../../kernel/logger.js';
-import { recordAuditEvent } from '../audit/audit.service.js';
+import { type CommitEffects, type UnitOfWork, write } from '../../kernel/unit-of-work.js';
 import {
   claimDueMessages,
   failLapsedClaims,
@@ -47,6 +46,8 @@ export class OutboxWorker {
   constructor(
     private readonly deps: {
       db: Db;
+      /** A message given up is audited, and its event announced, through a unit of work. */
+      commitEffects: CommitEffects;
       clock: Clock;
       logger: Logger;
       transport: EmailTransport;
@@ -120,9 +121,9 @@ export class OutboxWorker {
   private async round(): Promise<DeliveryRound> {
     const { db, clock } = this.deps;
     const done: DeliveryRound = { sent: 0, retried: 0, failed: 0 };
-    const lapsed = await transaction(db, async (tx) => {
-      const rows = await failLapsedClaims(tx, clock.now());
-      for (const row of rows) await this.auditGaveUp(tx, row);
+    const lapsed = await write(this.deps, async (w) => {
+      const rows = await failLapsedClaims(w.tx, clock.now());
+      for (const row of rows) await this.auditGaveUp(w, row);
       return rows;
     });
     done.failed += lapsed.length;
@@ -161,9 +162,9 @@ export class OutboxWorker {
       const reason = describeError(error);
       const expired = now.getTime() - message.createdAt.getTime() >= config.giveUpAfterMinutes * 60_000;
       if (expired || isPermanentFailure(error) || !content) {
-        await transaction(db, async (tx) => {
-          const row = await markFailed(tx, message, { now, error: reason });
-          if (row) await this.auditGaveUp(tx, row);
+        await write(this.deps, async (w) => {
+          const row = await markFailed(w.tx, message, { now, error: reason });
+          if (row) await this.auditGaveUp(w, row);
         });
         logger.warn(
           {
@@ -203,8 +204,8 @@ export class OutboxWorker {
     return Math.round(half + (this.deps.random ?? Math.random)() * half);
   }
 
-  private async auditGaveUp(tx: Db, row: EmailOutboxRow): Promise<void> {
-    await recordAuditEvent(tx, SYSTEM_ORIGIN, {
+  private async auditGaveUp(w: UnitOfWork, row: EmailOutboxRow): Promise<void> {
+    await w.audit(SYSTEM_ORIGIN, {
       tenantId: row.tenantId,
       actorId: null,
       action: 'email.delivery_failed',
