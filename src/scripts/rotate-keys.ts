@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { systemClock } from '../kernel/clock.js';
-import { recordAuditEvent } from '../modules/audit/audit.service.js';
+import { insertAuditEvent } from '../modules/audit/audit.queries.js';
 import { SigningKeyError, SigningKeyStore } from '../modules/keys/index.js';
 import { ensureSystemTenant } from '../modules/tenants/bootstrap.js';
 import { cliConfig, runCli, withDatabase } from './cli.js';
@@ -33,7 +33,9 @@ which must not be in use by a running server: stop it first).`,
       });
       return store.rotate(async (tx, rotated) => {
         const system = await ensureSystemTenant(tx, { config, clock: systemClock });
-        await recordAuditEvent(
+        // Stored in the rotation's own transaction. A command line has no event bus: nobody is
+        // subscribed to this process, so there is nothing to announce.
+        await insertAuditEvent(
           tx,
           { ip: null, userAgent: 'keys:rotate (command line)' },
           {

@@ -23,10 +23,10 @@ export {
 } from './access-tokens.js';
 export { JWKS_CACHE_CONTROL, jwksHandler } from './jwks.route.js';
 export { KeyEncrypter, SigningKeyError } from './key-encryption.js';
+export { SIGNING_KEY_LOCK } from './keys.queries.js';
 export {
   type ActiveSigningKey,
   type PublicJwk,
-  SIGNING_KEY_LOCK,
   type SigningAlgorithm,
   SigningKeyStore,
   type SigningKeyStoreOptions,

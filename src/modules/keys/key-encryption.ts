@@ -1,8 +1,7 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
-import { and, eq } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
-import { signingKeys } from '../../db/schema.js';
+import { findPlaintextSigningKeys, storeEncryptedPrivateKey } from './keys.queries.js';
 
 /**
  * Envelope encryption of signing keys at rest, so a database dump alone cannot mint tokens.
@@ -107,20 +106,11 @@ export function openStoredPrivateKey(
 
 /** Keys stored before KEY_ENCRYPTION_KEY was configured get encrypted in place. */
 export async function encryptPlaintextKeys(db: Db, encrypter: KeyEncrypter): Promise<number> {
-  const plain = await db
-    .select({ kid: signingKeys.kid, privateKey: signingKeys.privateKey })
-    .from(signingKeys)
-    .where(eq(signingKeys.encrypted, false));
+  const plain = await findPlaintextSigningKeys(db);
   let count = 0;
   for (const row of plain) {
     if (isEncryptedEnvelope(row.privateKey)) continue;
-    // The encrypted = false guard keeps concurrent starts from wrapping a key twice.
-    const updated = await db
-      .update(signingKeys)
-      .set({ privateKey: encrypter.encrypt(row.kid, row.privateKey), encrypted: true })
-      .where(and(eq(signingKeys.kid, row.kid), eq(signingKeys.encrypted, false)))
-      .returning({ kid: signingKeys.kid });
-    count += updated.length;
+    if (await storeEncryptedPrivateKey(db, row.kid, encrypter.encrypt(row.kid, row.privateKey))) count += 1;
   }
   return count;
 }

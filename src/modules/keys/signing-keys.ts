@@ -1,8 +1,7 @@
 import { inspect } from 'node:util';
-import { desc, gt, isNull, or, sql } from 'drizzle-orm';
 import { type CryptoKey, calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import type { Db, Executor } from '../../db/client.js';
-import { type SigningKeyRow, signingKeys } from '../../db/schema.js';
+import type { SigningKeyRow } from '../../db/schema.js';
 import type { Clock } from '../../kernel/clock.js';
 import {
   importKey,
@@ -18,11 +17,16 @@ import {
   openStoredPrivateKey,
   SigningKeyError,
 } from './key-encryption.js';
+import {
+  findLiveSigningKeys,
+  hasActiveSigningKey,
+  inSigningKeyLock,
+  insertSigningKey,
+  retireActiveSigningKeys,
+} from './keys.queries.js';
 
 export type { PublicJwk, SigningAlgorithm };
 
-/** Transaction-scoped advisory lock serialising key generation and rotation across instances. */
-export const SIGNING_KEY_LOCK = 7_140_101_004n;
 /** Unknown kids trigger at most one reload per interval, so garbage tokens cannot hammer the DB. */
 const MISS_RELOAD_INTERVAL_MS = 10_000;
 /** Slack past the longest token lifetime for clock skew and instances that reload late. */
@@ -136,11 +140,7 @@ export class SigningKeyStore {
       );
     }
     const result = await this.#inLockedTransaction(async (tx) => {
-      const retired = await tx
-        .update(signingKeys)
-        .set({ retiredAt: this.#options.clock.now() })
-        .where(isNull(signingKeys.retiredAt))
-        .returning({ kid: signingKeys.kid });
+      const retired = await retireActiveSigningKeys(tx, this.#options.clock.now());
       const kid = await this.#insertNewKey(tx);
       const rotated = { kid, retiredKid: retired[0]?.kid };
       await record?.(tx, rotated);
@@ -155,12 +155,7 @@ export class SigningKeyStore {
     if (!this.#pinned && !rows.some((row) => row.retiredAt === null)) {
       await this.#inLockedTransaction(async (tx) => {
         // Re-checked under the lock: another instance may have generated one while we waited.
-        const [existing] = await tx
-          .select({ kid: signingKeys.kid })
-          .from(signingKeys)
-          .where(isNull(signingKeys.retiredAt))
-          .limit(1);
-        if (!existing) await this.#insertNewKey(tx);
+        if (!(await hasActiveSigningKey(tx))) await this.#insertNewKey(tx);
       });
       rows = await this.#loadRows();
     }
@@ -220,19 +215,11 @@ export class SigningKeyStore {
   /** Active keys, and retired keys whose tokens may still be live; newest first. */
   #loadRows(): Promise<SigningKeyRow[]> {
     const cutoff = new Date(this.#options.clock.now().getTime() - this.#liveWindowMs());
-    return this.#db
-      .select()
-      .from(signingKeys)
-      .where(or(isNull(signingKeys.retiredAt), gt(signingKeys.retiredAt, cutoff)))
-      .orderBy(desc(signingKeys.createdAt), desc(signingKeys.kid));
+    return findLiveSigningKeys(this.#db, cutoff);
   }
 
   #inLockedTransaction<T>(work: (tx: Executor) => Promise<T>): Promise<T> {
-    const inTransaction = (db: Db) =>
-      db.transaction(async (tx) => {
-        await tx.execute(sql`select pg_advisory_xact_lock(${SIGNING_KEY_LOCK.toString()}::bigint)`);
-        return work(tx);
-      });
+    const inTransaction = (db: Db) => inSigningKeyLock(db, work);
     return this.#options.direct ? this.#options.direct(inTransaction) : inTransaction(this.#db);
   }
 
@@ -241,7 +228,7 @@ export class SigningKeyStore {
     const pub = await exportJWK(pair.publicKey);
     const kid = await calculateJwkThumbprint(pub);
     const privateJson = JSON.stringify(await exportJWK(pair.privateKey));
-    await tx.insert(signingKeys).values({
+    await insertSigningKey(tx, {
       kid,
       algorithm: 'EdDSA',
       publicKey: { ...publicJwk(pub, kid, 'EdDSA') },
