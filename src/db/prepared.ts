@@ -1,5 +1,6 @@
 import { type AnyColumn, getTableColumns, Placeholder, type SQL, sql, type Table } from 'drizzle-orm';
-import type { Db } from './client.js';
+import { PgTransaction } from 'drizzle-orm/pg-core';
+import type { Db, Executor } from './client.js';
 
 /**
  * A query Drizzle builds once per database handle and afterwards only executes, its values passed
@@ -19,6 +20,18 @@ export function preparedPerDatabase<Q>(build: (db: Db) => Q): (db: Db) => Q {
     }
     return query;
   };
+}
+
+/**
+ * The pool's handle a prepared statement runs on, given the executor of a write: a one-statement
+ * write (`write(…, { transaction: false })`) hands over the pool's handle itself. A transaction's
+ * handle is a programming error here, reported as such.
+ */
+export function onPool(executor: Executor): Db {
+  if (executor instanceof PgTransaction) {
+    throw new Error('a prepared statement runs on the pool, not in a transaction');
+  }
+  return executor;
 }
 
 /**

@@ -1,25 +1,29 @@
-import { and, eq } from 'drizzle-orm';
-import { isUniqueViolation } from '../../db/errors.js';
-import { type UserRow, users } from '../../db/schema.js';
-import { transaction } from '../../db/transaction.js';
+import type { UserRow } from '../../db/schema.js';
 import { auditActor, requireRole } from '../../kernel/caller.js';
 import type { Deps, RequestOrigin, UserCaller } from '../../kernel/context.js';
-import { BadUserInputError, ConflictError, NotFoundError } from '../../kernel/errors.js';
-import { recordAuditEvent } from '../audit/audit.service.js';
+import { BadUserInputError, NotFoundError } from '../../kernel/errors.js';
+import { write } from '../../kernel/unit-of-work.js';
 import { assertAcceptablePassword } from '../passwords/index.js';
-import { afterUsersChanged } from '../realtime/changes.js';
 import { queueVerificationEmail } from '../recovery/recovery.emails.js';
 import { endUserSessions } from '../sessions/sessions.queries.js';
-import { afterSessionsEnded } from '../sessions/sessions.service.js';
 import { tenantSettings } from '../tenants/settings.js';
 import { findTenantById } from '../tenants/tenants.queries.js';
-import { findUserById, USERS_EMAIL_UNIQUE } from '../users/users.queries.js';
+import { findUserById } from '../users/users.queries.js';
 import { checkDisplayName, checkEmail } from '../users/users.validation.js';
+import { replacePasswordHash, updateOwnProfile } from './auth.queries.js';
 import { verifyCurrentPassword } from './auth.service.js';
 
 export type AccountDeps = Pick<
   Deps,
-  'db' | 'clock' | 'hasher' | 'cache' | 'events' | 'mailer' | 'emailBudget' | 'logger' | 'authRateLimiter'
+  | 'db'
+  | 'clock'
+  | 'hasher'
+  | 'cache'
+  | 'mailer'
+  | 'emailBudget'
+  | 'logger'
+  | 'authRateLimiter'
+  | 'commitEffects'
 >;
 
 /** The caller's own row; GUESTs change nothing of their account (the same rule as the schema's). */
@@ -83,42 +87,30 @@ export async function updateMe(
     tenant && changes.email
       ? await deps.emailBudget.take('email-verification', tenant.id, changes.email)
       : { ok: false as const };
-  let updated: UserRow;
-  try {
-    updated = await transaction(deps.db, async (tx) => {
-      const [row] = await tx
-        .update(users)
-        .set({ ...changes, ...(emailChanged ? { emailVerifiedAt: null } : {}), updatedAt: now })
-        .where(
-          and(
-            eq(users.tenantId, caller.tenantId),
-            eq(users.id, caller.userId),
-            // The password verified for an email change must still be the account's.
-            verifiedHash === null ? undefined : eq(users.passwordHash, verifiedHash),
-          ),
-        )
-        .returning();
-      if (!row) throw verifiedHash === null ? new NotFoundError('User') : wrongCurrentPassword();
-      if (tenant && budget.ok) await queueVerificationEmail(tx, deps, tenant, row, now);
-      await recordAuditEvent(tx, origin, {
-        tenantId: caller.tenantId,
-        ...auditActor(caller),
-        action: 'user.updated',
-        targetType: 'user',
-        targetId: caller.userId,
-        metadata: { fields: Object.keys(changes), self: true },
-        at: now,
-      });
-      return row;
+  return write(deps, async (w) => {
+    const row = await updateOwnProfile(w.tx, {
+      tenantId: caller.tenantId,
+      userId: caller.userId,
+      changes,
+      emailUnverified: emailChanged,
+      // The password verified for an email change must still be the account's.
+      verifiedPasswordHash: verifiedHash,
+      now,
     });
-  } catch (error) {
-    if (isUniqueViolation(error, USERS_EMAIL_UNIQUE)) {
-      throw new ConflictError('email', 'An account with this email already exists in this tenant.');
-    }
-    throw error;
-  }
-  await afterUsersChanged(deps, caller.tenantId, [caller.userId]);
-  return updated;
+    if (!row) throw verifiedHash === null ? new NotFoundError('User') : wrongCurrentPassword();
+    if (tenant && budget.ok) await queueVerificationEmail(w.tx, deps, tenant, row, now);
+    await w.audit(origin, {
+      tenantId: caller.tenantId,
+      ...auditActor(caller),
+      action: 'user.updated',
+      targetType: 'user',
+      targetId: caller.userId,
+      metadata: { fields: Object.keys(changes), self: true },
+      at: now,
+    });
+    w.usersChanged(caller.tenantId, [caller.userId]);
+    return row;
+  });
 }
 
 /** Changes the caller's password and ends every other session of theirs. */
@@ -143,30 +135,26 @@ export async function changePassword(
   const now = deps.clock.now();
   let verifiedHash = user.passwordHash;
   const changeOver = (expectedHash: string) =>
-    transaction(deps.db, async (tx) => {
+    write(deps, async (w) => {
       // Only over the hash the current password was verified against: of two changes racing, the
       // second finds the first's hash and fails instead of overwriting it.
-      const [changed] = await tx
-        .update(users)
-        .set({ passwordHash, updatedAt: now, failedLoginCount: 0, lockedUntil: null })
-        .where(
-          and(
-            eq(users.tenantId, caller.tenantId),
-            eq(users.id, caller.userId),
-            eq(users.passwordHash, expectedHash),
-          ),
-        )
-        .returning({ id: users.id });
+      const changed = await replacePasswordHash(w.tx, {
+        tenantId: caller.tenantId,
+        userId: caller.userId,
+        expectedHash,
+        passwordHash,
+        now,
+      });
       if (!changed) return undefined;
       const endedSessions = await endUserSessions(
-        tx,
+        w.tx,
         caller.tenantId,
         caller.userId,
         'PASSWORD_CHANGED',
         now,
         caller.sessionId,
       );
-      await recordAuditEvent(tx, origin, {
+      await w.audit(origin, {
         tenantId: caller.tenantId,
         ...auditActor(caller),
         action: 'password.changed',
@@ -175,6 +163,9 @@ export async function changePassword(
         metadata: { endedSessions: endedSessions.length },
         at: now,
       });
+      w.sessionsEnded(endedSessions, 'PASSWORD_CHANGED');
+      // updatedAt moves and a lock is cleared: both visible on the user.
+      w.usersChanged(caller.tenantId, [caller.userId]);
       return endedSessions;
     });
   let ended = await changeOver(verifiedHash);
@@ -189,8 +180,5 @@ export async function changePassword(
     ended = await changeOver(verifiedHash);
   }
   if (ended === undefined) throw wrongCurrentPassword();
-  await afterSessionsEnded(deps, ended, 'PASSWORD_CHANGED');
-  // updatedAt moves and a lock is cleared: both visible on the user.
-  await afterUsersChanged(deps, caller.tenantId, [caller.userId]);
   return true;
 }

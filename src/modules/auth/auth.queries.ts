@@ -1,7 +1,7 @@
-import { and, getTableColumns, getTableName, isNull, or, type SQL, sql, type Table } from 'drizzle-orm';
+import { and, eq, getTableColumns, getTableName, isNull, or, type SQL, sql, type Table } from 'drizzle-orm';
 import { v7 as uuidv7 } from 'uuid';
-import type { Db } from '../../db/client.js';
-import { fieldsOf, preparedPerDatabase } from '../../db/prepared.js';
+import type { Db, Executor } from '../../db/client.js';
+import { fieldsOf, onPool, preparedPerDatabase } from '../../db/prepared.js';
 import {
   type AuditEventRow,
   auditEvents,
@@ -14,6 +14,7 @@ import {
 import type { RequestOrigin } from '../../kernel/context.js';
 import { auditOrigin } from '../audit/audit.service.js';
 import { sessionOrigin } from '../sessions/sessions.queries.js';
+import { emailUnique } from '../users/users.queries.js';
 
 /**
  * A sign-in's two writes, each one statement (one round trip, atomic without a transaction): a
@@ -96,7 +97,7 @@ export interface LoginAttempt {
  * tenant is suspended). A success undoes the count (`completeSignIn`).
  */
 export async function reserveLoginAttempt(
-  db: Db,
+  db: Executor,
   input: {
     tenantId: string;
     /** The account by its email (sign-in) or by its id (a signed-in user's current password). */
@@ -117,8 +118,8 @@ export async function reserveLoginAttempt(
   };
   const [row] =
     input.userId !== undefined
-      ? await reserveByIdStatement(db).execute({ ...values, userId: input.userId })
-      : await reserveStatement(db).execute({ ...values, email: input.email ?? '' });
+      ? await reserveByIdStatement(onPool(db)).execute({ ...values, userId: input.userId })
+      : await reserveStatement(onPool(db)).execute({ ...values, email: input.email ?? '' });
   if (!row) return undefined;
   const allowed = row.reservedId !== null;
   return { user: row.user as UserRow, allowed, locksNow: allowed && row.lockedUntil !== null };
@@ -146,10 +147,10 @@ const settleStatement = preparedPerDatabase((db: Db) =>
  * longer ACTIVE: the check then does not count as passed.
  */
 export async function settlePasswordCheck(
-  db: Db,
+  db: Executor,
   input: { tenantId: string; userId: string; verifiedPasswordHash: string },
 ): Promise<boolean> {
-  const rows = await settleStatement(db).execute(input);
+  const rows = await settleStatement(onPool(db)).execute(input);
   return rows.length > 0;
 }
 
@@ -266,7 +267,7 @@ const signInStatement = preparedPerDatabase((db: Db) => {
  * the account suspended or deleted, or another sign-in upgraded the hash, while this one checked.
  */
 export async function completeSignIn(
-  db: Db,
+  db: Executor,
   input: {
     user: Pick<UserRow, 'id' | 'tenantId' | 'passwordHash'>;
     refreshTokenHash: Buffer;
@@ -281,7 +282,7 @@ export async function completeSignIn(
   const amr = input.amr ?? ['pwd'];
   const session = sessionOrigin(input.origin);
   const audit = auditOrigin(input.origin);
-  const [row] = await signInStatement(db).execute({
+  const [row] = await signInStatement(onPool(db)).execute({
     userId: input.user.id,
     tenantId: input.user.tenantId,
     verifiedPasswordHash: input.user.passwordHash,
@@ -300,4 +301,64 @@ export async function completeSignIn(
     auditMetadata: input.amr ? JSON.stringify({ amr }) : null,
   });
   return row as { user: UserRow; session: SessionRow; audit: AuditEventRow } | undefined;
+}
+
+/**
+ * The caller's own display name and email. With `verifiedPasswordHash` (an email change asked for
+ * the current password) only while the account still has that hash. A new address is unverified.
+ * An email taken in the tenant is CONFLICT (see emailUnique). Undefined when no row matched.
+ */
+export async function updateOwnProfile(
+  db: Executor,
+  input: {
+    tenantId: string;
+    userId: string;
+    changes: Partial<Pick<UserRow, 'displayName' | 'email'>>;
+    emailUnverified: boolean;
+    verifiedPasswordHash: string | null;
+    now: Date;
+  },
+): Promise<UserRow | undefined> {
+  const [row] = await emailUnique(
+    db
+      .update(users)
+      .set({
+        ...input.changes,
+        ...(input.emailUnverified ? { emailVerifiedAt: null } : {}),
+        updatedAt: input.now,
+      })
+      .where(
+        and(
+          eq(users.tenantId, input.tenantId),
+          eq(users.id, input.userId),
+          input.verifiedPasswordHash === null
+            ? undefined
+            : eq(users.passwordHash, input.verifiedPasswordHash),
+        ),
+      )
+      .returning(),
+  );
+  return row;
+}
+
+/**
+ * Sets a new password hash (clearing the failed count and any lock), only over `expectedHash`: of
+ * two changes racing, the second finds the first's hash and changes nothing. Whether it changed.
+ */
+export async function replacePasswordHash(
+  db: Executor,
+  input: { tenantId: string; userId: string; expectedHash: string; passwordHash: string; now: Date },
+): Promise<boolean> {
+  const changed = await db
+    .update(users)
+    .set({ passwordHash: input.passwordHash, updatedAt: input.now, failedLoginCount: 0, lockedUntil: null })
+    .where(
+      and(
+        eq(users.tenantId, input.tenantId),
+        eq(users.id, input.userId),
+        eq(users.passwordHash, input.expectedHash),
+      ),
+    )
+    .returning({ id: users.id });
+  return changed.length > 0;
 }

@@ -5,7 +5,7 @@ import { requireCaller } from '../../kernel/caller.js';
 import type { Context, SignedInContext } from '../../kernel/context.js';
 import { NotFoundError, UnauthenticatedError } from '../../kernel/errors.js';
 import type { UserView } from '../cache/identity-cache.js';
-import { afterSessionsEnded, logout, logoutAll } from '../sessions/sessions.service.js';
+import { logout, logoutAll } from '../sessions/sessions.service.js';
 import { User } from '../users/users.types.js';
 import { changePassword, updateMe } from './account.service.js';
 import { type AuthResult, login, refresh, register } from './auth.service.js';
@@ -69,17 +69,8 @@ export class AuthResolver {
   ): Promise<AuthResult> {
     await ctx.services.authRateLimiter.consume(ctx.origin.ip);
     const outcome = await refresh(ctx.services, input.refreshToken, ctx.origin);
-    if ('reuse' in outcome) {
-      // Announced once, by the request that ended it.
-      if (outcome.reuse.endedNow) {
-        await afterSessionsEnded(
-          ctx.services,
-          [{ id: outcome.reuse.sessionId, tenantId: outcome.reuse.tenantId, userId: outcome.reuse.userId }],
-          'REFRESH_TOKEN_REUSE',
-        );
-      }
-      throw new UnauthenticatedError('Invalid refresh token.');
-    }
+    // Reuse: the session has ended (and was announced) by the time refresh returns.
+    if ('reuse' in outcome) throw new UnauthenticatedError('Invalid refresh token.');
     return signedIn(ctx, info, outcome.result);
   }
 

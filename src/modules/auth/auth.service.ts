@@ -1,11 +1,7 @@
-import { and, eq } from 'drizzle-orm';
-import { isUniqueViolation } from '../../db/errors.js';
-import { type SessionRow, sessions, type TenantRow, type UserRow, users } from '../../db/schema.js';
-import { transaction } from '../../db/transaction.js';
+import type { SessionRow, TenantRow, UserRow } from '../../db/schema.js';
 import type { Deps, RequestOrigin } from '../../kernel/context.js';
 import {
   BadUserInputError,
-  ConflictError,
   EmailNotVerifiedError,
   ForbiddenError,
   InvalidCredentialsError,
@@ -13,17 +9,15 @@ import {
   NotFoundError,
   UnauthenticatedError,
 } from '../../kernel/errors.js';
-import { recordAuditEvent } from '../audit/audit.service.js';
+import { type AuditEventInput, type UnitOfWork, write } from '../../kernel/unit-of-work.js';
 import { findFactorsForLogin, methodsOf, openSecondStep } from '../mfa/second-step.js';
 import { assertAcceptablePassword } from '../passwords/index.js';
-import { announceAuditEvent } from '../realtime/audit-feed.js';
-import { afterUsersChanged } from '../realtime/changes.js';
 import { queueVerificationEmail } from '../recovery/recovery.emails.js';
 import { clearLoginAttempts } from '../recovery/recovery.queries.js';
 import {
   createSession,
   currentTokenAfterSpent,
-  endSessions,
+  endSession,
   findLegacySessionTenant,
   findSpentRefreshToken,
   newRefreshToken,
@@ -32,7 +26,7 @@ import {
 } from '../sessions/sessions.queries.js';
 import { endSessionsOverLimit } from '../sessions/sessions.service.js';
 import { tenantSettings, tokenLifetimes } from '../tenants/settings.js';
-import { findUserById, USERS_EMAIL_UNIQUE } from '../users/users.queries.js';
+import { findUserById, insertUser } from '../users/users.queries.js';
 import { canonicalEmail, normalizeDisplayName, normalizeEmail } from '../users/users.validation.js';
 import { completeSignIn, reserveLoginAttempt, settlePasswordCheck } from './auth.queries.js';
 import { KeyedSerializer } from './keyed-serializer.js';
@@ -133,62 +127,52 @@ export async function register(
   const { lifetimeSeconds } = {
     lifetimeSeconds: tokenLifetimes(tenant, deps.config.jwt).refreshTokenTtlSeconds,
   };
-  try {
-    const { user, session, refreshToken } = await transaction(deps.db, async (tx) => {
-      const [user] = await tx
-        .insert(users)
-        .values({
-          tenantId: tenant.id,
-          email,
-          displayName,
-          passwordHash,
-          role: settings.defaultRole,
-          lastLoginAt: settings.requireEmailVerification ? null : now,
-          createdAt: now,
-          updatedAt: now,
-        })
-        .returning();
-      if (!user) throw new Error('user insert returned no row');
-      if (settings.requireEmailVerification) {
-        // The account exists, but signs in only once its email is verified: the link goes out now.
-        await queueVerificationEmail(tx, deps, tenant, user, now);
-        await recordAuditEvent(tx, origin, {
-          tenantId: tenant.id,
-          actorId: user.id,
-          action: 'auth.register',
-          targetType: 'user',
-          targetId: user.id,
-          metadata: { emailVerificationRequired: true },
-          at: now,
-        });
-        return { user, session: null, refreshToken: '' };
-      }
-      const created = await createSession(tx, {
-        tenantId: tenant.id,
-        userId: user.id,
-        origin,
-        now,
-        lifetimeSeconds,
-      });
-      await recordAuditEvent(tx, origin, {
+  const { user, session, refreshToken } = await write(deps, async (w) => {
+    // A taken email is CONFLICT on `email` (see emailUnique), and nothing is written.
+    const user = await insertUser(w.tx, {
+      tenantId: tenant.id,
+      email,
+      displayName,
+      passwordHash,
+      role: settings.defaultRole,
+      lastLoginAt: settings.requireEmailVerification ? null : now,
+      createdAt: now,
+      updatedAt: now,
+    });
+    if (settings.requireEmailVerification) {
+      // The account exists, but signs in only once its email is verified: the link goes out now.
+      await queueVerificationEmail(w.tx, deps, tenant, user, now);
+      await w.audit(origin, {
         tenantId: tenant.id,
         actorId: user.id,
         action: 'auth.register',
         targetType: 'user',
         targetId: user.id,
-        metadata: { sessionId: created.session.id },
+        metadata: { emailVerificationRequired: true },
         at: now,
       });
-      return { user, ...created };
-    });
-    if (!session) throw new EmailNotVerifiedError();
-    return issueTokens(deps, user, tenant, session, refreshToken);
-  } catch (error) {
-    if (isUniqueViolation(error, USERS_EMAIL_UNIQUE)) {
-      throw new ConflictError('email', 'An account with this email already exists in this tenant.');
+      return { user, session: null, refreshToken: '' };
     }
-    throw error;
-  }
+    const created = await createSession(w.tx, {
+      tenantId: tenant.id,
+      userId: user.id,
+      origin,
+      now,
+      lifetimeSeconds,
+    });
+    await w.audit(origin, {
+      tenantId: tenant.id,
+      actorId: user.id,
+      action: 'auth.register',
+      targetType: 'user',
+      targetId: user.id,
+      metadata: { sessionId: created.session.id },
+      at: now,
+    });
+    return { user, ...created };
+  });
+  if (!session) throw new EmailNotVerifiedError();
+  return issueTokens(deps, user, tenant, session, refreshToken);
 }
 
 export interface LoginInput {
@@ -221,6 +205,94 @@ type SignInOutcome =
   | { kind: 'ok'; user: UserRow; session: SessionRow; refreshToken: string };
 
 /**
+ * A sign-in's turn: counts the attempt, checks the password and, when it is right, opens the
+ * session (or the second step) — each statement on its own, on `w`.
+ */
+async function passwordStep(
+  deps: AuthDeps,
+  w: UnitOfWork,
+  input: {
+    tenant: TenantRow;
+    settings: ReturnType<typeof tenantSettings>;
+    email: string;
+    password: string;
+    origin: RequestOrigin;
+    now: Date;
+  },
+): Promise<SignInOutcome> {
+  const { tenant, settings, email, origin, now } = input;
+  const attempt = await reserveLoginAttempt(w.tx, {
+    tenantId: tenant.id,
+    email,
+    countAttempt: tenant.status === 'ACTIVE',
+    policy: settings,
+    now,
+  });
+  const refuse = async (reason: LoginFailureReason, user: UserRow | null): Promise<SignInOutcome> => {
+    await deps.hasher.verifyDummy(input.password);
+    return { kind: 'failed', reason, user };
+  };
+  if (!attempt) return refuse('unknown_user', null);
+  const { user } = attempt;
+  if (tenant.status !== 'ACTIVE' || user.status !== 'ACTIVE') return refuse('suspended', user);
+  if (!attempt.allowed) return refuse('locked', user);
+  const verdict = await deps.hasher.verify(input.password, user.passwordHash);
+  if (!verdict.ok) {
+    if (attempt.locksNow) {
+      await w.audit(origin, lockoutEvent(tenant.id, user.id, settings, now));
+      // lockedUntil is part of the user as MODERATORs and ADMINs see it.
+      w.usersChanged(tenant.id, [user.id]);
+    }
+    return { kind: 'failed', reason: 'bad_password', user };
+  }
+
+  // The password is right: only now may the answer say that the email needs verifying.
+  if (settings.requireEmailVerification && !user.emailVerifiedAt) {
+    await clearLoginAttempts(w.tx, user);
+    return { kind: 'unverified', user };
+  }
+  // Old hashes (another cost or scheme) are upgraded while the plain password is at hand.
+  const newHash = verdict.needsRehash ? await deps.hasher.hash(input.password) : undefined;
+  // Only after a right password: a wrong one never tells whether a second factor is on.
+  if (user.mfaEnabled) {
+    const factors = await findFactorsForLogin(deps, user);
+    if (methodsOf(factors).length > 0) {
+      const second = await openSecondStep(deps, {
+        user,
+        factors,
+        unlock: attempt.locksNow,
+        newPasswordHash: newHash,
+        origin,
+        now,
+      });
+      return { kind: 'second_factor', ...second };
+    }
+  }
+  const lifetimeSeconds = tokenLifetimes(tenant, deps.config.jwt).refreshTokenTtlSeconds;
+  const refreshToken = newRefreshToken(tenant.id);
+  // Completes only if the account still has the hash just verified and is still ACTIVE: a
+  // password change, suspension or deletion during the check wins, and the old password (or its
+  // upgraded hash) is never written back over a new one.
+  const signedIn = await completeSignIn(w.tx, {
+    user,
+    refreshTokenHash: refreshToken.hash,
+    newPasswordHash: newHash,
+    origin,
+    now,
+    expiresAt: new Date(now.getTime() + lifetimeSeconds * 1000),
+  });
+  if (!signedIn) return { kind: 'failed', reason: 'changed_during_sign_in', user };
+  // The statement wrote its audit row itself.
+  w.audited(signedIn.audit);
+  return {
+    kind: 'ok',
+    user: signedIn.user,
+    session: signedIn.session,
+    refreshToken: refreshToken.token,
+  };
+}
+
+/**
  * Every failure answers the same UNAUTHENTICATED, after the same amount of work (one statement,
  * and a password verify even when there is no user), so that neither the message nor the time
  * tells an attacker whether an email exists, is locked or is suspended.
@@ -235,79 +307,11 @@ export async function login(deps: AuthDeps, input: LoginInput, origin: RequestOr
   }
   const settings = tenantSettings(tenant);
   const turn = `${tenant.id}:${email.toLowerCase()}`;
-  const outcome = await signInTurns.run(turn, async (): Promise<SignInOutcome> => {
-    const attempt = await reserveLoginAttempt(deps.db, {
-      tenantId: tenant.id,
-      email,
-      countAttempt: tenant.status === 'ACTIVE',
-      policy: settings,
-      now,
-    });
-    const refuse = async (reason: LoginFailureReason, user: UserRow | null): Promise<SignInOutcome> => {
-      await deps.hasher.verifyDummy(input.password);
-      return { kind: 'failed', reason, user };
-    };
-    if (!attempt) return refuse('unknown_user', null);
-    const { user } = attempt;
-    if (tenant.status !== 'ACTIVE' || user.status !== 'ACTIVE') return refuse('suspended', user);
-    if (!attempt.allowed) return refuse('locked', user);
-    const verdict = await deps.hasher.verify(input.password, user.passwordHash);
-    if (!verdict.ok) {
-      if (attempt.locksNow) {
-        await recordAuditEvent(deps.db, origin, {
-          tenantId: tenant.id,
-          actorId: null,
-          action: 'auth.lockout',
-          targetType: 'user',
-          targetId: user.id,
-          metadata: { maxFailedLogins: settings.maxFailedLogins, lockoutMinutes: settings.lockoutMinutes },
-          at: now,
-        });
-        // lockedUntil is part of the user as MODERATORs and ADMINs see it.
-        await afterUsersChanged(deps, tenant.id, [user.id]);
-      }
-      return { kind: 'failed', reason: 'bad_password', user };
-    }
-
-    // The password is right: only now may the answer say that the email needs verifying.
-    if (settings.requireEmailVerification && !user.emailVerifiedAt) {
-      await clearLoginAttempts(deps.db, user);
-      return { kind: 'unverified', user };
-    }
-    // Old hashes (another cost or scheme) are upgraded while the plain password is at hand.
-    const newHash = verdict.needsRehash ? await deps.hasher.hash(input.password) : undefined;
-    // Only after a right password: a wrong one never tells whether a second factor is on.
-    if (user.mfaEnabled) {
-      const factors = await findFactorsForLogin(deps, user);
-      if (methodsOf(factors).length > 0) {
-        const second = await openSecondStep(deps, {
-          user,
-          factors,
-          unlock: attempt.locksNow,
-          newPasswordHash: newHash,
-          origin,
-          now,
-        });
-        return { kind: 'second_factor', ...second };
-      }
-    }
-    const lifetimeSeconds = tokenLifetimes(tenant, deps.config.jwt).refreshTokenTtlSeconds;
-    const refreshToken = newRefreshToken(tenant.id);
-    // Completes only if the account still has the hash just verified and is still ACTIVE: a
-    // password change, suspension or deletion during the check wins, and the old password (or its
-    // upgraded hash) is never written back over a new one.
-    const signedIn = await completeSignIn(deps.db, {
-      user,
-      refreshTokenHash: refreshToken.hash,
-      newPasswordHash: newHash,
-      origin,
-      now,
-      expiresAt: new Date(now.getTime() + lifetimeSeconds * 1000),
-    });
-    if (!signedIn) return { kind: 'failed', reason: 'changed_during_sign_in', user };
-    await announceAuditEvent(deps.db, signedIn.audit);
-    return { kind: 'ok', user: signedIn.user, session: signedIn.session, refreshToken: refreshToken.token };
-  });
+  const step = { tenant, settings, email, password: input.password, origin, now };
+  // Each statement of a sign-in stands on its own (no transaction: one round trip each).
+  const outcome = await signInTurns.run(turn, () =>
+    write(deps, (w) => passwordStep(deps, w, step), { transaction: false }),
+  );
   if (outcome.kind === 'failed') return loginFailed(deps, origin, tenant, outcome.user, outcome.reason, now);
   if (outcome.kind === 'second_factor') {
     deps.metrics.loginAttempt('mfa_required');
@@ -315,15 +319,49 @@ export async function login(deps: AuthDeps, input: LoginInput, origin: RequestOr
   }
   if (outcome.kind === 'unverified') return refuseUnverified(deps, tenant, outcome.user, origin, now);
   deps.metrics.loginAttempt('succeeded');
-  await endSessionsOverLimit(
-    deps,
-    { tenantId: tenant.id, userId: outcome.user.id },
-    deps.config.maxSessionsPerUser,
-    origin,
-  );
-  // lastLoginAt (and a cleared lock) changed.
-  await afterUsersChanged(deps, tenant.id, [outcome.user.id]);
+  await afterSignIn(deps, outcome.user, origin);
   return issueTokens(deps, outcome.user, tenant, outcome.session, outcome.refreshToken);
+}
+
+/**
+ * Once a sign-in has opened its session: the user's oldest sessions beyond the limit end, and the
+ * user is announced as changed (lastLoginAt, a cleared lock). In this order, so that a client sees
+ * the ended sessions before the change of the user, as it always has. Also for a sign-in that
+ * completed with a second factor or a passkey.
+ */
+export function afterSignIn(
+  deps: Pick<AuthDeps, 'db' | 'clock' | 'config' | 'commitEffects'>,
+  user: Pick<UserRow, 'tenantId' | 'id'>,
+  origin: RequestOrigin,
+): Promise<void> {
+  return write(deps, async (w) => {
+    await endSessionsOverLimit(
+      deps,
+      { tenantId: user.tenantId, userId: user.id },
+      deps.config.maxSessionsPerUser,
+      origin,
+      w,
+    );
+    w.usersChanged(user.tenantId, [user.id]);
+  });
+}
+
+/** `auth.lockout`: the attempt that reached the limit locked the account. */
+export function lockoutEvent(
+  tenantId: string,
+  userId: string,
+  policy: { maxFailedLogins: number; lockoutMinutes: number },
+  at: Date,
+): AuditEventInput {
+  return {
+    tenantId,
+    actorId: null,
+    action: 'auth.lockout',
+    targetType: 'user',
+    targetId: userId,
+    metadata: { maxFailedLogins: policy.maxFailedLogins, lockoutMinutes: policy.lockoutMinutes },
+    at,
+  };
 }
 
 /**
@@ -338,9 +376,9 @@ async function refuseUnverified(
   now: Date,
 ): Promise<never> {
   const budget = await deps.emailBudget.take('email-verification', tenant.id, user.email);
-  await transaction(deps.db, async (tx) => {
-    if (budget.ok) await queueVerificationEmail(tx, deps, tenant, user, now);
-    await recordAuditEvent(tx, origin, {
+  await write(deps, async (w) => {
+    if (budget.ok) await queueVerificationEmail(w.tx, deps, tenant, user, now);
+    await w.audit(origin, {
       tenantId: tenant.id,
       actorId: null,
       action: 'auth.login.email_not_verified',
@@ -362,7 +400,7 @@ async function refuseUnverified(
  * Returns the user as verified; fails with the same BAD_USER_INPUT whatever went wrong.
  */
 export async function verifyCurrentPassword(
-  deps: Pick<AuthDeps, 'db' | 'clock' | 'hasher' | 'cache' | 'events' | 'logger'> & {
+  deps: Pick<AuthDeps, 'db' | 'clock' | 'hasher' | 'cache' | 'logger' | 'commitEffects'> & {
     authRateLimiter: Deps['authRateLimiter'];
   },
   caller: { tenantId: string; userId: string },
@@ -378,53 +416,57 @@ export async function verifyCurrentPassword(
   const settings = tenantSettings(tenant);
   const now = deps.clock.now();
   const turn = `${tenant.id}:${current.email.toLowerCase()}`;
-  const outcome = await signInTurns.run(turn, async () => {
-    const attempt = await reserveLoginAttempt(deps.db, {
-      tenantId: tenant.id,
-      userId: caller.userId,
-      countAttempt: true,
-      policy: settings,
-      now,
-    });
-    if (attempt?.user.status !== 'ACTIVE' || !attempt.allowed) {
-      await deps.hasher.verifyDummy(password);
-      return { ok: false as const, reason: attempt?.allowed === false ? 'locked' : 'suspended' };
-    }
-    const { user } = attempt;
-    const verdict = await deps.hasher.verify(password, user.passwordHash);
-    if (!verdict.ok) {
-      if (attempt.locksNow) {
-        await recordAuditEvent(deps.db, origin, {
+  const outcome = await signInTurns.run(turn, () =>
+    // As a sign-in: each statement stands on its own.
+    write(
+      deps,
+      async (w) => {
+        const attempt = await reserveLoginAttempt(w.tx, {
           tenantId: tenant.id,
-          actorId: null,
-          action: 'auth.lockout',
-          targetType: 'user',
-          targetId: user.id,
-          metadata: { maxFailedLogins: settings.maxFailedLogins, lockoutMinutes: settings.lockoutMinutes },
-          at: now,
+          userId: caller.userId,
+          countAttempt: true,
+          policy: settings,
+          now,
         });
-        await afterUsersChanged(deps, tenant.id, [user.id]);
-      }
-      return { ok: false as const, reason: 'bad_password' };
-    }
-    const settled = await settlePasswordCheck(deps.db, {
-      tenantId: tenant.id,
-      userId: user.id,
-      verifiedPasswordHash: user.passwordHash,
-    });
-    if (!settled) return { ok: false as const, reason: 'changed_during_sign_in' };
-    return { ok: true as const, user };
-  });
+        if (attempt?.user.status !== 'ACTIVE' || !attempt.allowed) {
+          await deps.hasher.verifyDummy(password);
+          return { ok: false as const, reason: attempt?.allowed === false ? 'locked' : 'suspended' };
+        }
+        const { user } = attempt;
+        const verdict = await deps.hasher.verify(password, user.passwordHash);
+        if (!verdict.ok) {
+          if (attempt.locksNow) {
+            await w.audit(origin, lockoutEvent(tenant.id, user.id, settings, now));
+            w.usersChanged(tenant.id, [user.id]);
+          }
+          return { ok: false as const, reason: 'bad_password' };
+        }
+        const settled = await settlePasswordCheck(w.tx, {
+          tenantId: tenant.id,
+          userId: user.id,
+          verifiedPasswordHash: user.passwordHash,
+        });
+        if (!settled) return { ok: false as const, reason: 'changed_during_sign_in' };
+        return { ok: true as const, user };
+      },
+      { transaction: false },
+    ),
+  );
   if (outcome.ok) return outcome.user;
-  await recordAuditEvent(deps.db, origin, {
-    tenantId: tenant.id,
-    actorId: caller.userId,
-    action: 'auth.password_check.failed',
-    targetType: 'user',
-    targetId: caller.userId,
-    metadata: { reason: outcome.reason },
-    at: now,
-  });
+  await write(
+    deps,
+    (w) =>
+      w.audit(origin, {
+        tenantId: tenant.id,
+        actorId: caller.userId,
+        action: 'auth.password_check.failed',
+        targetType: 'user',
+        targetId: caller.userId,
+        metadata: { reason: outcome.reason },
+        at: now,
+      }),
+    { transaction: false },
+  );
   deps.logger.info(
     { event: 'password_check_failed', reason: outcome.reason, tenantId: tenant.id, userId: caller.userId },
     'current password check failed',
@@ -442,15 +484,20 @@ async function loginFailed(
 ): Promise<never> {
   deps.metrics.loginAttempt(reason);
   if (tenant) {
-    await recordAuditEvent(deps.db, origin, {
-      tenantId: tenant.id,
-      actorId: null,
-      action: 'auth.login.failed',
-      targetType: user ? 'user' : null,
-      targetId: user?.id ?? null,
-      metadata: { reason },
-      at: now,
-    });
+    await write(
+      deps,
+      (w) =>
+        w.audit(origin, {
+          tenantId: tenant.id,
+          actorId: null,
+          action: 'auth.login.failed',
+          targetType: user ? 'user' : null,
+          targetId: user?.id ?? null,
+          metadata: { reason },
+          at: now,
+        }),
+      { transaction: false },
+    );
   }
   deps.logger.info(
     { event: 'login_failed', reason, tenantId: tenant?.id, userId: user?.id },
@@ -476,11 +523,11 @@ export async function refresh(
   const tenantId =
     token.kind === 'current' ? token.tenantId : await findLegacySessionTenant(deps.db, token.hash);
   if (!tenantId) throw new UnauthenticatedError('Invalid refresh token.');
-  const rotation = await rotateRefreshToken(
-    deps.db,
-    { token: presented, tenantId, hash: token.hash },
-    now,
-    origin,
+  // One statement (see rotateRefreshToken): no transaction, one round trip.
+  const rotation = await write(
+    deps,
+    (w) => rotateRefreshToken(w.tx, { token: presented, tenantId, hash: token.hash }, now, origin),
+    { transaction: false },
   );
   if (rotation) {
     const { user, tenant, session, refreshToken } = rotation;
@@ -498,17 +545,13 @@ export async function refresh(
       return { result: await issueTokens(deps, user, tenant, session, refreshToken) };
     }
   }
-  const reuse = await transaction(deps.db, async (tx) => {
-    const spent = await findSpentRefreshToken(tx, tenantId, token.hash);
+  // Reuse: the session ends, and is announced once, by the request that ended it.
+  const reuse = await write(deps, async (w) => {
+    const spent = await findSpentRefreshToken(w.tx, tenantId, token.hash);
     if (!spent) return undefined;
-    const ended = await endSessions(
-      tx,
-      and(eq(sessions.tenantId, spent.tenantId), eq(sessions.id, spent.sessionId)),
-      'REFRESH_TOKEN_REUSE',
-      now,
-    );
+    const ended = await endSession(w.tx, spent.tenantId, spent.sessionId, 'REFRESH_TOKEN_REUSE', now);
     if (ended.length > 0) {
-      await recordAuditEvent(tx, origin, {
+      await w.audit(origin, {
         tenantId: spent.tenantId,
         actorId: null,
         action: 'auth.refresh.reuse_detected',
@@ -518,6 +561,7 @@ export async function refresh(
         at: now,
       });
     }
+    w.sessionsEnded(ended, 'REFRESH_TOKEN_REUSE');
     return {
       sessionId: spent.sessionId,
       tenantId: spent.tenantId,

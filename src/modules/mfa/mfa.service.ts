@@ -34,7 +34,16 @@ import { matchTotp, newTotpSecret, otpauthUri } from './totp.js';
 
 export type MfaDeps = Pick<
   Deps,
-  'db' | 'clock' | 'cache' | 'events' | 'hasher' | 'mfa' | 'config' | 'logger' | 'authRateLimiter'
+  | 'db'
+  | 'clock'
+  | 'cache'
+  | 'events'
+  | 'hasher'
+  | 'mfa'
+  | 'config'
+  | 'logger'
+  | 'authRateLimiter'
+  | 'commitEffects'
 >;
 
 export interface MfaStatusValue {

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { and, desc, eq, gt, isNull, notInArray, type SQL, sql } from 'drizzle-orm';
 import type { Db, Executor } from '../../db/client.js';
-import { fieldsOf, preparedPerDatabase } from '../../db/prepared.js';
+import { fieldsOf, onPool, preparedPerDatabase } from '../../db/prepared.js';
 import {
   type SessionEndReason,
   type SessionRow,
@@ -180,14 +180,14 @@ export async function findLegacySessionTenant(db: Executor, hash: Buffer): Promi
  * active session whose user and tenant are active (see `findSpentRefreshToken` for why not).
  */
 export async function rotateRefreshToken(
-  db: Db,
+  db: Executor,
   presented: { token: string; tenantId: string; hash: Buffer },
   now: Date,
   origin: RequestOrigin,
 ): Promise<Rotation | undefined> {
   const next = newRefreshToken(presented.tenantId);
   // Placeholders in SQL skip Drizzle's value mapping: the time goes in as the text a column would send.
-  const [row] = await rotationStatement(db).execute({
+  const [row] = await rotationStatement(onPool(db)).execute({
     tenantId: presented.tenantId,
     oldHash: presented.hash,
     newHash: next.hash,
