@@ -98,7 +98,7 @@ export async function updateMe(
       now,
     });
     if (!row) throw verifiedHash === null ? new NotFoundError('User') : wrongCurrentPassword();
-    if (tenant && budget.ok) await queueVerificationEmail(w.tx, deps, tenant, row, now);
+    if (tenant && budget.ok) await queueVerificationEmail(w, deps, tenant, row, now);
     await w.audit(origin, {
       tenantId: caller.tenantId,
       ...auditActor(caller),

@@ -141,7 +141,7 @@ export async function register(
     });
     if (settings.requireEmailVerification) {
       // The account exists, but signs in only once its email is verified: the link goes out now.
-      await queueVerificationEmail(w.tx, deps, tenant, user, now);
+      await queueVerificationEmail(w, deps, tenant, user, now);
       await w.audit(origin, {
         tenantId: tenant.id,
         actorId: user.id,
@@ -377,7 +377,7 @@ async function refuseUnverified(
 ): Promise<never> {
   const budget = await deps.emailBudget.take('email-verification', tenant.id, user.email);
   await write(deps, async (w) => {
-    if (budget.ok) await queueVerificationEmail(w.tx, deps, tenant, user, now);
+    if (budget.ok) await queueVerificationEmail(w, deps, tenant, user, now);
     await w.audit(origin, {
       tenantId: tenant.id,
       actorId: null,

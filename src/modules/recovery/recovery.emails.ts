@@ -2,6 +2,7 @@ import type { Executor } from '../../db/client.js';
 import type { TenantRow, UserRow } from '../../db/schema.js';
 import type { Deps } from '../../kernel/context.js';
 import { BadUserInputError } from '../../kernel/errors.js';
+import type { UnitOfWork } from '../../kernel/unit-of-work.js';
 import { queueEmail } from '../email/email.service.js';
 import { newLinkToken } from '../email/link-tokens.js';
 import { insertEmailToken } from './recovery.queries.js';
@@ -19,16 +20,16 @@ export const invalidToken = () =>
     'This link is invalid, has expired or was already used. Ask for a new one.',
   );
 
-/** Writes a reset token and its email with `tx`, the transaction of the change that asks for it. */
+/** Writes a reset token and its email in `w`, the write of the change that asks for it. */
 export async function queuePasswordReset(
-  tx: Executor,
+  w: UnitOfWork | Executor,
   deps: Pick<Deps, 'mailer'>,
   tenant: TenantRow,
   user: UserRow,
   now: Date,
 ): Promise<void> {
   const { token, hash } = newLinkToken(tenant.id);
-  await insertEmailToken(tx, {
+  await insertEmailToken(executorOf(w), {
     tenantId: tenant.id,
     userId: user.id,
     purpose: 'PASSWORD_RESET',
@@ -37,7 +38,7 @@ export async function queuePasswordReset(
     createdAt: now,
     expiresAt: new Date(now.getTime() + RESET_TOKEN_TTL_SECONDS * 1000),
   });
-  await queueEmail(tx, deps.mailer, {
+  await queueEmail(w, deps.mailer, {
     tenant,
     kind: 'password-reset',
     to: user.email,
@@ -48,16 +49,16 @@ export async function queuePasswordReset(
   });
 }
 
-/** Writes a verification token for the user's current email, and its email, with `tx`. */
+/** Writes a verification token for the user's current email, and its email, in `w`. */
 export async function queueVerificationEmail(
-  tx: Executor,
+  w: UnitOfWork | Executor,
   deps: Pick<Deps, 'mailer'>,
   tenant: Pick<TenantRow, 'id' | 'name' | 'settings'>,
   user: Pick<UserRow, 'id' | 'email' | 'displayName'>,
   now: Date,
 ): Promise<void> {
   const { token, hash } = newLinkToken(tenant.id);
-  await insertEmailToken(tx, {
+  await insertEmailToken(executorOf(w), {
     tenantId: tenant.id,
     userId: user.id,
     purpose: 'EMAIL_VERIFICATION',
@@ -66,7 +67,7 @@ export async function queueVerificationEmail(
     createdAt: now,
     expiresAt: new Date(now.getTime() + VERIFICATION_TOKEN_TTL_SECONDS * 1000),
   });
-  await queueEmail(tx, deps.mailer, {
+  await queueEmail(w, deps.mailer, {
     tenant,
     kind: 'email-verification',
     to: user.email,
@@ -75,4 +76,12 @@ export async function queueVerificationEmail(
     values: { displayName: user.displayName ?? '' },
     now,
   });
+}
+
+/**
+ * The statements' executor. A bare transaction is still taken from callers not yet written as a
+ * unit of work (as queueEmail takes it); that form goes once every caller passes its `w`.
+ */
+function executorOf(w: UnitOfWork | Executor): Executor {
+  return 'afterCommit' in w && 'tx' in w ? w.tx : (w as Executor);
 }

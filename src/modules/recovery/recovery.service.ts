@@ -1,13 +1,10 @@
-import { transaction } from '../../db/transaction.js';
 import { auditActor, requireCaller, requireRole, requireRoleOrScope } from '../../kernel/caller.js';
 import type { Caller, Deps, RequestOrigin } from '../../kernel/context.js';
 import { BadUserInputError, NotFoundError, RateLimitedError } from '../../kernel/errors.js';
-import { recordAuditEvent } from '../audit/audit.service.js';
+import { write } from '../../kernel/unit-of-work.js';
 import { parseLinkToken } from '../email/link-tokens.js';
 import { assertAcceptablePassword } from '../passwords/index.js';
-import { afterUsersChanged } from '../realtime/changes.js';
-import { type EndedSession, endUserSessions } from '../sessions/sessions.queries.js';
-import { afterSessionsEnded } from '../sessions/sessions.service.js';
+import { endUserSessions } from '../sessions/sessions.queries.js';
 import { tenantSettings } from '../tenants/settings.js';
 import { findTenantById } from '../tenants/tenants.queries.js';
 import { assertCanManage, reachableUserTenant, userNotFound } from '../users/users.access.js';
@@ -25,7 +22,7 @@ import {
 
 export type RecoveryDeps = Pick<
   Deps,
-  'db' | 'clock' | 'hasher' | 'cache' | 'events' | 'mailer' | 'emailBudget' | 'background' | 'logger'
+  'db' | 'clock' | 'hasher' | 'cache' | 'mailer' | 'emailBudget' | 'background' | 'logger' | 'commitEffects'
 >;
 
 /**
@@ -60,9 +57,9 @@ async function sendResetIfActive(deps: RecoveryDeps, slug: string, email: string
   const user = await findUserByEmail(deps.db, tenant.id, email);
   if (user?.status !== 'ACTIVE') return;
   const now = deps.clock.now();
-  await transaction(deps.db, async (tx) => {
-    await queuePasswordReset(tx, deps, tenant, user, now);
-    await recordAuditEvent(tx, origin, {
+  await write(deps, async (w) => {
+    await queuePasswordReset(w, deps, tenant, user, now);
+    await w.audit(origin, {
       tenantId: tenant.id,
       actorId: null,
       action: 'password.reset_requested',
@@ -112,9 +109,9 @@ export async function resetPassword(
     userInputs: [user.displayName ?? '', tenant.slug, tenant.name],
   });
   const passwordHash = await deps.hasher.hash(input.newPassword);
-  const ended = await transaction(deps.db, async (tx) => {
-    if (!(await spendToken(tx, row, now))) throw invalidToken();
-    const updated = await setPassword(tx, {
+  await write(deps, async (w) => {
+    if (!(await spendToken(w.tx, row, now))) throw invalidToken();
+    const updated = await setPassword(w.tx, {
       tenantId: tenant.id,
       userId: user.id,
       passwordHash,
@@ -122,9 +119,9 @@ export async function resetPassword(
       verifiedEmail: row.email,
     });
     if (!updated) throw invalidToken();
-    await voidUserTokens(tx, { tenantId: tenant.id, userId: user.id, purpose: 'PASSWORD_RESET', now });
-    const endedSessions = await endUserSessions(tx, tenant.id, user.id, 'PASSWORD_RESET', now);
-    await recordAuditEvent(tx, origin, {
+    await voidUserTokens(w.tx, { tenantId: tenant.id, userId: user.id, purpose: 'PASSWORD_RESET', now });
+    const endedSessions = await endUserSessions(w.tx, tenant.id, user.id, 'PASSWORD_RESET', now);
+    await w.audit(origin, {
       tenantId: tenant.id,
       actorId: user.id,
       action: 'password.reset',
@@ -133,16 +130,11 @@ export async function resetPassword(
       metadata: { endedSessions: endedSessions.length },
       at: now,
     });
-    return endedSessions;
+    w.sessionsEnded(endedSessions, 'PASSWORD_RESET');
+    // The update time, a cleared lock and the verification are visible on the user.
+    w.usersChanged(tenant.id, [user.id]);
   });
-  await afterPasswordSet(deps, tenant.id, user.id, ended);
   return true;
-}
-
-async function afterPasswordSet(deps: RecoveryDeps, tenantId: string, userId: string, ended: EndedSession[]) {
-  await afterSessionsEnded(deps, ended, 'PASSWORD_RESET');
-  // The update time, a cleared lock and perhaps the verification are visible on the user.
-  await afterUsersChanged(deps, tenantId, [userId]);
 }
 
 /** The signed-in user: emails a verification link (true at once when already verified). */
@@ -161,9 +153,9 @@ export async function sendVerificationEmail(
   const budget = await deps.emailBudget.take('email-verification', tenant.id, user.email);
   if (!budget.ok) throw new RateLimitedError(budget.retryAfterSeconds);
   const now = deps.clock.now();
-  await transaction(deps.db, async (tx) => {
-    await queueVerificationEmail(tx, deps, tenant, user, now);
-    await recordAuditEvent(tx, origin, {
+  await write(deps, async (w) => {
+    await queueVerificationEmail(w, deps, tenant, user, now);
+    await w.audit(origin, {
       tenantId: tenant.id,
       actorId: user.id,
       action: 'email.verification_sent',
@@ -182,17 +174,22 @@ export async function verifyEmail(
   origin: RequestOrigin,
 ): Promise<boolean> {
   const { row, user, now } = await tokenHolder(deps, input.token, 'EMAIL_VERIFICATION');
-  await transaction(deps.db, async (tx) => {
-    if (!(await spendToken(tx, row, now))) throw invalidToken();
-    const verified = await markEmailVerified(tx, {
+  await write(deps, async (w) => {
+    if (!(await spendToken(w.tx, row, now))) throw invalidToken();
+    const verified = await markEmailVerified(w.tx, {
       tenantId: row.tenantId,
       userId: user.id,
       email: row.email,
       now,
     });
     if (!verified) throw invalidToken();
-    await voidUserTokens(tx, { tenantId: row.tenantId, userId: user.id, purpose: 'EMAIL_VERIFICATION', now });
-    await recordAuditEvent(tx, origin, {
+    await voidUserTokens(w.tx, {
+      tenantId: row.tenantId,
+      userId: user.id,
+      purpose: 'EMAIL_VERIFICATION',
+      now,
+    });
+    await w.audit(origin, {
       tenantId: row.tenantId,
       actorId: user.id,
       action: 'email.verified',
@@ -200,8 +197,8 @@ export async function verifyEmail(
       targetId: user.id,
       at: now,
     });
+    w.usersChanged(row.tenantId, [user.id]);
   });
-  await afterUsersChanged(deps, row.tenantId, [user.id]);
   return true;
 }
 
@@ -229,14 +226,14 @@ export async function setUserPassword(
   });
   const passwordHash = await deps.hasher.hash(input.newPassword);
   const now = deps.clock.now();
-  const ended = await transaction(deps.db, async (tx) => {
-    const locked = await lockUser(tx, tenantId, id);
+  await write(deps, async (w) => {
+    const locked = await lockUser(w.tx, tenantId, id);
     if (!locked) throw userNotFound();
     assertCanManage(caller, locked);
-    await setPassword(tx, { tenantId, userId: id, passwordHash, now });
-    await voidUserTokens(tx, { tenantId, userId: id, purpose: 'PASSWORD_RESET', now });
-    const endedSessions = await endUserSessions(tx, tenantId, id, 'PASSWORD_RESET', now);
-    await recordAuditEvent(tx, origin, {
+    await setPassword(w.tx, { tenantId, userId: id, passwordHash, now });
+    await voidUserTokens(w.tx, { tenantId, userId: id, purpose: 'PASSWORD_RESET', now });
+    const endedSessions = await endUserSessions(w.tx, tenantId, id, 'PASSWORD_RESET', now);
+    await w.audit(origin, {
       tenantId,
       ...auditActor(caller),
       action: 'password.set',
@@ -245,9 +242,10 @@ export async function setUserPassword(
       metadata: { endedSessions: endedSessions.length },
       at: now,
     });
-    return endedSessions;
+    w.sessionsEnded(endedSessions, 'PASSWORD_RESET');
+    // The update time and a cleared lock are visible on the user.
+    w.usersChanged(tenantId, [id]);
   });
-  await afterPasswordSet(deps, tenantId, id, ended);
   return true;
 }
 
@@ -275,9 +273,9 @@ export async function sendPasswordReset(
   const budget = await deps.emailBudget.take('password-reset', tenant.id, user.email);
   if (!budget.ok) throw new RateLimitedError(budget.retryAfterSeconds);
   const now = deps.clock.now();
-  await transaction(deps.db, async (tx) => {
-    await queuePasswordReset(tx, deps, tenant, user, now);
-    await recordAuditEvent(tx, origin, {
+  await write(deps, async (w) => {
+    await queuePasswordReset(w, deps, tenant, user, now);
+    await w.audit(origin, {
       tenantId,
       ...auditActor(caller),
       action: 'password.reset_sent',
