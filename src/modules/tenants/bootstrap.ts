@@ -1,13 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { and, eq } from 'drizzle-orm';
 import type { Config } from '../../config.js';
 import type { Db, Executor } from '../../db/client.js';
-import { type TenantRow, tenants, users } from '../../db/schema.js';
+import type { TenantRow } from '../../db/schema.js';
 import type { Clock } from '../../kernel/clock.js';
 import type { Logger } from '../../kernel/logger.js';
 import { checkPasswordPolicy, type PasswordHasher } from '../passwords/index.js';
+import { insertUserIfAbsent } from '../users/users.queries.js';
 import { checkEmail } from '../users/users.validation.js';
 import { defaultTenantSettings } from './settings.js';
+import { findActiveAdmin } from './system-admin.queries.js';
+import { findTenantBySlug, insertTenantIfAbsent } from './tenants.queries.js';
 
 export const GENERATED_ADMIN_EMAIL = 'admin@localhost';
 
@@ -21,17 +23,14 @@ export async function ensureSystemTenant(
   deps: { config: Pick<Config, 'systemTenantSlug' | 'jwt'>; clock: Clock },
 ): Promise<TenantRow> {
   const now = deps.clock.now();
-  await db
-    .insert(tenants)
-    .values({
-      slug: deps.config.systemTenantSlug,
-      name: 'System',
-      settings: defaultTenantSettings(deps.config.jwt, true),
-      createdAt: now,
-      updatedAt: now,
-    })
-    .onConflictDoNothing({ target: tenants.slug });
-  const [system] = await db.select().from(tenants).where(eq(tenants.slug, deps.config.systemTenantSlug));
+  await insertTenantIfAbsent(db, {
+    slug: deps.config.systemTenantSlug,
+    name: 'System',
+    settings: defaultTenantSettings(deps.config.jwt, true),
+    createdAt: now,
+    updatedAt: now,
+  });
+  const system = await findTenantBySlug(db, deps.config.systemTenantSlug);
   if (!system) throw new BootstrapError('The system tenant could not be created.');
   return system;
 }
@@ -60,11 +59,7 @@ export async function bootstrapSystemTenant(
   const now = clock.now();
   const system = await ensureSystemTenant(db, { config, clock });
 
-  const [admin] = await db
-    .select({ id: users.id, email: users.email })
-    .from(users)
-    .where(and(eq(users.tenantId, system.id), eq(users.role, 'ADMIN'), eq(users.status, 'ACTIVE')))
-    .limit(1);
+  const admin = await findActiveAdmin(db, system.id);
   if (admin) {
     if (config.bootstrapAdmin.email || config.bootstrapAdmin.password) {
       logger.warn(
@@ -98,20 +93,17 @@ export async function bootstrapSystemTenant(
   }
   const passwordHash = ahead?.password === password ? ahead.hash : await hasher.hash(password);
 
-  await db
-    .insert(users)
-    .values({
-      tenantId: system.id,
-      email,
-      displayName: 'System administrator',
-      passwordHash,
-      role: 'ADMIN',
-      // The operator's own configuration names it.
-      emailVerifiedAt: now,
-      createdAt: now,
-      updatedAt: now,
-    })
-    .onConflictDoNothing();
+  await insertUserIfAbsent(db, {
+    tenantId: system.id,
+    email,
+    displayName: 'System administrator',
+    passwordHash,
+    role: 'ADMIN',
+    // The operator's own configuration names it.
+    emailVerifiedAt: now,
+    createdAt: now,
+    updatedAt: now,
+  });
   if (generated) {
     // The only way to learn it, so it goes to a human on stderr whatever LOG_LEVEL says; the
     // structured log says that it happened, never the password.

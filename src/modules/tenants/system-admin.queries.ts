@@ -30,25 +30,15 @@ export async function setAdminPassword(
     .where(and(eq(users.tenantId, systemTenantId), eq(users.id, userId)));
 }
 
-export async function insertAdmin(
+/** Some ACTIVE ADMIN of the system tenant, if it has one. */
+export async function findActiveAdmin(
   db: Executor,
   systemTenantId: string,
-  email: string,
-  passwordHash: string,
-  now: Date,
-): Promise<{ id: string }> {
+): Promise<{ id: string; email: string } | undefined> {
   const [row] = await db
-    .insert(users)
-    .values({
-      tenantId: systemTenantId,
-      email,
-      displayName: 'System administrator',
-      passwordHash,
-      role: 'ADMIN',
-      createdAt: now,
-      updatedAt: now,
-    })
-    .returning({ id: users.id });
-  if (!row) throw new Error('the administrator could not be created');
+    .select({ id: users.id, email: users.email })
+    .from(users)
+    .where(and(eq(users.tenantId, systemTenantId), eq(users.role, 'ADMIN'), eq(users.status, 'ACTIVE')))
+    .limit(1);
   return row;
 }

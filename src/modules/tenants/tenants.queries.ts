@@ -1,6 +1,8 @@
 import { and, count, eq, getTableColumns, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
-import { type TenantRow, tenants } from '../../db/schema.js';
+import { isUniqueViolation } from '../../db/errors.js';
+import { type SessionEndReason, sessions, type TenantRow, tenants } from '../../db/schema.js';
+import { ConflictError } from '../../kernel/errors.js';
 import {
   afterCursor,
   type Connection,
@@ -10,8 +12,35 @@ import {
   timestampKey,
   toConnection,
 } from '../../kernel/pagination.js';
+import { type EndedSession, endSessions } from '../sessions/sessions.queries.js';
 
 export const TENANTS_SLUG_UNIQUE = 'tenants_slug_key';
+
+export type NewTenant = typeof tenants.$inferInsert;
+
+/** Creates a tenant; a slug already in use is CONFLICT on `slug`. */
+export async function insertTenant(db: Executor, values: NewTenant): Promise<TenantRow> {
+  try {
+    const [tenant] = await db.insert(tenants).values(values).returning();
+    if (!tenant) throw new Error('tenant insert returned no row');
+    return tenant;
+  } catch (error) {
+    if (isUniqueViolation(error, TENANTS_SLUG_UNIQUE)) {
+      throw new ConflictError('slug', 'A tenant with this slug already exists.');
+    }
+    throw error;
+  }
+}
+
+/** Creates the tenant unless its slug exists already (the system tenant, at every start). */
+export async function insertTenantIfAbsent(db: Executor, values: NewTenant): Promise<void> {
+  await db.insert(tenants).values(values).onConflictDoNothing({ target: tenants.slug });
+}
+
+export async function findTenantBySlug(db: Executor, slug: string): Promise<TenantRow | undefined> {
+  const [row] = await db.select().from(tenants).where(eq(tenants.slug, slug));
+  return row;
+}
 
 export async function findTenantById(db: Executor, id: string): Promise<TenantRow | undefined> {
   const [row] = await db.select().from(tenants).where(eq(tenants.id, id)).limit(1);
@@ -22,6 +51,30 @@ export async function findTenantById(db: Executor, id: string): Promise<TenantRo
 export async function lockTenant(db: Executor, id: string): Promise<TenantRow | undefined> {
   const [row] = await db.select().from(tenants).where(eq(tenants.id, id)).for('update');
   return row;
+}
+
+export async function setTenantFields(
+  db: Executor,
+  id: string,
+  changes: Partial<Pick<TenantRow, 'name' | 'status' | 'settings' | 'updatedAt'>>,
+): Promise<TenantRow | undefined> {
+  const [row] = await db.update(tenants).set(changes).where(eq(tenants.id, id)).returning();
+  return row;
+}
+
+/** Deletes a tenant with everything it owns (foreign keys cascade). */
+export async function deleteTenantRow(db: Executor, id: string): Promise<void> {
+  await db.delete(tenants).where(eq(tenants.id, id));
+}
+
+/** Ends every session of a tenant not ended yet; returns the ones it ended. */
+export function endTenantSessions(
+  db: Executor,
+  tenantId: string,
+  reason: SessionEndReason,
+  now: Date,
+): Promise<EndedSession[]> {
+  return endSessions(db, eq(sessions.tenantId, tenantId), reason, now);
 }
 
 /** Served by tenants_created_at_id_idx. */

@@ -1,30 +1,27 @@
-import { eq } from 'drizzle-orm';
-import { isUniqueViolation } from '../../db/errors.js';
-import { sessions, type TenantRow, tenants, type UserRow, users } from '../../db/schema.js';
-import { transaction } from '../../db/transaction.js';
+import type { TenantRow, UserRow } from '../../db/schema.js';
 import { auditActor, requireRole, requireSystemAdmin } from '../../kernel/caller.js';
 import type { Caller, Deps, RequestOrigin } from '../../kernel/context.js';
-import {
-  BadUserInputError,
-  ConflictError,
-  type FieldError,
-  ForbiddenError,
-  NotFoundError,
-} from '../../kernel/errors.js';
+import { BadUserInputError, type FieldError, ForbiddenError, NotFoundError } from '../../kernel/errors.js';
 import { isUuid } from '../../kernel/ids.js';
 import { type Connection, validateFirst } from '../../kernel/pagination.js';
-import { recordAuditEvent } from '../audit/audit.service.js';
+import { write } from '../../kernel/unit-of-work.js';
 import { passwordFieldErrors } from '../passwords/index.js';
-import { afterTenantChanged } from '../realtime/changes.js';
-import { type EndedSession, endSessions } from '../sessions/sessions.queries.js';
-import { afterSessionsEnded } from '../sessions/sessions.service.js';
+import type { EndedSession } from '../sessions/sessions.queries.js';
+import { insertUser } from '../users/users.queries.js';
 import { checkDisplayName, checkEmail } from '../users/users.validation.js';
 import { defaultTenantSettings, tenantSettings } from './settings.js';
 import type { CreateTenantInput, UpdateTenantInput } from './tenants.inputs.js';
-import { listTenants, lockTenant, TENANTS_SLUG_UNIQUE } from './tenants.queries.js';
+import {
+  deleteTenantRow,
+  endTenantSessions,
+  insertTenant,
+  listTenants,
+  lockTenant,
+  setTenantFields,
+} from './tenants.queries.js';
 import { checkSettings, checkSlug, checkTenantName } from './tenants.validation.js';
 
-export type TenantAdminDeps = Pick<Deps, 'db' | 'clock' | 'hasher' | 'cache' | 'events' | 'config'>;
+export type TenantAdminDeps = Pick<Deps, 'db' | 'clock' | 'hasher' | 'config' | 'commitEffects'>;
 
 const tenantNotFound = () => new NotFoundError('Tenant');
 
@@ -81,62 +78,47 @@ export async function createTenant(
 
   const passwordHash = await deps.hasher.hash(input.adminPassword);
   const now = deps.clock.now();
-  try {
-    return await transaction(deps.db, async (tx) => {
-      const [tenant] = await tx
-        .insert(tenants)
-        .values({
-          slug: slug.value,
-          name: name.value,
-          settings: settings.value,
-          createdAt: now,
-          updatedAt: now,
-        })
-        .returning();
-      if (!tenant) throw new Error('tenant insert returned no row');
-      const [admin] = await tx
-        .insert(users)
-        .values({
-          tenantId: tenant.id,
-          email: email.value,
-          displayName: displayName.value,
-          passwordHash,
-          role: 'ADMIN',
-          // Vouched for by the system ADMIN who creates the tenant.
-          emailVerifiedAt: now,
-          createdAt: now,
-          updatedAt: now,
-        })
-        .returning();
-      if (!admin) throw new Error('user insert returned no row');
-      // The operator's own tenant keeps the record of what they did; the new tenant learns who
-      // made its first ADMIN.
-      await recordAuditEvent(tx, origin, {
-        tenantId: caller.tenantId,
-        ...auditActor(caller),
-        action: 'tenant.created',
-        targetType: 'tenant',
-        targetId: tenant.id,
-        metadata: { slug: tenant.slug, adminId: admin.id },
-        at: now,
-      });
-      await recordAuditEvent(tx, origin, {
-        tenantId: tenant.id,
-        ...auditActor(caller),
-        action: 'user.created',
-        targetType: 'user',
-        targetId: admin.id,
-        metadata: { role: 'ADMIN', withTenant: true },
-        at: now,
-      });
-      return { tenant, admin };
+  return write(deps, async (w) => {
+    const tenant = await insertTenant(w.tx, {
+      slug: slug.value,
+      name: name.value,
+      settings: settings.value,
+      createdAt: now,
+      updatedAt: now,
     });
-  } catch (error) {
-    if (isUniqueViolation(error, TENANTS_SLUG_UNIQUE)) {
-      throw new ConflictError('slug', 'A tenant with this slug already exists.');
-    }
-    throw error;
-  }
+    const admin = await insertUser(w.tx, {
+      tenantId: tenant.id,
+      email: email.value,
+      displayName: displayName.value,
+      passwordHash,
+      role: 'ADMIN',
+      // Vouched for by the system ADMIN who creates the tenant.
+      emailVerifiedAt: now,
+      createdAt: now,
+      updatedAt: now,
+    });
+    // The operator's own tenant keeps the record of what they did; the new tenant learns who
+    // made its first ADMIN.
+    await w.audit(origin, {
+      tenantId: caller.tenantId,
+      ...auditActor(caller),
+      action: 'tenant.created',
+      targetType: 'tenant',
+      targetId: tenant.id,
+      metadata: { slug: tenant.slug, adminId: admin.id },
+      at: now,
+    });
+    await w.audit(origin, {
+      tenantId: tenant.id,
+      ...auditActor(caller),
+      action: 'user.created',
+      targetType: 'user',
+      targetId: admin.id,
+      metadata: { role: 'ADMIN', withTenant: true },
+      at: now,
+    });
+    return { tenant, admin };
+  });
 }
 
 /**
@@ -163,8 +145,8 @@ export async function updateTenant(
   if (errors.length > 0) throw new BadUserInputError(errors);
 
   const now = deps.clock.now();
-  const outcome = await transaction(deps.db, async (tx) => {
-    const tenant = await lockTenant(tx, id);
+  return write(deps, async (w) => {
+    const tenant = await lockTenant(w.tx, id);
     if (!tenant) throw tenantNotFound();
     const settings = checkSettings(tenantSettings(tenant), input.settings);
     if (settings.errors.length > 0) throw new BadUserInputError(settings.errors);
@@ -186,18 +168,12 @@ export async function updateTenant(
       changes.settings = settings.value;
       fields.push(...settings.changed);
     }
-    if (fields.length === 0) return { tenant, fields, ended: [] as EndedSession[] };
-    const [updated] = await tx
-      .update(tenants)
-      .set({ ...changes, updatedAt: now })
-      .where(eq(tenants.id, id))
-      .returning();
+    if (fields.length === 0) return tenant;
+    const updated = await setTenantFields(w.tx, id, { ...changes, updatedAt: now });
     if (!updated) throw tenantNotFound();
-    const ended =
-      changes.status === 'SUSPENDED'
-        ? await endSessions(tx, eq(sessions.tenantId, id), 'TENANT_SUSPENDED', now)
-        : [];
-    await recordAuditEvent(tx, origin, {
+    const ended: EndedSession[] =
+      changes.status === 'SUSPENDED' ? await endTenantSessions(w.tx, id, 'TENANT_SUSPENDED', now) : [];
+    await w.audit(origin, {
       tenantId: id,
       ...auditActor(caller),
       action: 'tenant.updated',
@@ -206,12 +182,11 @@ export async function updateTenant(
       metadata: { fields, ...(ended.length > 0 ? { endedSessions: ended.length } : {}) },
       at: now,
     });
-    return { tenant: updated, fields, ended };
+    w.sessionsEnded(ended, 'TENANT_SUSPENDED');
+    // Invalidated by the id the database holds, not by the caller's spelling of it.
+    w.tenantChanged(updated.id);
+    return updated;
   });
-  await afterSessionsEnded(deps, outcome.ended, 'TENANT_SUSPENDED');
-  // Invalidated by the id the database holds, not by the caller's spelling of it.
-  if (outcome.fields.length > 0) await afterTenantChanged(deps, outcome.tenant.id);
-  return outcome.tenant;
 }
 
 /** Deletes a tenant with everything it owns (foreign keys cascade); its tokens stop at once. */
@@ -224,27 +199,26 @@ export async function deleteTenant(
   requireSystemAdmin(caller);
   if (!isUuid(id)) throw tenantNotFound();
   const now = deps.clock.now();
-  const { ended, tenantId } = await transaction(deps.db, async (tx) => {
-    const tenant = await lockTenant(tx, id);
+  await write(deps, async (w) => {
+    const tenant = await lockTenant(w.tx, id);
     if (!tenant) throw tenantNotFound();
     if (tenant.slug === deps.config.systemTenantSlug) {
       throw new ForbiddenError('The system tenant cannot be deleted.');
     }
     // The cascade removes the sessions; ending them first tells everyone which ones went.
-    const endedSessions = await endSessions(tx, eq(sessions.tenantId, id), 'TENANT_DELETED', now);
-    await tx.delete(tenants).where(eq(tenants.id, id));
-    await recordAuditEvent(tx, origin, {
+    const ended = await endTenantSessions(w.tx, id, 'TENANT_DELETED', now);
+    await deleteTenantRow(w.tx, id);
+    await w.audit(origin, {
       tenantId: caller.tenantId,
       ...auditActor(caller),
       action: 'tenant.deleted',
       targetType: 'tenant',
       targetId: id,
-      metadata: { slug: tenant.slug, name: tenant.name, endedSessions: endedSessions.length },
+      metadata: { slug: tenant.slug, name: tenant.name, endedSessions: ended.length },
       at: now,
     });
-    return { ended: endedSessions, tenantId: tenant.id };
+    w.sessionsEnded(ended, 'TENANT_DELETED');
+    w.tenantChanged(tenant.id, { deleted: true });
   });
-  await afterSessionsEnded(deps, ended, 'TENANT_DELETED');
-  await afterTenantChanged(deps, tenantId, { deleted: true });
   return true;
 }

@@ -95,6 +95,47 @@ export async function insertUserIfAbsent(db: Executor, values: NewUser): Promise
   return rows.length > 0;
 }
 
+export type UserFieldChanges = Partial<
+  Pick<UserRow, 'displayName' | 'email' | 'role' | 'status' | 'emailVerifiedAt' | 'updatedAt'>
+>;
+
+/** Changes a user's own fields; a new email already taken in the tenant is CONFLICT (see emailUnique). */
+export async function setUserFields(
+  db: Executor,
+  tenantId: string,
+  id: string,
+  changes: UserFieldChanges,
+): Promise<UserRow | undefined> {
+  const [user] = await emailUnique(
+    db
+      .update(users)
+      .set(changes)
+      .where(and(eq(users.tenantId, tenantId), eq(users.id, id)))
+      .returning(),
+  );
+  return user;
+}
+
+/** Lifts a lockout: no lock, no failed attempts counted. */
+export async function clearLockout(
+  db: Executor,
+  tenantId: string,
+  id: string,
+  now: Date,
+): Promise<UserRow | undefined> {
+  const [user] = await db
+    .update(users)
+    .set({ lockedUntil: null, failedLoginCount: 0, updatedAt: now })
+    .where(and(eq(users.tenantId, tenantId), eq(users.id, id)))
+    .returning();
+  return user;
+}
+
+/** Deletes a user; what they own goes with them (foreign keys cascade). */
+export async function deleteUserRow(db: Executor, tenantId: string, id: string): Promise<void> {
+  await db.delete(users).where(and(eq(users.tenantId, tenantId), eq(users.id, id)));
+}
+
 /** Each ordering's expression is exactly the one indexed after tenant_id (see db/schema.ts). */
 const SORT_KEYS: Record<UserOrderField, SortKey> = {
   CREATED_AT: timestampKey(sql`${users.createdAt}`),

@@ -1,20 +1,15 @@
-import { and, eq } from 'drizzle-orm';
-import { isUniqueViolation } from '../../db/errors.js';
-import { type Role, type UserRow, type UserStatus, users } from '../../db/schema.js';
-import { transaction } from '../../db/transaction.js';
+import type { Role, UserRow, UserStatus } from '../../db/schema.js';
 import { auditActor, requireRoleOrScope, requireTenantReach } from '../../kernel/caller.js';
 import type { Caller, Deps, RequestOrigin } from '../../kernel/context.js';
 import type { OrderDirection } from '../../kernel/enums.js';
-import { BadUserInputError, ConflictError, type FieldError, NotFoundError } from '../../kernel/errors.js';
+import { BadUserInputError, type FieldError, NotFoundError } from '../../kernel/errors.js';
 import { isUuid } from '../../kernel/ids.js';
 import { type Connection, validateFirst } from '../../kernel/pagination.js';
-import { recordAuditEvent } from '../audit/audit.service.js';
+import { write } from '../../kernel/unit-of-work.js';
 import type { UserView } from '../cache/identity-cache.js';
 import { passwordFieldErrors } from '../passwords/index.js';
-import { afterUsersChanged } from '../realtime/changes.js';
 import { queueVerificationEmail } from '../recovery/recovery.emails.js';
-import { type EndedSession, endUserSessions } from '../sessions/sessions.queries.js';
-import { afterSessionsEnded } from '../sessions/sessions.service.js';
+import { endUserSessions } from '../sessions/sessions.queries.js';
 import { tenantSettings } from '../tenants/settings.js';
 import { findTenantById } from '../tenants/tenants.queries.js';
 import {
@@ -26,16 +21,21 @@ import {
   userNotFound,
 } from './users.access.js';
 import type { CreateUserInput, UpdateUserInput, UserOrderField } from './users.inputs.js';
-import { listUsers, lockActiveAdmins, lockUser, USERS_EMAIL_UNIQUE } from './users.queries.js';
+import {
+  clearLockout,
+  deleteUserRow,
+  insertUser,
+  listUsers,
+  lockActiveAdmins,
+  lockUser,
+  setUserFields,
+} from './users.queries.js';
 import { checkDisplayName, checkEmail, EMAIL_MAX_LENGTH } from './users.validation.js';
 
 export type UserAdminDeps = Pick<
   Deps,
-  'db' | 'clock' | 'hasher' | 'cache' | 'events' | 'mailer' | 'emailBudget'
+  'db' | 'clock' | 'hasher' | 'mailer' | 'emailBudget' | 'commitEffects'
 >;
-
-const emailTaken = () =>
-  new ConflictError('email', 'An account with this email already exists in this tenant.');
 
 export interface ListUsersArgs {
   first?: number | null;
@@ -110,38 +110,29 @@ export async function createUser(
 
   const passwordHash = await deps.hasher.hash(input.password);
   const now = deps.clock.now();
-  try {
-    return await transaction(deps.db, async (tx) => {
-      const [user] = await tx
-        .insert(users)
-        .values({
-          tenantId,
-          email: email.value,
-          displayName: displayName.value,
-          passwordHash,
-          role,
-          // An ADMIN vouches for the address of an account they create.
-          emailVerifiedAt: now,
-          createdAt: now,
-          updatedAt: now,
-        })
-        .returning();
-      if (!user) throw new Error('user insert returned no row');
-      await recordAuditEvent(tx, origin, {
-        tenantId,
-        ...auditActor(caller),
-        action: 'user.created',
-        targetType: 'user',
-        targetId: user.id,
-        metadata: { role },
-        at: now,
-      });
-      return user;
+  return write(deps, async (w) => {
+    const user = await insertUser(w.tx, {
+      tenantId,
+      email: email.value,
+      displayName: displayName.value,
+      passwordHash,
+      role,
+      // An ADMIN vouches for the address of an account they create.
+      emailVerifiedAt: now,
+      createdAt: now,
+      updatedAt: now,
     });
-  } catch (error) {
-    if (isUniqueViolation(error, USERS_EMAIL_UNIQUE)) throw emailTaken();
-    throw error;
-  }
+    await w.audit(origin, {
+      tenantId,
+      ...auditActor(caller),
+      action: 'user.created',
+      targetType: 'user',
+      targetId: user.id,
+      metadata: { role },
+      at: now,
+    });
+    return user;
+  });
 }
 
 type UserChanges = Partial<Pick<UserRow, 'displayName' | 'email' | 'role' | 'status'>>;
@@ -195,53 +186,46 @@ export async function updateUser(
       ? await deps.emailBudget.take('email-verification', tenant.id, requested.email)
       : { ok: false as const };
 
-  let outcome: { user: UserRow; fields: string[]; ended: EndedSession[] };
-  try {
-    outcome = await transaction(deps.db, async (tx) => {
-      // Admins first, then the target: the same order in every transaction, so no deadlock.
-      const admins = touchesAdmins ? await lockActiveAdmins(tx, tenantId) : [];
-      const target = await lockUser(tx, tenantId, id);
-      if (!target) throw userNotFound();
-      assertCanManage(caller, target);
-      assertModeratorMayUpdate(caller, Object.keys(requested), target);
-      const changes = Object.fromEntries(
-        Object.entries(requested).filter(([field, value]) => target[field as keyof UserChanges] !== value),
-      ) as UserChanges;
-      const fields = Object.keys(changes);
-      if (fields.length === 0) return { user: target, fields, ended: [] };
-      assertKeepsAnAdmin(admins, target, changes);
+  return write(deps, async (w) => {
+    // Admins first, then the target: the same order in every transaction, so no deadlock.
+    const admins = touchesAdmins ? await lockActiveAdmins(w.tx, tenantId) : [];
+    const target = await lockUser(w.tx, tenantId, id);
+    if (!target) throw userNotFound();
+    assertCanManage(caller, target);
+    assertModeratorMayUpdate(caller, Object.keys(requested), target);
+    const changes = Object.fromEntries(
+      Object.entries(requested).filter(([field, value]) => target[field as keyof UserChanges] !== value),
+    ) as UserChanges;
+    const fields = Object.keys(changes);
+    if (fields.length === 0) return target;
+    assertKeepsAnAdmin(admins, target, changes);
 
-      // Another letter case of the same address is the same mailbox: still verified.
-      const emailChanged =
-        changes.email !== undefined && changes.email.toLowerCase() !== target.email.toLowerCase();
-      const [user] = await tx
-        .update(users)
-        .set({ ...changes, ...(emailChanged ? { emailVerifiedAt: null } : {}), updatedAt: now })
-        .where(and(eq(users.tenantId, tenantId), eq(users.id, id)))
-        .returning();
-      if (!user) throw userNotFound();
-      if (emailChanged && tenant && budget.ok) await queueVerificationEmail(tx, deps, tenant, user, now);
-      const ended =
-        changes.status === 'SUSPENDED' ? await endUserSessions(tx, tenantId, id, 'USER_SUSPENDED', now) : [];
-      await recordAuditEvent(tx, origin, {
-        tenantId,
-        ...auditActor(caller),
-        action: 'user.updated',
-        targetType: 'user',
-        targetId: id,
-        metadata: { fields, ...(ended.length > 0 ? { endedSessions: ended.length } : {}) },
-        at: now,
-      });
-      return { user, fields, ended };
+    // Another letter case of the same address is the same mailbox: still verified.
+    const emailChanged =
+      changes.email !== undefined && changes.email.toLowerCase() !== target.email.toLowerCase();
+    const user = await setUserFields(w.tx, tenantId, id, {
+      ...changes,
+      ...(emailChanged ? { emailVerifiedAt: null } : {}),
+      updatedAt: now,
     });
-  } catch (error) {
-    if (isUniqueViolation(error, USERS_EMAIL_UNIQUE)) throw emailTaken();
-    throw error;
-  }
-  await afterSessionsEnded(deps, outcome.ended, 'USER_SUSPENDED');
-  // Invalidated by the id the database holds, not by the caller's spelling of it.
-  if (outcome.fields.length > 0) await afterUsersChanged(deps, tenantId, [outcome.user.id]);
-  return outcome.user;
+    if (!user) throw userNotFound();
+    if (emailChanged && tenant && budget.ok) await queueVerificationEmail(w.tx, deps, tenant, user, now);
+    const ended =
+      changes.status === 'SUSPENDED' ? await endUserSessions(w.tx, tenantId, id, 'USER_SUSPENDED', now) : [];
+    await w.audit(origin, {
+      tenantId,
+      ...auditActor(caller),
+      action: 'user.updated',
+      targetType: 'user',
+      targetId: id,
+      metadata: { fields, ...(ended.length > 0 ? { endedSessions: ended.length } : {}) },
+      at: now,
+    });
+    w.sessionsEnded(ended, 'USER_SUSPENDED');
+    // Invalidated by the id the database holds, not by the caller's spelling of it.
+    w.usersChanged(tenantId, [user.id]);
+    return user;
+  });
 }
 
 /** Deletes a user and ends their sessions, in one transaction. */
@@ -254,28 +238,27 @@ export async function deleteUser(
   requireRoleOrScope(caller, 'ADMIN', 'users:write');
   const tenantId = await reachableUserTenant(deps, caller, id);
   const now = deps.clock.now();
-  const { ended, userId } = await transaction(deps.db, async (tx) => {
-    const admins = await lockActiveAdmins(tx, tenantId);
-    const target = await lockUser(tx, tenantId, id);
+  await write(deps, async (w) => {
+    const admins = await lockActiveAdmins(w.tx, tenantId);
+    const target = await lockUser(w.tx, tenantId, id);
     if (!target) throw userNotFound();
     assertCanManage(caller, target);
     assertKeepsAnAdmin(admins, target, 'deleted');
     // Sessions go with the user (ON DELETE CASCADE): end them first so their ids are known.
-    const endedSessions = await endUserSessions(tx, tenantId, id, 'USER_DELETED', now);
-    await tx.delete(users).where(and(eq(users.tenantId, tenantId), eq(users.id, id)));
-    await recordAuditEvent(tx, origin, {
+    const ended = await endUserSessions(w.tx, tenantId, id, 'USER_DELETED', now);
+    await deleteUserRow(w.tx, tenantId, id);
+    await w.audit(origin, {
       tenantId,
       ...auditActor(caller),
       action: 'user.deleted',
       targetType: 'user',
       targetId: id,
-      metadata: { email: target.email, role: target.role, endedSessions: endedSessions.length },
+      metadata: { email: target.email, role: target.role, endedSessions: ended.length },
       at: now,
     });
-    return { ended: endedSessions, userId: target.id };
+    w.sessionsEnded(ended, 'USER_DELETED');
+    w.usersChanged(tenantId, [target.id], { deleted: true });
   });
-  await afterSessionsEnded(deps, ended, 'USER_DELETED');
-  await afterUsersChanged(deps, tenantId, [userId], { deleted: true });
   return true;
 }
 
@@ -289,17 +272,13 @@ export async function unlockUser(
   requireRoleOrScope(caller, 'MODERATOR', 'users:write');
   const tenantId = await reachableUserTenant(deps, caller, id);
   const now = deps.clock.now();
-  const unlocked = await transaction(deps.db, async (tx) => {
-    const target = await lockUser(tx, tenantId, id);
+  return write(deps, async (w) => {
+    const target = await lockUser(w.tx, tenantId, id);
     if (!target) throw userNotFound();
     assertCanManage(caller, target);
-    const [user] = await tx
-      .update(users)
-      .set({ lockedUntil: null, failedLoginCount: 0, updatedAt: now })
-      .where(and(eq(users.tenantId, tenantId), eq(users.id, id)))
-      .returning();
+    const user = await clearLockout(w.tx, tenantId, id, now);
     if (!user) throw userNotFound();
-    await recordAuditEvent(tx, origin, {
+    await w.audit(origin, {
       tenantId,
       ...auditActor(caller),
       action: 'user.unlocked',
@@ -311,8 +290,7 @@ export async function unlockUser(
       },
       at: now,
     });
+    w.usersChanged(tenantId, [user.id]);
     return user;
   });
-  await afterUsersChanged(deps, tenantId, [unlocked.id]);
-  return unlocked;
 }
