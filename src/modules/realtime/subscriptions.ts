@@ -1,9 +1,7 @@
-import { hasRole, hasScope, reachesTenant } from '../../kernel/caller.js';
+import { requireCaller } from '../../kernel/caller.js';
 import type { Caller, Context, UserCaller } from '../../kernel/context.js';
-import { ROLE_RANK } from '../../kernel/enums.js';
 import {
   BadUserInputError,
-  ForbiddenError,
   MfaEnrollmentRequiredError,
   NotFoundError,
   UnauthenticatedError,
@@ -11,6 +9,7 @@ import {
 import { isUuid } from '../../kernel/ids.js';
 import { findUserTenantId } from '../users/users.queries.js';
 import type { EventStream } from './event-bus.js';
+import { authorizeAuditStream, authorizeUserStream } from './realtime.rules.js';
 import {
   type AuditEventPayload,
   type SessionEndedPayload,
@@ -20,17 +19,16 @@ import {
 
 /**
  * The subscribe step of each subscription. graphql-shield never sees it, so each one decides
- * here who may open which stream, then listens on a channel named by the tenant (and user) it
- * authorized: no event of another tenant can reach it. Before every event the caller is checked
- * again as they are now (session still active, role still sufficient) and the request context
- * is renewed, so fields resolve with fresh loaders and today's permissions.
+ * here who may open which stream (with the stream rules of realtime.rules.ts), then listens on a
+ * channel named by the tenant (and user) it authorized: no event of another tenant can reach it.
+ * Before every event the caller is checked again as they are now (session still active, role
+ * still sufficient) and the request context is renewed, so fields resolve with fresh loaders and
+ * today's permissions.
  */
 
-/** A person's subscriptions: a service caller is refused (FORBIDDEN). */
+/** A person's subscriptions: a service caller is refused (FORBIDDEN), as `isAuthenticated` does. */
 function signedIn(ctx: Context): UserCaller {
-  if (!ctx.caller) throw new UnauthenticatedError();
-  if (ctx.caller.kind !== 'user') throw new ForbiddenError();
-  return ctx.caller;
+  return requireCaller(ctx.caller);
 }
 
 /** Only sessionEnded is open to a session that must enrol a second factor first. */
@@ -62,11 +60,8 @@ export async function subscribeUserChanged(
   const caller = enrolled(ctx);
   const target = id ?? caller.userId;
   let tenantId = caller.tenantId;
-  const authorize = (current: UserCaller) => {
-    if (target === current.userId) return;
-    if (ROLE_RANK[current.role] < ROLE_RANK.MODERATOR) throw new ForbiddenError();
-    if (tenantId !== current.tenantId && !current.isSystemAdmin) throw new ForbiddenError();
-  };
+  const authorize = (current: Caller) =>
+    authorizeUserStream(requireCaller(current), { tenantId, id: target });
   authorize(caller);
   if (target !== caller.userId) {
     if (!isUuid(target)) throw new NotFoundError('User');
@@ -90,12 +85,7 @@ export async function subscribeAuditEvents(
   const caller: Caller = ctx.caller.kind === 'user' ? enrolled(ctx) : ctx.caller;
   const tenantId = tenantIdArgument ?? caller.tenantId;
   if (!isUuid(tenantId)) throw BadUserInputError.field('tenantId', 'tenantId must be an id (a UUID).');
-  const authorize = (current: Caller) => {
-    if (!hasRole(current, 'ADMIN') && !hasScope(current, 'audit:read')) throw new ForbiddenError();
-    if (!reachesTenant(current, tenantId)) {
-      throw new ForbiddenError('Only system ADMINs may act on another tenant.');
-    }
-  };
+  const authorize = (current: Caller) => authorizeAuditStream(current, tenantId);
   authorize(caller);
   const stream = await ctx.services.events.listen<AuditEventPayload>(topics.auditEventAdded(tenantId));
   return new AuthorizedStream(ctx, stream, { recheck: true, authorize });
