@@ -209,7 +209,7 @@ export async function updateUser(
       updatedAt: now,
     });
     if (!user) throw userNotFound();
-    if (emailChanged && tenant && budget.ok) await queueVerificationEmail(w.tx, deps, tenant, user, now);
+    if (emailChanged && tenant && budget.ok) await queueVerificationEmail(w, deps, tenant, user, now);
     const ended =
       changes.status === 'SUSPENDED' ? await endUserSessions(w.tx, tenantId, id, 'USER_SUSPENDED', now) : [];
     await w.audit(origin, {
