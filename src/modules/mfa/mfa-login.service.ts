@@ -1,14 +1,10 @@
-import type { TenantRow, UserRow } from '../../db/schema.js';
-import { transaction } from '../../db/transaction.js';
+import type { SessionRow, TenantRow, UserRow } from '../../db/schema.js';
 import type { Deps, RequestOrigin } from '../../kernel/context.js';
 import { BadUserInputError, NotFoundError, UnauthenticatedError } from '../../kernel/errors.js';
-import { recordAuditEvent } from '../audit/audit.service.js';
+import { type UnitOfWork, write } from '../../kernel/unit-of-work.js';
 import { type AmrValue, completeSignIn } from '../auth/auth.queries.js';
-import { type AuthResult, issueTokens } from '../auth/auth.service.js';
-import { announceAuditEvent } from '../realtime/audit-feed.js';
-import { afterUsersChanged } from '../realtime/changes.js';
+import { type AuthResult, afterSignIn, issueTokens, lockoutEvent } from '../auth/auth.service.js';
 import { newRefreshToken } from '../sessions/sessions.queries.js';
-import { endSessionsOverLimit } from '../sessions/sessions.service.js';
 import { tenantSettings, tokenLifetimes } from '../tenants/settings.js';
 import { findUserById } from '../users/users.queries.js';
 import {
@@ -44,7 +40,7 @@ import { matchTotp } from './totp.js';
 
 export type MfaLoginDeps = Pick<
   Deps,
-  'db' | 'clock' | 'cache' | 'events' | 'mfa' | 'config' | 'tokens' | 'metrics' | 'logger' | 'commitEffects'
+  'db' | 'clock' | 'cache' | 'mfa' | 'config' | 'tokens' | 'metrics' | 'logger' | 'commitEffects'
 >;
 
 const secondStepEnded = () =>
@@ -58,8 +54,11 @@ interface OpenSecondStep {
   tenant: TenantRow;
 }
 
-/** The open challenge an mfaToken names, with its user and tenant as they are now. */
-async function findSecondStep(deps: MfaLoginDeps, mfaToken: string): Promise<OpenSecondStep> {
+/**
+ * The open challenge an mfaToken names, with its user and tenant as they are now. A challenge
+ * whose sign-in can no longer complete is ended, in `w`.
+ */
+async function findSecondStep(deps: MfaLoginDeps, w: UnitOfWork, mfaToken: string): Promise<OpenSecondStep> {
   const parsed = parseMfaToken(mfaToken);
   if (!parsed) throw secondStepEnded();
   const now = deps.clock.now();
@@ -71,7 +70,7 @@ async function findSecondStep(deps: MfaLoginDeps, mfaToken: string): Promise<Ope
   ]);
   if (!user || !tenant || user.status !== 'ACTIVE' || tenant.status !== 'ACTIVE') {
     // Suspended meanwhile: this sign-in is over, also once the account is active again.
-    await endLoginChallenge(deps.db, challenge.tenantId, challenge.id, now);
+    await endLoginChallenge(w.tx, challenge.tenantId, challenge.id, now);
     throw secondStepEnded();
   }
   // Locked meanwhile (by wrong factors here or elsewhere): the lock holds for this step too.
@@ -79,7 +78,7 @@ async function findSecondStep(deps: MfaLoginDeps, mfaToken: string): Promise<Ope
   // The password changed, or the user was suspended or given another role, since the password
   // step: what it proved is no longer the account's, so this sign-in is over for good.
   if (!stillAsVerified(challenge, user)) {
-    await endLoginChallenge(deps.db, challenge.tenantId, challenge.id, now);
+    await endLoginChallenge(w.tx, challenge.tenantId, challenge.id, now);
     throw secondStepEnded();
   }
   return { challengeId: challenge.id, failedAttempts: challenge.failedAttempts, user, tenant };
@@ -107,17 +106,27 @@ export async function completeMfaLogin(
       'challengeId and passkeyResponse are required for PASSKEY.',
     );
   }
-  const step = await findSecondStep(deps, input.mfaToken);
-  const amr = await checkSecondFactor(deps, step, input);
-  if (!amr) return refuseSecondFactor(deps, step, input.method, origin);
-  const now = deps.clock.now();
-  // Single use: of two requests finishing one challenge, one signs in.
-  if (!(await endLoginChallenge(deps.db, step.tenant.id, step.challengeId, now))) throw secondStepEnded();
-  return openSession(deps, step.user, step.tenant, ['pwd', ...amr], origin);
+  // Each statement stands on its own, as a password sign-in's do (no transaction).
+  const outcome = await write(
+    deps,
+    async (w): Promise<{ refused: OpenSecondStep } | { signedIn: SignedIn }> => {
+      const step = await findSecondStep(deps, w, input.mfaToken);
+      const amr = await checkSecondFactor(deps, w, step, input);
+      if (!amr) return { refused: step };
+      const now = deps.clock.now();
+      // Single use: of two requests finishing one challenge, one signs in.
+      if (!(await endLoginChallenge(w.tx, step.tenant.id, step.challengeId, now))) throw secondStepEnded();
+      return { signedIn: await openSession(deps, w, step.user, step.tenant, ['pwd', ...amr], origin) };
+    },
+    { transaction: false },
+  );
+  if ('refused' in outcome) return refuseSecondFactor(deps, outcome.refused, input.method, origin);
+  return finishSignIn(deps, outcome.signedIn, origin);
 }
 
 async function checkSecondFactor(
   deps: MfaLoginDeps,
+  w: UnitOfWork,
   step: OpenSecondStep,
   input: CompleteMfaLoginInput,
 ): Promise<AmrValue[] | undefined> {
@@ -131,7 +140,7 @@ async function checkSecondFactor(
       const matched = secret === undefined ? undefined : matchTotp(secret, input.code ?? '', now);
       if (matched === undefined) return undefined;
       // Once per time step: a code seen (or intercepted) before does not work again.
-      const accepted = await acceptTotpStep(deps.db, {
+      const accepted = await acceptTotpStep(w.tx, {
         tenantId: user.tenantId,
         userId: user.id,
         step: matched,
@@ -141,7 +150,7 @@ async function checkSecondFactor(
     case 'RECOVERY_CODE': {
       const normalized = normalizeRecoveryCode(input.code ?? '');
       if (!normalized) return undefined;
-      const spent = await spendRecoveryCode(deps.db, {
+      const spent = await spendRecoveryCode(w.tx, {
         tenantId: user.tenantId,
         userId: user.id,
         codeHash: hashRecoveryCode(user.id, normalized),
@@ -152,13 +161,17 @@ async function checkSecondFactor(
     case 'PASSKEY': {
       const ceremony = await takeCeremony(deps, input.challengeId ?? '', 'mfa');
       if (!ceremony || ceremony.loginChallengeId !== step.challengeId) return undefined;
-      const verified = await verifyPasskeyAssertion(deps, {
-        tenantId: user.tenantId,
-        userId: user.id,
-        challenge: ceremony.challenge,
-        response: input.passkeyResponse ?? {},
-        requireUserVerification: false,
-      });
+      const verified = await verifyPasskeyAssertion(
+        deps,
+        {
+          tenantId: user.tenantId,
+          userId: user.id,
+          challenge: ceremony.challenge,
+          response: input.passkeyResponse ?? {},
+          requireUserVerification: false,
+        },
+        w,
+      );
       return verified ? [verified.amr[0] as AmrValue, 'mfa'] : undefined;
     }
   }
@@ -172,21 +185,21 @@ async function refuseSecondFactor(
 ): Promise<never> {
   const now = deps.clock.now();
   const settings = tenantSettings(step.tenant);
-  const lockedNow = await transaction(deps.db, async (tx) => {
-    const challenge = await recordLoginChallengeFailure(tx, {
+  await write(deps, async (w) => {
+    const challenge = await recordLoginChallengeFailure(w.tx, {
       tenantId: step.tenant.id,
       id: step.challengeId,
       maxAttempts: MAX_SECOND_FACTOR_TRIES,
       now,
     });
-    const locked = await countFailedSecondFactor(tx, {
+    const locked = await countFailedSecondFactor(w.tx, {
       tenantId: step.tenant.id,
       userId: step.user.id,
       maxFailedLogins: settings.maxFailedLogins,
       lockoutMinutes: settings.lockoutMinutes,
       now,
     });
-    await recordAuditEvent(tx, origin, {
+    await w.audit(origin, {
       tenantId: step.tenant.id,
       actorId: null,
       action: 'auth.login.failed',
@@ -201,35 +214,39 @@ async function refuseSecondFactor(
       at: now,
     });
     if (locked) {
-      await recordAuditEvent(tx, origin, {
-        tenantId: step.tenant.id,
-        actorId: null,
-        action: 'auth.lockout',
-        targetType: 'user',
-        targetId: step.user.id,
-        metadata: { maxFailedLogins: settings.maxFailedLogins, lockoutMinutes: settings.lockoutMinutes },
-        at: now,
-      });
+      await w.audit(origin, lockoutEvent(step.tenant.id, step.user.id, settings, now));
+      // lockedUntil is part of the user as MODERATORs and ADMINs see it.
+      w.usersChanged(step.tenant.id, [step.user.id]);
     }
-    return locked;
   });
   deps.metrics.loginAttempt('bad_second_factor');
-  if (lockedNow) await afterUsersChanged(deps, step.tenant.id, [step.user.id]);
   throw factorRefused();
 }
 
-/** Opens the session of a completed sign-in: clears the failed count, records `amr`, audits. */
+/** A sign-in whose session is open: what its answer is made of. */
+interface SignedIn {
+  user: UserRow;
+  tenant: TenantRow;
+  session: SessionRow;
+  refreshToken: string;
+}
+
+/**
+ * Opens the session of a completed sign-in, in `w`: clears the failed count, records `amr`, and
+ * audits, in one statement (see completeSignIn).
+ */
 async function openSession(
   deps: MfaLoginDeps,
+  w: UnitOfWork,
   user: UserRow,
   tenant: TenantRow,
   amr: AmrValue[],
   origin: RequestOrigin,
-): Promise<AuthResult> {
+): Promise<SignedIn> {
   const now = deps.clock.now();
   const lifetimeSeconds = tokenLifetimes(tenant, deps.config.jwt).refreshTokenTtlSeconds;
   const refreshToken = newRefreshToken(tenant.id);
-  const signedIn = await completeSignIn(deps.db, {
+  const signedIn = await completeSignIn(w.tx, {
     user,
     refreshTokenHash: refreshToken.hash,
     newPasswordHash: undefined,
@@ -239,16 +256,19 @@ async function openSession(
     amr: [...new Set(amr)],
   });
   if (!signedIn) throw secondStepEnded();
-  await announceAuditEvent(deps.db, signedIn.audit);
+  w.audited(signedIn.audit);
+  return { user: signedIn.user, tenant, session: signedIn.session, refreshToken: refreshToken.token };
+}
+
+/** Once the session's write is announced: the sessions over the limit end, and the tokens go out. */
+async function finishSignIn(
+  deps: MfaLoginDeps,
+  signedIn: SignedIn,
+  origin: RequestOrigin,
+): Promise<AuthResult> {
   deps.metrics.loginAttempt('succeeded');
-  await endSessionsOverLimit(
-    deps,
-    { tenantId: tenant.id, userId: user.id },
-    deps.config.maxSessionsPerUser,
-    origin,
-  );
-  await afterUsersChanged(deps, tenant.id, [user.id]);
-  return issueTokens(deps, signedIn.user, tenant, signedIn.session, refreshToken.token);
+  await afterSignIn(deps, signedIn.user, origin);
+  return issueTokens(deps, signedIn.user, signedIn.tenant, signedIn.session, signedIn.refreshToken);
 }
 
 /**
@@ -265,8 +285,9 @@ export async function startPasskeyAuthentication(
       'Give either tenant (a passkey sign-in) or mfaToken (a second step).',
     );
   }
-  if (input.mfaToken) {
-    const step = await findSecondStep(deps, input.mfaToken);
+  const { mfaToken } = input;
+  if (mfaToken) {
+    const step = await write(deps, (w) => findSecondStep(deps, w, mfaToken), { transaction: false });
     return startPasskeySecondFactor(deps, {
       tenantId: step.tenant.id,
       userId: step.user.id,
@@ -288,19 +309,31 @@ export async function finishPasskeyLogin(
 ): Promise<AuthResult> {
   const ceremony = await takeCeremony(deps, input.challengeId, 'login');
   if (!ceremony) throw passkeyRefused();
-  const verified = await verifyPasskeyAssertion(deps, {
-    tenantId: ceremony.tenantId,
-    challenge: ceremony.challenge,
-    response: input.response,
-    requireUserVerification: true,
-  });
-  if (!verified) throw passkeyRefused();
-  const [user, tenant] = await Promise.all([
-    findUserById(deps.db, ceremony.tenantId, verified.passkey.userId),
-    deps.cache.tenant(ceremony.tenantId),
-  ]);
-  const now = deps.clock.now();
-  if (!user || !tenant || user.status !== 'ACTIVE' || tenant.status !== 'ACTIVE') throw passkeyRefused();
-  if (user.lockedUntil && user.lockedUntil > now) throw passkeyRefused();
-  return openSession(deps, user, tenant, verified.amr, origin);
+  // Each statement stands on its own, as a password sign-in's do (no transaction).
+  const signedIn = await write(
+    deps,
+    async (w) => {
+      const verified = await verifyPasskeyAssertion(
+        deps,
+        {
+          tenantId: ceremony.tenantId,
+          challenge: ceremony.challenge,
+          response: input.response,
+          requireUserVerification: true,
+        },
+        w,
+      );
+      if (!verified) throw passkeyRefused();
+      const [user, tenant] = await Promise.all([
+        findUserById(deps.db, ceremony.tenantId, verified.passkey.userId),
+        deps.cache.tenant(ceremony.tenantId),
+      ]);
+      const now = deps.clock.now();
+      if (!user || !tenant || user.status !== 'ACTIVE' || tenant.status !== 'ACTIVE') throw passkeyRefused();
+      if (user.lockedUntil && user.lockedUntil > now) throw passkeyRefused();
+      return openSession(deps, w, user, tenant, verified.amr, origin);
+    },
+    { transaction: false },
+  );
+  return finishSignIn(deps, signedIn, origin);
 }

@@ -1,13 +1,10 @@
 import type { PasskeyRow, UserRow } from '../../db/schema.js';
-import { transaction } from '../../db/transaction.js';
 import { requireRole, type UserCaller } from '../../kernel/caller.js';
 import type { Deps, RequestOrigin } from '../../kernel/context.js';
 import { BadUserInputError, ConflictError, NotFoundError } from '../../kernel/errors.js';
-import { recordAuditEvent } from '../audit/audit.service.js';
+import { write } from '../../kernel/unit-of-work.js';
 import { verifyCurrentPassword } from '../auth/auth.service.js';
-import { afterUsersChanged } from '../realtime/changes.js';
 import { endUserSessions } from '../sessions/sessions.queries.js';
-import { afterSessionsEnded } from '../sessions/sessions.service.js';
 import { assertCanManage, reachableUserTenant, userNotFound } from '../users/users.access.js';
 import { findUserById, lockUser } from '../users/users.queries.js';
 import {
@@ -28,22 +25,13 @@ import { matchTotp, newTotpSecret, otpauthUri } from './totp.js';
 
 /**
  * Enrolling and removing second factors, by the user themself (and resetUserMfa by an ADMIN).
- * Every change writes its audit event in its own transaction, keeps users.mfa_enabled in step,
- * and once committed invalidates the user everywhere and tells `userChanged` subscribers.
+ * Every change is one write: its audit event in its transaction, users.mfa_enabled kept in step,
+ * and once committed the user invalidated everywhere and `userChanged` subscribers told.
  */
 
 export type MfaDeps = Pick<
   Deps,
-  | 'db'
-  | 'clock'
-  | 'cache'
-  | 'events'
-  | 'hasher'
-  | 'mfa'
-  | 'config'
-  | 'logger'
-  | 'authRateLimiter'
-  | 'commitEffects'
+  'db' | 'clock' | 'cache' | 'hasher' | 'mfa' | 'config' | 'logger' | 'authRateLimiter' | 'commitEffects'
 >;
 
 export interface MfaStatusValue {
@@ -78,8 +66,8 @@ export async function startTotpEnrollment(
   const [user, tenant] = await Promise.all([currentUser(deps, caller), deps.cache.tenant(caller.tenantId)]);
   const secret = newTotpSecret();
   const now = deps.clock.now();
-  await transaction(deps.db, async (tx) => {
-    const stored = await storePendingTotp(tx, {
+  await write(deps, async (w) => {
+    const stored = await storePendingTotp(w.tx, {
       tenantId: caller.tenantId,
       userId: caller.userId,
       sealedSecret: deps.mfa.secrets.seal(caller.tenantId, caller.userId, secret),
@@ -91,7 +79,7 @@ export async function startTotpEnrollment(
         'An authenticator app is already set up: disable it first to replace it.',
       );
     }
-    await recordAuditEvent(tx, origin, {
+    await w.audit(origin, {
       tenantId: caller.tenantId,
       actorId: caller.userId,
       action: 'mfa.totp.enrollment_started',
@@ -120,22 +108,22 @@ export async function confirmTotpEnrollment(
   const step = secret === undefined ? undefined : matchTotp(secret, code, now);
   if (step === undefined) throw invalidCode();
   const codes = newRecoveryCodes();
-  await transaction(deps.db, async (tx) => {
-    const confirmed = await acceptTotpStep(tx, {
+  await write(deps, async (w) => {
+    const confirmed = await acceptTotpStep(w.tx, {
       tenantId: caller.tenantId,
       userId: caller.userId,
       step,
       confirmAt: now,
     });
     if (!confirmed) throw invalidCode();
-    await replaceRecoveryCodes(tx, {
+    await replaceRecoveryCodes(w.tx, {
       tenantId: caller.tenantId,
       userId: caller.userId,
       hashes: codes.map((c) => hashRecoveryCode(caller.userId, normalizeRecoveryCode(c) as string)),
       now,
     });
-    await syncMfaEnabled(tx, caller.tenantId, caller.userId, now);
-    await recordAuditEvent(tx, origin, {
+    await syncMfaEnabled(w.tx, caller.tenantId, caller.userId, now);
+    await w.audit(origin, {
       tenantId: caller.tenantId,
       actorId: caller.userId,
       action: 'mfa.totp.enabled',
@@ -144,8 +132,8 @@ export async function confirmTotpEnrollment(
       metadata: { recoveryCodes: codes.length },
       at: now,
     });
+    w.usersChanged(caller.tenantId, [caller.userId]);
   });
-  await afterUsersChanged(deps, caller.tenantId, [caller.userId]);
   return codes;
 }
 
@@ -198,17 +186,17 @@ export async function disableTotp(
     await verifyCurrentPassword(deps, caller, input.currentPassword, origin);
     passwordProven = true;
   }
-  await transaction(deps.db, async (tx) => {
+  await write(deps, async (w) => {
     const proof = passwordProven
       ? 'password'
-      : await proveSecondFactor(deps, tx, caller, input.code ?? '', now);
+      : await proveSecondFactor(deps, w.tx, caller, input.code ?? '', now);
     if (!proof) throw invalidCode();
-    await deleteTotp(tx, caller.tenantId, caller.userId);
-    const factors = await findMfaFactors(tx, caller.tenantId, caller.userId);
+    await deleteTotp(w.tx, caller.tenantId, caller.userId);
+    const factors = await findMfaFactors(w.tx, caller.tenantId, caller.userId);
     // Recovery codes back up the other factors; with none left they go too.
-    if (factors.passkeyCount === 0) await deleteRecoveryCodes(tx, caller.tenantId, caller.userId);
-    await syncMfaEnabled(tx, caller.tenantId, caller.userId, now);
-    await recordAuditEvent(tx, origin, {
+    if (factors.passkeyCount === 0) await deleteRecoveryCodes(w.tx, caller.tenantId, caller.userId);
+    await syncMfaEnabled(w.tx, caller.tenantId, caller.userId, now);
+    await w.audit(origin, {
       tenantId: caller.tenantId,
       actorId: caller.userId,
       action: 'mfa.totp.disabled',
@@ -217,8 +205,8 @@ export async function disableTotp(
       metadata: { proof },
       at: now,
     });
+    w.usersChanged(caller.tenantId, [caller.userId]);
   });
-  await afterUsersChanged(deps, caller.tenantId, [caller.userId]);
   return true;
 }
 
@@ -230,16 +218,16 @@ export async function regenerateRecoveryCodes(
 ): Promise<string[]> {
   const now = deps.clock.now();
   const codes = newRecoveryCodes();
-  await transaction(deps.db, async (tx) => {
-    const proof = await proveSecondFactor(deps, tx, caller, code, now);
+  await write(deps, async (w) => {
+    const proof = await proveSecondFactor(deps, w.tx, caller, code, now);
     if (!proof) throw invalidCode();
-    await replaceRecoveryCodes(tx, {
+    await replaceRecoveryCodes(w.tx, {
       tenantId: caller.tenantId,
       userId: caller.userId,
       hashes: codes.map((c) => hashRecoveryCode(caller.userId, normalizeRecoveryCode(c) as string)),
       now,
     });
-    await recordAuditEvent(tx, origin, {
+    await w.audit(origin, {
       tenantId: caller.tenantId,
       actorId: caller.userId,
       action: 'mfa.recovery_codes.regenerated',
@@ -268,16 +256,16 @@ export async function resetUserMfa(
   requireRole(caller, 'ADMIN');
   const tenantId = await reachableUserTenant(deps, caller, userId);
   const now = deps.clock.now();
-  const ended = await transaction(deps.db, async (tx) => {
-    const target = await lockUser(tx, tenantId, userId);
+  await write(deps, async (w) => {
+    const target = await lockUser(w.tx, tenantId, userId);
     if (!target) throw userNotFound();
     assertCanManage(caller, target);
-    const totp = await deleteTotp(tx, tenantId, userId);
-    const passkeys = await deleteAllPasskeys(tx, tenantId, userId);
-    const recoveryCodes = await deleteRecoveryCodes(tx, tenantId, userId);
-    await syncMfaEnabled(tx, tenantId, userId, now);
-    const sessions = await endUserSessions(tx, tenantId, userId, 'MFA_RESET', now);
-    await recordAuditEvent(tx, origin, {
+    const totp = await deleteTotp(w.tx, tenantId, userId);
+    const passkeys = await deleteAllPasskeys(w.tx, tenantId, userId);
+    const recoveryCodes = await deleteRecoveryCodes(w.tx, tenantId, userId);
+    await syncMfaEnabled(w.tx, tenantId, userId, now);
+    const sessions = await endUserSessions(w.tx, tenantId, userId, 'MFA_RESET', now);
+    await w.audit(origin, {
       tenantId,
       actorId: caller.userId,
       action: 'mfa.reset',
@@ -286,9 +274,8 @@ export async function resetUserMfa(
       metadata: { totp, passkeys, recoveryCodes, sessionsEnded: sessions.length },
       at: now,
     });
-    return sessions;
+    w.sessionsEnded(sessions, 'MFA_RESET');
+    w.usersChanged(tenantId, [userId]);
   });
-  await afterSessionsEnded(deps, ended, 'MFA_RESET');
-  await afterUsersChanged(deps, tenantId, [userId]);
   return true;
 }

@@ -9,13 +9,11 @@ import {
   verifyRegistrationResponse,
 } from '@simplewebauthn/server';
 import type { PasskeyRow } from '../../db/schema.js';
-import { transaction } from '../../db/transaction.js';
 import type { Deps, RequestOrigin, UserCaller } from '../../kernel/context.js';
 import { BadUserInputError, ConflictError, NotFoundError } from '../../kernel/errors.js';
 import { isUuid } from '../../kernel/ids.js';
-import { recordAuditEvent } from '../audit/audit.service.js';
+import { type UnitOfWork, write } from '../../kernel/unit-of-work.js';
 import type { AmrValue } from '../auth/auth.queries.js';
-import { afterUsersChanged } from '../realtime/changes.js';
 import { tenantSettings } from '../tenants/settings.js';
 import { findUserById } from '../users/users.queries.js';
 import {
@@ -41,7 +39,7 @@ import { checkPasskeyName } from './mfa.validation.js';
  * not sign in to another, even on the same relying party.
  */
 
-export type PasskeyDeps = Pick<Deps, 'db' | 'clock' | 'cache' | 'events' | 'mfa' | 'config'>;
+export type PasskeyDeps = Pick<Deps, 'db' | 'clock' | 'cache' | 'mfa' | 'config' | 'commitEffects'>;
 
 const CEREMONY_TTL_MS = 5 * 60_000;
 
@@ -153,11 +151,11 @@ export async function finishPasskeyRegistration(
   if (!verification.verified) throw notAccepted();
   const info = verification.registrationInfo;
   const now = deps.clock.now();
-  const passkey = await transaction(deps.db, async (tx) => {
-    if ((await countPasskeys(tx, caller.tenantId, caller.userId)) >= MAX_PASSKEYS_PER_USER) {
+  return write(deps, async (w) => {
+    if ((await countPasskeys(w.tx, caller.tenantId, caller.userId)) >= MAX_PASSKEYS_PER_USER) {
       throw BadUserInputError.field('passkeys', `At most ${MAX_PASSKEYS_PER_USER} passkeys per account.`);
     }
-    const row = await insertPasskey(tx, {
+    const row = await insertPasskey(w.tx, {
       tenantId: caller.tenantId,
       userId: caller.userId,
       credentialId: info.credential.id,
@@ -170,8 +168,8 @@ export async function finishPasskeyRegistration(
       createdAt: now,
     });
     if (!row) throw new ConflictError('response', 'This passkey is already registered.');
-    await syncMfaEnabled(tx, caller.tenantId, caller.userId, now);
-    await recordAuditEvent(tx, origin, {
+    await syncMfaEnabled(w.tx, caller.tenantId, caller.userId, now);
+    await w.audit(origin, {
       tenantId: caller.tenantId,
       actorId: caller.userId,
       action: 'mfa.passkey.added',
@@ -180,10 +178,9 @@ export async function finishPasskeyRegistration(
       metadata: { passkeyId: row.id, deviceType: row.deviceType, backedUp: row.backedUp },
       at: now,
     });
+    w.usersChanged(caller.tenantId, [caller.userId]);
     return row;
   });
-  await afterUsersChanged(deps, caller.tenantId, [caller.userId]);
-  return passkey;
 }
 
 export async function deletePasskey(
@@ -194,16 +191,16 @@ export async function deletePasskey(
 ): Promise<boolean> {
   if (!isUuid(id)) throw new NotFoundError('Passkey');
   const now = deps.clock.now();
-  await transaction(deps.db, async (tx) => {
-    const row = await deletePasskeyRow(tx, caller.tenantId, caller.userId, id);
+  await write(deps, async (w) => {
+    const row = await deletePasskeyRow(w.tx, caller.tenantId, caller.userId, id);
     if (!row) throw new NotFoundError('Passkey');
-    const factors = await findMfaFactors(tx, caller.tenantId, caller.userId);
+    const factors = await findMfaFactors(w.tx, caller.tenantId, caller.userId);
     // Recovery codes back up the other factors; with none left they go too.
     if (!factors.totpEnabled && factors.passkeyCount === 0) {
-      await deleteRecoveryCodes(tx, caller.tenantId, caller.userId);
+      await deleteRecoveryCodes(w.tx, caller.tenantId, caller.userId);
     }
-    await syncMfaEnabled(tx, caller.tenantId, caller.userId, now);
-    await recordAuditEvent(tx, origin, {
+    await syncMfaEnabled(w.tx, caller.tenantId, caller.userId, now);
+    await w.audit(origin, {
       tenantId: caller.tenantId,
       actorId: caller.userId,
       action: 'mfa.passkey.removed',
@@ -212,8 +209,8 @@ export async function deletePasskey(
       metadata: { passkeyId: id },
       at: now,
     });
+    w.usersChanged(caller.tenantId, [caller.userId]);
   });
-  await afterUsersChanged(deps, caller.tenantId, [caller.userId]);
   return true;
 }
 
@@ -248,6 +245,7 @@ export async function startPasskeySecondFactor(
  * Checks an assertion against the passkey it names (in this tenant, of `userId` when given),
  * and records the use: the signature counter must have moved on (a cloned authenticator shows
  * an old one), and of two concurrent uses only one passes. Undefined when anything is wrong.
+ * The use is recorded in `w`, the sign-in's write.
  */
 export async function verifyPasskeyAssertion(
   deps: PasskeyDeps,
@@ -258,6 +256,7 @@ export async function verifyPasskeyAssertion(
     response: Record<string, unknown>;
     requireUserVerification: boolean;
   },
+  w?: UnitOfWork,
 ): Promise<{ passkey: PasskeyRow; amr: AmrValue[] } | undefined> {
   const response = input.response as unknown as AuthenticationResponseJSON;
   if (typeof response?.id !== 'string' || response.id.length === 0 || response.id.length > 1024)
@@ -287,13 +286,18 @@ export async function verifyPasskeyAssertion(
     return undefined;
   }
   if (!verification.verified) return undefined;
-  const used = await recordPasskeyUse(deps.db, {
-    tenantId: input.tenantId,
-    id: passkey.id,
-    previousCount: passkey.signCount,
-    newCount: verification.authenticationInfo.newCounter,
-    now: deps.clock.now(),
-  });
+  const used = await write(
+    deps,
+    (unit) =>
+      recordPasskeyUse(unit.tx, {
+        tenantId: input.tenantId,
+        id: passkey.id,
+        previousCount: passkey.signCount,
+        newCount: verification.authenticationInfo.newCounter,
+        now: deps.clock.now(),
+      }),
+    { within: w, transaction: false },
+  );
   if (!used) return undefined;
   // A key bound to one device is "hardware"; a synced (backed-up) passkey is a software key.
   const key: AmrValue =

@@ -1,8 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { UserRow } from '../../db/schema.js';
-import { transaction } from '../../db/transaction.js';
 import type { Deps, RequestOrigin } from '../../kernel/context.js';
-import { recordAuditEvent } from '../audit/audit.service.js';
+import { write } from '../../kernel/unit-of-work.js';
 import { findMfaFactors, insertLoginChallenge, type MfaFactors, releaseLoginAttempt } from './mfa.queries.js';
 
 /**
@@ -55,10 +54,11 @@ export function stillAsVerified(challenge: { verifiedState: Buffer | null }, use
 
 /**
  * Called by login once the password is right and the user has a second factor (`factors`):
- * gives back the attempt, opens the challenge and audits it, all in one transaction.
+ * gives back the attempt, opens the challenge and audits it, all in one transaction (a write of
+ * its own: the sign-in's statements around it each stand alone).
  */
 export async function openSecondStep(
-  deps: Pick<Deps, 'db'>,
+  deps: Pick<Deps, 'db' | 'commitEffects'>,
   input: {
     user: UserRow;
     factors: MfaFactors;
@@ -71,8 +71,8 @@ export async function openSecondStep(
   const { user, now } = input;
   const mfaToken = `${user.tenantId}.${randomBytes(32).toString('base64url')}`;
   const methods = methodsOf(input.factors);
-  await transaction(deps.db, async (tx) => {
-    const released = await releaseLoginAttempt(tx, {
+  await write(deps, async (w) => {
+    const released = await releaseLoginAttempt(w.tx, {
       tenantId: user.tenantId,
       userId: user.id,
       unlock: input.unlock,
@@ -85,7 +85,7 @@ export async function openSecondStep(
       input.newPasswordHash && released?.passwordHash === input.newPasswordHash
         ? input.newPasswordHash
         : user.passwordHash;
-    const challenge = await insertLoginChallenge(tx, {
+    const challenge = await insertLoginChallenge(w.tx, {
       tenantId: user.tenantId,
       userId: user.id,
       tokenHash: hashMfaToken(mfaToken),
@@ -93,7 +93,7 @@ export async function openSecondStep(
       now,
       expiresAt: new Date(now.getTime() + MFA_TOKEN_TTL_MS),
     });
-    await recordAuditEvent(tx, input.origin, {
+    await w.audit(input.origin, {
       tenantId: user.tenantId,
       actorId: null,
       action: 'auth.login.mfa_required',
