@@ -2,21 +2,34 @@ import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { foreignKeyViolated, isDatabaseUnavailable } from '../db/errors.js';
 
 /**
- * The contract's error codes, and the only error classes the service throws on purpose.
- * Anything else that reaches a client is an INTERNAL_SERVER_ERROR with a masked message.
+ * The contract's error codes: the only values `extensions.code` ever takes (anything else that
+ * reaches a client is an INTERNAL_SERVER_ERROR with a masked message). The one list: the error
+ * formatter and the metrics' `code` label are derived from it.
  */
-export type ErrorCode =
-  | 'UNAUTHENTICATED'
-  | 'FORBIDDEN'
-  | 'BAD_USER_INPUT'
-  | 'NOT_FOUND'
-  | 'CONFLICT'
-  | 'RATE_LIMITED'
-  | 'QUERY_REJECTED'
-  | 'MFA_REQUIRED'
-  | 'MFA_ENROLLMENT_REQUIRED'
-  | 'EMAIL_NOT_VERIFIED'
-  | 'INTERNAL_SERVER_ERROR';
+export const ERROR_CODES = [
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'BAD_USER_INPUT',
+  'NOT_FOUND',
+  'CONFLICT',
+  'RATE_LIMITED',
+  'QUERY_REJECTED',
+  'MFA_REQUIRED',
+  'MFA_ENROLLMENT_REQUIRED',
+  'EMAIL_NOT_VERIFIED',
+  'INTERNAL_SERVER_ERROR',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+const CONTRACT_CODES: ReadonlySet<string> = new Set(ERROR_CODES);
+
+/** `code` is one of the contract's error codes. */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && CONTRACT_CODES.has(code);
+}
+
+/* The only error classes the service throws on purpose. */
 
 export interface FieldError {
   field: string;
@@ -146,20 +159,6 @@ export function assertThat(condition: unknown, error: AppError | (() => AppError
   if (!condition) throw typeof error === 'function' ? error() : error;
 }
 
-const CONTRACT_CODES = new Set<string>([
-  'UNAUTHENTICATED',
-  'FORBIDDEN',
-  'BAD_USER_INPUT',
-  'NOT_FOUND',
-  'CONFLICT',
-  'RATE_LIMITED',
-  'QUERY_REJECTED',
-  'MFA_REQUIRED',
-  'MFA_ENROLLMENT_REQUIRED',
-  'EMAIL_NOT_VERIFIED',
-  'INTERNAL_SERVER_ERROR',
-]);
-
 /** What every operation refused by the query limits is told; the limits are not disclosed. */
 export const QUERY_REJECTED_MESSAGE = 'The operation was rejected: it is too large, too deep or too complex.';
 
@@ -241,7 +240,7 @@ function formatOne(
       extensions: { code: REQUEST_ERROR_CODES[code] },
     };
   }
-  if (CONTRACT_CODES.has(code) && code !== 'INTERNAL_SERVER_ERROR') {
+  if (isErrorCode(code) && code !== 'INTERNAL_SERVER_ERROR') {
     const { stacktrace: _stack, ...extensions } = formatted.extensions ?? {};
     return { ...formatted, extensions: { ...extensions, code } };
   }

@@ -13,6 +13,7 @@ import {
   timestampKey,
   toConnection,
 } from '../../kernel/pagination.js';
+import { stripControlCharacters } from '../../kernel/text.js';
 import type { AuditEventInput } from '../../kernel/unit-of-work.js';
 
 export interface AuditFilter {
@@ -104,8 +105,7 @@ export async function listAuditEvents(
 /** Strips control characters so that a crafted user agent cannot forge lines in a log viewer. */
 function auditText(value: string | null | undefined, max: number): string | null {
   if (!value) return null;
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
-  return value.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').slice(0, max);
+  return stripControlCharacters(value).slice(0, max);
 }
 
 /** Where an audited request came from, cleaned and cut to the columns' sizes. */

@@ -1,5 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { stripControlCharacters } from '../../kernel/text.js';
 
 /**
  * The emails the service sends, each a subject, a plain-text part and an HTML part with
@@ -129,8 +130,8 @@ export function escapeHtml(value: string): string {
 
 /** Control characters (line breaks included) become spaces: a value never starts a new header or line. */
 function oneLine(value: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it removes
-  return value.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ');
+  // Line and paragraph separators end a line too: made line feeds, they join the run around them.
+  return stripControlCharacters(value.replace(/[\u2028\u2029]/g, '\n'));
 }
 
 function fill(template: string, values: TemplateValues, encode: (value: string) => string): string {

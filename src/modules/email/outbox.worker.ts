@@ -3,6 +3,7 @@ import type { Db } from '../../db/client.js';
 import type { EmailOutboxRow } from '../../db/schema.js';
 import type { Clock } from '../../kernel/clock.js';
 import type { Logger } from '../../kernel/logger.js';
+import { stripControlCharacters } from '../../kernel/text.js';
 import { type CommitEffects, type UnitOfWork, write } from '../../kernel/unit-of-work.js';
 import {
   claimDueMessages,
@@ -234,6 +235,5 @@ export class OutboxWorker {
 /** The transport's reason, on one line and bounded; SMTP replies name no credentials. */
 function describeError(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it removes
-  return message.replace(/[\u0000-\u001f]+/g, ' ').slice(0, 500);
+  return stripControlCharacters(message).slice(0, 500);
 }

@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { PoolStats } from '../../db/in-flight.js';
+import { ERROR_CODES, isErrorCode } from '../../kernel/errors.js';
 import type { LoginFailureReason } from '../auth/auth.service.js';
 
 /** mfa_required: the password was right and a second factor was asked for (not yet a sign-in). */
@@ -37,23 +38,9 @@ export interface MetricSources {
 
 const LOGIN_OUTCOMES: PublicLoginOutcome[] = ['succeeded', 'mfa_required', 'failed'];
 
-/** The contract's error codes: the only values the `code` label takes (anything else is INTERNAL_SERVER_ERROR). */
-export const ERROR_CODES = [
-  'UNAUTHENTICATED',
-  'FORBIDDEN',
-  'BAD_USER_INPUT',
-  'NOT_FOUND',
-  'CONFLICT',
-  'RATE_LIMITED',
-  'QUERY_REJECTED',
-  'MFA_REQUIRED',
-  'MFA_ENROLLMENT_REQUIRED',
-  'INTERNAL_SERVER_ERROR',
-] as const;
-const KNOWN_CODES = new Set<string>(ERROR_CODES);
-
+/** The `code` label: one of the contract's error codes (anything else is INTERNAL_SERVER_ERROR). */
 export function errorCodeLabel(code: unknown): string {
-  return typeof code === 'string' && KNOWN_CODES.has(code) ? code : 'INTERNAL_SERVER_ERROR';
+  return isErrorCode(code) ? code : 'INTERNAL_SERVER_ERROR';
 }
 
 /** One Prometheus registry per app instance, with the service's metrics and Node's defaults. */

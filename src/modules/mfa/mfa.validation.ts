@@ -1,16 +1,15 @@
 import { BadUserInputError } from '../../kernel/errors.js';
 import { isUuid } from '../../kernel/ids.js';
+import { hasControlCharacters } from '../../kernel/text.js';
 
 const PASSKEY_NAME_MAX_LENGTH = 100;
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it rejects
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 /** A passkey's name: trimmed, 1-100 characters, no control characters; undefined for none given. */
 export function checkPasskeyName(raw: string | null | undefined): string | undefined {
   if (raw === null || raw === undefined) return undefined;
   const name = raw.trim();
   if (name.length === 0) return undefined;
-  if ([...name].length > PASSKEY_NAME_MAX_LENGTH || CONTROL.test(name)) {
+  if ([...name].length > PASSKEY_NAME_MAX_LENGTH || hasControlCharacters(name)) {
     throw BadUserInputError.field(
       'name',
       `A passkey name has at most ${PASSKEY_NAME_MAX_LENGTH} characters and no control characters.`,

@@ -1,4 +1,5 @@
 import { BadUserInputError, type FieldError } from '../../kernel/errors.js';
+import { hasControlCharacters } from '../../kernel/text.js';
 import { isScope, SCOPES } from './scopes.js';
 
 /** Input checks of service accounts and API keys: every field checked, all mistakes told at once. */
@@ -7,12 +8,9 @@ const NAME_MAX = 100;
 const DESCRIPTION_MAX = 500;
 export const MAX_GRACE_SECONDS = 86_400;
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it rejects
-const CONTROL = /[\u0000-\u001f\u007f]/;
-
 function checkName(field: string, value: unknown, errors: FieldError[]): string | undefined {
   const name = typeof value === 'string' ? value.trim() : '';
-  if (name.length === 0 || name.length > NAME_MAX || CONTROL.test(name)) {
+  if (name.length === 0 || name.length > NAME_MAX || hasControlCharacters(name)) {
     errors.push({ field, message: `Name must be 1 to ${NAME_MAX} characters, without control characters.` });
     return undefined;
   }
@@ -22,8 +20,7 @@ function checkName(field: string, value: unknown, errors: FieldError[]): string 
 function checkDescription(value: unknown, errors: FieldError[]): string | null | undefined {
   if (value === null || value === undefined) return null;
   const text = String(value).trim();
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters (but tab and newlines) are what it rejects
-  if (text.length > DESCRIPTION_MAX || /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/.test(text)) {
+  if (text.length > DESCRIPTION_MAX || hasControlCharacters(text, { allowLineBreaks: true })) {
     errors.push({
       field: 'description',
       message: `Description must be at most ${DESCRIPTION_MAX} characters.`,

@@ -4,6 +4,7 @@ import type { Caller, Deps, RequestOrigin } from '../../kernel/context.js';
 import { BadUserInputError, type FieldError, ForbiddenError, NotFoundError } from '../../kernel/errors.js';
 import { isUuid } from '../../kernel/ids.js';
 import { type Connection, validateFirst } from '../../kernel/pagination.js';
+import { hasControlCharacters } from '../../kernel/text.js';
 import { write } from '../../kernel/unit-of-work.js';
 import { passwordFieldErrors } from '../passwords/index.js';
 import type { EndedSession } from '../sessions/sessions.queries.js';
@@ -34,8 +35,7 @@ export function listAllTenants(
   requireSystemAdmin(caller);
   const first = validateFirst(args.first);
   const search = args.search?.trim() ?? '';
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it rejects
-  if (search.length > 200 || /[\u0000-\u001f]/.test(search)) {
+  if (search.length > 200 || hasControlCharacters(search)) {
     throw BadUserInputError.field(
       'search',
       'Search must be at most 200 characters, without control characters.',

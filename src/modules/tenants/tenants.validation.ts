@@ -1,13 +1,12 @@
 import type { Role as RoleValue, TenantSettingsValue } from '../../db/schema.js';
 import type { FieldError } from '../../kernel/errors.js';
+import { hasControlCharacters } from '../../kernel/text.js';
 import { isHttpBaseUrl } from '../../kernel/urls.js';
 import { SETTING_BOUNDS } from './settings.js';
 import type { TenantSettingsInput } from './tenants.inputs.js';
 
 export const TENANT_NAME_MAX_LENGTH = 100;
 const SLUG = /^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$/;
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it rejects
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 const ROLE_ORDER: readonly RoleValue[] = ['ADMIN', 'MODERATOR', 'USER', 'GUEST'];
 
@@ -33,7 +32,8 @@ export function checkTenantName(raw: string | null | undefined, field = 'name'):
   if ([...value].length > TENANT_NAME_MAX_LENGTH) {
     return { error: { field, message: `Name must be at most ${TENANT_NAME_MAX_LENGTH} characters.` } };
   }
-  if (CONTROL.test(value)) return { error: { field, message: 'Name must not contain control characters.' } };
+  if (hasControlCharacters(value))
+    return { error: { field, message: 'Name must not contain control characters.' } };
   return { value };
 }
 

@@ -5,6 +5,7 @@ import type { OrderDirection } from '../../kernel/enums.js';
 import { BadUserInputError, type FieldError, NotFoundError } from '../../kernel/errors.js';
 import { isUuid } from '../../kernel/ids.js';
 import { type Connection, validateFirst } from '../../kernel/pagination.js';
+import { hasControlCharacters } from '../../kernel/text.js';
 import { write } from '../../kernel/unit-of-work.js';
 import type { UserView } from '../cache/identity-cache.js';
 import { passwordFieldErrors } from '../passwords/index.js';
@@ -55,8 +56,7 @@ export function listTenantUsers(
   requireTenantReach(caller, tenantId);
   const first = validateFirst(args.first);
   const search = args.filter?.search?.trim() ?? '';
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it rejects
-  if (search.length > EMAIL_MAX_LENGTH || /[\u0000-\u001f]/.test(search)) {
+  if (search.length > EMAIL_MAX_LENGTH || hasControlCharacters(search)) {
     throw BadUserInputError.field(
       'filter.search',
       `Search must be at most ${EMAIL_MAX_LENGTH} characters, without control characters.`,

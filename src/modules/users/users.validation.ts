@@ -1,10 +1,9 @@
 import { BadUserInputError, type FieldError } from '../../kernel/errors.js';
+import { hasControlCharacters } from '../../kernel/text.js';
 
 export const EMAIL_MAX_LENGTH = 254;
 export const DISPLAY_NAME_MAX_LENGTH = 100;
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it rejects
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 /** Deliberately permissive (RFC 5321 addresses are hard to match exactly); `admin@localhost` is valid. */
 const EMAIL =
   /^[^\s@"(),:;<>[\\\]]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
@@ -27,7 +26,7 @@ export function checkEmail(raw: string, field = 'email'): { value: string } | { 
   if (value.length > EMAIL_MAX_LENGTH) {
     return { error: { field, message: `Email must be at most ${EMAIL_MAX_LENGTH} characters.` } };
   }
-  if (CONTROL.test(value) || !EMAIL.test(value))
+  if (hasControlCharacters(value) || !EMAIL.test(value))
     return { error: { field, message: 'Email is not a valid address.' } };
   return { value };
 }
@@ -51,7 +50,7 @@ export function checkDisplayName(
       error: { field, message: `Display name must be at most ${DISPLAY_NAME_MAX_LENGTH} characters.` },
     };
   }
-  if (CONTROL.test(value))
+  if (hasControlCharacters(value))
     return { error: { field, message: 'Display name must not contain control characters.' } };
   return { value };
 }
