@@ -1,8 +1,9 @@
 import { type AnyColumn, type Placeholder, type SQL, sql } from 'drizzle-orm';
-import { Field, ObjectType } from 'type-graphql';
+import { type ClassType, Field, Int, ObjectType } from 'type-graphql';
 import type { OrderDirection } from './enums.js';
 import { BadUserInputError } from './errors.js';
 import { isUuid } from './ids.js';
+import { isAuthenticated } from './rules.js';
 
 /**
  * Keyset ("cursor") pagination shared by every connection. A page is the rows strictly after the
@@ -26,6 +27,52 @@ export class PageInfo {
 
   @Field(() => String, { nullable: true })
   endCursor!: string | null;
+}
+
+/**
+ * The GraphQL types of a list of `Node`s: `<name>Edge` and `<name>Connection`, the shape of
+ * `Connection<T>` below, with their permission rules. A page or an edge shows only what the field
+ * that returned it already decided the caller may list, so any signed-in caller may read them;
+ * the node's own type keeps its own rules.
+ */
+export function connectionTypes<Node extends ClassType>(node: Node, name: string) {
+  @ObjectType(`${name}Edge`)
+  class Edge {
+    @Field(() => String)
+    cursor!: string;
+
+    @Field(() => node)
+    node!: InstanceType<Node>;
+  }
+
+  @ObjectType(`${name}Connection`)
+  class NodeConnection {
+    @Field(() => [Edge])
+    edges!: Edge[];
+
+    @Field(() => [node])
+    nodes!: InstanceType<Node>[];
+
+    @Field(() => PageInfo)
+    pageInfo!: PageInfo;
+
+    @Field(() => Int)
+    totalCount!: Promise<number>;
+  }
+
+  const rules = {
+    [`${name}Connection`]: {
+      edges: isAuthenticated,
+      nodes: isAuthenticated,
+      pageInfo: isAuthenticated,
+      totalCount: isAuthenticated,
+    },
+    [`${name}Edge`]: {
+      cursor: isAuthenticated,
+      node: isAuthenticated,
+    },
+  };
+  return { Edge, Connection: NodeConnection, rules };
 }
 
 export function validateFirst(first: number | null | undefined): number {

@@ -1,4 +1,5 @@
 import { and, isAdmin, isAuthenticated, tenantArgumentAllowed } from '../../kernel/rules.js';
+import { auditEventConnectionRules } from './audit.types.js';
 
 /** Audit events are only reachable through `auditEvents`, which is for ADMINs. */
 export const auditRules = {
@@ -21,14 +22,5 @@ export const auditRules = {
     metadata: isAuthenticated,
     createdAt: isAuthenticated,
   },
-  AuditEventConnection: {
-    edges: isAuthenticated,
-    nodes: isAuthenticated,
-    pageInfo: isAuthenticated,
-    totalCount: isAuthenticated,
-  },
-  AuditEventEdge: {
-    cursor: isAuthenticated,
-    node: isAuthenticated,
-  },
+  ...auditEventConnectionRules,
 };

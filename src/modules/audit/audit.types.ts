@@ -1,7 +1,7 @@
 import { GraphQLJSONObject } from 'graphql-scalars';
-import { Field, ID, InputType, Int, ObjectType } from 'type-graphql';
+import { Field, ID, InputType, ObjectType } from 'type-graphql';
 import type { AuditEventRow } from '../../db/schema.js';
-import { PageInfo } from '../../kernel/pagination.js';
+import { connectionTypes } from '../../kernel/pagination.js';
 
 /** `actor` is resolved separately, through the loaders of the event's tenant. */
 @ObjectType('AuditEvent')
@@ -53,29 +53,11 @@ export class AuditEvent
   createdAt!: Date;
 }
 
-@ObjectType('AuditEventEdge')
-export class AuditEventEdge {
-  @Field(() => String)
-  cursor!: string;
-
-  @Field(() => AuditEvent)
-  node!: AuditEventRow;
-}
-
-@ObjectType('AuditEventConnection')
-export class AuditEventConnection {
-  @Field(() => [AuditEventEdge])
-  edges!: AuditEventEdge[];
-
-  @Field(() => [AuditEvent])
-  nodes!: AuditEventRow[];
-
-  @Field(() => PageInfo)
-  pageInfo!: PageInfo;
-
-  @Field(() => Int)
-  totalCount!: Promise<number>;
-}
+/** `AuditEventConnection` (and its `AuditEventEdge`), and the rules of both. */
+export const { Connection: AuditEventConnection, rules: auditEventConnectionRules } = connectionTypes(
+  AuditEvent,
+  'AuditEvent',
+);
 
 @InputType('AuditEventFilter')
 export class AuditEventFilter {

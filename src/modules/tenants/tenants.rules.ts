@@ -1,4 +1,5 @@
 import { administersTenant, allow, isAdmin, isAuthenticated, isSystemAdmin } from '../../kernel/rules.js';
+import { tenantConnectionRules } from './tenants.types.js';
 
 /**
  * Every signed-in user may read their own tenant's identity; `tenant(id)` answers null for
@@ -53,16 +54,7 @@ export const tenantsRules = {
     status: isAuthenticated,
     count: isAuthenticated,
   },
-  TenantConnection: {
-    edges: isAuthenticated,
-    nodes: isAuthenticated,
-    pageInfo: isAuthenticated,
-    totalCount: isAuthenticated,
-  },
-  TenantEdge: {
-    cursor: isAuthenticated,
-    node: isAuthenticated,
-  },
+  ...tenantConnectionRules,
   CreateTenantPayload: {
     tenant: isAuthenticated,
     admin: isAuthenticated,

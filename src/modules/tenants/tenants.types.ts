@@ -8,7 +8,7 @@ import type {
   UserStatus as UserStatusValue,
 } from '../../db/schema.js';
 import { Role, TenantStatus, UserStatus } from '../../kernel/enums.js';
-import { PageInfo } from '../../kernel/pagination.js';
+import { connectionTypes } from '../../kernel/pagination.js';
 import { User } from '../users/users.types.js';
 import type { TenantStatsValue } from './tenants.stats.queries.js';
 
@@ -133,29 +133,11 @@ export class TenantStats implements TenantStatsValue {
   failedLoginsLast24h!: number;
 }
 
-@ObjectType('TenantEdge')
-export class TenantEdge {
-  @Field(() => String)
-  cursor!: string;
-
-  @Field(() => Tenant)
-  node!: TenantRow;
-}
-
-@ObjectType('TenantConnection')
-export class TenantConnection {
-  @Field(() => [TenantEdge])
-  edges!: TenantEdge[];
-
-  @Field(() => [Tenant])
-  nodes!: TenantRow[];
-
-  @Field(() => PageInfo)
-  pageInfo!: PageInfo;
-
-  @Field(() => Int)
-  totalCount!: Promise<number>;
-}
+/** `TenantConnection` (and its `TenantEdge`), and the rules of both. */
+export const { Connection: TenantConnection, rules: tenantConnectionRules } = connectionTypes(
+  Tenant,
+  'Tenant',
+);
 
 @ObjectType('CreateTenantPayload')
 export class CreateTenantPayload {

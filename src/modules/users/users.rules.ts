@@ -7,6 +7,7 @@ import {
   or,
   tenantArgumentAllowed,
 } from '../../kernel/rules.js';
+import { userConnectionRules } from './users.types.js';
 
 /**
  * User objects are only reachable through fields that already decided who may see them (me,
@@ -49,14 +50,5 @@ export const usersRules = {
     updatedAt: isAuthenticated,
     sessions: or(isSelf, atLeastModerator),
   },
-  UserConnection: {
-    edges: isAuthenticated,
-    nodes: isAuthenticated,
-    pageInfo: isAuthenticated,
-    totalCount: isAuthenticated,
-  },
-  UserEdge: {
-    cursor: isAuthenticated,
-    node: isAuthenticated,
-  },
+  ...userConnectionRules,
 };

@@ -1,7 +1,7 @@
-import { Field, ID, Int, ObjectType } from 'type-graphql';
+import { Field, ID, ObjectType } from 'type-graphql';
 import type { Role as RoleValue, UserRow, UserStatus as UserStatusValue } from '../../db/schema.js';
 import { Role, UserStatus } from '../../kernel/enums.js';
-import { PageInfo } from '../../kernel/pagination.js';
+import { connectionTypes } from '../../kernel/pagination.js';
 
 /** The fields a client may read. The password hash is deliberately absent. */
 @ObjectType('User')
@@ -64,26 +64,5 @@ export class User
   emailVerifiedAt!: Date | null;
 }
 
-@ObjectType('UserEdge')
-export class UserEdge {
-  @Field(() => String)
-  cursor!: string;
-
-  @Field(() => User)
-  node!: UserRow;
-}
-
-@ObjectType('UserConnection')
-export class UserConnection {
-  @Field(() => [UserEdge])
-  edges!: UserEdge[];
-
-  @Field(() => [User])
-  nodes!: UserRow[];
-
-  @Field(() => PageInfo)
-  pageInfo!: PageInfo;
-
-  @Field(() => Int)
-  totalCount!: Promise<number>;
-}
+/** `UserConnection` (and its `UserEdge`), and the rules of both. */
+export const { Connection: UserConnection, rules: userConnectionRules } = connectionTypes(User, 'User');
