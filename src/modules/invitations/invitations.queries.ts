@@ -1,6 +1,6 @@
 import { and, count, eq, gt, isNotNull, isNull, lte, type SQL, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
-import { type InvitationRow, invitations, type UserRow, users } from '../../db/schema.js';
+import { type InvitationRow, invitations } from '../../db/schema.js';
 import {
   afterCursor,
   type Connection,
@@ -174,27 +174,4 @@ export async function listInvitations(
       return Number(row?.n ?? 0);
     },
   });
-}
-
-/** The account an accepted invitation creates: its email verified (the link reached it). */
-export async function insertInvitedUser(
-  db: Executor,
-  values: Pick<UserRow, 'tenantId' | 'email' | 'displayName' | 'passwordHash' | 'role'> & { now: Date },
-): Promise<UserRow> {
-  const [row] = await db
-    .insert(users)
-    .values({
-      tenantId: values.tenantId,
-      email: values.email,
-      displayName: values.displayName,
-      passwordHash: values.passwordHash,
-      role: values.role,
-      emailVerifiedAt: values.now,
-      lastLoginAt: values.now,
-      createdAt: values.now,
-      updatedAt: values.now,
-    })
-    .returning();
-  if (!row) throw new Error('user insert returned no row');
-  return row;
 }

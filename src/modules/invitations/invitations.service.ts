@@ -1,5 +1,3 @@
-import { isUniqueViolation } from '../../db/errors.js';
-import { transaction } from '../../db/transaction.js';
 import {
   auditActor,
   hasScope,
@@ -8,16 +6,10 @@ import {
   requireTenantReach,
 } from '../../kernel/caller.js';
 import type { Caller, Deps, RequestOrigin } from '../../kernel/context.js';
-import {
-  BadUserInputError,
-  ConflictError,
-  type FieldError,
-  ForbiddenError,
-  NotFoundError,
-} from '../../kernel/errors.js';
+import { BadUserInputError, type FieldError, ForbiddenError, NotFoundError } from '../../kernel/errors.js';
 import { isUuid } from '../../kernel/ids.js';
 import { type Connection, validateFirst } from '../../kernel/pagination.js';
-import { recordAuditEvent } from '../audit/audit.service.js';
+import { write } from '../../kernel/unit-of-work.js';
 import { type AuthResult, issueTokens } from '../auth/auth.service.js';
 import { queueEmail } from '../email/email.service.js';
 import { newLinkToken, parseLinkToken } from '../email/link-tokens.js';
@@ -28,7 +20,7 @@ import { createSession } from '../sessions/sessions.queries.js';
 import { tenantSettings, tokenLifetimes } from '../tenants/settings.js';
 import { findTenantById } from '../tenants/tenants.queries.js';
 import { assertCanGrant } from '../users/users.access.js';
-import { findUserById, USERS_EMAIL_UNIQUE } from '../users/users.queries.js';
+import { emailTaken, findUserById, insertUser } from '../users/users.queries.js';
 import { checkDisplayName, checkEmail } from '../users/users.validation.js';
 import type { InviteUserInput } from './invitations.inputs.js';
 import {
@@ -38,7 +30,6 @@ import {
   type InvitationStatusValue,
   type InvitationView,
   insertInvitation,
-  insertInvitedUser,
   listInvitations,
   markInvitationAccepted,
   revokeInvitationRow,
@@ -47,10 +38,11 @@ import {
 
 export const INVITATION_TTL_SECONDS = 7 * 86_400;
 
-export type InvitationDeps = Pick<Deps, 'db' | 'clock' | 'hasher' | 'mailer' | 'tokens' | 'config'>;
+export type InvitationDeps = Pick<
+  Deps,
+  'db' | 'clock' | 'hasher' | 'mailer' | 'tokens' | 'config' | 'commitEffects'
+>;
 
-const emailTaken = () =>
-  new ConflictError('email', 'An account with this email already exists in this tenant.');
 const invitationNotFound = () => new NotFoundError('Invitation');
 
 /** MODERATORs invite (and revoke invitations of) USERs and GUESTs; nobody a role above their own. */
@@ -88,11 +80,11 @@ export async function inviteUser(
   const inviter =
     caller.kind === 'user' ? await findUserById(deps.db, caller.tenantId, caller.userId) : undefined;
   const now = deps.clock.now();
-  return transaction(deps.db, async (tx) => {
-    if (await findUserByEmail(tx, tenantId, email.value)) throw emailTaken();
-    await revokePendingInvitationsTo(tx, tenantId, email.value, now);
+  return write(deps, async (w) => {
+    if (await findUserByEmail(w.tx, tenantId, email.value)) throw emailTaken();
+    await revokePendingInvitationsTo(w.tx, tenantId, email.value, now);
     const { token, hash } = newLinkToken(tenantId);
-    const { tokenHash: _hash, ...invitation } = await insertInvitation(tx, {
+    const { tokenHash: _hash, ...invitation } = await insertInvitation(w.tx, {
       tenantId,
       email: email.value,
       role,
@@ -102,7 +94,8 @@ export async function inviteUser(
       createdAt: now,
       expiresAt: new Date(now.getTime() + INVITATION_TTL_SECONDS * 1000),
     });
-    await queueEmail(tx, deps.mailer, {
+    // In the invitation's write: the email goes out if and only if the invitation is stored.
+    await queueEmail(w, deps.mailer, {
       tenant,
       kind: 'invitation',
       to: email.value,
@@ -115,7 +108,7 @@ export async function inviteUser(
       },
       now,
     });
-    await recordAuditEvent(tx, origin, {
+    await w.audit(origin, {
       tenantId,
       ...auditActor(caller),
       action: 'invitation.created',
@@ -142,10 +135,10 @@ export async function revokeInvitation(
   if (!tenantId || !invitation) throw invitationNotFound();
   assertMayInviteAs(caller, invitation.role);
   const now = deps.clock.now();
-  return transaction(deps.db, async (tx) => {
-    const revoked = await revokeInvitationRow(tx, tenantId, id, now);
+  return write(deps, async (w) => {
+    const revoked = await revokeInvitationRow(w.tx, tenantId, id, now);
     if (!revoked) return false;
-    await recordAuditEvent(tx, origin, {
+    await w.audit(origin, {
       tenantId,
       ...auditActor(caller),
       action: 'invitation.revoked',
@@ -184,40 +177,39 @@ export async function acceptInvitation(
   });
   const passwordHash = await deps.hasher.hash(input.password);
   const lifetimeSeconds = tokenLifetimes(tenant, deps.config.jwt).refreshTokenTtlSeconds;
-  try {
-    const { user, session, refreshToken } = await transaction(deps.db, async (tx) => {
-      const user = await insertInvitedUser(tx, {
-        tenantId: tenant.id,
-        email: invitation.email,
-        displayName: displayName.value,
-        passwordHash,
-        role: invitation.role,
-        now,
-      });
-      if (!(await markInvitationAccepted(tx, invitation, user.id, now))) throw invalidToken();
-      const created = await createSession(tx, {
-        tenantId: tenant.id,
-        userId: user.id,
-        origin,
-        now,
-        lifetimeSeconds,
-      });
-      await recordAuditEvent(tx, origin, {
-        tenantId: tenant.id,
-        actorId: user.id,
-        action: 'invitation.accepted',
-        targetType: 'user',
-        targetId: user.id,
-        metadata: { invitationId: invitation.id, role: invitation.role, sessionId: created.session.id },
-        at: now,
-      });
-      return { user, ...created };
+  const { user, session, refreshToken } = await write(deps, async (w) => {
+    // The account's email is verified: the link reached it. A taken email is CONFLICT.
+    const user = await insertUser(w.tx, {
+      tenantId: tenant.id,
+      email: invitation.email,
+      displayName: displayName.value,
+      passwordHash,
+      role: invitation.role,
+      emailVerifiedAt: now,
+      lastLoginAt: now,
+      createdAt: now,
+      updatedAt: now,
     });
-    return issueTokens(deps, user, tenant, session, refreshToken);
-  } catch (error) {
-    if (isUniqueViolation(error, USERS_EMAIL_UNIQUE)) throw emailTaken();
-    throw error;
-  }
+    if (!(await markInvitationAccepted(w.tx, invitation, user.id, now))) throw invalidToken();
+    const created = await createSession(w.tx, {
+      tenantId: tenant.id,
+      userId: user.id,
+      origin,
+      now,
+      lifetimeSeconds,
+    });
+    await w.audit(origin, {
+      tenantId: tenant.id,
+      actorId: user.id,
+      action: 'invitation.accepted',
+      targetType: 'user',
+      targetId: user.id,
+      metadata: { invitationId: invitation.id, role: invitation.role, sessionId: created.session.id },
+      at: now,
+    });
+    return { user, ...created };
+  });
+  return issueTokens(deps, user, tenant, session, refreshToken);
 }
 
 export function listTenantInvitations(

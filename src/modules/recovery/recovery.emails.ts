@@ -1,4 +1,3 @@
-import type { Executor } from '../../db/client.js';
 import type { TenantRow, UserRow } from '../../db/schema.js';
 import type { Deps } from '../../kernel/context.js';
 import { BadUserInputError } from '../../kernel/errors.js';
@@ -22,14 +21,14 @@ export const invalidToken = () =>
 
 /** Writes a reset token and its email in `w`, the write of the change that asks for it. */
 export async function queuePasswordReset(
-  w: UnitOfWork | Executor,
+  w: UnitOfWork,
   deps: Pick<Deps, 'mailer'>,
   tenant: TenantRow,
   user: UserRow,
   now: Date,
 ): Promise<void> {
   const { token, hash } = newLinkToken(tenant.id);
-  await insertEmailToken(executorOf(w), {
+  await insertEmailToken(w.tx, {
     tenantId: tenant.id,
     userId: user.id,
     purpose: 'PASSWORD_RESET',
@@ -51,14 +50,14 @@ export async function queuePasswordReset(
 
 /** Writes a verification token for the user's current email, and its email, in `w`. */
 export async function queueVerificationEmail(
-  w: UnitOfWork | Executor,
+  w: UnitOfWork,
   deps: Pick<Deps, 'mailer'>,
   tenant: Pick<TenantRow, 'id' | 'name' | 'settings'>,
   user: Pick<UserRow, 'id' | 'email' | 'displayName'>,
   now: Date,
 ): Promise<void> {
   const { token, hash } = newLinkToken(tenant.id);
-  await insertEmailToken(executorOf(w), {
+  await insertEmailToken(w.tx, {
     tenantId: tenant.id,
     userId: user.id,
     purpose: 'EMAIL_VERIFICATION',
@@ -76,12 +75,4 @@ export async function queueVerificationEmail(
     values: { displayName: user.displayName ?? '' },
     now,
   });
-}
-
-/**
- * The statements' executor. A bare transaction is still taken from callers not yet written as a
- * unit of work (as queueEmail takes it); that form goes once every caller passes its `w`.
- */
-function executorOf(w: UnitOfWork | Executor): Executor {
-  return 'afterCommit' in w && 'tx' in w ? w.tx : (w as Executor);
 }

@@ -11,7 +11,6 @@ import type { Caller, Deps, RequestOrigin, UserCaller } from '../../kernel/conte
 import { ForbiddenError, NotFoundError } from '../../kernel/errors.js';
 import { isUuid } from '../../kernel/ids.js';
 import { type UnitOfWork, write } from '../../kernel/unit-of-work.js';
-import { type SessionEndedPayload, topics } from '../realtime/topics.js';
 import { assertCanManage, reachableUserTenant, userNotFound } from '../users/users.access.js';
 import { lockUser } from '../users/users.queries.js';
 import {
@@ -28,39 +27,6 @@ import {
 } from './sessions.queries.js';
 
 export type SessionEndDeps = Pick<Deps, 'db' | 'clock' | 'commitEffects'>;
-
-/**
- * Everything that must happen once ended sessions are committed — the one place every ended
- * session passes: their access tokens stop working at once on every instance (the session
- * checks are invalidated everywhere before this resolves), then each user's `sessionEnded`
- * subscribers hear of it (and that session's own WebSockets close). Await it before answering,
- * so that the client's next request finds the session ended on any instance.
- */
-export async function afterSessionsEnded(
-  deps: Pick<Deps, 'cache' | 'events' | 'clock'>,
-  ended: EndedSession[],
-  reason: SessionEndReason,
-): Promise<void> {
-  if (ended.length === 0) return;
-  const byTenant = new Map<string, string[]>();
-  for (const session of ended)
-    byTenant.set(session.tenantId, [...(byTenant.get(session.tenantId) ?? []), session.id]);
-  await Promise.all(
-    [...byTenant].map(([tenantId, sessions]) => deps.cache.invalidate({ tenantId, sessions })),
-  );
-  const at = deps.clock.now();
-  await Promise.all(
-    ended.map((session) =>
-      deps.events.publish(topics.sessionEnded(session.tenantId, session.userId), {
-        sessionId: session.id,
-        userId: session.userId,
-        tenantId: session.tenantId,
-        reason,
-        at: (session.endedAt ?? at).toISOString(),
-      } satisfies SessionEndedPayload),
-    ),
-  );
-}
 
 /**
  * Ends the sessions `end` picks and, when it ended any, audits it: one write. The ended sessions'
