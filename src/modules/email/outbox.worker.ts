@@ -36,6 +36,10 @@ export interface DeliveryRound {
  * tried again after an exponential backoff with jitter, and a message still undelivered
  * EMAIL_GIVE_UP_AFTER_MINUTES after it was written (or refused for good by the server) is given
  * up with an `email.delivery_failed` audit event. Attempts and the last error stay on the row.
+ *
+ * Giving up is a unit of work (`write`): the row and its audit event commit together, and the
+ * event is announced after. Claiming, retrying, marking sent and purging are single statements
+ * with nothing to record or announce, so they run on the database as they are.
  */
 export class OutboxWorker {
   private timer: NodeJS.Timeout | undefined;
