@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { and, desc, eq, gt, isNull, notInArray, type SQL, sql } from 'drizzle-orm';
-import type { Db, Executor } from '../../db/client.js';
+import { type Db, type Executor, executeRows, LOCKS } from '../../db/client.js';
 import { fieldsOf, onPool, preparedPerDatabase } from '../../db/prepared.js';
 import {
   type SessionEndReason,
@@ -436,4 +436,42 @@ export async function findActiveSession(db: Executor, tenantId: string, sessionI
     )
     .limit(1);
   return row;
+}
+
+/**
+ * One batch of the sessions clean-up (session-cleanup.ts), in a transaction holding a
+ * transaction-scoped advisory try-lock: when several instances run the job at once, one works and
+ * the others skip (undefined), and a large backlog never holds long locks. Up to `limit` sessions
+ * past `expiresAt` are marked ended (EXPIRED), and up to `limit` that ended or expired before
+ * `cutoff` are deleted. Both use sessions_cleanup_idx (coalesce(ended_at, expires_at)).
+ */
+export async function cleanUpSessionsBatch(
+  db: Db,
+  batch: { now: Date; cutoff: Date; limit: number },
+): Promise<{ expired: number; deleted: number } | undefined> {
+  return db.transaction(async (tx) => {
+    const [lock] = executeRows<{ locked: boolean }>(
+      await tx.execute(
+        sql`select pg_try_advisory_xact_lock(${LOCKS.sessionCleanup.toString()}::bigint) as locked`,
+      ),
+    );
+    if (!lock?.locked) return undefined;
+    const expired = await tx.execute(sql`
+      update ${sessions} set ended_at = expires_at, end_reason = 'EXPIRED'
+      where (tenant_id, id) in (
+        select tenant_id, id from ${sessions}
+        where coalesce(ended_at, expires_at) <= ${batch.now.toISOString()}::timestamptz and ended_at is null
+        limit ${batch.limit}
+      )
+      returning id`);
+    const deleted = await tx.execute(sql`
+      delete from ${sessions}
+      where (tenant_id, id) in (
+        select tenant_id, id from ${sessions}
+        where coalesce(ended_at, expires_at) < ${batch.cutoff.toISOString()}::timestamptz
+        limit ${batch.limit}
+      )
+      returning id`);
+    return { expired: executeRows(expired).length, deleted: executeRows(deleted).length };
+  });
 }
