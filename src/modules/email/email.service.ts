@@ -1,6 +1,4 @@
-import type { Executor } from '../../db/client.js';
 import type { TenantRow } from '../../db/schema.js';
-import { afterCommit } from '../../db/transaction.js';
 import type { UnitOfWork } from '../../kernel/unit-of-work.js';
 import { tenantSettings } from '../tenants/settings.js';
 import { insertOutboxMessage } from './email.queries.js';
@@ -49,15 +47,8 @@ export interface QueuedEmail {
  * Renders an email and writes it to the outbox in `w`, the write that makes the change the email
  * tells of: it is sent if and only if that change commits. This instance's worker is woken once
  * it has.
- *
- * Also takes the bare transaction of a caller not yet written as a unit of work; that form goes
- * once every caller passes its `w`.
  */
-export async function queueEmail(
-  w: UnitOfWork | Executor,
-  mailer: Mailer,
-  email: QueuedEmail,
-): Promise<void> {
+export async function queueEmail(w: UnitOfWork, mailer: Mailer, email: QueuedEmail): Promise<void> {
   const base = linkBase(mailer, email.tenant);
   const link = `${base}${LINK_PATHS[email.kind]}?token=${encodeURIComponent(email.token)}`;
   const rendered = mailer.templates.render(email.kind, {
@@ -70,8 +61,7 @@ export async function queueEmail(
     role: email.values?.role ?? '',
     inviterName: email.values?.inviterName ?? '',
   });
-  const unit = isUnitOfWork(w) ? w : undefined;
-  await insertOutboxMessage(unit ? unit.tx : (w as Executor), {
+  await insertOutboxMessage(w.tx, {
     tenantId: email.tenant.id,
     kind: email.kind,
     recipient: email.to,
@@ -79,10 +69,5 @@ export async function queueEmail(
     content: { text: rendered.text, html: rendered.html, link },
     now: email.now,
   });
-  if (unit) unit.afterCommit(() => mailer.outbox.nudge());
-  else await afterCommit(w as Executor, () => mailer.outbox.nudge());
-}
-
-function isUnitOfWork(w: UnitOfWork | Executor): w is UnitOfWork {
-  return 'afterCommit' in w && 'tx' in w;
+  w.afterCommit(() => mailer.outbox.nudge());
 }
