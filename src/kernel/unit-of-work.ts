@@ -62,7 +62,13 @@ export interface UnitOfWork {
   usersChanged(tenantId: string, userIds: readonly string[], options?: { deleted?: boolean }): void;
   tenantChanged(tenantId: string, options?: { deleted?: boolean }): void;
   sessionsEnded(sessions: readonly EndedSessionRef[], reason: SessionEndReason): void;
-  afterCommit(hook: CommitHook): void;
+  /**
+   * Work that must wait for the commit and is none of the kinds above. `required`: the write's
+   * answer waits for it and fails if it fails (dropping a revoked credential from every
+   * instance's cache: the caller must not be told "done" while another instance still lets it
+   * in); otherwise a failure is logged and the answer stands.
+   */
+  afterCommit(hook: CommitHook, options?: { required?: boolean }): void;
 }
 
 /** `Pick<Deps, 'db' | 'commitEffects'>`, spelled out: Deps itself names CommitEffects. */
@@ -119,8 +125,18 @@ class RecordingUnit implements UnitOfWork {
     for (const session of sessions) this.changes.sessionsEnded.push({ session, reason });
   }
 
-  afterCommit(hook: CommitHook): void {
-    this.changes.hooks.push(hook);
+  /** Hooks whose failure fails the write's answer (see UnitOfWork.afterCommit). */
+  readonly required: CommitHook[] = [];
+
+  afterCommit(hook: CommitHook, options: { required?: boolean } = {}): void {
+    if (options.required) this.required.push(hook);
+    else this.changes.hooks.push(hook);
+  }
+
+  /** Everything after the commit: the recorded changes published, then the required hooks. */
+  async committed(): Promise<void> {
+    if (!this.isEmpty) await this.effects.publish(this.changes);
+    for (const hook of this.required) await hook();
   }
 
   get isEmpty(): boolean {
@@ -145,17 +161,21 @@ export async function write<T>(
   if (options.transaction === false) {
     // Each statement commits on its own: what ran before a failure stands and is announced.
     const unit = new RecordingUnit(deps.db, deps.commitEffects);
+    let result: T;
     try {
-      return await work(unit);
-    } finally {
-      if (!unit.isEmpty) await deps.commitEffects.publish(unit.changes);
+      result = await work(unit);
+    } catch (error) {
+      await unit.committed().catch(() => {});
+      throw error;
     }
+    await unit.committed();
+    return result;
   }
   let unit: RecordingUnit | undefined;
   const result = await deps.db.transaction(async (tx: DbTransaction) => {
     unit = new RecordingUnit(tx, deps.commitEffects);
     return work(unit);
   });
-  if (unit && !unit.isEmpty) await deps.commitEffects.publish(unit.changes);
+  await (unit as RecordingUnit | undefined)?.committed();
   return result;
 }

@@ -355,8 +355,8 @@ async function revoke(
           metadata: { actorType: 'SERVICE', jti: claims.jti },
           at: now,
         });
+        w.afterCommit(() => runtime.credentials.invalidate(claims.tid, claims.sub), { required: true });
       });
-      await runtime.credentials.invalidate(claims.tid, claims.sub);
     }
     return;
   }

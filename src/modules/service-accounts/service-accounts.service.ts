@@ -41,9 +41,9 @@ import {
 /**
  * Managing service accounts: the rules, no SQL. Every change and its audit event share one
  * unit of work (`write`); the credential caches of every instance are invalidated once it has
- * committed and before the answer (awaited here, not an after-commit hook, so that a failed
- * invalidation fails the answer rather than being only logged), so a disabled account or a
- * revoked key is refused at its very next request.
+ * committed and before the answer (a required after-commit step: a failed invalidation fails the
+ * answer rather than being only logged), so a disabled account or a revoked key is refused at its
+ * very next request.
  */
 
 export type ServiceAccountDeps = Pick<Deps, 'db' | 'clock' | 'commitEffects'> & {
@@ -202,9 +202,9 @@ export async function updateServiceAccount(
       }),
       at: now,
     });
+    if (fields.length > 0) w.afterCommit(() => deps.credentials.invalidate(tenantId, id), { required: true });
     return { account, fields };
   });
-  if (outcome.fields.length > 0) await deps.credentials.invalidate(tenantId, id);
   return outcome.account;
 }
 
@@ -217,7 +217,7 @@ export async function deleteServiceAccount(
   const actor = adminActor(caller);
   const tenantId = await tenantOfAccount(deps, actor, id);
   const now = deps.clock.now();
-  const keyHashes = await write(deps, async (w) => {
+  await write(deps, async (w) => {
     const current = await lockServiceAccount(w.tx, tenantId, id);
     if (!current) throw accountNotFound();
     const hashes = await apiKeyHashesOf(w.tx, tenantId, id);
@@ -231,9 +231,8 @@ export async function deleteServiceAccount(
       metadata: auditMetadata(actor, { name: current.name, apiKeys: hashes.length }),
       at: now,
     });
-    return hashes;
+    w.afterCommit(() => deps.credentials.invalidate(tenantId, id, hashes), { required: true });
   });
-  await deps.credentials.invalidate(tenantId, id, keyHashes);
   return true;
 }
 
@@ -276,9 +275,9 @@ export async function rotateServiceAccountSecret(
       metadata: auditMetadata(actor, { graceSeconds: grace, secretId: secret.id }),
       at: now,
     });
+    w.afterCommit(() => deps.credentials.invalidate(tenantId, id), { required: true });
     return updated ?? current;
   });
-  await deps.credentials.invalidate(tenantId, id);
   return { account, clientId: clientIdOf(tenantId, id), clientSecret };
 }
 
@@ -344,12 +343,18 @@ export async function revokeApiKeyAs(
   const tenantId = actor.reachesAllTenants ? await findApiKeyTenantId(deps.db, id) : actor.tenantId;
   if (!tenantId) throw apiKeyNotFound();
   const now = deps.clock.now();
-  const revoked = await write(deps, async (w) => {
+  await write(deps, async (w) => {
     const existing = await findApiKey(w.tx, tenantId, id);
     if (!existing) throw apiKeyNotFound();
+    // Dropped from every instance's cache even when it was revoked already (a retry after a
+    // failed invalidation must be able to finish it).
+    w.afterCommit(
+      () => deps.credentials.invalidate(tenantId, existing.serviceAccountId, [existing.keyHash]),
+      { required: true },
+    );
     const row = await markApiKeyRevoked(w.tx, tenantId, id, now);
     // Already revoked: nothing changes, and nothing is recorded twice.
-    if (!row) return existing;
+    if (!row) return;
     await w.audit(origin, {
       tenantId,
       actorId: actor.id,
@@ -359,8 +364,6 @@ export async function revokeApiKeyAs(
       metadata: auditMetadata(actor, { serviceAccountId: row.serviceAccountId, prefix: row.prefix }),
       at: now,
     });
-    return row;
   });
-  await deps.credentials.invalidate(tenantId, revoked.serviceAccountId, [revoked.keyHash]);
   return true;
 }
