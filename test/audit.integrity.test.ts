@@ -1,7 +1,7 @@
 import { eq, sql } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { auditEvents, sessions, users } from '../src/db/schema.js';
-import { recordAuditEvent } from '../src/modules/audit/audit.service.js';
+import { write } from '../src/kernel/unit-of-work.js';
 import {
   type Actor,
   CREATE_USER,
@@ -149,10 +149,11 @@ describe('audit events', () => {
   });
 
   it('keep control characters out of the stored IP address and user agent', async () => {
-    await recordAuditEvent(
-      db(),
-      { ip: '203.0.113.9\r\n', userAgent: 'Mozilla/5.0\n{"action":"forged"}\u001b[2J\u0085' },
-      { tenantId: tenant.id, actorId: null, action: 'test.control', at: server.clock.now() },
+    await write(server.app.services, (w) =>
+      w.audit(
+        { ip: '203.0.113.9\r\n', userAgent: 'Mozilla/5.0\n{"action":"forged"}\u001b[2J\u0085' },
+        { tenantId: tenant.id, actorId: null, action: 'test.control', at: server.clock.now() },
+      ),
     );
     const [row] = await db()
       .select({ ip: auditEvents.ipAddress, ua: auditEvents.userAgent })

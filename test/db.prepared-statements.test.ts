@@ -2,7 +2,6 @@ import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectDatabase, type Database, executeRows } from '../src/db/client.js';
 import { tenants } from '../src/db/schema.js';
-import { transaction } from '../src/db/transaction.js';
 import { listUsers } from '../src/modules/users/users.queries.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 
@@ -47,7 +46,7 @@ describe('prepared statements on PostgreSQL', () => {
     const bySlug = (db: Database['db']) => db.select().from(tenants).where(eq(tenants.slug, 'acme'));
     const [first] = await bySlug(database.db);
     const [again] = await bySlug(database.db);
-    const [inTransaction] = await transaction(database.db, (tx) => bySlug(tx as never));
+    const [inTransaction] = await database.db.transaction((tx) => bySlug(tx as never));
     expect(first?.slug).toBe('acme');
     expect(again).toEqual(first);
     expect(inTransaction).toEqual(first);
@@ -88,8 +87,8 @@ describe('prepared statements on PostgreSQL', () => {
     const database = await open(false);
     const [tenant] = await database.db.select().from(tenants).where(eq(tenants.slug, 'acme'));
     expect(tenant?.slug).toBe('acme');
-    await transaction(database.db, (tx) => tx.select().from(tenants).limit(1));
-    await transaction(database.db, (tx) =>
+    await database.db.transaction((tx) => tx.select().from(tenants).limit(1));
+    await database.db.transaction((tx) =>
       tx.update(tenants).set({ name: 'Acme' }).where(eq(tenants.slug, 'acme')),
     );
     // Nothing at all: not the service's statements, and not the driver's own BEGIN and COMMIT,

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { transaction } from '../src/db/transaction.js';
-import { recordAuditEvent } from '../src/modules/audit/audit.service.js';
+import { write } from '../src/kernel/unit-of-work.js';
 import { topics } from '../src/modules/realtime/topics.js';
 import {
   type Actor,
@@ -109,7 +108,7 @@ describe('auditEventAdded', () => {
 
   it('never announces an event whose transaction rolled back', async () => {
     const feed = await subscribe(world.admin);
-    const db = server.app.services.db;
+    const deps = server.app.services;
     const origin = { ip: '192.0.2.1', userAgent: 'test' };
     const event = (action: string) => ({
       tenantId: world.id,
@@ -118,13 +117,13 @@ describe('auditEventAdded', () => {
       at: server.clock.now(),
     });
     await expect(
-      transaction(db, async (tx) => {
-        await recordAuditEvent(tx, origin, event('test.rolled_back'));
+      write(deps, async (w) => {
+        await w.audit(origin, event('test.rolled_back'));
         throw new Error('the change failed after its audit event was written');
       }),
     ).rejects.toThrow('the change failed');
-    await transaction(db, async (tx) => {
-      await recordAuditEvent(tx, origin, event('test.committed'));
+    await write(deps, async (w) => {
+      await w.audit(origin, event('test.committed'));
     });
     expect((await feed.next()).auditEventAdded.action).toBe('test.committed');
     expect(feed.events.map((e) => e.auditEventAdded.action)).toEqual(['test.committed']);

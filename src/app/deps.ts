@@ -15,7 +15,6 @@ import type { AppMetrics } from '../modules/metrics/index.js';
 import { CeremonyStore } from '../modules/mfa/ceremony-store.js';
 import { TotpSecretBox } from '../modules/mfa/secret-box.js';
 import type { PasswordHasher } from '../modules/passwords/index.js';
-import { connectAuditFeed } from '../modules/realtime/audit-feed.js';
 import { createServiceAccountsRuntime } from '../modules/service-accounts/runtime.js';
 import { SessionGuard } from '../modules/sessions/session-guard.js';
 import { createCommitEffects } from './commit-effects.js';
@@ -72,9 +71,7 @@ export async function buildDeps(
     audience: config.jwt.audience,
     clock,
   });
-  // This app's own handle on the database (the same pool): audit events written through it are
-  // announced on this app's event bus, even when apps in one process (tests) share a pool.
-  const db = new Proxy(database.db, {});
+  const { db } = database;
   // Cache, invalidations and subscription events, shared by every instance through Redis.
   const shared = openSharedState(config, db, clock, logger);
   onOpened({ shared });
@@ -83,7 +80,6 @@ export async function buildDeps(
   }
   const { redis, cache, events } = shared;
   const commitEffects = createCommitEffects({ cache, events, clock, logger });
-  connectAuditFeed(db, events);
   const sessionGuard = new SessionGuard(cache, clock, config.systemTenantSlug);
   const authRateLimiter = createAuthRateLimiter({
     pointsPerMinute: config.rateLimit.authPerMinute,
@@ -115,7 +111,7 @@ export async function buildDeps(
     config,
     database,
     db,
-    readDb: database.readDb === database.db ? db : database.readDb,
+    readDb: database.readDb,
     clock,
     logger,
     hasher,
