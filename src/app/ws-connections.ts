@@ -166,7 +166,7 @@ export class ConnectionWatch {
     try {
       if (caller.kind === 'user') {
         const { sessionId, tenantId, userId, role, isSystemAdmin } = caller;
-        const active = await this.services.sessionGuard.assertActive(sessionId, tenantId, userId);
+        const active = await this.services.sessionGuard.check(sessionId, tenantId, userId);
         const systemAdminNow = active.role === 'ADMIN' && active.tenantIsSystem;
         if (ROLE_RANK[active.role] < ROLE_RANK[role] || (isSystemAdmin && !systemAdminNow)) {
           close = CLOSE.permissionsChanged;

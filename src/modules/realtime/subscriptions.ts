@@ -7,6 +7,7 @@ import {
   UnauthenticatedError,
 } from '../../kernel/errors.js';
 import { isUuid } from '../../kernel/ids.js';
+import { callerFrom } from '../sessions/session-guard.js';
 import { findUserTenantId } from '../users/users.queries.js';
 import type { EventStream } from './event-bus.js';
 import { authorizeAuditStream, authorizeUserStream } from './realtime.rules.js';
@@ -144,17 +145,8 @@ class AuthorizedStream<T> implements AsyncIterableIterator<T> {
       return;
     }
     const before = signedIn(ctx);
-    const active = await ctx.services.sessionGuard.assertActive(
-      before.sessionId,
-      before.tenantId,
-      before.userId,
-    );
-    const caller: UserCaller = {
-      ...before,
-      role: active.role,
-      isSystemAdmin: active.role === 'ADMIN' && active.tenantIsSystem,
-      mfaEnrollmentRequired: active.mfaEnrollmentRequired,
-    };
+    const active = await ctx.services.sessionGuard.check(before.sessionId, before.tenantId, before.userId);
+    const caller = callerFrom(active, { tokenId: before.tokenId, expiresAt: before.tokenExpiresAt });
     this.options.authorize(caller);
     // Fresh loaders and a fresh permission cache for this event, with the caller as they are now.
     Object.assign(ctx, ctx.withCaller(caller));
