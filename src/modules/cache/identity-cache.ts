@@ -1,10 +1,9 @@
-import { and, eq } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
-import { anyOf } from '../../db/prepared.js';
-import { sessions, type TenantRow, tenants, type UserRow, users } from '../../db/schema.js';
+import type { TenantRow, UserRow } from '../../db/schema.js';
 import type { Clock } from '../../kernel/clock.js';
 import { isUuid } from '../../kernel/ids.js';
 import { LruCache } from '../../kernel/lru.js';
+import { sessionStates, tenantBySlug, tenantsById, usersByIds } from './cache.queries.js';
 import type { Invalidation, InvalidationBus } from './invalidation-bus.js';
 import { type CacheCounters, type Codec, LayeredCache, type SharedLayer } from './layered-cache.js';
 
@@ -139,10 +138,7 @@ export class IdentityCache {
     const wanted = ids.filter(isUuid);
     if (!isUuid(tenantId) || wanted.length === 0) return new Map();
     return this.users.getMany(tenantId, wanted, async (missing) => {
-      const rows = await this.db
-        .select()
-        .from(users)
-        .where(and(eq(users.tenantId, tenantId), anyOf(users.id, missing)));
+      const rows = await usersByIds(this.db, tenantId, missing);
       return new Map(rows.map((row) => [row.id, toUserView(row)]));
     });
   }
@@ -159,7 +155,7 @@ export class IdentityCache {
       if (tenant?.slug === slug) return tenant;
       this.#tenantIdsBySlug.delete(slug);
     }
-    const [row] = await this.db.select().from(tenants).where(eq(tenants.slug, slug)).limit(1);
+    const row = await tenantBySlug(this.db, slug);
     if (row) this.#tenantIdsBySlug.set(slug, row.id);
     return row;
   }
@@ -167,7 +163,7 @@ export class IdentityCache {
   async tenant(tenantId: string): Promise<TenantRow | undefined> {
     if (!isUuid(tenantId)) return undefined;
     const found = await this.tenants.getMany(tenantId, [tenantId], async () => {
-      const rows = await this.db.select().from(tenants).where(eq(tenants.id, tenantId));
+      const rows = await tenantsById(this.db, tenantId);
       return new Map(rows.map((row) => [row.id, row]));
     });
     return found.get(tenantId);
@@ -178,15 +174,7 @@ export class IdentityCache {
     const wanted = ids.filter(isUuid);
     if (!isUuid(tenantId) || wanted.length === 0) return new Map();
     return this.sessions.getMany(tenantId, wanted, async (missing) => {
-      const rows = await this.db
-        .select({
-          id: sessions.id,
-          userId: sessions.userId,
-          expiresAt: sessions.expiresAt,
-          endedAt: sessions.endedAt,
-        })
-        .from(sessions)
-        .where(and(eq(sessions.tenantId, tenantId), anyOf(sessions.id, missing)));
+      const rows = await sessionStates(this.db, tenantId, missing);
       const states = new Map<string, SessionState>(
         missing.map((id) => [id, { userId: '', expiresAt: new Date(0), ended: true }]),
       );
