@@ -52,8 +52,9 @@ export class UsersResolver {
     if (ids.length > MAX_IDS) {
       throw BadUserInputError.field('ids', `At most ${MAX_IDS} ids per request.`);
     }
-    // The caller's own tenant first, as one batch; system-wide callers' other ids are then
-    // looked up where they are (anyone else's tenant is their own, already read).
+    // The caller's own tenant first, as one batch; the ids not found there are then looked up
+    // where the caller may know them to be (for anyone but a system-wide caller that is their own
+    // tenant again, whose answer the loader already holds).
     const own = await Promise.all(ids.map((id) => (isUuid(id) ? ctx.loaders.user(id) : null)));
     return Promise.all(
       own.map(async (user, i) => {
@@ -82,6 +83,7 @@ export class UsersResolver {
       if (!tenant) throw new NotFoundError('Tenant');
     }
     const page = await listTenantUsers(ctx.services, ctx.caller, scope, { first, after, filter, orderBy });
+    // What the rows ask for (their sessions), read for the whole page now so that no row waits.
     if (info) await ctx.loadersFor(scope).prefetchUsersPage(info, page.nodes);
     return page;
   }
