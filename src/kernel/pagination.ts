@@ -3,7 +3,7 @@ import { type ClassType, Field, Int, ObjectType } from 'type-graphql';
 import type { OrderDirection } from './enums.js';
 import { BadUserInputError } from './errors.js';
 import { isUuid } from './ids.js';
-import { isAuthenticated } from './rules.js';
+import { isAuthenticated, type ShieldRule } from './rules.js';
 
 /**
  * Keyset ("cursor") pagination shared by every connection. A page is the rows strictly after the
@@ -33,16 +33,22 @@ export class PageInfo {
  * The GraphQL types of a list of `Node`s: `<name>Edge` and `<name>Connection`, the shape of
  * `Connection<T>` below, with their permission rules. A page or an edge shows only what the field
  * that returned it already decided the caller may list, so any signed-in caller may read them;
- * the node's own type keeps its own rules.
+ * the node's own type keeps its own rules. `rule` narrows that where the list itself is for fewer
+ * callers (service accounts: ADMINs). `Row` is what resolvers put in a page, when it is not the
+ * node class itself.
  */
-export function connectionTypes<Node extends ClassType>(node: Node, name: string) {
+export function connectionTypes<Node extends ClassType, Row = InstanceType<Node>>(
+  node: Node,
+  name: string,
+  rule: ShieldRule = isAuthenticated,
+) {
   @ObjectType(`${name}Edge`)
   class Edge {
     @Field(() => String)
     cursor!: string;
 
     @Field(() => node)
-    node!: InstanceType<Node>;
+    node!: Row;
   }
 
   @ObjectType(`${name}Connection`)
@@ -51,7 +57,7 @@ export function connectionTypes<Node extends ClassType>(node: Node, name: string
     edges!: Edge[];
 
     @Field(() => [node])
-    nodes!: InstanceType<Node>[];
+    nodes!: Row[];
 
     @Field(() => PageInfo)
     pageInfo!: PageInfo;
@@ -62,14 +68,14 @@ export function connectionTypes<Node extends ClassType>(node: Node, name: string
 
   const rules = {
     [`${name}Connection`]: {
-      edges: isAuthenticated,
-      nodes: isAuthenticated,
-      pageInfo: isAuthenticated,
-      totalCount: isAuthenticated,
+      edges: rule,
+      nodes: rule,
+      pageInfo: rule,
+      totalCount: rule,
     },
     [`${name}Edge`]: {
-      cursor: isAuthenticated,
-      node: isAuthenticated,
+      cursor: rule,
+      node: rule,
     },
   };
   return { Edge, Connection: NodeConnection, rules };

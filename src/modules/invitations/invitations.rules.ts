@@ -6,6 +6,7 @@ import {
   isAuthenticated,
   tenantArgumentAllowed,
 } from '../../kernel/rules.js';
+import { invitationConnectionRules } from './invitations.types.js';
 
 /** The service re-checks every role bound (MODERATORs: USER and GUEST invitations only). */
 export const invitationsRules = {
@@ -37,14 +38,5 @@ export const invitationsRules = {
     expiresAt: isAuthenticated,
     acceptedAt: isAuthenticated,
   },
-  InvitationConnection: {
-    edges: isAuthenticated,
-    nodes: isAuthenticated,
-    pageInfo: isAuthenticated,
-    totalCount: isAuthenticated,
-  },
-  InvitationEdge: {
-    cursor: isAuthenticated,
-    node: isAuthenticated,
-  },
+  ...invitationConnectionRules,
 };

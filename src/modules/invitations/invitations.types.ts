@@ -1,7 +1,7 @@
-import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { Field, ID, ObjectType, registerEnumType } from 'type-graphql';
 import type { Role as RoleValue } from '../../db/schema.js';
 import { Role } from '../../kernel/enums.js';
-import { PageInfo } from '../../kernel/pagination.js';
+import { connectionTypes } from '../../kernel/pagination.js';
 import type { InvitationStatusValue, InvitationView } from './invitations.queries.js';
 
 export const InvitationStatus = {
@@ -37,26 +37,7 @@ export class Invitation
   acceptedAt!: Date | null;
 }
 
-@ObjectType('InvitationEdge')
-export class InvitationEdge {
-  @Field(() => String)
-  cursor!: string;
-
-  @Field(() => Invitation)
-  node!: InvitationView;
-}
-
-@ObjectType('InvitationConnection')
-export class InvitationConnection {
-  @Field(() => [InvitationEdge])
-  edges!: InvitationEdge[];
-
-  @Field(() => [Invitation])
-  nodes!: InvitationView[];
-
-  @Field(() => PageInfo)
-  pageInfo!: PageInfo;
-
-  @Field(() => Int)
-  totalCount!: Promise<number>;
-}
+export const { Connection: InvitationConnection, rules: invitationConnectionRules } = connectionTypes<
+  typeof Invitation,
+  InvitationView
+>(Invitation, 'Invitation');

@@ -7,6 +7,7 @@ import {
   or,
   tenantArgumentAllowed,
 } from '../../kernel/rules.js';
+import { serviceAccountConnectionRules } from './service-accounts.types.js';
 
 /** A service reading its own account (through `viewer`). */
 const ownAccount = objectRule(
@@ -84,16 +85,7 @@ export const serviceAccountsRules = {
     lastUsedAt: adminOnly,
     revokedAt: adminOnly,
   },
-  ServiceAccountConnection: {
-    edges: adminOnly,
-    nodes: adminOnly,
-    pageInfo: adminOnly,
-    totalCount: adminOnly,
-  },
-  ServiceAccountEdge: {
-    cursor: adminOnly,
-    node: adminOnly,
-  },
+  ...serviceAccountConnectionRules,
   ServiceAccountCredentials: {
     serviceAccount: adminOnly,
     clientId: adminOnly,

@@ -1,7 +1,8 @@
-import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { Field, ID, ObjectType, registerEnumType } from 'type-graphql';
 import type { ApiKeyRow, ServiceAccountRow, ServiceAccountSecretRow } from '../../db/schema.js';
 import type { Caller } from '../../kernel/caller.js';
-import { PageInfo } from '../../kernel/pagination.js';
+import { connectionTypes } from '../../kernel/pagination.js';
+import { isAdmin } from '../../kernel/rules.js';
 
 export const ServiceAccountStatus = { ACTIVE: 'ACTIVE', DISABLED: 'DISABLED' } as const;
 registerEnumType(ServiceAccountStatus, { name: 'ServiceAccountStatus' });
@@ -91,29 +92,11 @@ export class ServiceAccount
   lastUsedAt!: Date | null;
 }
 
-@ObjectType('ServiceAccountEdge')
-export class ServiceAccountEdge {
-  @Field(() => String)
-  cursor!: string;
-
-  @Field(() => ServiceAccount)
-  node!: ServiceAccountRow;
-}
-
-@ObjectType('ServiceAccountConnection')
-export class ServiceAccountConnection {
-  @Field(() => [ServiceAccountEdge])
-  edges!: ServiceAccountEdge[];
-
-  @Field(() => [ServiceAccount])
-  nodes!: ServiceAccountRow[];
-
-  @Field(() => PageInfo)
-  pageInfo!: PageInfo;
-
-  @Field(() => Int)
-  totalCount!: Promise<number>;
-}
+/** Service accounts are listed to ADMINs only (see service-accounts.rules.ts). */
+export const { Connection: ServiceAccountConnection, rules: serviceAccountConnectionRules } = connectionTypes<
+  typeof ServiceAccount,
+  ServiceAccountRow
+>(ServiceAccount, 'ServiceAccount', isAdmin);
 
 @ObjectType('ServiceAccountCredentials', {
   description: 'Returned once: the secret is stored only as a hash.',
