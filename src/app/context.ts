@@ -61,9 +61,6 @@ class RequestLoaders implements Loaders {
   existingUser(id: string): UserView | Promise<UserView> {
     return this.users.existingUser(id);
   }
-  userInMemory(id: string): UserView | undefined {
-    return this.users.userInMemory(id);
-  }
   rememberUser<T extends UserView>(user: T): T {
     return this.users.rememberUser(user);
   }
@@ -73,12 +70,6 @@ class RequestLoaders implements Loaders {
   activeSessions(userId: string): SessionRow[] | Promise<SessionRow[]> {
     return this.users.activeSessions(userId);
   }
-  get userById(): Loaders['userById'] {
-    return this.users.userById;
-  }
-  get activeSessionsByUserId(): Loaders['activeSessionsByUserId'] {
-    return this.users.activeSessionsByUserId;
-  }
 
   tenant(id: string): TenantRow | null | Promise<TenantRow | null> {
     return this.tenants.tenant(id);
@@ -86,14 +77,8 @@ class RequestLoaders implements Loaders {
   existingTenant(id: string): TenantRow | Promise<TenantRow> {
     return this.tenants.existingTenant(id);
   }
-  tenantInMemory(id: string): TenantRow | undefined {
-    return this.tenants.tenantInMemory(id);
-  }
   rememberTenant<T extends TenantRow>(tenant: T): T {
     return this.tenants.rememberTenant(tenant);
-  }
-  get tenantById(): Loaders['tenantById'] {
-    return this.tenants.tenantById;
   }
   get tenantStats(): Loaders['tenantStats'] {
     return this.tenants.tenantStats;

@@ -43,8 +43,8 @@ export class AuditResolver {
     nullable: true,
     description: 'Null for anonymous events such as a failed login for an unknown email.',
   })
-  async actor(@Root() event: AuditEventRow, @Ctx() ctx: Context): Promise<UserView | null> {
+  actor(@Root() event: AuditEventRow, @Ctx() ctx: Context): UserView | null | Promise<UserView | null> {
     if (!event.actorId) return null;
-    return ctx.loadersFor(event.tenantId).userById.load(event.actorId);
+    return ctx.loadersFor(event.tenantId).user(event.actorId);
   }
 }

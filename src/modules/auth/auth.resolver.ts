@@ -3,7 +3,7 @@ import { Arg, Ctx, Info, Int, Mutation, Query, Resolver } from 'type-graphql';
 import type { UserRow } from '../../db/schema.js';
 import { requireCaller } from '../../kernel/caller.js';
 import type { Context, SignedInContext } from '../../kernel/context.js';
-import { NotFoundError, UnauthenticatedError } from '../../kernel/errors.js';
+import { UnauthenticatedError } from '../../kernel/errors.js';
 import type { UserView } from '../cache/identity-cache.js';
 import { logout, logoutAll } from '../sessions/sessions.service.js';
 import { User } from '../users/users.types.js';
@@ -89,13 +89,7 @@ export class AuthResolver {
     // A service has no `me` (FORBIDDEN): it has `viewer`.
     const { userId } = requireCaller(ctx.caller);
     // The token check has just read this user: it is in memory unless caching is off.
-    return (
-      ctx.loaders.userInMemory(userId) ??
-      ctx.loaders.userById.load(userId).then((user) => {
-        if (!user) throw new NotFoundError('User');
-        return user;
-      })
-    );
+    return ctx.loaders.existingUser(userId);
   }
 
   @Mutation(() => User)
@@ -104,8 +98,7 @@ export class AuthResolver {
     @Ctx() ctx: SignedInContext,
   ): Promise<UserRow> {
     const user = await updateMe(ctx.services, requireCaller(ctx.caller), input, ctx.origin);
-    ctx.loaders.userById.clear(user.id).prime(user.id, user);
-    return user;
+    return ctx.loaders.rememberUser(user);
   }
 
   @Mutation(() => Boolean, { description: 'Ends all other sessions of the user.' })

@@ -33,7 +33,7 @@ export class InvitationsResolver {
     const scope = tenantId ?? ctx.caller.tenantId;
     if (scope !== ctx.caller.tenantId) {
       // loadersFor refuses everyone but system ADMINs; their unknown tenant is NOT_FOUND.
-      const tenant = isUuid(scope) ? await ctx.loadersFor(scope).tenantById.load(scope) : null;
+      const tenant = isUuid(scope) ? await ctx.loadersFor(scope).tenant(scope) : null;
       if (!tenant) throw new NotFoundError('Tenant');
     }
     return listTenantInvitations(ctx.services, ctx.caller, scope, { first, after, status });
@@ -75,8 +75,11 @@ export class InvitationsResolver {
   }
 
   @FieldResolver(() => User, { nullable: true, description: 'Null once that user no longer exists.' })
-  async invitedBy(@Root() invitation: InvitationView, @Ctx() ctx: Context): Promise<UserView | null> {
+  invitedBy(
+    @Root() invitation: InvitationView,
+    @Ctx() ctx: Context,
+  ): UserView | null | Promise<UserView | null> {
     if (!invitation.invitedBy) return null;
-    return (await ctx.loadersFor(invitation.tenantId).userById.load(invitation.invitedBy)) ?? null;
+    return ctx.loadersFor(invitation.tenantId).user(invitation.invitedBy);
   }
 }

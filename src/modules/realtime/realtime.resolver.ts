@@ -1,7 +1,6 @@
 import { Arg, Ctx, ID, Resolver, Root, Subscription } from 'type-graphql';
 import type { AuditEventRow } from '../../db/schema.js';
 import type { Context } from '../../kernel/context.js';
-import { NotFoundError } from '../../kernel/errors.js';
 import { AuditEvent } from '../audit/audit.types.js';
 import type { UserView } from '../cache/identity-cache.js';
 import { User } from '../users/users.types.js';
@@ -28,14 +27,12 @@ export class RealtimeResolver {
       'Changes to one user (default: the signed-in user). Others: MODERATORs and ADMINs of that tenant. Each event is the user as the subscriber may see them now; the subscription completes when the user is deleted.',
     subscribe: ({ args, context }) => subscribeUserChanged(context as Context, args.id as string | null),
   })
-  async userChanged(
+  userChanged(
     @Root() event: UserChangedPayload,
     @Ctx() ctx: Context,
     @Arg('id', () => ID, { nullable: true }) _id?: string | null,
-  ): Promise<UserView> {
-    const user = await ctx.loadersFor(event.tenantId).userById.load(event.userId);
-    if (!user) throw new NotFoundError('User');
-    return user;
+  ): UserView | Promise<UserView> {
+    return ctx.loadersFor(event.tenantId).existingUser(event.userId);
   }
 
   @Subscription(() => AuditEvent, {

@@ -1,14 +1,9 @@
 import { requireCaller } from '../../kernel/caller.js';
 import type { Caller, Context, UserCaller } from '../../kernel/context.js';
-import {
-  BadUserInputError,
-  MfaEnrollmentRequiredError,
-  NotFoundError,
-  UnauthenticatedError,
-} from '../../kernel/errors.js';
+import { BadUserInputError, MfaEnrollmentRequiredError, UnauthenticatedError } from '../../kernel/errors.js';
 import { isUuid } from '../../kernel/ids.js';
 import { callerFrom } from '../sessions/session-guard.js';
-import { findUserTenantId } from '../users/users.queries.js';
+import { reachableUserTenant } from '../users/users.access.js';
 import type { EventStream } from './event-bus.js';
 import { authorizeAuditStream, authorizeUserStream } from './realtime.rules.js';
 import {
@@ -65,9 +60,8 @@ export async function subscribeUserChanged(
     authorizeUserStream(requireCaller(current), { tenantId, id: target });
   authorize(caller);
   if (target !== caller.userId) {
-    if (!isUuid(target)) throw new NotFoundError('User');
-    if (caller.isSystemAdmin) tenantId = (await findUserTenantId(ctx.services.db, target)) ?? caller.tenantId;
-    if (!(await ctx.loadersFor(tenantId).userById.load(target))) throw new NotFoundError('User');
+    tenantId = await reachableUserTenant(ctx.services, caller, target);
+    await ctx.loadersFor(tenantId).existingUser(target);
   }
   const stream = await ctx.services.events.listen<UserChangedPayload>(topics.userChanged(tenantId, target));
   // A deleted user has nothing left to show: the subscription completes.

@@ -113,10 +113,8 @@ export class ServiceAccountsResolver {
   }
 
   @FieldResolver(() => Tenant)
-  async tenant(@Root() account: ServiceAccountRow, @Ctx() ctx: Context): Promise<TenantRow> {
-    const tenant = await ctx.loadersFor(account.tenantId).tenantById.load(account.tenantId);
-    if (!tenant) throw new NotFoundError('Tenant');
-    return tenant;
+  tenant(@Root() account: ServiceAccountRow, @Ctx() ctx: Context): TenantRow | Promise<TenantRow> {
+    return ctx.loadersFor(account.tenantId).existingTenant(account.tenantId);
   }
 
   @FieldResolver(() => String, { description: 'The OAuth 2.0 client_id for POST /oauth/token.' })

@@ -2,7 +2,6 @@ import { Ctx, FieldResolver, Query, Resolver, Root } from 'type-graphql';
 import type { ServiceAccountRow, TenantRow } from '../../db/schema.js';
 import { requireSignedIn } from '../../kernel/caller.js';
 import type { Context } from '../../kernel/context.js';
-import { NotFoundError } from '../../kernel/errors.js';
 import type { UserView } from '../cache/identity-cache.js';
 import { Tenant } from '../tenants/tenants.types.js';
 import { User } from '../users/users.types.js';
@@ -18,10 +17,10 @@ export class ViewerResolver {
   }
 
   @FieldResolver(() => User, { nullable: true })
-  async user(@Root() viewer: Viewer, @Ctx() ctx: Context): Promise<UserView | null> {
+  user(@Root() viewer: Viewer, @Ctx() ctx: Context): UserView | null | Promise<UserView | null> {
     const { caller } = viewer;
     if (caller.kind !== 'user') return null;
-    return ctx.loaders.userInMemory(caller.userId) ?? (await ctx.loaders.userById.load(caller.userId));
+    return ctx.loaders.user(caller.userId);
   }
 
   @FieldResolver(() => ServiceAccount, { nullable: true })
@@ -32,11 +31,8 @@ export class ViewerResolver {
   }
 
   @FieldResolver(() => Tenant)
-  async tenant(@Root() viewer: Viewer, @Ctx() ctx: Context): Promise<TenantRow> {
-    const tenantId = viewer.caller.tenantId;
-    const tenant = ctx.loaders.tenantInMemory(tenantId) ?? (await ctx.loaders.tenantById.load(tenantId));
-    if (!tenant) throw new NotFoundError('Tenant');
-    return tenant;
+  tenant(@Root() viewer: Viewer, @Ctx() ctx: Context): TenantRow | Promise<TenantRow> {
+    return ctx.loaders.existingTenant(viewer.caller.tenantId);
   }
 
   @FieldResolver(() => [String], { description: "A service caller's scopes; empty for users." })

@@ -2,7 +2,6 @@ import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } fro
 import type { SessionRow } from '../../db/schema.js';
 import { requireCaller } from '../../kernel/caller.js';
 import type { Context, SignedInContext } from '../../kernel/context.js';
-import { NotFoundError } from '../../kernel/errors.js';
 import type { UserView } from '../cache/identity-cache.js';
 import { User } from '../users/users.types.js';
 import { revokeSession, revokeUserSessions } from './sessions.service.js';
@@ -15,7 +14,7 @@ export class SessionsResolver {
     description: "The signed-in user's active sessions, oldest first (at most MAX_SESSIONS_PER_USER).",
   })
   async mySessions(@Ctx() ctx: SignedInContext): Promise<SessionRow[]> {
-    const list = await ctx.loaders.activeSessionsByUserId.load(requireCaller(ctx.caller).userId);
+    const list = await ctx.loaders.activeSessions(requireCaller(ctx.caller).userId);
     // The limit holds after every sign-in; two racing sign-ins may briefly leave one more.
     return newest(list, ctx.services.config.maxSessionsPerUser);
   }
@@ -34,11 +33,9 @@ export class SessionsResolver {
   }
 
   @FieldResolver(() => User)
-  async user(@Root() session: SessionRow, @Ctx() ctx: Context): Promise<UserView> {
+  user(@Root() session: SessionRow, @Ctx() ctx: Context): UserView | Promise<UserView> {
     // Through the loaders of the session's tenant: a system ADMIN may be reading another tenant's.
-    const user = await ctx.loadersFor(session.tenantId).userById.load(session.userId);
-    if (!user) throw new NotFoundError('User');
-    return user;
+    return ctx.loadersFor(session.tenantId).existingUser(session.userId);
   }
 
   @FieldResolver(() => Boolean, { description: 'True for the session of the token that made this request.' })

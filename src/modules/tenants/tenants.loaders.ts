@@ -21,11 +21,8 @@ declare module '../../kernel/context.js' {
     tenant(id: string): TenantRow | null | Promise<TenantRow | null>;
     /** As `tenant`, for a tenant that must exist: NOT_FOUND otherwise. */
     existingTenant(id: string): TenantRow | Promise<TenantRow>;
-    /** This tenant's row if this process holds it, without waiting. */
-    tenantInMemory(id: string): TenantRow | undefined;
     /** A tenant row this request has just written: the rest of its answer reads that one. */
     rememberTenant<T extends TenantRow>(tenant: T): T;
-    readonly tenantById: DataLoader<string, TenantRow | null>;
     readonly tenantStats: DataLoader<string, TenantStatsValue | null>;
   }
 
@@ -71,7 +68,8 @@ export class TenantLoaders {
     );
   }
 
-  tenantInMemory(id: string): TenantRow | undefined {
+  /** This tenant's row if this process holds it, without waiting. */
+  private tenantInMemory(id: string): TenantRow | undefined {
     return id === this.tenantId ? this.deps.cache.tenants.peek(id, id) : undefined;
   }
 
@@ -80,7 +78,7 @@ export class TenantLoaders {
     return tenant;
   }
 
-  get tenantById(): DataLoader<string, TenantRow | null> {
+  private get tenantById(): DataLoader<string, TenantRow | null> {
     this.#tenantById ??= new DataLoader(async (ids) => {
       const { tenantId, deps } = this;
       // A tenant-scoped request only ever sees its own tenant row.

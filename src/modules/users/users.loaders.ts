@@ -24,8 +24,6 @@ declare module '../../kernel/context.js' {
     user(id: string): UserView | null | Promise<UserView | null>;
     /** As `user`, for a user that must exist: NOT_FOUND otherwise. */
     existingUser(id: string): UserView | Promise<UserView>;
-    /** A user of this tenant if this process holds it, without waiting. */
-    userInMemory(id: string): UserView | undefined;
     /** A user row this request has just written: the rest of its answer reads that one. */
     rememberUser<T extends UserView>(user: T): T;
     /**
@@ -36,8 +34,6 @@ declare module '../../kernel/context.js' {
     prefetchUsersPage(info: GraphQLResolveInfo, users: readonly { id: string }[]): Promise<void> | undefined;
     /** A user's active sessions, oldest first: without waiting when a page's prefetch read them. */
     activeSessions(userId: string): SessionRow[] | Promise<SessionRow[]>;
-    readonly userById: DataLoader<string, UserView | null>;
-    readonly activeSessionsByUserId: DataLoader<string, SessionRow[]>;
   }
 }
 
@@ -83,7 +79,8 @@ export class UserLoaders {
     );
   }
 
-  userInMemory(id: string): UserView | undefined {
+  /** A user of this tenant if this process holds it, without waiting. */
+  private userInMemory(id: string): UserView | undefined {
     return this.tenantId === null ? undefined : this.deps.cache.users.peek(this.tenantId, id);
   }
 
@@ -108,7 +105,7 @@ export class UserLoaders {
     return this.#sessionsRead?.get(userId) ?? this.activeSessionsByUserId.load(userId);
   }
 
-  get userById(): DataLoader<string, UserView | null> {
+  private get userById(): DataLoader<string, UserView | null> {
     this.#userById ??= new DataLoader(async (ids) => {
       const { tenantId, deps } = this;
       if (tenantId === null) return ids.map(() => null);
@@ -119,7 +116,7 @@ export class UserLoaders {
     return this.#userById;
   }
 
-  get activeSessionsByUserId(): DataLoader<string, SessionRow[]> {
+  private get activeSessionsByUserId(): DataLoader<string, SessionRow[]> {
     this.#activeSessionsByUserId ??= new DataLoader(async (userIds) => {
       const { tenantId, deps } = this;
       if (tenantId === null) return userIds.map(() => []);
