@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { and, desc, eq, gt, isNull, notInArray, type SQL, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, isNull, notInArray, type SQL, sql } from 'drizzle-orm';
 import { type Db, type Executor, executeRows, LOCKS } from '../../db/client.js';
-import { fieldsOf, onPool, preparedPerDatabase } from '../../db/prepared.js';
+import { anyOf, fieldsOf, onPool, preparedPerDatabase } from '../../db/prepared.js';
 import {
   type SessionEndReason,
   type SessionRow,
@@ -474,4 +474,34 @@ export async function cleanUpSessionsBatch(
       returning id`);
     return { expired: executeRows(expired).length, deleted: executeRows(deleted).length };
   });
+}
+
+/**
+ * Ids travel as one array, so a page of any size is the same prepared statement. Placeholders
+ * skip Drizzle's value mapping: the time goes in as the text the column's mapping would send.
+ */
+const activeSessionsOf = preparedPerDatabase((db: Db) =>
+  db
+    .select()
+    .from(sessions)
+    .where(
+      and(
+        sql`${sessions.tenantId} = ${sql.placeholder('tenantId')}`,
+        anyOf(sessions.userId, sql.placeholder('userIds')),
+        isNull(sessions.endedAt),
+        gt(sessions.expiresAt, sql.placeholder('now')),
+      ),
+    )
+    .orderBy(asc(sessions.createdAt), asc(sessions.id))
+    .prepare('activeSessionsOf'),
+);
+
+/** The active sessions of some users of one tenant, oldest first (a page's `sessions` fields). */
+export function activeSessionsOfUsers(
+  db: Db,
+  tenantId: string,
+  userIds: readonly string[],
+  now: Date,
+): Promise<SessionRow[]> {
+  return activeSessionsOf(db).execute({ tenantId, userIds, now: now.toISOString() });
 }

@@ -1,14 +1,13 @@
 import DataLoader from 'dataloader';
-import { and, asc, gt, isNull, sql } from 'drizzle-orm';
 import type { GraphQLResolveInfo } from 'graphql';
 import type { Db } from '../../db/client.js';
-import { anyOf, preparedPerDatabase } from '../../db/prepared.js';
-import { type SessionRow, sessions } from '../../db/schema.js';
+import type { SessionRow } from '../../db/schema.js';
 import type { Clock } from '../../kernel/clock.js';
 import { NotFoundError } from '../../kernel/errors.js';
 import { isUuid } from '../../kernel/ids.js';
 import { selects } from '../../kernel/selection.js';
 import type { IdentityCache, UserView } from '../cache/identity-cache.js';
+import { activeSessionsOfUsers } from '../sessions/sessions.queries.js';
 
 declare module '../../kernel/context.js' {
   /**
@@ -120,11 +119,7 @@ export class UserLoaders {
     this.#activeSessionsByUserId ??= new DataLoader(async (userIds) => {
       const { tenantId, deps } = this;
       if (tenantId === null) return userIds.map(() => []);
-      const rows = await activeSessionsOf(deps.db).execute({
-        tenantId,
-        userIds,
-        now: deps.clock.now().toISOString(),
-      });
+      const rows = await activeSessionsOfUsers(deps.db, tenantId, userIds, deps.clock.now());
       const byUser = new Map<string, SessionRow[]>();
       for (const row of rows) {
         const list = byUser.get(row.userId);
@@ -136,23 +131,3 @@ export class UserLoaders {
     return this.#activeSessionsByUserId;
   }
 }
-
-/**
- * Ids travel as one array, so a page of any size is the same prepared statement. Placeholders
- * skip Drizzle's value mapping: the time goes in as the text the column's mapping would send.
- */
-const activeSessionsOf = preparedPerDatabase((db: Db) =>
-  db
-    .select()
-    .from(sessions)
-    .where(
-      and(
-        sql`${sessions.tenantId} = ${sql.placeholder('tenantId')}`,
-        anyOf(sessions.userId, sql.placeholder('userIds')),
-        isNull(sessions.endedAt),
-        gt(sessions.expiresAt, sql.placeholder('now')),
-      ),
-    )
-    .orderBy(asc(sessions.createdAt), asc(sessions.id))
-    .prepare('activeSessionsOf'),
-);
