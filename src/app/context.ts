@@ -12,7 +12,7 @@ import type { Context, Deps, Loaders, PlatformLoaders, RequestOrigin } from '../
 import { ForbiddenError, UnauthenticatedError } from '../kernel/errors.js';
 import type { Logger } from '../kernel/logger.js';
 import type { UserView } from '../modules/cache/identity-cache.js';
-import { isServiceToken } from '../modules/keys/index.js';
+import { type AccessTokenClaims, isServiceToken } from '../modules/keys/index.js';
 import { looksLikeApiKey } from '../modules/service-accounts/credentials.js';
 import type { ServicePrincipal } from '../modules/service-accounts/service-principal.js';
 import { callerFrom } from '../modules/sessions/session-guard.js';
@@ -173,7 +173,8 @@ export async function authenticate(services: Deps, token: string): Promise<Calle
   if (looksLikeApiKey(token)) return serviceCaller(await auth.fromApiKey(token));
   const claims = services.tokens.rememberedAny(token) ?? (await services.tokens.verifyAny(token));
   if (isServiceToken(claims)) return serviceCaller(await auth.fromAccessToken(claims));
-  return authenticateUser(services, token);
+  // The claims just checked, not the token again: every lookup of it hashes the whole token.
+  return userCaller(services, claims);
 }
 
 function serviceCaller(principal: ServicePrincipal): ServiceCaller {
@@ -192,12 +193,21 @@ function serviceCaller(principal: ServicePrincipal): ServiceCaller {
 export async function authenticateUser(services: Deps, token: string): Promise<UserCaller> {
   // Most requests carry a token this process has seen, whose session, user and tenant are in
   // memory: then nothing here waits.
-  const { tokens, sessionGuard } = services;
-  const claims = tokens.remembered(token) ?? (await tokens.verify(token));
+  const { tokens } = services;
+  return userCaller(services, tokens.remembered(token) ?? (await tokens.verify(token)));
+}
+
+/** The caller a person's verified token stands for, as their session, user and tenant are now. */
+function userCaller(
+  services: Pick<Deps, 'sessionGuard'>,
+  claims: Readonly<AccessTokenClaims>,
+): UserCaller | Promise<UserCaller> {
   // The role comes from the live user row, not the token: a demotion takes effect at once.
-  const checked = sessionGuard.check(claims.sid, claims.tid, claims.sub);
-  const active = checked instanceof Promise ? await checked : checked;
-  return callerFrom(active, { tokenId: claims.jti, expiresAt: new Date(claims.exp * 1000) });
+  const checked = services.sessionGuard.check(claims.sid, claims.tid, claims.sub);
+  const token = { tokenId: claims.jti, expiresAt: new Date(claims.exp * 1000) };
+  return checked instanceof Promise
+    ? checked.then((active) => callerFrom(active, token))
+    : callerFrom(checked, token);
 }
 
 /** Extracts the token from `Authorization: Bearer <token>` (also used for WebSocket params). */
