@@ -15,7 +15,6 @@ import { AppMetrics, metricsHandler } from '../modules/metrics/index.js';
 import { PasswordHasher } from '../modules/passwords/index.js';
 import { createClientRateLimiter } from '../modules/service-accounts/client-rate-limit.js';
 import { OAuthMetrics } from '../modules/service-accounts/oauth.metrics.js';
-import { oauthRouter } from '../modules/service-accounts/oauth.routes.js';
 import { bootstrapSystemTenant, prepareFirstAdminPassword } from '../modules/tenants/bootstrap.js';
 import { buildApollo } from './apollo.js';
 import { createConsole } from './console.js';
@@ -174,16 +173,15 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       'request',
       createRequestListener(services, apollo, redis, requestLog, {
         metrics: metricsHandler(metrics.registry, config.metrics),
-        oauth: (ipOf) =>
-          oauthRouter({
-            services,
-            clientLimiter: createClientRateLimiter({
-              pointsPerMinute: config.rateLimit.clientPerMinute,
-              redis,
-            }),
-            metrics: new OAuthMetrics(metrics.registry),
-            ipOf,
+        oauth: (ipOf) => ({
+          services,
+          clientLimiter: createClientRateLimiter({
+            pointsPerMinute: config.rateLimit.clientPerMinute,
+            redis,
           }),
+          metrics: new OAuthMetrics(metrics.registry),
+          ipOf,
+        }),
         console: config.graphiql
           ? createConsole({ schema, systemTenantSlug: config.systemTenantSlug })
           : undefined,

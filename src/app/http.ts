@@ -1,8 +1,13 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApolloServer } from '@apollo/server';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { pingRedis, type RedisClient, withTimeout } from '../kernel/redis.js';
 import { jwksHandler } from '../modules/keys/index.js';
+import {
+  type OAuthRouteDeps,
+  oauthEndpoints,
+  oauthRouter,
+} from '../modules/service-accounts/oauth.routes.js';
 import type { GraphQLConsole } from './console.js';
 import type { Context, Deps } from './context.js';
 import { clientIpOf, createGraphQLHandler, isGraphQLPath, type RequestListener } from './graphql-http.js';
@@ -24,15 +29,17 @@ export interface ExtraRoutes {
   metrics?: RequestHandler;
   /** The GraphiQL console: GET /graphql for browsers and its files below /graphql/console/. */
   console?: GraphQLConsole;
-  /** OAuth metadata, token, introspection and revocation (src/modules/service-accounts). */
-  oauth?: (ipOf: (req: IncomingMessage) => string | null) => RequestHandler;
+  /** What the OAuth metadata, token, introspection and revocation endpoints need (src/modules/service-accounts). */
+  oauth?: (ipOf: (req: IncomingMessage) => string | null) => OAuthRouteDeps;
 }
 
 /**
  * The HTTP server's request listener. GraphQL requests to /graphql, nearly all of the traffic, go
- * straight to the GraphQL handler (src/server/graphql-http.ts) on Node's own request and response:
- * no router sits in front of them, and no route added to express can ever answer them instead.
- * Everything else (the console, /health, /ready, /metrics, /.well-known/*, /oauth/*) is express.
+ * straight to the GraphQL handler (graphql-http.ts) on Node's own request and response, and so do
+ * the OAuth endpoints services call on every token (POST /oauth/token, /oauth/introspect,
+ * /oauth/revoke): no router sits in front of them, and no route added to express can ever answer
+ * them instead. Everything else (the console, /health, /ready, /metrics, /.well-known/*, other
+ * spellings of those paths) is express.
  */
 export function createRequestListener(
   services: Deps,
@@ -43,7 +50,9 @@ export function createRequestListener(
 ): RequestListener {
   const ipOf = clientIpOf(services.config.http.trustProxy);
   const graphql = createGraphQLHandler({ services, apollo, requestLog, ipOf });
-  const app = createExpressApp(services, graphql, redis, ipOf, routes);
+  const oauthDeps = routes.oauth?.(ipOf);
+  const oauth = oauthDeps && oauthEndpoints(oauthDeps, (res, error) => sendHttpError(services, res, error));
+  const app = createExpressApp(services, graphql, redis, routes, oauthDeps);
   const graphqlConsole = routes.console;
   return (req, res) => {
     // A browser navigating to /graphql gets the console page, which express serves.
@@ -51,6 +60,7 @@ export function createRequestListener(
       graphql(req, res);
       return;
     }
+    if (oauth?.(req, res)) return;
     app(req, res);
   };
 }
@@ -59,8 +69,8 @@ function createExpressApp(
   services: Deps,
   graphql: RequestListener,
   redis: RedisClient | undefined,
-  ipOf: (req: IncomingMessage) => string | null,
   routes: ExtraRoutes,
+  oauthDeps: OAuthRouteDeps | undefined,
 ) {
   const app = express();
   app.disable('x-powered-by');
@@ -107,22 +117,37 @@ function createExpressApp(
   app.get('/.well-known/jwks.json', jwksHandler(services.keys));
 
   if (routes.metrics) app.get('/metrics', routes.metrics);
-  if (routes.oauth) app.use(routes.oauth(ipOf));
+  if (oauthDeps) app.use(oauthRouter(oauthDeps));
   // Errors before a handler runs (an oversized or malformed form body) still answer in the contract's shape.
-  app.use(
-    (error: Error & { status?: number; type?: string }, _req: Request, res: Response, next: NextFunction) => {
-      if (res.headersSent) return next(error);
-      const tooLarge = error.type === 'entity.too.large';
-      const status = tooLarge ? 413 : (error.status ?? 500);
-      const message = tooLarge
-        ? 'The request body is too large.'
-        : status < 500
-          ? 'The request body is not valid JSON.'
-          : 'Internal server error.';
-      const code = tooLarge ? 'QUERY_REJECTED' : status < 500 ? 'BAD_USER_INPUT' : 'INTERNAL_SERVER_ERROR';
-      if (status >= 500) services.logger.error({ err: error }, 'unexpected HTTP error');
-      res.status(status).json({ errors: [{ message, extensions: { code } }] });
-    },
-  );
+  app.use((error: Error, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(error);
+    sendHttpError(services, res, error);
+  });
   return app;
+}
+
+/**
+ * An error no handler answered, in the contract's shape: an oversized body 413 QUERY_REJECTED, a
+ * malformed one 400 BAD_USER_INPUT, anything else 500 (logged; never its message). After the
+ * answer has begun there is nothing to say: the connection is closed.
+ */
+export function sendHttpError(services: Pick<Deps, 'logger'>, res: ServerResponse, thrown: unknown): void {
+  const error = thrown as Error & { status?: number; type?: string };
+  if (res.headersSent) {
+    services.logger.error({ err: error }, 'unexpected HTTP error');
+    res.destroy();
+    return;
+  }
+  const tooLarge = error.type === 'entity.too.large';
+  const status = tooLarge ? 413 : (error.status ?? 500);
+  const message = tooLarge
+    ? 'The request body is too large.'
+    : status < 500
+      ? 'The request body is not valid JSON.'
+      : 'Internal server error.';
+  const code = tooLarge ? 'QUERY_REJECTED' : status < 500 ? 'BAD_USER_INPUT' : 'INTERNAL_SERVER_ERROR';
+  if (status >= 500) services.logger.error({ err: error }, 'unexpected HTTP error');
+  res.statusCode = status;
+  res.setHeader('content-type', 'application/json; charset=utf-8');
+  res.end(JSON.stringify({ errors: [{ message, extensions: { code } }] }));
 }

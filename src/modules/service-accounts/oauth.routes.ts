@@ -1,10 +1,6 @@
-import express, {
-  type NextFunction,
-  type Request,
-  type RequestHandler,
-  type Response,
-  Router,
-} from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import bodyParser from 'body-parser';
+import { type NextFunction, type Request, type RequestHandler, type Response, Router } from 'express';
 import type { Deps, RequestOrigin } from '../../kernel/context.js';
 import { RateLimitedError, UnauthenticatedError } from '../../kernel/errors.js';
 import { write } from '../../kernel/unit-of-work.js';
@@ -31,7 +27,18 @@ export interface OAuthRouteDeps {
   clientLimiter: ClientRateLimiter;
   metrics: OAuthMetrics;
   /** The client address, as the rest of the HTTP layer sees it (TRUST_PROXY). */
-  ipOf(req: Request): string | null;
+  ipOf(req: IncomingMessage): string | null;
+}
+
+/** A form POST as the endpoints read it: express's request, or Node's with the parsed body. */
+type FormRequest = IncomingMessage & { body?: unknown };
+
+/** What the endpoints answer with: express's response, or `replyOn` over Node's. */
+interface OAuthReply {
+  status(code: number): OAuthReply;
+  set(headers: Record<string, string>): OAuthReply;
+  json(body: unknown): void;
+  end(): void;
 }
 
 class OAuthError extends Error {
@@ -45,7 +52,7 @@ class OAuthError extends Error {
   }
 }
 
-function sendOAuthError(res: Response, failure: OAuthError): void {
+function sendOAuthError(res: OAuthReply, failure: OAuthError): void {
   res.status(failure.status).set({ 'cache-control': 'no-store', pragma: 'no-cache', ...failure.headers });
   res.json({ error: failure.error, error_description: failure.description });
 }
@@ -73,7 +80,7 @@ type PresentedClient =
   | { kind: 'credentials'; clientId: string; secret: string; basic: boolean };
 
 /** The client credentials of a request: exactly one method, or invalid_request. */
-function presentedClient(req: Request): PresentedClient {
+function presentedClient(req: FormRequest): PresentedClient {
   const body = (req.body ?? {}) as Record<string, unknown>;
   const header = req.headers.authorization;
   const bodyId = body.client_id;
@@ -108,8 +115,8 @@ function presentedClient(req: Request): PresentedClient {
   return { kind: 'none' };
 }
 
-function originOf(deps: OAuthRouteDeps, req: Request): RequestOrigin {
-  return { ip: deps.ipOf(req), userAgent: req.get('user-agent')?.slice(0, 512) ?? null };
+function originOf(deps: OAuthRouteDeps, req: FormRequest): RequestOrigin {
+  return { ip: deps.ipOf(req), userAgent: req.headers['user-agent']?.slice(0, 512) ?? null };
 }
 
 /**
@@ -118,7 +125,7 @@ function originOf(deps: OAuthRouteDeps, req: Request): RequestOrigin {
  */
 async function authenticatedClient(
   deps: OAuthRouteDeps,
-  req: Request,
+  req: FormRequest,
   presented: Extract<PresentedClient, { kind: 'credentials' }>,
 ): Promise<Extract<ClientAuthResult, { ok: true }>> {
   const result = await deps.services.serviceAccounts.auth.authenticateClient(
@@ -170,10 +177,173 @@ export function oauthMetadata(services: Deps): Record<string, unknown> {
   };
 }
 
-export function oauthRouter(deps: OAuthRouteDeps): Router {
+/** RFC 6749 §4.4: the client credentials grant, answered with an RFC 9068 access token. */
+async function tokenEndpoint(deps: OAuthRouteDeps, req: FormRequest, res: OAuthReply): Promise<void> {
   const { services, metrics } = deps;
+  try {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const presented = presentedClient(req);
+    const grantType = singleParameter(body, 'grant_type');
+    const scopeParameter = singleParameter(body, 'scope');
+    if (grantType === undefined) throw new OAuthError(400, 'invalid_request', 'grant_type is required.');
+    if (presented.kind === 'none') throw invalidClient(false);
+    const client = await authenticatedClient(deps, req, presented);
+    if (grantType !== 'client_credentials') {
+      throw new OAuthError(400, 'unsupported_grant_type', 'Only client_credentials is supported.');
+    }
+    let scopes = client.account.scopes;
+    if (scopeParameter !== undefined && scopeParameter !== '') {
+      const requested = parseScopeParameter(scopeParameter);
+      if (!requested) throw new OAuthError(400, 'invalid_request', 'scope is malformed.');
+      if (requested.some((scope) => !client.account.scopes.includes(scope))) {
+        throw new OAuthError(400, 'invalid_scope', 'A requested scope is not granted to this client.');
+      }
+      scopes = client.account.scopes.filter((scope) => requested.includes(scope));
+    }
+    const ttl = tokenLifetimes(client.tenant, services.config.jwt).accessTokenTtlSeconds;
+    const scope = scopes.join(' ');
+    const { token } = await services.tokens.signService(
+      {
+        sub: client.account.serviceAccountId,
+        tid: client.account.tenantId,
+        clientId: presented.clientId,
+        scope,
+        secretId: client.secretId,
+      },
+      ttl,
+    );
+    services.serviceAccounts.usage.tokenIssued(
+      client.account.tenantId,
+      client.account.serviceAccountId,
+      client.secretId,
+    );
+    metrics.grant('issued');
+    res.set({ 'cache-control': 'no-store', pragma: 'no-cache' });
+    res.json({ access_token: token, token_type: 'Bearer', expires_in: ttl, scope });
+  } catch (error) {
+    if (!(error instanceof OAuthError)) throw error;
+    metrics.grant(error.error as Parameters<OAuthMetrics['grant']>[0]);
+    sendOAuthError(res, error);
+  }
+}
+
+/** RFC 7662: is this token live, and what does it stand for (to a client with tokens:introspect). */
+async function introspectionEndpoint(deps: OAuthRouteDeps, req: FormRequest, res: OAuthReply): Promise<void> {
+  const { services, metrics } = deps;
+  try {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const presented = presentedClient(req);
+    if (presented.kind === 'none') throw invalidClient(false);
+    const client = await authenticatedClient(deps, req, presented);
+    if (!client.account.scopes.includes('tokens:introspect')) {
+      throw new OAuthError(403, 'insufficient_scope', 'The client lacks the tokens:introspect scope.');
+    }
+    const token = singleParameter(body, 'token');
+    if (token === undefined) throw new OAuthError(400, 'invalid_request', 'token is required.');
+    const answer = await introspect(services, token, {
+      tenantId: client.account.tenantId,
+      reachesAllTenants: client.reachesAllTenants,
+    });
+    metrics.introspection(answer.active ? 'active' : 'inactive');
+    res.set({ 'cache-control': 'no-store', pragma: 'no-cache' });
+    res.json(answer);
+  } catch (error) {
+    if (!(error instanceof OAuthError)) throw error;
+    metrics.introspection(error.error as Parameters<OAuthMetrics['introspection']>[0]);
+    sendOAuthError(res, error);
+  }
+}
+
+/** RFC 7009: see `revoke` below. */
+async function revocationEndpoint(deps: OAuthRouteDeps, req: FormRequest, res: OAuthReply): Promise<void> {
+  try {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const presented = presentedClient(req);
+    const client = presented.kind === 'none' ? undefined : await authenticatedClient(deps, req, presented);
+    const token = singleParameter(body, 'token');
+    if (token === undefined) throw new OAuthError(400, 'invalid_request', 'token is required.');
+    await revoke(deps, req, token, client);
+    res.set({ 'cache-control': 'no-store', pragma: 'no-cache' });
+    res.status(200).end();
+  } catch (error) {
+    if (!(error instanceof OAuthError)) throw error;
+    sendOAuthError(res, error);
+  }
+}
+
+type Endpoint = (deps: OAuthRouteDeps, req: FormRequest, res: OAuthReply) => Promise<void>;
+
+const ENDPOINTS: Record<string, Endpoint> = {
+  '/oauth/token': tokenEndpoint,
+  '/oauth/introspect': introspectionEndpoint,
+  '/oauth/revoke': revocationEndpoint,
+};
+
+/** The form body every endpoint reads (RFC 6749 §3.2: application/x-www-form-urlencoded). */
+const readForm = () => bodyParser.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 });
+
+/** A body that is not a form (or is too large) is the client's mistake, told the OAuth way. */
+const notAForm = () => new OAuthError(400, 'invalid_request', 'The request body is not a valid form.');
+
+/**
+ * The three POST endpoints on Node's own request and response, without express (as /graphql is
+ * served, see src/app/http.ts): a grant or an introspection is a whole request of its own, and
+ * express's router, request and response objects and its ETag over every answer cost as much as
+ * the endpoint's own work. Takes `POST` to exactly `/oauth/token`, `/oauth/introspect` or
+ * `/oauth/revoke` (a query string allowed) and answers true; anything else (other methods, other
+ * spellings) is left to `oauthRouter`, which answers it as before. `fail` answers an unexpected
+ * error the way the rest of the HTTP layer does.
+ */
+export function oauthEndpoints(
+  deps: OAuthRouteDeps,
+  fail: (res: ServerResponse, error: unknown) => void,
+): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const form = readForm();
+  return (req, res) => {
+    if (req.method !== 'POST' || req.url === undefined) return false;
+    const query = req.url.indexOf('?');
+    const endpoint = ENDPOINTS[query < 0 ? req.url : req.url.slice(0, query)];
+    if (!endpoint) return false;
+    const reply = replyOn(res);
+    form(req, res, (error?: unknown) => {
+      const status = (error as { status?: number } | undefined)?.status;
+      if (error && status !== undefined && status < 500) return sendOAuthError(reply, notAForm());
+      if (error) return fail(res, error);
+      endpoint(deps, req, reply).catch((thrown: unknown) => fail(res, thrown));
+    });
+    return true;
+  };
+}
+
+/** The four things an endpoint does with its answer, on Node's response. */
+function replyOn(res: ServerResponse): OAuthReply {
+  const reply: OAuthReply = {
+    status(code) {
+      res.statusCode = code;
+      return reply;
+    },
+    set(headers) {
+      for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+      return reply;
+    },
+    json(body) {
+      const text = JSON.stringify(body);
+      res.setHeader('content-type', 'application/json; charset=utf-8');
+      res.setHeader('content-length', Buffer.byteLength(text));
+      res.end(text);
+    },
+    end() {
+      res.end();
+    },
+  };
+  return reply;
+}
+
+/** Metadata (RFC 8414) and, for other spellings of their paths, the endpoints above, on express. */
+export function oauthRouter(deps: OAuthRouteDeps): Router {
+  const { services } = deps;
   const router = Router();
-  const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 });
+  const form = readForm();
 
   const metadata: RequestHandler = (_req, res) => {
     res.set('cache-control', 'public, max-age=300');
@@ -181,111 +351,16 @@ export function oauthRouter(deps: OAuthRouteDeps): Router {
   };
   router.get('/.well-known/oauth-authorization-server', metadata);
   router.get('/.well-known/openid-configuration', metadata);
-
-  router.post('/oauth/token', form, async (req, res, next) => {
-    try {
-      const body = (req.body ?? {}) as Record<string, unknown>;
-      const presented = presentedClient(req);
-      const grantType = singleParameter(body, 'grant_type');
-      const scopeParameter = singleParameter(body, 'scope');
-      if (grantType === undefined) throw new OAuthError(400, 'invalid_request', 'grant_type is required.');
-      if (presented.kind === 'none') throw invalidClient(false);
-      const client = await authenticatedClient(deps, req, presented);
-      if (grantType !== 'client_credentials') {
-        throw new OAuthError(400, 'unsupported_grant_type', 'Only client_credentials is supported.');
-      }
-      let scopes = client.account.scopes;
-      if (scopeParameter !== undefined && scopeParameter !== '') {
-        const requested = parseScopeParameter(scopeParameter);
-        if (!requested) throw new OAuthError(400, 'invalid_request', 'scope is malformed.');
-        if (requested.some((scope) => !client.account.scopes.includes(scope))) {
-          throw new OAuthError(400, 'invalid_scope', 'A requested scope is not granted to this client.');
-        }
-        scopes = client.account.scopes.filter((scope) => requested.includes(scope));
-      }
-      const ttl = tokenLifetimes(client.tenant, services.config.jwt).accessTokenTtlSeconds;
-      const scope = scopes.join(' ');
-      const { token } = await services.tokens.signService(
-        {
-          sub: client.account.serviceAccountId,
-          tid: client.account.tenantId,
-          clientId: presented.clientId,
-          scope,
-          secretId: client.secretId,
-        },
-        ttl,
-      );
-      services.serviceAccounts.usage.tokenIssued(
-        client.account.tenantId,
-        client.account.serviceAccountId,
-        client.secretId,
-      );
-      metrics.grant('issued');
-      res.set({ 'cache-control': 'no-store', pragma: 'no-cache' });
-      res.json({ access_token: token, token_type: 'Bearer', expires_in: ttl, scope });
-    } catch (error) {
-      if (error instanceof OAuthError) {
-        metrics.grant(error.error as Parameters<OAuthMetrics['grant']>[0]);
-        sendOAuthError(res, error);
-        return;
-      }
-      next(error);
-    }
-  });
-
-  router.post('/oauth/introspect', form, async (req, res, next) => {
-    try {
-      const body = (req.body ?? {}) as Record<string, unknown>;
-      const presented = presentedClient(req);
-      if (presented.kind === 'none') throw invalidClient(false);
-      const client = await authenticatedClient(deps, req, presented);
-      if (!client.account.scopes.includes('tokens:introspect')) {
-        throw new OAuthError(403, 'insufficient_scope', 'The client lacks the tokens:introspect scope.');
-      }
-      const token = singleParameter(body, 'token');
-      if (token === undefined) throw new OAuthError(400, 'invalid_request', 'token is required.');
-      const answer = await introspect(services, token, {
-        tenantId: client.account.tenantId,
-        reachesAllTenants: client.reachesAllTenants,
-      });
-      metrics.introspection(answer.active ? 'active' : 'inactive');
-      res.set({ 'cache-control': 'no-store', pragma: 'no-cache' });
-      res.json(answer);
-    } catch (error) {
-      if (error instanceof OAuthError) {
-        metrics.introspection(error.error as Parameters<OAuthMetrics['introspection']>[0]);
-        sendOAuthError(res, error);
-        return;
-      }
-      next(error);
-    }
-  });
-
-  router.post('/oauth/revoke', form, async (req, res, next) => {
-    try {
-      const body = (req.body ?? {}) as Record<string, unknown>;
-      const presented = presentedClient(req);
-      const client = presented.kind === 'none' ? undefined : await authenticatedClient(deps, req, presented);
-      const token = singleParameter(body, 'token');
-      if (token === undefined) throw new OAuthError(400, 'invalid_request', 'token is required.');
-      await revoke(deps, req, token, client);
-      res.set({ 'cache-control': 'no-store', pragma: 'no-cache' });
-      res.status(200).end();
-    } catch (error) {
-      if (error instanceof OAuthError) {
-        sendOAuthError(res, error);
-        return;
-      }
-      next(error);
-    }
-  });
-
-  // A body that is not a form (or is too large) is the client's mistake, told the OAuth way.
+  for (const [path, endpoint] of Object.entries(ENDPOINTS)) {
+    router.post(path, form, (req, res, next) => {
+      endpoint(deps, req, res).catch(next);
+    });
+  }
   router.use(
     '/oauth',
     (error: Error & { status?: number }, _req: Request, res: Response, next: NextFunction) => {
       if (res.headersSent || !error.status || error.status >= 500) return next(error);
-      sendOAuthError(res, new OAuthError(400, 'invalid_request', 'The request body is not a valid form.'));
+      sendOAuthError(res, notAForm());
     },
   );
   return router;
@@ -298,7 +373,7 @@ export function oauthRouter(deps: OAuthRouteDeps): Router {
  */
 async function revoke(
   deps: OAuthRouteDeps,
-  req: Request,
+  req: FormRequest,
   token: string,
   client: Extract<ClientAuthResult, { ok: true }> | undefined,
 ): Promise<void> {
