@@ -14,7 +14,7 @@ const EXTERNAL = [
   '@electric-sql/pglite', // loads its WebAssembly and data files next to itself
   '@zxcvbn-ts/language-common', // the common-password list, required on first use
   '@graphql-yoga/render-graphiql', // the console page, imported on its first request
-  'class-validator', // type-graphql's optional validator, switched off (src/graphql/schema.ts)
+  'class-validator', // type-graphql's optional validator, switched off (src/app/schema.ts)
   'pg-native', // optional in drizzle-orm, never installed
 ];
 

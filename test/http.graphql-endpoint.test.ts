@@ -7,7 +7,7 @@ import { clientIpOf } from '../src/app/graphql-http.js';
 import { useTestServer } from './support/server.js';
 
 /**
- * The GraphQL endpoint runs on Node's own HTTP objects, not express (src/server/graphql-http.ts).
+ * The GraphQL endpoint runs on Node's own HTTP objects, not express (src/app/graphql-http.ts).
  * What express gave it must still hold: the client address under TRUST_PROXY, the body limit
  * (compressed bodies too), refusals of other methods, the request id and no-store on every answer
  * and one log line each, and /graphql's other spellings still reaching GraphQL.

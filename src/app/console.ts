@@ -34,7 +34,7 @@ interface Built {
   tabs: ConsoleTab[];
 }
 
-/** The console's two handlers; the GraphQL endpoint (src/server/http.ts) decides which one runs. */
+/** The console's two handlers; the GraphQL endpoint (src/app/http.ts) decides which one runs. */
 export interface GraphQLConsole {
   /** Whether this request to /graphql is a browser asking for a page (GET or HEAD, Accept: text/html). */
   wantsPage(req: IncomingMessage): boolean;

@@ -23,7 +23,7 @@ function runHandler(handler: RequestHandler, req: Request, res: Response, next: 
   }
 }
 
-/** Routes built elsewhere (src/modules/metrics, src/server/console.ts). */
+/** Routes built elsewhere (src/modules/metrics, src/app/console.ts). */
 export interface ExtraRoutes {
   /** GET /metrics. */
   metrics?: RequestHandler;

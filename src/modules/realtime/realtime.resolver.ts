@@ -10,7 +10,7 @@ import type { AuditEventPayload, SessionEndedPayload, UserChangedPayload } from 
 
 /**
  * Subscriptions, over graphql-ws on /graphql. The connection itself is authenticated when it
- * opens (src/server/ws.ts); each subscribe function authorizes its stream.
+ * opens (src/app/ws.ts); each subscribe function authorizes its stream.
  */
 @Resolver()
 export class RealtimeResolver {
