@@ -97,29 +97,9 @@ export function createGraphQLHandler({
   };
 
   /** Errors before GraphQL runs (an oversized or malformed body) still answer in the contract's shape. */
-  const refuse = (
-    res: ServerResponse,
-    details: RequestLogDetails,
-    error: Error & { status?: number; type?: string },
-  ): void => {
-    if (res.headersSent) {
-      services.logger.error({ err: error }, 'unexpected HTTP error');
-      res.destroy();
-      return;
-    }
-    const tooLarge = error.type === 'entity.too.large';
-    const status = tooLarge ? 413 : (error.status ?? 500);
-    const message = tooLarge
-      ? 'The request body is too large.'
-      : status < 500
-        ? 'The request body is not valid JSON.'
-        : 'Internal server error.';
-    const code = tooLarge ? 'QUERY_REJECTED' : status < 500 ? 'BAD_USER_INPUT' : 'INTERNAL_SERVER_ERROR';
-    if (status >= 500) services.logger.error({ err: error }, 'unexpected HTTP error');
-    details.errorCodes ??= [code];
-    res.statusCode = status;
-    res.setHeader('content-type', 'application/json; charset=utf-8');
-    send(res, JSON.stringify({ errors: [{ message, extensions: { code } }] }));
+  const refuse = (res: ServerResponse, details: RequestLogDetails, error: unknown): void => {
+    const code = sendHttpError(services, res, error);
+    if (code !== undefined) details.errorCodes ??= [code];
   };
 
   const execute = async (
@@ -173,7 +153,7 @@ export function createGraphQLHandler({
         'graphql request',
       );
     });
-    const fail = (error: unknown) => refuse(res, details, error as Error);
+    const fail = (error: unknown) => refuse(res, details, error);
     const parseBody = () =>
       readJson(req, res, (error?: unknown) => {
         if (error) return fail(error);
@@ -207,6 +187,37 @@ async function write(res: ServerResponse, details: RequestLogDetails, response: 
 }
 
 /** Ends the response with a body; an answer to HEAD says how long the body would have been. */
+/**
+ * An error no handler answered, in the contract's shape: an oversized body 413 QUERY_REJECTED, a
+ * malformed one 400 BAD_USER_INPUT, anything else 500 (logged; never its message). Returns the
+ * code answered. After the answer has begun there is nothing to say: the connection is closed.
+ */
+export function sendHttpError(
+  services: Pick<Deps, 'logger'>,
+  res: ServerResponse,
+  thrown: unknown,
+): string | undefined {
+  const error = thrown as Error & { status?: number; type?: string };
+  if (res.headersSent) {
+    services.logger.error({ err: error }, 'unexpected HTTP error');
+    res.destroy();
+    return undefined;
+  }
+  const tooLarge = error.type === 'entity.too.large';
+  const status = tooLarge ? 413 : (error.status ?? 500);
+  const message = tooLarge
+    ? 'The request body is too large.'
+    : status < 500
+      ? 'The request body is not valid JSON.'
+      : 'Internal server error.';
+  const code = tooLarge ? 'QUERY_REJECTED' : status < 500 ? 'BAD_USER_INPUT' : 'INTERNAL_SERVER_ERROR';
+  if (status >= 500) services.logger.error({ err: error }, 'unexpected HTTP error');
+  res.statusCode = status;
+  res.setHeader('content-type', 'application/json; charset=utf-8');
+  send(res, JSON.stringify({ errors: [{ message, extensions: { code } }] }));
+  return code;
+}
+
 function send(res: ServerResponse, body: string): void {
   if (res.req.method === 'HEAD') {
     res.setHeader('content-length', Buffer.byteLength(body));

@@ -10,7 +10,13 @@ import {
 } from '../modules/service-accounts/oauth.routes.js';
 import type { GraphQLConsole } from './console.js';
 import type { Context, Deps } from './context.js';
-import { clientIpOf, createGraphQLHandler, isGraphQLPath, type RequestListener } from './graphql-http.js';
+import {
+  clientIpOf,
+  createGraphQLHandler,
+  isGraphQLPath,
+  type RequestListener,
+  sendHttpError,
+} from './graphql-http.js';
 import { RequestLog } from './plugins.js';
 
 /** Runs an express handler that may return a promise; a rejection goes to `next`. */
@@ -124,30 +130,4 @@ function createExpressApp(
     sendHttpError(services, res, error);
   });
   return app;
-}
-
-/**
- * An error no handler answered, in the contract's shape: an oversized body 413 QUERY_REJECTED, a
- * malformed one 400 BAD_USER_INPUT, anything else 500 (logged; never its message). After the
- * answer has begun there is nothing to say: the connection is closed.
- */
-export function sendHttpError(services: Pick<Deps, 'logger'>, res: ServerResponse, thrown: unknown): void {
-  const error = thrown as Error & { status?: number; type?: string };
-  if (res.headersSent) {
-    services.logger.error({ err: error }, 'unexpected HTTP error');
-    res.destroy();
-    return;
-  }
-  const tooLarge = error.type === 'entity.too.large';
-  const status = tooLarge ? 413 : (error.status ?? 500);
-  const message = tooLarge
-    ? 'The request body is too large.'
-    : status < 500
-      ? 'The request body is not valid JSON.'
-      : 'Internal server error.';
-  const code = tooLarge ? 'QUERY_REJECTED' : status < 500 ? 'BAD_USER_INPUT' : 'INTERNAL_SERVER_ERROR';
-  if (status >= 500) services.logger.error({ err: error }, 'unexpected HTTP error');
-  res.statusCode = status;
-  res.setHeader('content-type', 'application/json; charset=utf-8');
-  res.end(JSON.stringify({ errors: [{ message, extensions: { code } }] }));
 }
